@@ -1,0 +1,104 @@
+"""The stderr console: logs, progress bars and tables. stdout carries data only.
+
+The console turns plain (no colour, no live progress) when stderr is not a terminal or the
+``CI`` environment variable is set (MultiQC's ``log_and_rich``). ``-q`` silences it, ``-v``
+adds detail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+_state = {"verbosity": 0}
+_console = None
+
+
+def set_verbosity(level: int) -> None:
+    _state["verbosity"] = level
+
+
+def verbosity() -> int:
+    return _state["verbosity"]
+
+
+def get_console():
+    """The rich Console on stderr (created on first use, so ``--help`` does not import rich)."""
+    global _console
+    if _console is None or _console.file is not sys.stderr:
+        from rich.console import Console
+
+        plain = bool(os.environ.get("CI")) or not sys.stderr.isatty()
+        _console = Console(stderr=True, no_color=plain, force_terminal=False if plain else None,
+                           highlight=False, soft_wrap=plain, width=120 if plain else None)
+    return _console
+
+
+def info(message: str) -> None:
+    """A log line on stderr (hidden with -q)."""
+    if _state["verbosity"] >= 0:
+        get_console().print(message, markup=False)
+
+
+def detail(message: str) -> None:
+    """A log line shown only with -v."""
+    if _state["verbosity"] >= 1:
+        get_console().print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (shown even with -q)."""
+    get_console().print(f"Warning: {message}", markup=False)
+
+
+def print_table(table) -> None:
+    if _state["verbosity"] >= 0:
+        get_console().print(table)
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    from mfcli.io.result import to_json
+
+    sys.stdout.write(json.dumps(json.loads(to_json(document)), indent=2) + "\n")
+    sys.stdout.flush()
+
+
+class Progress:
+    """A rich progress bar on stderr showing iteration and relative error; a no-op when quiet
+    or when stderr is not a terminal. Use as a context manager and call it as the core's
+    ``callback(iteration, relative_error, **info)``.
+    """
+
+    def __init__(self, description: str, total: int | None):
+        self.description = description
+        self.total = total
+        self._progress = None
+        self._task = None
+
+    def __enter__(self):
+        console = get_console()
+        if _state["verbosity"] >= 0 and console.is_terminal and not os.environ.get("CI"):
+            from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+
+            self._progress = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TextColumn("rel. error {task.fields[error]}"), TimeElapsedColumn(),
+                console=console, transient=True,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.description, total=self.total, error="-")
+        return self
+
+    def __call__(self, iteration: int, relative_error: float | None = None, **info: Any) -> None:
+        if self._progress is not None:
+            error = f"{relative_error:.6f}" if relative_error is not None else "-"
+            description = info.get("stage", self.description)
+            self._progress.update(self._task, completed=iteration, error=error, description=description,
+                                  total=info.get("total", self.total))
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)

@@ -1,0 +1,103 @@
+"""The ``mfcli`` command group.
+
+Commands are discovered from the modules of :mod:`mfcli.cli.commands` (one module per
+command, each defining ``command``), so adding a command is adding a module. Errors of the
+core (:class:`mfcli.errors.MfcliError`) become one line ``Error: ...`` and exit code 1; click
+usage errors exit with 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+
+import click
+
+from mfcli import __version__
+from mfcli.cli import console
+
+COMMANDS_PACKAGE = "mfcli.cli.commands"
+
+
+def _command_modules() -> dict[str, str]:
+    """Command name -> module name, from the files of mfcli/cli/commands (underscores -> dashes)."""
+    package = importlib.import_module(COMMANDS_PACKAGE)
+    names = {}
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            names[module.name.replace("_", "-")] = f"{COMMANDS_PACKAGE}.{module.name}"
+    return names
+
+
+class MfcliGroup(click.Group):
+    """A group that finds its commands lazily and turns mfcli errors into clean exits."""
+
+    def list_commands(self, ctx):
+        return sorted(_command_modules())
+
+    def get_command(self, ctx, name):
+        module_name = _command_modules().get(name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(module_name)
+        return module.command
+
+    def invoke(self, ctx):
+        from mfcli.errors import MfcliError
+
+        debug = bool(ctx.params.get("debug")) or bool(os.environ.get("MFCLI_DEBUG"))
+        try:
+            return super().invoke(ctx)
+        except MfcliError as exc:
+            if debug:
+                raise
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except BrokenPipeError:
+            # The reader of our stdout went away (e.g. `mfcli export ... | head`).
+            sys.stderr.close()
+            raise click.exceptions.Exit(0) from None
+        except MemoryError:
+            if debug:
+                raise
+            raise click.ClickException(
+                "out of memory; try --dtype float32, or --engine stream for data larger than memory"
+            ) from None
+        except Exception as exc:  # a bug, not a user's mistake: still one line without --debug
+            if debug:
+                raise
+            raise click.ClickException(
+                f"internal error {type(exc).__name__}: {exc} (run again with --debug for the traceback "
+                "and please report it)"
+            ) from None
+
+
+@click.group(cls=MfcliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="mfcli")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on stderr but errors and warnings.")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (repeatable).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+def cli(quiet: bool, verbose: int, debug: bool) -> None:
+    """mfcli: matrix factorization for the command line.
+
+    NMF and its variants, deep orthogonal NMF hierarchies for hyperspectral unmixing, and
+    matrix completion for ratings. Wherever a FILE is expected you may give FILE:VAR (a
+    variable or HDF5 dataset), '-' (stdin, CSV or NPY) or sample:NAME (see `mfcli samples`).
+    """
+    console.set_verbosity(-1 if quiet else verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="mfcli")
+
+
+if __name__ == "__main__":
+    main()

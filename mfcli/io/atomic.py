@@ -1,0 +1,72 @@
+"""Atomic outputs: write to a temporary sibling, then rename over the final name.
+
+An interrupted or failed run leaves nothing behind, and an existing output is never
+overwritten unless ``force`` is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from mfcli.errors import OutputError
+
+
+def check_output_path(path: str | os.PathLike, force: bool = False, kind: str = "file") -> Path:
+    """Raise OutputError if ``path`` exists (and ``force`` is false) or its folder is missing."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputError(f"output {kind} '{path}' already exists; use --force to overwrite it")
+    if path.exists() and force and kind == "file" and path.is_dir():
+        raise OutputError(f"output '{path}' is a folder, not a file; choose another name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise OutputError(f"folder '{parent}' of output '{path}' does not exist; create it first")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in the same folder; on success rename it to ``path``.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    final = check_output_path(path, force)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or ".")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path``.
+
+    With ``force`` an existing folder is replaced only after the new one is complete.
+    """
+    final = check_output_path(path, force, kind="folder")
+    if final.exists() and not final.is_dir():
+        raise OutputError(f"output '{final}' exists and is not a folder; choose another name")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or "."))
+    try:
+        yield tmp
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,89 @@
+"""ENVI images (.hdr beside .img/.dat/.bsq/.bil/.bip), read and written with Spectral Python.
+
+The `spectral` package handles interleave (BSQ/BIL/BIP), data type, byte order and header
+offset; we only find the header/data pair and turn wavelengths into nanometres.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfcli.errors import InputError
+
+DATA_EXTENSIONS = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw")
+
+
+def _header_and_data(path: str) -> tuple[str, str]:
+    p = Path(path)
+    if p.suffix.lower() == ".hdr":
+        header = str(p)
+        for ext in DATA_EXTENSIONS + tuple(e.upper() for e in DATA_EXTENSIONS if e):
+            candidate = str(p.with_suffix(ext)) if ext else str(p.with_suffix(""))
+            if os.path.isfile(candidate) and candidate != header:
+                return header, candidate
+        raise InputError(f"ENVI header '{path}' has no data file beside it (looked for "
+                         f"{', '.join(e or '(no extension)' for e in DATA_EXTENSIONS)})")
+    for candidate in (str(p.with_suffix(".hdr")), str(p) + ".hdr", str(p.with_suffix(".HDR"))):
+        if os.path.isfile(candidate):
+            return candidate, str(p)
+    raise InputError(f"ENVI data file '{path}' has no header (.hdr) beside it")
+
+
+def _wavelengths_nm(meta: dict[str, Any], n_bands: int) -> np.ndarray | None:
+    values = meta.get("wavelength")
+    if not values or len(values) != n_bands:
+        return None
+    try:
+        wl = np.asarray([float(v) for v in values])
+    except ValueError:
+        return None
+    units = str(meta.get("wavelength units", "")).strip().lower()
+    if units in ("micrometers", "micrometer", "microns", "um", "µm") or (not units and wl.max() < 30):
+        wl = wl * 1000.0
+    return wl
+
+
+def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read an ENVI image as a (rows, cols, bands) cube and its metadata."""
+    import spectral.io.envi as envi
+
+    header, data_file = _header_and_data(path)
+    try:
+        image = envi.open(header, data_file)
+        cube = np.asarray(image.load() if hasattr(image, "load") else image.read_bands(range(image.nbands)))
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot read ENVI image '{header}': {exc}") from None
+    cube = np.asarray(cube)
+    if cube.ndim == 2:
+        cube = cube[:, :, None]
+    meta = dict(image.metadata)
+    out: dict[str, Any] = {"envi_header": header, "layout": "cube", "pixel_order": "C"}
+    wl = _wavelengths_nm(meta, cube.shape[2])
+    if wl is not None:
+        out["wavelengths"] = wl
+    if "band names" in meta:
+        out["band_names"] = list(meta["band names"])
+    return cube, out
+
+
+def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None,
+               interleave: str = "bsq", byteorder: str = "little") -> list[str]:
+    """Write a (rows, cols, bands) cube as ``path`` (.hdr) plus a data file. Returns both names."""
+    import spectral.io.envi as envi
+
+    p = Path(path)
+    header = str(p.with_suffix(".hdr")) if p.suffix.lower() != ".hdr" else str(p)
+    ext = p.suffix if p.suffix.lower() != ".hdr" else ".img"
+    metadata: dict[str, Any] = {}
+    if wavelengths is not None:
+        metadata["wavelength"] = [f"{w:.6g}" for w in np.asarray(wavelengths)]
+        metadata["wavelength units"] = "Nanometers"
+    envi.save_image(header, np.asarray(cube), dtype=np.asarray(cube).dtype, force=True, ext=ext,
+                    interleave=interleave, byteorder=byteorder, metadata=metadata)
+    return [header, str(Path(header).with_suffix(ext))]

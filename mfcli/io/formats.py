@@ -1,0 +1,433 @@
+"""File formats: how a path or spec names a format, and containers of named arrays.
+
+A *container* exposes the arrays of one file by name without loading them all: MATLAB .mat
+(v5 through scipy.io, v7.3 through h5py), HDF5, .npz, and single-array formats (.npy, CSV/TSV,
+ENVI) that hold one array called ``data``. Readers raise :class:`~mfcli.errors.InputError`
+with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfcli.errors import DataError, InputError
+
+FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi")
+
+EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".npy": "npy",
+    ".npz": "npz",
+    ".mat": "mat",
+    ".h5": "h5",
+    ".hdf5": "h5",
+    ".hdf": "h5",
+    ".he5": "h5",
+    ".hdr": "envi",
+    ".img": "envi",
+    ".dat": "envi",
+    ".bsq": "envi",
+    ".bil": "envi",
+    ".bip": "envi",
+    ".raw": "envi",
+}
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+MAT5_MAGIC = b"MATLAB 5.0"
+
+
+@dataclass
+class VariableInfo:
+    """Shape and dtype of one array in a container (read without loading it)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def numeric(self) -> bool:
+        return self.dtype.kind in "biuf"
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+class Container:
+    """Named arrays of one file. Subclasses implement :meth:`variables` and :meth:`read`."""
+
+    format = "?"
+    matlab = False  # arrays follow MATLAB conventions (Fortran pixel order)
+
+    def __init__(self, path: str):
+        self.path = path
+        self.metadata: dict[str, Any] = {}
+
+    def variables(self) -> dict[str, VariableInfo]:
+        raise NotImplementedError
+
+    def read(self, name: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def read_small(self, name: str, max_size: int = 1 << 16) -> np.ndarray | None:
+        """Read ``name`` if it exists and is small (metadata such as nRow, SlectBands)."""
+        info = self.variables().get(name)
+        if info is None or info.size > max_size:
+            return None
+        return self.read(name)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DictContainer(Container):
+    """Arrays already in memory (scipy.io.loadmat, np.load of .npz, built samples)."""
+
+    def __init__(self, path: str, arrays: dict[str, Any], format: str, matlab: bool = False):
+        super().__init__(path)
+        self.arrays = {k: v for k, v in arrays.items() if not k.startswith("__")}
+        self.format = format
+        self.matlab = matlab
+        self._infos = {}
+        for name, value in self.arrays.items():
+            arr = np.asarray(value)
+            self._infos[name] = VariableInfo(name, tuple(arr.shape), arr.dtype)
+
+    def variables(self) -> dict[str, VariableInfo]:
+        return self._infos
+
+    def read(self, name: str) -> np.ndarray:
+        try:
+            return np.asarray(self.arrays[name])
+        except KeyError:
+            raise _unknown_variable(self.path, name, self.variables()) from None
+
+
+class HDF5Container(Container):
+    """HDF5 files, including MATLAB v7.3 .mat files (whose arrays are stored transposed)."""
+
+    def __init__(self, path: str, matlab: bool | None = None):
+        super().__init__(path)
+        import h5py
+
+        try:
+            self.file = h5py.File(path, "r")
+        except OSError as exc:
+            raise InputError(f"cannot read '{path}' as HDF5 ({exc}); the file may be corrupt or truncated") from None
+        if matlab is None:
+            matlab = _is_matlab73(path, self.file)
+        self.matlab = matlab
+        self.format = "mat73" if matlab else "h5"
+        self._infos: dict[str, VariableInfo] | None = None
+
+    def variables(self) -> dict[str, VariableInfo]:
+        if self._infos is None:
+            import h5py
+
+            infos: dict[str, VariableInfo] = {}
+
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset) and not name.startswith("#refs#"):
+                    shape = tuple(obj.shape)
+                    if self.matlab:
+                        shape = shape[::-1]
+                    infos[name] = VariableInfo(name, shape, obj.dtype, dict(obj.attrs))
+
+            self.file.visititems(visit)
+            self._infos = infos
+        return self._infos
+
+    def read(self, name: str) -> np.ndarray:
+        key = name.lstrip("/")
+        if key not in self.variables():
+            raise _unknown_variable(self.path, name, self.variables())
+        dataset = self.file[key]
+        data = dataset[()]
+        if self.matlab:
+            data = np.asarray(data).T
+            if dataset.attrs.get("MATLAB_class", b"") in (b"char", "char"):
+                data = "".join(map(chr, np.ravel(data, order="F")))
+        return np.asarray(data)
+
+    def dataset(self, name: str):
+        """The h5py Dataset itself, for out-of-core access."""
+        return self.file[name.lstrip("/")]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class SingleArrayContainer(Container):
+    """A format that holds one array (npy, CSV/TSV, ENVI), exposed as ``data``."""
+
+    NAME = "data"
+
+    def __init__(self, path: str, array: np.ndarray, format: str, metadata: dict[str, Any] | None = None):
+        super().__init__(path)
+        self.array = array
+        self.format = format
+        self.metadata = metadata or {}
+
+    def variables(self) -> dict[str, VariableInfo]:
+        return {self.NAME: VariableInfo(self.NAME, tuple(self.array.shape), self.array.dtype)}
+
+    def read(self, name: str) -> np.ndarray:
+        if name != self.NAME:
+            raise InputError(
+                f"'{self.path}' is a {self.format} file holding one array; it has no variable '{name}' "
+                "(drop the :VAR part)"
+            )
+        return self.array
+
+
+def _unknown_variable(path: str, name: str, infos: dict[str, VariableInfo]) -> InputError:
+    available = ", ".join(sorted(infos)) or "none"
+    return InputError(f"'{path}' has no variable '{name}'; available: {available}")
+
+
+def _is_matlab73(path: str, h5file) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(128)
+    if head.startswith(b"MATLAB 7.3"):
+        return True
+    return any("MATLAB_class" in obj.attrs for obj in h5file.values())
+
+
+def sniff_format(path: str) -> str | None:
+    """Format from the file's first bytes, or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError:
+        return None
+    if head.startswith(NPY_MAGIC):
+        return "npy"
+    if head.startswith(ZIP_MAGIC):
+        return "npz"
+    if head.startswith(b"MATLAB 7.3"):
+        return "mat73"
+    if head.startswith(b"MATLAB"):
+        return "mat"
+    if head.startswith(HDF5_SIGNATURE) or HDF5_SIGNATURE in head[:1024]:
+        return "h5"
+    if head.startswith(b"ENVI"):
+        return "envi"
+    return None
+
+
+def format_from_path(path: str, explicit: str | None = None) -> str:
+    """The format to read or write ``path`` with: explicit, else extension, else content."""
+    if explicit:
+        explicit = explicit.lower().lstrip(".")
+        explicit = {"hdf5": "h5", "txt": "csv", "mat5": "mat", "matlab": "mat"}.get(explicit, explicit)
+        if explicit not in FORMATS:
+            raise InputError(f"unknown format '{explicit}'; use one of {', '.join(FORMATS)}")
+        return explicit
+    suffix = Path(path).suffix.lower()
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    sniffed = sniff_format(path) if os.path.isfile(path) else None
+    if sniffed:
+        return sniffed
+    if os.path.isfile(path) and os.path.exists(path + ".hdr"):
+        return "envi"
+    raise InputError(
+        f"cannot tell the format of '{path}' from its name; give it as PATH:FORMAT or --format "
+        f"(one of {', '.join(FORMATS)})"
+    )
+
+
+# --------------------------------------------------------------------------- text
+
+def _detect_delimiter(line: str) -> str | None:
+    for candidate in ("\t", ",", ";"):
+        if candidate in line:
+            return candidate
+    return None  # whitespace
+
+
+def _is_numeric_row(fields: list[str]) -> bool:
+    try:
+        for f in fields:
+            if f.strip():
+                float(f)
+        return True
+    except ValueError:
+        return False
+
+
+def read_text_matrix(text: str, source: str, delimiter: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Parse a dense numeric table. Lines starting with ``#`` are comments; one leading
+    non-numeric line is a header (its fields become column names). Empty fields and ``nan``
+    are NaN. A ``# mfcli: dtype=float32`` comment (written by mfcli) restores the dtype.
+    """
+    meta: dict[str, Any] = {}
+    lines = text.splitlines()
+    body: list[str] = []
+    header: list[str] | None = None
+    dtype = np.float64
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            if stripped.startswith("# mfcli:"):
+                for item in stripped[len("# mfcli:"):].split():
+                    key, _, value = item.partition("=")
+                    if key == "dtype" and value in ("float32", "float64"):
+                        dtype = np.dtype(value)
+            continue
+        if delimiter is None:
+            delimiter = _detect_delimiter(stripped) or " "
+        fields = stripped.split(delimiter) if delimiter != " " else stripped.split()
+        if not body and header is None and not _is_numeric_row(fields):
+            header = [f.strip().strip('"') for f in fields]
+            continue
+        body.append((number, fields))  # type: ignore[arg-type]
+    if not body:
+        raise DataError(f"'{source}' holds no numeric rows (only comments or a header); check the file")
+    width = len(body[0][1])
+    for number, fields in body:  # type: ignore[misc]
+        if len(fields) != width:
+            raise InputError(
+                f"'{source}' line {number} has {len(fields)} fields but the first data row has {width}; "
+                "every row must have the same number of values"
+            )
+    try:  # fast path: NumPy's C parser
+        joined = "\n".join((delimiter if delimiter != " " else " ").join(f) for _, f in body)  # type: ignore[misc]
+        array = np.loadtxt(io.StringIO(joined), delimiter=None if delimiter == " " else delimiter,
+                           dtype=dtype, ndmin=2)
+    except ValueError:
+        rows = []
+        for number, fields in body:  # type: ignore[misc]
+            try:
+                rows.append([float(f) if f.strip() else np.nan for f in fields])
+            except ValueError:
+                bad = next(f for f in fields if f.strip() and not _is_numeric_row([f]))
+                raise InputError(
+                    f"'{source}' line {number}: '{bad.strip()}' is not a number; the file must be a numeric table"
+                ) from None
+        array = np.asarray(rows, dtype=dtype)
+    if header is not None:
+        meta["column_names"] = header
+    return array, meta
+
+
+def write_text_matrix(array: np.ndarray, stream, delimiter: str = ",") -> None:
+    """Write a 2-D array so that :func:`read_text_matrix` gives it back bit for bit."""
+    array = np.asarray(array)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise DataError(f"a text table holds a 2-D matrix, not an array of shape {array.shape}; "
+                        "write a cube as .h5, .npy, .mat or ENVI")
+    if array.dtype.kind == "f":
+        fmt = "%.9g" if array.dtype == np.float32 else "%.17g"
+        stream.write(f"# mfcli: dtype={array.dtype.name}\n")
+    else:
+        fmt = "%d" if array.dtype.kind in "iub" else "%s"
+    np.savetxt(stream, array, fmt=fmt, delimiter=delimiter)
+
+
+# --------------------------------------------------------------------------- open
+
+def open_container(path: str, fmt: str | None = None) -> Container:
+    """Open ``path`` (``-`` for stdin) as a container of named arrays."""
+    if path == "-":
+        return _open_stdin(fmt)
+    if not os.path.exists(path):
+        raise InputError(f"file '{path}' does not exist; check the path (bundled samples: mfcli samples)")
+    if os.path.isdir(path):
+        raise InputError(f"'{path}' is a folder; give a data file")
+    fmt = format_from_path(path, fmt)
+    if os.path.getsize(path) == 0:
+        raise DataError(f"file '{path}' is empty (0 bytes)")
+    try:
+        if fmt in ("csv", "tsv"):
+            with open(path, encoding="utf-8", errors="strict") as fh:
+                text = fh.read()
+            array, meta = read_text_matrix(text, path, "\t" if fmt == "tsv" else None)
+            return SingleArrayContainer(path, array, fmt, meta)
+        if fmt == "npy":
+            return SingleArrayContainer(path, np.load(path, allow_pickle=False), "npy")
+        if fmt == "npz":
+            return _open_npz(path)
+        if fmt in ("mat", "mat73"):
+            return _open_mat(path)
+        if fmt == "h5":
+            return HDF5Container(path)
+        if fmt == "envi":
+            from mfcli.io.envi import read_envi
+
+            array, meta = read_envi(path)
+            return SingleArrayContainer(path, array, "envi", meta)
+    except (InputError, DataError):
+        raise
+    except UnicodeDecodeError:
+        raise InputError(f"'{path}' is not a text file; give its real format as PATH:FORMAT") from None
+    except Exception as exc:  # corrupt files raise anything from the libraries below
+        raise InputError(f"cannot read '{path}' as {fmt}: {exc}; the file may be corrupt or in another format") from None
+    raise InputError(f"unknown format '{fmt}'")
+
+
+def _open_npz(path: str) -> Container:
+    with np.load(path, allow_pickle=False) as npz:
+        keys = set(npz.files)
+        if {"format", "shape", "data", "indices", "indptr"} <= keys or {"format", "shape", "row", "col", "data"} <= keys:
+            import scipy.sparse
+
+            matrix = scipy.sparse.load_npz(path)
+            return SingleArrayContainer(path, matrix.toarray(), "npz", {"sparse": True})
+        arrays = {k: npz[k] for k in npz.files}
+    return DictContainer(path, arrays, "npz")
+
+
+def _open_mat(path: str) -> Container:
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if head.startswith(b"MATLAB 7.3") or HDF5_SIGNATURE in head:
+        return HDF5Container(path, matlab=True)
+    import scipy.io
+
+    try:
+        arrays = scipy.io.loadmat(path, squeeze_me=False, mat_dtype=False)
+    except NotImplementedError:  # v7.3 without the text header
+        return HDF5Container(path, matlab=True)
+    except ValueError as exc:
+        raise InputError(f"cannot read '{path}' as a MATLAB file ({exc}); the file may be corrupt") from None
+    return DictContainer(path, arrays, "mat", matlab=True)
+
+
+def _open_stdin(fmt: str | None) -> Container:
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise DataError("standard input is empty; pipe CSV or NPY data into mfcli")
+    if fmt in (None, "npy") and data.startswith(NPY_MAGIC):
+        return SingleArrayContainer("-", np.load(io.BytesIO(data), allow_pickle=False), "npy")
+    if fmt not in (None, "csv", "tsv"):
+        raise InputError(f"standard input can be CSV or NPY, not {fmt}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("standard input is neither NPY nor UTF-8 text; pipe CSV or NPY data") from None
+    array, meta = read_text_matrix(text, "-", "\t" if fmt == "tsv" else None)
+    return SingleArrayContainer("-", array, fmt or "csv", meta)

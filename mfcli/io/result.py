@@ -1,0 +1,233 @@
+"""Save and load a :class:`~mfcli.result.Result` as one self-describing HDF5 file.
+
+Layout (all names are stable; scripts and other tools may read them with h5py)::
+
+    /                      attrs: format="mfcli-result", format_version, model, mfcli_version,
+                                  created, command_line, params (JSON), summary (JSON),
+                                  seconds, converged, n_iter
+    /input                 attrs: source, variable, sha256, shape, dtype, layout, image_shape,
+                                  pixel_order, scale, notes (JSON)
+    /input/wavelengths     (m,) nm, where known
+    /input/band_indices    (m,) 1-based sensor band numbers, where known
+    /layers/1 ... /layers/L
+        W, H               the layer's own factors
+        basis, coefficients   data-space view, only where different from W, H
+        abundances         soft abundances (r x n), where computed
+        assignments, assignment_weights   hard cluster of each input column (-1: none)
+        history/<name>     per-iteration arrays (relative_error, seconds, ...)
+        arrays/<name>      any other named arrays
+        attrs: rank, relative_error, labels (JSON), attrs (JSON)
+    /history/<name>        global histories (e.g. global_loss of a deep refinement)
+    /arrays/<name...>      model-specific arrays, nested by "/"
+
+Large factors are stored chunked and gzip-compressed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfcli.errors import InputError
+from mfcli.io.atomic import atomic_file
+from mfcli.result import RESULT_FORMAT, RESULT_FORMAT_VERSION, Layer, Result
+
+_COMPRESS_ABOVE = 1 << 16  # elements
+
+_INPUT_ARRAYS = ("wavelengths", "band_indices")
+_LAYER_ARRAYS = ("W", "H", "basis", "coefficients", "abundances", "assignments", "assignment_weights")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a result file")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=_json_default)
+
+
+def _write_array(group, name: str, array: np.ndarray) -> None:
+    array = np.asarray(array)
+    if array.dtype == object or array.dtype.kind == "U":
+        group.create_dataset(name, data=np.asarray(array, dtype=object).astype(str).astype("S"))
+        group[name].attrs["mfcli_kind"] = "str"
+        return
+    kwargs = {}
+    if array.size > _COMPRESS_ABOVE and array.ndim >= 1:
+        kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": True}
+    group.create_dataset(name, data=array, **kwargs)
+
+
+def _read_array(dataset) -> np.ndarray:
+    data = dataset[()]
+    if dataset.attrs.get("mfcli_kind") == "str":
+        return np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in np.ravel(data)]).reshape(
+            np.shape(data)
+        )
+    return data
+
+
+def _write_tree(group, arrays: dict[str, np.ndarray]) -> None:
+    for name, array in arrays.items():
+        if array is None:
+            continue
+        *parents, leaf = name.split("/")
+        target = group
+        for part in parents:
+            target = target.require_group(part)
+        _write_array(target, leaf, array)
+
+
+def _read_tree(group, prefix: str = "") -> dict[str, np.ndarray]:
+    import h5py
+
+    out: dict[str, np.ndarray] = {}
+    for key, item in group.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, h5py.Group):
+            out.update(_read_tree(item, name + "/"))
+        else:
+            out[name] = _read_array(item)
+    return out
+
+
+def write_result(result: Result, path: str | os.PathLike, force: bool = False) -> Path:
+    """Write ``result`` to ``path`` atomically (temporary file, then rename)."""
+    import h5py
+
+    with atomic_file(path, force=force) as tmp:
+        with h5py.File(tmp, "w") as f:
+            _fill_file(f, result)
+    return Path(path)
+
+
+def _fill_file(f, result: Result) -> None:
+    attrs = f.attrs
+    attrs["format"] = RESULT_FORMAT
+    attrs["format_version"] = RESULT_FORMAT_VERSION
+    attrs["model"] = result.model
+    attrs["params"] = to_json(result.params)
+    attrs["summary"] = to_json(result.summary)
+    attrs["provenance"] = to_json(result.provenance)
+    for key in ("mfcli_version", "created", "command_line"):
+        if key in result.provenance:
+            attrs[key] = str(result.provenance[key])
+    for key in ("seconds", "converged", "n_iter"):
+        value = getattr(result, key)
+        if value is not None:
+            attrs[key] = value
+
+    inp = f.create_group("input")
+    scalars = {k: v for k, v in result.input.items() if k not in _INPUT_ARRAYS}
+    inp.attrs["meta"] = to_json(scalars)
+    for key, value in scalars.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, dict)):
+            inp.attrs[key] = to_json(value)
+        else:
+            inp.attrs[key] = value
+    for key in _INPUT_ARRAYS:
+        if result.input.get(key) is not None:
+            _write_array(inp, key, np.asarray(result.input[key]))
+
+    layers = f.create_group("layers")
+    layers.attrs["count"] = len(result.layers)
+    for index, layer in enumerate(result.layers, start=1):
+        g = layers.create_group(str(index))
+        for name in _LAYER_ARRAYS:
+            value = getattr(layer, name)
+            if value is not None:
+                _write_array(g, name, value)
+        g.attrs["rank"] = layer.rank
+        if layer.relative_error is not None:
+            g.attrs["relative_error"] = float(layer.relative_error)
+        g.attrs["labels"] = to_json(layer.labels)
+        g.attrs["attrs"] = to_json(layer.attrs)
+        if layer.history:
+            _write_tree(g.create_group("history"), layer.history)
+        if layer.arrays:
+            _write_tree(g.create_group("arrays"), layer.arrays)
+
+    if result.history:
+        _write_tree(f.create_group("history"), result.history)
+    if result.arrays:
+        _write_tree(f.create_group("arrays"), result.arrays)
+
+
+def is_result_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` is an HDF5 file written by :func:`write_result`."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == RESULT_FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def read_result(path: str | os.PathLike) -> Result:
+    """Load a Result written by :func:`write_result`."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"result file '{path}' does not exist; check the path")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"'{path}' is not a readable HDF5 result file ({exc}); "
+                         "give a file written by mfcli factorize/unmix/complete") from None
+    with f:
+        if f.attrs.get("format") != RESULT_FORMAT:
+            raise InputError(f"'{path}' is an HDF5 file but not an mfcli result; "
+                             "give a file written by mfcli factorize/unmix/complete")
+        version = int(f.attrs.get("format_version", 0))
+        if version > RESULT_FORMAT_VERSION:
+            raise InputError(f"'{path}' was written by a newer mfcli (result format {version}); upgrade mfcli")
+        attrs = f.attrs
+        input_meta: dict[str, Any] = {}
+        if "input" in f:
+            input_meta = json.loads(f["input"].attrs.get("meta", "{}"))
+            for key in _INPUT_ARRAYS:
+                if key in f["input"]:
+                    input_meta[key] = f["input"][key][()]
+        layers = []
+        count = int(f["layers"].attrs.get("count", len(f["layers"])))
+        for index in range(1, count + 1):
+            g = f["layers"][str(index)]
+            values = {name: _read_array(g[name]) for name in _LAYER_ARRAYS if name in g}
+            layer = Layer(
+                **values,
+                relative_error=float(g.attrs["relative_error"]) if "relative_error" in g.attrs else None,
+                history=_read_tree(g["history"]) if "history" in g else {},
+                labels=json.loads(g.attrs.get("labels", "null")),
+                arrays=_read_tree(g["arrays"]) if "arrays" in g else {},
+                attrs=json.loads(g.attrs.get("attrs", "{}")),
+            )
+            layers.append(layer)
+        return Result(
+            model=str(attrs["model"]),
+            layers=layers,
+            params=json.loads(attrs.get("params", "{}")),
+            summary=json.loads(attrs.get("summary", "{}")),
+            provenance=json.loads(attrs.get("provenance", "{}")),
+            history=_read_tree(f["history"]) if "history" in f else {},
+            arrays=_read_tree(f["arrays"]) if "arrays" in f else {},
+            input=input_meta,
+            seconds=float(attrs["seconds"]) if "seconds" in attrs else None,
+            converged=bool(attrs["converged"]) if "converged" in attrs else None,
+            n_iter=int(attrs["n_iter"]) if "n_iter" in attrs else None,
+        )

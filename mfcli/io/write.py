@@ -1,0 +1,177 @@
+"""Write arrays and datasets to files or stdout, atomically.
+
+``write_array`` writes one array in any format; ``write_dataset`` writes a Dataset keeping its
+image shape, pixel order and wavelengths where the format can hold them:
+
+- ``.mat`` (v5, or v7.3 with ``mat73``): ``Y`` bands x pixels in MATLAB (Fortran) pixel order,
+  ``nRow``, ``nCol``, ``wavelengths`` — the layout of Urban/Samson files.
+- ``.h5``: dataset ``Y`` with attributes ``image_shape``, ``pixel_order``, ``wavelengths``.
+- ENVI: the (rows, cols, bands) cube, BSQ, with wavelengths in the header.
+- ``.npy``/``.csv``/``.tsv``: the bands x pixels matrix only.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfcli.dataset import Dataset, image_to_pixels, matrix_to_cube, pixels_to_image
+from mfcli.errors import DataError, OutputError
+from mfcli.io.atomic import atomic_file, check_output_path
+from mfcli.io.formats import format_from_path, write_text_matrix
+
+MAT73_HEADER = (b"MATLAB 7.3 MAT-file, Platform: mfcli, Created by: mfcli. "
+                b"HDF5 schema 1.00 .")
+
+
+def _write_mat73(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """MATLAB v7.3: HDF5 with a 512-byte text user block and arrays stored transposed."""
+    import h5py
+
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for name, value in arrays.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "U":
+                codes = np.array([ord(c) for c in str(value.ravel()[0]) if True], dtype=np.uint16)
+                ds = f.create_dataset(name, data=codes.reshape(-1, 1))
+                ds.attrs["MATLAB_class"] = np.bytes_("char")
+                ds.attrs["MATLAB_int_decode"] = np.int32(2)
+                continue
+            if value.ndim < 2:
+                value = value.reshape(1, -1) if value.ndim == 1 else value.reshape(1, 1)
+            kwargs = {"compression": "gzip", "chunks": True} if value.size > 4096 else {}
+            ds = f.create_dataset(name, data=value.T, **kwargs)
+            ds.attrs["MATLAB_class"] = np.bytes_({"f": "double" if value.dtype == np.float64 else "single",
+                                                  "i": f"int{value.dtype.itemsize * 8}",
+                                                  "u": f"uint{value.dtype.itemsize * 8}",
+                                                  "b": "logical"}[value.dtype.kind])
+    header = MAT73_HEADER.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM"
+    with open(path, "r+b") as fh:
+        fh.write(header.ljust(512, b"\x00"))
+
+
+def _write_container(path: Path, fmt: str, arrays: dict[str, np.ndarray], attrs: dict[str, dict[str, Any]]) -> None:
+    if fmt == "mat":
+        import scipy.io
+
+        scipy.io.savemat(path, arrays, do_compression=True, oned_as="column")
+    elif fmt == "mat73":
+        _write_mat73(path, arrays)
+    elif fmt == "h5":
+        import h5py
+
+        with h5py.File(path, "w") as f:
+            for name, value in arrays.items():
+                value = np.asarray(value)
+                kwargs = {"compression": "gzip", "shuffle": True, "chunks": True} if value.size > 4096 else {}
+                ds = f.create_dataset(name, data=value, **kwargs)
+                for key, attr in attrs.get(name, {}).items():
+                    ds.attrs[key] = attr
+    elif fmt == "npz":
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    else:
+        raise DataError(f"format {fmt} holds one array")
+
+
+def write_array(array: np.ndarray, path: str, fmt: str | None = None, force: bool = False,
+                name: str = "X", attrs: dict[str, Any] | None = None) -> None:
+    """Write one array to ``path`` (``-`` = stdout as CSV, or NPY with ``fmt='npy'``)."""
+    array = np.asarray(array)
+    if path == "-":
+        _write_stdout(array, fmt or "csv")
+        return
+    fmt = format_from_path(path, fmt)
+    if fmt == "envi":
+        if array.ndim == 2:
+            array = array.T[None, :, :]  # one image row of n pixels with m bands
+        write_envi_atomic(path, array, None, force)
+        return
+    with atomic_file(path, force=force) as tmp:
+        if fmt in ("csv", "tsv"):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                write_text_matrix(array, fh, "\t" if fmt == "tsv" else ",")
+        elif fmt == "npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, array, allow_pickle=False)
+        else:
+            _write_container(tmp, fmt, {name: array}, {name: attrs or {}})
+
+
+def _write_stdout(array: np.ndarray, fmt: str) -> None:
+    if fmt == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+    elif fmt in ("csv", "tsv"):
+        text = io.StringIO()
+        write_text_matrix(array, text, "\t" if fmt == "tsv" else ",")
+        sys.stdout.write(text.getvalue())
+        sys.stdout.flush()
+    else:
+        raise DataError(f"standard output takes CSV, TSV or NPY, not {fmt}; write {fmt} to a file")
+
+
+def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | None, force: bool) -> None:
+    """ENVI writes a header and a data file; both appear together or not at all."""
+    from mfcli.io.envi import write_envi
+
+    target = Path(path)
+    header = target.with_suffix(".hdr") if target.suffix.lower() != ".hdr" else target
+    data = target if target.suffix.lower() != ".hdr" else target.with_suffix(".img")
+    for p in (header, data):
+        check_output_path(p, force)
+    tmpdir = Path(tempfile.mkdtemp(prefix=".mfcli-envi-", dir=header.parent or "."))
+    try:
+        written = write_envi(str(tmpdir / data.name), cube, wavelengths)
+        os.replace(written[1], data)
+        os.replace(written[0], header)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bool = False) -> None:
+    """Write ``dataset`` keeping its image shape, pixel order and wavelengths where possible."""
+    X = dataset.X
+    if path == "-":
+        _write_stdout(X, fmt or "csv")
+        return
+    fmt = format_from_path(path, fmt)
+    if fmt == "envi":
+        if dataset.image_shape is None:
+            write_array(X, path, "envi", force)
+        else:
+            cube = matrix_to_cube(X, dataset.image_shape, dataset.pixel_order or "C")
+            write_envi_atomic(path, cube, dataset.wavelengths, force)
+        return
+    if fmt in ("csv", "tsv", "npy"):
+        write_array(X, path, fmt, force)
+        return
+    arrays: dict[str, np.ndarray] = {}
+    attrs: dict[str, dict[str, Any]] = {}
+    if fmt in ("mat", "mat73"):
+        if dataset.image_shape is not None and dataset.pixel_order == "C":
+            X = image_to_pixels(pixels_to_image(X, dataset.image_shape, "C"), "F")  # MATLAB order
+        arrays["Y"] = X
+        if dataset.image_shape is not None:
+            arrays["nRow"] = np.array([[dataset.image_shape[0]]], dtype=np.float64)
+            arrays["nCol"] = np.array([[dataset.image_shape[1]]], dtype=np.float64)
+    else:
+        arrays["Y"] = X
+        if dataset.image_shape is not None:
+            attrs["Y"] = {"image_shape": np.asarray(dataset.image_shape, dtype=np.int64),
+                          "pixel_order": dataset.pixel_order or "C"}
+    if dataset.wavelengths is not None:
+        arrays["wavelengths"] = np.asarray(dataset.wavelengths, dtype=np.float64)
+    if dataset.band_indices is not None and fmt != "npz":
+        arrays["SlectBands"] = np.asarray(dataset.band_indices, dtype=np.float64).reshape(-1, 1)
+    with atomic_file(path, force=force) as tmp:
+        _write_container(tmp, fmt, arrays, attrs)
