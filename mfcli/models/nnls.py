@@ -1,0 +1,315 @@
+"""Exact nonnegative least squares for many right-hand sides at once, and FCLS.
+
+NNLS: for every column x_j of X (m x n) and a small basis W (m x r),
+
+    h_j = argmin_{h >= 0} ||x_j - W h||_2 ,   i.e.   H = argmin_{H >= 0} ||X - W H||_F .
+
+Solved by block principal pivoting (Kim & Park, "Fast nonnegative matrix factorization: an
+active-set-like method and comparisons", SIAM J. Sci. Comput. 33(6), 2011, Algorithm 2),
+working only from C = W^T W (r x r) and B = W^T X (r x n). Each column keeps a passive set F
+(entries allowed to be positive); with F fixed, h_F solves C_FF h_F = b_F and the dual is
+y = C h - b. A column is optimal when h_F >= 0 and y_G >= 0 (G the complement of F, the KKT
+conditions). Infeasible entries are exchanged between F and G all at once (full exchange),
+falling back to Murty's single-entry rule when the number of infeasible entries stops
+decreasing, which guarantees termination. Columns sharing a passive set are solved together
+with one factorization of C_FF, so there is no Python loop per column: the cost per sweep is
+one small solve per distinct passive set.
+
+FCLS (fully constrained least squares): h >= 0 and 1^T h = 1 (Heinz & Chang, "Fully
+constrained least squares linear spectral mixture analysis", IEEE TGRS 39(3), 2001), by the
+augmented-row method: append the row delta * 1^T to W and delta to every column of X, i.e.
+solve NNLS with C + delta^2 1 1^T and B + delta^2. A large delta enforces the sum-to-one
+constraint. With the default ``delta=None`` the sum is made exact: the augmented problem
+with a large delta gives the passive sets, and the same pivoting is then run on the
+equality-constrained KKT system [C_FF 1; 1^T 0][h_F; mu] = [b_F; 1], so columns sum to one
+to rounding.
+
+NumPy/SciPy only. X may be a NumPy array or a :class:`~mfcli.models.matrix.DataMatrix`
+(only W^T X is needed, one pass over the data). The output has X's float dtype.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+from mfcli.errors import DataError, ParameterError
+from mfcli.models.matrix import as_data_matrix
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _group_columns(passive: np.ndarray, cols: np.ndarray):
+    """Yield (pattern, columns) for the columns ``cols`` grouped by identical passive sets."""
+    if cols.size == 0:
+        return
+    sub = passive[:, cols]
+    r = sub.shape[0]
+    if r <= 62:
+        weights = (np.int64(1) << np.arange(r, dtype=np.int64))
+        keys = weights @ sub.astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    else:
+        _, inverse = np.unique(sub.T, axis=0, return_inverse=True)
+        inverse = np.ravel(inverse)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+    for group in np.split(order, bounds):
+        yield sub[:, group[0]], cols[group]
+
+
+def _solve_spd(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """A^{-1} rhs for a symmetric positive (semi)definite A; least squares if singular."""
+    try:
+        factor = scipy.linalg.cho_factor(A, check_finite=False)
+        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        return np.linalg.lstsq(A, rhs, rcond=None)[0]
+
+
+def _solve_passive(C, B, passive, cols, H, Y, sum_to_one: bool) -> None:
+    """For the columns ``cols``: H[F] solves the passive-set system, Y = C H - B (+ mu) off F."""
+    r = C.shape[0]
+    for pattern, group in _group_columns(passive, cols):
+        idx = np.flatnonzero(pattern)
+        h = np.zeros((r, group.size))
+        if idx.size:
+            C_FF = C[np.ix_(idx, idx)]
+            b_F = B[np.ix_(idx, group)]
+            if sum_to_one:
+                k = idx.size
+                kkt = np.zeros((k + 1, k + 1))
+                kkt[:k, :k] = C_FF
+                kkt[:k, k] = 1.0
+                kkt[k, :k] = 1.0
+                rhs = np.vstack([b_F, np.ones((1, group.size))])
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+                        sol = scipy.linalg.solve(kkt, rhs, assume_a="sym", check_finite=False)
+                except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
+                    sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+                h[idx] = sol[:k]
+                mu = sol[k]
+            else:
+                h[idx] = _solve_spd(C_FF, b_F)
+        elif sum_to_one:
+            mu = np.zeros(group.size)
+        H[:, group] = h
+        y = C @ h - B[:, group]
+        if sum_to_one:
+            y += mu
+        y[idx] = 0.0
+        Y[:, group] = y
+
+
+def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = False):
+    """Kim & Park's BPP over all columns. Returns (H, passive, unconverged column indices)."""
+    r, n = B.shape
+    H = np.zeros((r, n))
+    Y = np.zeros((r, n))
+    _solve_passive(C, B, passive, np.arange(n), H, Y, sum_to_one)
+    alpha = np.full(n, 3, dtype=np.int64)
+    beta = np.full(n, r + 1, dtype=np.int64)
+    scale_C = float(np.abs(C).max()) if C.size else 0.0
+    b_scale = np.abs(B).max(axis=0) if n else np.zeros(0)
+    todo = np.arange(n)
+    for _ in range(max_iter):
+        if todo.size == 0:
+            break
+        h, y, p = H[:, todo], Y[:, todo], passive[:, todo]
+        # Rounding tolerance per column: entries within it of zero count as feasible.
+        h_scale = np.abs(h).max(axis=0)
+        tol = 1e3 * _EPS * (b_scale[todo] + scale_C * h_scale + (1.0 if sum_to_one else 0.0) * scale_C)
+        infeasible = (p & (h < -1e3 * _EPS * h_scale)) | (~p & (y < -tol))
+        n_infeasible = infeasible.sum(axis=0)
+        active = n_infeasible > 0
+        todo, infeasible, n_infeasible = todo[active], infeasible[:, active], n_infeasible[active]
+        if todo.size == 0:
+            break
+        improved = n_infeasible < beta[todo]
+        beta[todo[improved]] = n_infeasible[improved]
+        alpha[todo[improved]] = 3
+        patience = ~improved & (alpha[todo] >= 1)
+        alpha[todo[patience]] -= 1
+        full = improved | patience
+        full_cols = todo[full]
+        passive[:, full_cols] ^= infeasible[:, full]
+        backup = ~full
+        if backup.any():
+            # Murty's rule: exchange only the infeasible entry of largest index.
+            last = r - 1 - np.argmax(infeasible[::-1, backup], axis=0)
+            backup_cols = todo[backup]
+            passive[last, backup_cols] = ~passive[last, backup_cols]
+        _solve_passive(C, B, passive, todo, H, Y, sum_to_one)
+    else:
+        # Ran out of sweeps: report the columns still violating the KKT conditions.
+        h, y, p = H[:, todo], Y[:, todo], passive[:, todo]
+        h_scale = np.abs(h).max(axis=0) if todo.size else np.zeros(0)
+        tol = 1e3 * _EPS * (b_scale[todo] + scale_C * h_scale + (1.0 if sum_to_one else 0.0) * scale_C)
+        bad = ((p & (h < -1e3 * _EPS * h_scale)) | (~p & (y < -tol))).any(axis=0)
+        todo = todo[bad]
+    H[~passive] = 0.0
+    np.maximum(H, 0.0, out=H)
+    return H, passive, todo
+
+
+def _default_max_iter(r: int) -> int:
+    return 10 * r + 100
+
+
+def _check_basis(W: np.ndarray, m: int) -> np.ndarray:
+    W = np.asarray(W)
+    if W.ndim == 1:
+        W = W[:, None]
+    if W.ndim != 2:
+        raise DataError(f"the endmember/basis matrix must be 2-D (m x r), got shape {W.shape}")
+    if W.shape[0] != m:
+        raise DataError(
+            f"the basis has {W.shape[0]} rows but the data have {m} features (bands); "
+            "the basis must be m x r with the same bands as the data"
+        )
+    if not np.all(np.isfinite(W)):
+        raise DataError("the basis contains NaN or Inf values")
+    return W
+
+
+def _grams(W, X, WtW, WtX):
+    """C = W^T W and B = W^T X in float64, and X's float dtype."""
+    if WtX is not None:
+        B = np.asarray(WtX)
+        out_dtype = _float_dtype(B.dtype)
+        if WtW is None:
+            if W is None:
+                raise ParameterError("give W or W^T W together with W^T X")
+            W = np.asarray(W)
+            WtW = W.T.astype(np.float64) @ W.astype(np.float64)
+        return np.asarray(WtW, dtype=np.float64), np.asarray(B, dtype=np.float64), out_dtype
+    data = as_data_matrix(X)
+    m, _ = data.shape
+    W = _check_basis(W, m)
+    out_dtype = _float_dtype(data.dtype)
+    B = np.asarray(data.WtX(W.astype(data.dtype, copy=False)), dtype=np.float64)
+    W64 = W.astype(np.float64)
+    C = W64.T @ W64 if WtW is None else np.asarray(WtW, dtype=np.float64)
+    return C, B, out_dtype
+
+
+def _polish_unconverged(C, B, H, cols, sum_to_one: bool) -> None:
+    """Last resort for columns BPP did not settle in max_iter sweeps (rare, rank-deficient W):
+    Lawson-Hanson NNLS from SciPy on the Cholesky/eigen square root of the Gram system."""
+    if cols.size == 0:
+        return
+    from scipy.optimize import nnls as scipy_nnls
+
+    evals, evecs = np.linalg.eigh(C)
+    evals = np.maximum(evals, 0.0)
+    root = (evecs * np.sqrt(evals)).T  # root^T root = C
+    pinv = np.where(evals > evals.max() * 1e-14, 1.0 / np.sqrt(np.where(evals > 0, evals, 1.0)), 0.0)
+    targets = (evecs * pinv).T @ B[:, cols]  # root^T target = b (in range)
+    for k, j in enumerate(cols):
+        H[:, j] = scipy_nnls(root, targets[:, k])[0]
+    if sum_to_one:
+        sums = H[:, cols].sum(axis=0)
+        H[:, cols] /= np.where(sums > 0, sums, 1.0)
+
+
+def nnls_from_grams(WtW: np.ndarray, WtX: np.ndarray, *, init: np.ndarray | None = None,
+                    max_iter: int | None = None) -> np.ndarray:
+    """min_{H >= 0} ||X - W H||_F given only C = W^T W (r x r) and B = W^T X (r x n).
+
+    ``init``: an earlier H (r x n) whose positive entries seed the passive sets (warm start,
+    e.g. inside alternating NMF). Returns H in float64.
+    """
+    C = np.asarray(WtW, dtype=np.float64)
+    B = np.asarray(WtX, dtype=np.float64)
+    if B.ndim == 1:
+        B = B[:, None]
+    r = C.shape[0]
+    passive = np.zeros(B.shape, dtype=bool) if init is None else np.asarray(init) > 0
+    if passive.shape != B.shape:
+        raise ParameterError(f"init has shape {passive.shape}, expected {B.shape}")
+    H, _, left = _block_principal_pivoting(C, B, passive.copy(), max_iter or _default_max_iter(r))
+    _polish_unconverged(C, B, H, left, sum_to_one=False)
+    return H
+
+
+def nnls(W: np.ndarray, X, *, init: np.ndarray | None = None, max_iter: int | None = None,
+         WtW: np.ndarray | None = None, WtX: np.ndarray | None = None) -> np.ndarray:
+    """Exact nonnegative least squares H = argmin_{H >= 0} ||X - W H||_F, all columns at once.
+
+    Parameters
+    ----------
+    W : (m, r) basis (endmembers).
+    X : (m, n) data (NumPy array or DataMatrix); float32 data give a float32 H.
+    init : optional (r, n) earlier solution used as a warm start.
+    max_iter : cap on pivoting sweeps (default 10 r + 100); columns not settled by then are
+        finished by SciPy's Lawson-Hanson solver.
+    WtW, WtX : precomputed W^T W and W^T X (then X is not read).
+
+    Block principal pivoting (Kim & Park 2011); see the module docstring.
+    """
+    C, B, out_dtype = _grams(W, X, WtW, WtX)
+    return nnls_from_grams(C, B, init=init, max_iter=max_iter).astype(out_dtype, copy=False)
+
+
+def default_fcls_delta(WtW: np.ndarray) -> float:
+    """A delta that weighs the sum-to-one row 1000 times the largest endmember norm."""
+    diag = np.diag(np.asarray(WtW, dtype=np.float64))
+    return 1e3 * float(np.sqrt(max(diag.max(initial=0.0), np.finfo(np.float64).tiny)))
+
+
+def fcls(W: np.ndarray, X, *, delta: float | None = None, max_iter: int | None = None,
+         WtW: np.ndarray | None = None, WtX: np.ndarray | None = None) -> np.ndarray:
+    """Fully constrained least squares: min ||x_j - W h_j|| s.t. h_j >= 0, 1^T h_j = 1, for all j.
+
+    Heinz & Chang (2001), augmented-row method:
+
+        min_{H >= 0} || [X; delta 1^T] - [W; delta 1^T] H ||_F^2 .
+
+    ``delta`` given: exactly that augmented NNLS problem (a finite delta is a soft
+    sum-to-one constraint: the larger, the stricter). ``delta=None`` (default): the
+    constraint is exact -- the augmented problem with delta = 1000 max_i ||w_i|| gives the
+    passive sets, then pivoting on the equality-constrained KKT system finishes the job, so
+    each column sums to one to rounding.
+    """
+    C, B, out_dtype = _grams(W, X, WtW, WtX)
+    if B.ndim == 1:
+        B = B[:, None]
+    r = C.shape[0]
+    max_iter = max_iter or _default_max_iter(r)
+    exact = delta is None
+    if exact:
+        delta = default_fcls_delta(C)
+    delta = float(delta)
+    if not np.isfinite(delta) or delta <= 0:
+        raise ParameterError(f"FCLS delta must be a positive number, got {delta}")
+    d2 = delta * delta
+    C_aug = C + d2
+    B_aug = B + d2
+    passive = np.zeros(B.shape, dtype=bool)
+    H, passive, left = _block_principal_pivoting(C_aug, B_aug, passive, max_iter)
+    _polish_unconverged(C_aug, B_aug, H, left, sum_to_one=False)
+    if exact:
+        passive = H > 0
+        empty = ~passive.any(axis=0)
+        if empty.any():
+            passive[:, empty] = True
+        H_exact, _, left = _block_principal_pivoting(C, B, passive, max_iter, sum_to_one=True)
+        settled = np.ones(B.shape[1], dtype=bool)
+        settled[left] = False
+        # Columns where the exact pivoting did not settle keep the augmented solution, rescaled.
+        H[:, settled] = H_exact[:, settled]
+        if left.size:
+            sums = H[:, left].sum(axis=0)
+            H[:, left] /= np.where(sums > 0, sums, 1.0)
+    return H.astype(out_dtype, copy=False)
