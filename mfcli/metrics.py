@@ -2,7 +2,7 @@
 
 Every error, angle or RMSE that mfcli prints or stores comes from a function of this module,
 and each is tested against an independent computation in ``tests/test_metrics.py``.
-NumPy only.
+NumPy only (SciPy's Hungarian algorithm for matching endmembers).
 """
 
 from __future__ import annotations
@@ -28,3 +28,131 @@ def relative_error(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
     X = np.asarray(X)
     WtX = W.T @ X
     return relative_error_from_grams(float(np.vdot(X, X)), float(np.vdot(WtX, H)), W.T @ W, H @ H.T)
+
+
+# --- Unmixing: spectral angles, matching to ground truth, abundance errors ---------------------
+
+
+def _as_columns(E: np.ndarray) -> np.ndarray:
+    E = np.asarray(E, dtype=np.float64)
+    return E[:, None] if E.ndim == 1 else E
+
+
+def spectral_angle_matrix(E: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Spectral angle distance in degrees between every column of E (m x p) and of T (m x q).
+
+    SAD(e, t) = arccos(e^T t / (||e|| ||t||)), computed as 2 atan2(||u - v||, ||u + v||) with
+    u, v the unit vectors (Kahan's form: accurate for small angles too). Scale-free: SAD(a e, t)
+    = SAD(e, t) for a > 0. A zero column has angle 90 degrees to everything.
+    """
+    E, T = _as_columns(E), _as_columns(T)
+    if E.shape[0] != T.shape[0]:
+        raise ValueError(f"spectra have {E.shape[0]} and {T.shape[0]} bands; they must match")
+    norm_E = np.linalg.norm(E, axis=0)
+    norm_T = np.linalg.norm(T, axis=0)
+    U = E / np.where(norm_E > 0, norm_E, 1.0)
+    V = T / np.where(norm_T > 0, norm_T, 1.0)
+    # ||u - v||^2 = 2 - 2 u.v for unit vectors, but computed from the differences for accuracy.
+    diff = np.sqrt(np.maximum(((U[:, :, None] - V[:, None, :]) ** 2).sum(axis=0), 0.0))
+    summ = np.sqrt(np.maximum(((U[:, :, None] + V[:, None, :]) ** 2).sum(axis=0), 0.0))
+    angles = np.degrees(2.0 * np.arctan2(diff, summ))
+    angles[(norm_E == 0)[:, None] | (norm_T == 0)[None, :]] = 90.0
+    return angles
+
+
+def spectral_angles(E: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """SAD in degrees between corresponding columns of E and T (same shape)."""
+    E, T = _as_columns(E), _as_columns(T)
+    if E.shape != T.shape:
+        raise ValueError(f"shapes {E.shape} and {T.shape} differ")
+    return np.array([spectral_angle_matrix(E[:, [k]], T[:, [k]])[0, 0] for k in range(E.shape[1])])
+
+
+def abundance_distance_matrix(A_est: np.ndarray, A_true: np.ndarray) -> np.ndarray:
+    """RMSE between every row of A_est (p x n) and every row of A_true (q x n): (p x q)."""
+    A_est = np.asarray(A_est, dtype=np.float64)
+    A_true = np.asarray(A_true, dtype=np.float64)
+    if A_est.shape[1] != A_true.shape[1]:
+        raise ValueError(f"abundances cover {A_est.shape[1]} and {A_true.shape[1]} pixels; they must match")
+    sq = (A_est**2).sum(axis=1)[:, None] + (A_true**2).sum(axis=1)[None, :] - 2.0 * A_est @ A_true.T
+    return np.sqrt(np.maximum(sq, 0.0) / A_est.shape[1])
+
+
+def match_by_cost(cost: np.ndarray) -> np.ndarray:
+    """Hungarian assignment minimizing the total cost (rows = estimated, columns = true).
+
+    Returns, for each true item (column) q, the estimated index (row) matched to it, or -1
+    when there are fewer estimated than true items.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cost = np.asarray(cost, dtype=np.float64)
+    rows, cols = linear_sum_assignment(cost)
+    matched = np.full(cost.shape[1], -1, dtype=np.int64)
+    matched[cols] = rows
+    return matched
+
+
+def match_endmembers(E_est: np.ndarray, E_true: np.ndarray) -> np.ndarray:
+    """Estimated column matched to each true endmember, minimizing the total spectral angle."""
+    return match_by_cost(spectral_angle_matrix(E_est, E_true))
+
+
+def match_abundances(A_est: np.ndarray, A_true: np.ndarray) -> np.ndarray:
+    """Estimated row matched to each true abundance map, minimizing the total RMSE."""
+    return match_by_cost(abundance_distance_matrix(A_est, A_true))
+
+
+def abundance_rmse(A_est: np.ndarray, A_true: np.ndarray) -> float:
+    """aRMSE = sqrt(mean over materials and pixels of (a_est - a_true)^2); same shapes."""
+    A_est = np.asarray(A_est, dtype=np.float64)
+    A_true = np.asarray(A_true, dtype=np.float64)
+    if A_est.shape != A_true.shape:
+        raise ValueError(f"shapes {A_est.shape} and {A_true.shape} differ")
+    return float(np.sqrt(np.mean((A_est - A_true) ** 2)))
+
+
+def abundance_rmse_per_material(A_est: np.ndarray, A_true: np.ndarray) -> np.ndarray:
+    """RMSE of each material's abundance map (rows of the same-shape arrays)."""
+    A_est = np.asarray(A_est, dtype=np.float64)
+    A_true = np.asarray(A_true, dtype=np.float64)
+    if A_est.shape != A_true.shape:
+        raise ValueError(f"shapes {A_est.shape} and {A_true.shape} differ")
+    return np.sqrt(np.mean((A_est - A_true) ** 2, axis=1))
+
+
+def signal_to_reconstruction_error(truth: np.ndarray, estimate: np.ndarray) -> float:
+    """SRE in dB: 10 log10(||truth||_F^2 / ||truth - estimate||_F^2) (Iordache et al. 2011).
+
+    +inf for an exact estimate.
+    """
+    truth = np.asarray(truth, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    if truth.shape != estimate.shape:
+        raise ValueError(f"shapes {truth.shape} and {estimate.shape} differ")
+    error = float(np.sum((truth - estimate) ** 2))
+    if error == 0:
+        return float("inf")
+    return float(10.0 * np.log10(float(np.sum(truth**2)) / error))
+
+
+def rmse(y_true, y_pred) -> float:
+    """Root mean squared error sqrt(mean((y_true - y_pred)^2)) of predicted ratings (NaN for no entries)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"rmse: shapes {y_true.shape} and {y_pred.shape} differ")
+    if y_true.size == 0:
+        return float("nan")
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error mean(|y_true - y_pred|) of predicted ratings (NaN for no entries)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"mae: shapes {y_true.shape} and {y_pred.shape} differ")
+    if y_true.size == 0:
+        return float("nan")
+    return float(np.mean(np.abs(y_true - y_pred)))
