@@ -29,6 +29,20 @@ def check_output_path(path: str | os.PathLike, force: bool = False, kind: str = 
     return path
 
 
+def current_umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path in the same folder; on success rename it to ``path``.
@@ -41,6 +55,8 @@ def atomic_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give the output the usual permissions.
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -60,6 +76,7 @@ def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or "."))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~current_umask())
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)

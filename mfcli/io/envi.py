@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mfcli.errors import InputError
+from mfcli.errors import DataError, InputError
 
 DATA_EXTENSIONS = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw")
 
@@ -62,6 +62,8 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     cube = np.asarray(cube)
     if cube.ndim == 2:
         cube = cube[:, :, None]
+    if not cube.dtype.isnative:  # big-endian files ("byte order = 1"): compute in native order
+        cube = cube.astype(cube.dtype.newbyteorder("="))
     meta = dict(image.metadata)
     out: dict[str, Any] = {"envi_header": header, "layout": "cube", "pixel_order": "C"}
     wl = _wavelengths_nm(meta, cube.shape[2])
@@ -72,17 +74,34 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     return cube, out
 
 
+def interleave_for(path: str) -> str:
+    """The interleave an ENVI data file name asks for: .bil -> BIL, .bip -> BIP, else BSQ."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in ("bil", "bip") else "bsq"
+
+
 def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None,
-               interleave: str = "bsq", byteorder: str = "little") -> list[str]:
-    """Write a (rows, cols, bands) cube as ``path`` (.hdr) plus a data file. Returns both names."""
+               interleave: str | None = None, byteorder: str = "little") -> list[str]:
+    """Write a (rows, cols, bands) cube as ``path`` (.hdr) plus a data file. Returns both names.
+
+    The interleave follows the data file's extension (.bil, .bip; BSQ otherwise) unless given.
+    """
     import spectral.io.envi as envi
 
     p = Path(path)
     header = str(p.with_suffix(".hdr")) if p.suffix.lower() != ".hdr" else str(p)
     ext = p.suffix if p.suffix.lower() != ".hdr" else ".img"
+    interleave = interleave or interleave_for(str(p.with_suffix(ext)))
+    cube = np.asarray(cube)
+    if cube.ndim != 3:
+        raise DataError(f"an ENVI image is a (rows, cols, bands) cube, not an array of shape {cube.shape}")
+    if cube.dtype == np.int8 or cube.dtype.kind == "b":  # ENVI has no signed byte type
+        cube = cube.astype(np.int16)
+    elif cube.dtype == np.float16:
+        cube = cube.astype(np.float32)
     metadata: dict[str, Any] = {}
     if wavelengths is not None:
-        metadata["wavelength"] = [f"{w:.6g}" for w in np.asarray(wavelengths)]
+        metadata["wavelength"] = [repr(float(w)) for w in np.ravel(wavelengths)]
         metadata["wavelength units"] = "Nanometers"
     envi.save_image(header, np.asarray(cube), dtype=np.asarray(cube).dtype, force=True, ext=ext,
                     interleave=interleave, byteorder=byteorder, metadata=metadata)

@@ -8,6 +8,7 @@ with a message that says what to do.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import sys
@@ -147,10 +148,18 @@ class HDF5Container(Container):
 
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset) and not name.startswith("#refs#"):
-                    shape = tuple(obj.shape)
+                    attrs = dict(obj.attrs)
+                    shape, dtype = tuple(obj.shape), obj.dtype
                     if self.matlab:
                         shape = shape[::-1]
-                    infos[name] = VariableInfo(name, shape, obj.dtype, dict(obj.attrs))
+                        matlab_class = _matlab_class(attrs)
+                        if attrs.get("MATLAB_empty"):
+                            shape = tuple(int(s) for s in np.ravel(obj[()])) if obj.size else (0, 0)
+                        if matlab_class == "char":
+                            dtype = np.dtype(str)
+                        elif matlab_class == "logical":
+                            dtype = np.dtype(bool)
+                    infos[name] = VariableInfo(name, shape, dtype, attrs)
 
             self.file.visititems(visit)
             self._infos = infos
@@ -161,12 +170,19 @@ class HDF5Container(Container):
         if key not in self.variables():
             raise _unknown_variable(self.path, name, self.variables())
         dataset = self.file[key]
-        data = dataset[()]
-        if self.matlab:
-            data = np.asarray(data).T
-            if dataset.attrs.get("MATLAB_class", b"") in (b"char", "char"):
-                data = "".join(map(chr, np.ravel(data, order="F")))
-        return np.asarray(data)
+        if not self.matlab:
+            return np.asarray(dataset[()])
+        # MATLAB v7.3 stores column-major arrays, so h5py sees every array transposed.
+        info = self.variables()[key]
+        matlab_class = _matlab_class(info.attrs)
+        if info.attrs.get("MATLAB_empty"):
+            return np.zeros(info.shape, dtype=np.float64)
+        data = np.asarray(dataset[()]).T
+        if matlab_class == "char":
+            return np.asarray("".join(map(chr, np.ravel(data, order="F"))))
+        if matlab_class == "logical":
+            return data.astype(bool)
+        return data
 
     def dataset(self, name: str):
         """The h5py Dataset itself, for out-of-core access."""
@@ -197,6 +213,11 @@ class SingleArrayContainer(Container):
                 "(drop the :VAR part)"
             )
         return self.array
+
+
+def _matlab_class(attrs: dict[str, Any]) -> str:
+    value = attrs.get("MATLAB_class", b"")
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _unknown_variable(path: str, name: str, infos: dict[str, VariableInfo]) -> InputError:
@@ -275,65 +296,76 @@ def _is_numeric_row(fields: list[str]) -> bool:
         return False
 
 
+def _split(line: str, delimiter: str) -> list[str]:
+    return line.split() if delimiter == " " else line.split(delimiter)
+
+
 def read_text_matrix(text: str, source: str, delimiter: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Parse a dense numeric table. Lines starting with ``#`` are comments; one leading
-    non-numeric line is a header (its fields become column names). Empty fields and ``nan``
-    are NaN. A ``# mfcli: dtype=float32`` comment (written by mfcli) restores the dtype.
+    """Parse a dense numeric table (CSV, TSV, or whitespace-separated).
+
+    Blank lines and lines starting with ``#`` are skipped. If the first remaining line is not
+    numeric it is a header, and its fields become ``column_names``. The delimiter is the first
+    of tab, comma, semicolon found in that line, else whitespace. A table of integers gives an
+    int64 array, anything else float64; empty fields and ``nan`` are NaN, ``inf`` is Inf.
     """
     meta: dict[str, Any] = {}
     lines = text.splitlines()
-    body: list[str] = []
-    header: list[str] | None = None
-    dtype = np.float64
-    for number, line in enumerate(lines, start=1):
+    first = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")), None)
+    if first is None:
+        raise DataError(f"'{source}' holds no numeric rows (only comments or blank lines); check the file")
+    if delimiter is None:
+        delimiter = _detect_delimiter(lines[first].strip()) or " "
+    fields = _split(lines[first].strip(), delimiter)
+    skip = 0
+    if not _is_numeric_row(fields):
+        meta["column_names"] = [f.strip().strip('"') for f in fields]
+        skip = first + 1
+    body = lines[skip:]
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in body):
+        raise DataError(f"'{source}' holds a header but no numeric rows; check the file")
+    loadtxt_delimiter = None if delimiter == " " else delimiter
+    for dtype in (np.int64, np.float64):  # the C parser first; fall back for NaN fields and errors
+        try:
+            array = np.loadtxt(body, delimiter=loadtxt_delimiter, comments="#", dtype=dtype, ndmin=2)
+            return array, meta
+        except (ValueError, OverflowError):
+            continue
+    return _read_text_slowly(body, skip, source, delimiter), meta
+
+
+def _read_text_slowly(body: list[str], first_number: int, source: str, delimiter: str) -> np.ndarray:
+    """Row by row, with empty fields as NaN and a precise message for the first bad line."""
+    rows: list[list[float]] = []
+    width = None
+    for number, line in enumerate(body, start=first_number + 1):
         stripped = line.strip()
-        if not stripped:
+        if not stripped or stripped.startswith("#"):
             continue
-        if stripped.startswith("#"):
-            if stripped.startswith("# mfcli:"):
-                for item in stripped[len("# mfcli:"):].split():
-                    key, _, value = item.partition("=")
-                    if key == "dtype" and value in ("float32", "float64"):
-                        dtype = np.dtype(value)
-            continue
-        if delimiter is None:
-            delimiter = _detect_delimiter(stripped) or " "
-        fields = stripped.split(delimiter) if delimiter != " " else stripped.split()
-        if not body and header is None and not _is_numeric_row(fields):
-            header = [f.strip().strip('"') for f in fields]
-            continue
-        body.append((number, fields))  # type: ignore[arg-type]
-    if not body:
-        raise DataError(f"'{source}' holds no numeric rows (only comments or a header); check the file")
-    width = len(body[0][1])
-    for number, fields in body:  # type: ignore[misc]
-        if len(fields) != width:
+        fields = _split(stripped, delimiter)
+        if width is None:
+            width = len(fields)
+        elif len(fields) != width:
             raise InputError(
                 f"'{source}' line {number} has {len(fields)} fields but the first data row has {width}; "
                 "every row must have the same number of values"
             )
-    try:  # fast path: NumPy's C parser
-        joined = "\n".join((delimiter if delimiter != " " else " ").join(f) for _, f in body)  # type: ignore[misc]
-        array = np.loadtxt(io.StringIO(joined), delimiter=None if delimiter == " " else delimiter,
-                           dtype=dtype, ndmin=2)
-    except ValueError:
-        rows = []
-        for number, fields in body:  # type: ignore[misc]
-            try:
-                rows.append([float(f) if f.strip() else np.nan for f in fields])
-            except ValueError:
-                bad = next(f for f in fields if f.strip() and not _is_numeric_row([f]))
-                raise InputError(
-                    f"'{source}' line {number}: '{bad.strip()}' is not a number; the file must be a numeric table"
-                ) from None
-        array = np.asarray(rows, dtype=dtype)
-    if header is not None:
-        meta["column_names"] = header
-    return array, meta
+        try:
+            rows.append([float(f) if f.strip() else np.nan for f in fields])
+        except ValueError:
+            bad = next(f for f in fields if f.strip() and not _is_numeric_row([f]))
+            raise InputError(
+                f"'{source}' line {number}: '{bad.strip()}' is not a number; the file must be a numeric table"
+            ) from None
+    return np.asarray(rows, dtype=np.float64)
 
 
 def write_text_matrix(array: np.ndarray, stream, delimiter: str = ",") -> None:
-    """Write a 2-D array so that :func:`read_text_matrix` gives it back bit for bit."""
+    """Write a 2-D array as a plain table that :func:`read_text_matrix` reads back exactly.
+
+    Floats are written with enough digits to round-trip (9 for float32, 17 for float64);
+    integers and booleans as integers. No header and no comment lines, so any CSV reader
+    takes the output as it is.
+    """
     array = np.asarray(array)
     if array.ndim == 1:
         array = array[:, None]
@@ -341,10 +373,12 @@ def write_text_matrix(array: np.ndarray, stream, delimiter: str = ",") -> None:
         raise DataError(f"a text table holds a 2-D matrix, not an array of shape {array.shape}; "
                         "write a cube as .h5, .npy, .mat or ENVI")
     if array.dtype.kind == "f":
-        fmt = "%.9g" if array.dtype == np.float32 else "%.17g"
-        stream.write(f"# mfcli: dtype={array.dtype.name}\n")
+        fmt = "%.9g" if array.dtype.itemsize <= 4 else "%.17g"
+    elif array.dtype.kind in "iub":
+        fmt = "%d"
+        array = array.astype(np.int64) if array.dtype.kind == "b" else array
     else:
-        fmt = "%d" if array.dtype.kind in "iub" else "%s"
+        raise DataError(f"cannot write an array of {array.dtype} as text; only numbers")
     np.savetxt(stream, array, fmt=fmt, delimiter=delimiter)
 
 
@@ -358,6 +392,8 @@ def open_container(path: str, fmt: str | None = None) -> Container:
         raise InputError(f"file '{path}' does not exist; check the path (bundled samples: mfcli samples)")
     if os.path.isdir(path):
         raise InputError(f"'{path}' is a folder; give a data file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"file '{path}' is not readable (permission denied); check its permissions")
     fmt = format_from_path(path, fmt)
     if os.path.getsize(path) == 0:
         raise DataError(f"file '{path}' is empty (0 bytes)")
@@ -368,7 +404,10 @@ def open_container(path: str, fmt: str | None = None) -> Container:
             array, meta = read_text_matrix(text, path, "\t" if fmt == "tsv" else None)
             return SingleArrayContainer(path, array, fmt, meta)
         if fmt == "npy":
-            return SingleArrayContainer(path, np.load(path, allow_pickle=False), "npy")
+            array = np.load(path, allow_pickle=False)
+            if not isinstance(array, np.ndarray):
+                raise InputError(f"'{path}' is not a .npy file (it holds several arrays); name it .npz")
+            return SingleArrayContainer(path, array, "npy")
         if fmt == "npz":
             return _open_npz(path)
         if fmt in ("mat", "mat73"):
@@ -385,7 +424,9 @@ def open_container(path: str, fmt: str | None = None) -> Container:
     except UnicodeDecodeError:
         raise InputError(f"'{path}' is not a text file; give its real format as PATH:FORMAT") from None
     except Exception as exc:  # corrupt files raise anything from the libraries below
-        raise InputError(f"cannot read '{path}' as {fmt}: {exc}; the file may be corrupt or in another format") from None
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"cannot read '{path}' as {fmt} ({reason}); the file may be corrupt, truncated "
+                         "or in another format (give it as PATH:FORMAT)") from None
     raise InputError(f"unknown format '{fmt}'")
 
 
@@ -421,13 +462,20 @@ def _open_stdin(fmt: str | None) -> Container:
     data = sys.stdin.buffer.read()
     if not data:
         raise DataError("standard input is empty; pipe CSV or NPY data into mfcli")
-    if fmt in (None, "npy") and data.startswith(NPY_MAGIC):
-        return SingleArrayContainer("-", np.load(io.BytesIO(data), allow_pickle=False), "npy")
-    if fmt not in (None, "csv", "tsv"):
-        raise InputError(f"standard input can be CSV or NPY, not {fmt}")
+    if fmt not in (None, "csv", "tsv", "npy"):
+        raise InputError(f"standard input can be CSV, TSV or NPY, not {fmt}; save the data to a file")
+    if data.startswith(NPY_MAGIC) and fmt in (None, "npy"):
+        try:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:
+            raise InputError(f"standard input is not valid NPY data ({exc}); the stream may be truncated") from None
+        return SingleArrayContainer("-", array, "npy", {"sha256": hashlib.sha256(data).hexdigest()})
+    if fmt == "npy":
+        raise InputError("standard input is not NPY data (no NPY header); drop the :npy to read CSV")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("standard input is neither NPY nor UTF-8 text; pipe CSV or NPY data") from None
     array, meta = read_text_matrix(text, "-", "\t" if fmt == "tsv" else None)
+    meta["sha256"] = hashlib.sha256(data).hexdigest()
     return SingleArrayContainer("-", array, fmt or "csv", meta)

@@ -191,43 +191,51 @@ def read_result(path: str | os.PathLike) -> Result:
         raise InputError(f"'{path}' is not a readable HDF5 result file ({exc}); "
                          "give a file written by mfcli factorize/unmix/complete") from None
     with f:
-        if f.attrs.get("format") != RESULT_FORMAT:
-            raise InputError(f"'{path}' is an HDF5 file but not an mfcli result; "
-                             "give a file written by mfcli factorize/unmix/complete")
-        version = int(f.attrs.get("format_version", 0))
-        if version > RESULT_FORMAT_VERSION:
-            raise InputError(f"'{path}' was written by a newer mfcli (result format {version}); upgrade mfcli")
-        attrs = f.attrs
-        input_meta: dict[str, Any] = {}
-        if "input" in f:
-            input_meta = json.loads(f["input"].attrs.get("meta", "{}"))
-            for key in _INPUT_ARRAYS:
-                if key in f["input"]:
-                    input_meta[key] = f["input"][key][()]
-        layers = []
-        count = int(f["layers"].attrs.get("count", len(f["layers"])))
-        for index in range(1, count + 1):
-            g = f["layers"][str(index)]
-            values = {name: _read_array(g[name]) for name in _LAYER_ARRAYS if name in g}
-            layer = Layer(
-                **values,
-                relative_error=float(g.attrs["relative_error"]) if "relative_error" in g.attrs else None,
-                history=_read_tree(g["history"]) if "history" in g else {},
-                labels=json.loads(g.attrs.get("labels", "null")),
-                arrays=_read_tree(g["arrays"]) if "arrays" in g else {},
-                attrs=json.loads(g.attrs.get("attrs", "{}")),
-            )
-            layers.append(layer)
-        return Result(
-            model=str(attrs["model"]),
-            layers=layers,
-            params=json.loads(attrs.get("params", "{}")),
-            summary=json.loads(attrs.get("summary", "{}")),
-            provenance=json.loads(attrs.get("provenance", "{}")),
-            history=_read_tree(f["history"]) if "history" in f else {},
-            arrays=_read_tree(f["arrays"]) if "arrays" in f else {},
-            input=input_meta,
-            seconds=float(attrs["seconds"]) if "seconds" in attrs else None,
-            converged=bool(attrs["converged"]) if "converged" in attrs else None,
-            n_iter=int(attrs["n_iter"]) if "n_iter" in attrs else None,
+        try:
+            return _read_file(f, path)
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            raise InputError(f"result file '{path}' is damaged or incomplete ({' '.join(str(exc).split())}); "
+                             "write it again") from None
+
+
+def _read_file(f, path: Path) -> Result:
+    if f.attrs.get("format") != RESULT_FORMAT:
+        raise InputError(f"'{path}' is an HDF5 file but not an mfcli result; "
+                         "give a file written by mfcli factorize/unmix/complete")
+    version = int(f.attrs.get("format_version", 0))
+    if version > RESULT_FORMAT_VERSION:
+        raise InputError(f"'{path}' was written by a newer mfcli (result format {version}); upgrade mfcli")
+    attrs = f.attrs
+    input_meta: dict[str, Any] = {}
+    if "input" in f:
+        input_meta = json.loads(f["input"].attrs.get("meta", "{}"))
+        for key in _INPUT_ARRAYS:
+            if key in f["input"]:
+                input_meta[key] = f["input"][key][()]
+    layers = []
+    count = int(f["layers"].attrs.get("count", len(f["layers"])))
+    for index in range(1, count + 1):
+        g = f["layers"][str(index)]
+        values = {name: _read_array(g[name]) for name in _LAYER_ARRAYS if name in g}
+        layer = Layer(
+            **values,
+            relative_error=float(g.attrs["relative_error"]) if "relative_error" in g.attrs else None,
+            history=_read_tree(g["history"]) if "history" in g else {},
+            labels=json.loads(g.attrs.get("labels", "null")),
+            arrays=_read_tree(g["arrays"]) if "arrays" in g else {},
+            attrs=json.loads(g.attrs.get("attrs", "{}")),
         )
+        layers.append(layer)
+    return Result(
+        model=str(attrs["model"]),
+        layers=layers,
+        params=json.loads(attrs.get("params", "{}")),
+        summary=json.loads(attrs.get("summary", "{}")),
+        provenance=json.loads(attrs.get("provenance", "{}")),
+        history=_read_tree(f["history"]) if "history" in f else {},
+        arrays=_read_tree(f["arrays"]) if "arrays" in f else {},
+        input=input_meta,
+        seconds=float(attrs["seconds"]) if "seconds" in attrs else None,
+        converged=bool(attrs["converged"]) if "converged" in attrs else None,
+        n_iter=int(attrs["n_iter"]) if "n_iter" in attrs else None,
+    )

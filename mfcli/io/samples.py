@@ -88,7 +88,7 @@ def build_urban(gt: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     A = np.asarray(gt["A"], dtype=np.float32)
     rng = np.random.default_rng(URBAN_SEED)
     Y = M @ A
-    Y += rng.normal(0.0, URBAN_NOISE, size=Y.shape).astype(np.float32)
+    Y += np.float32(URBAN_NOISE) * rng.standard_normal(Y.shape, dtype=np.float32)
     np.maximum(Y, 0, out=Y)
     Y *= np.float32(URBAN_SCALE)
     return {

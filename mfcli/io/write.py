@@ -12,6 +12,7 @@ image shape, pixel order and wavelengths where the format can hold them:
 
 from __future__ import annotations
 
+import datetime
 import io
 import os
 import shutil
@@ -27,34 +28,60 @@ from mfcli.errors import DataError, OutputError
 from mfcli.io.atomic import atomic_file, check_output_path
 from mfcli.io.formats import format_from_path, write_text_matrix
 
-MAT73_HEADER = (b"MATLAB 7.3 MAT-file, Platform: mfcli, Created by: mfcli. "
-                b"HDF5 schema 1.00 .")
+MATLAB_CLASSES = {"f4": "single", "f8": "double", "i1": "int8", "i2": "int16", "i4": "int32", "i8": "int64",
+                  "u1": "uint8", "u2": "uint16", "u4": "uint32", "u8": "uint64"}
+
+
+def mat73_header(now: datetime.datetime | None = None) -> bytes:
+    """The 512-byte user block MATLAB puts before the HDF5 data of a v7.3 MAT-file.
+
+    116 bytes of text, 8 bytes of subsystem offset, version 0x0200 and the endian mark "IM"
+    (as MATLAB and hdf5storage write it), then zeros.
+    """
+    now = now or datetime.datetime.now()
+    text = (f"MATLAB 7.3 MAT-file, Platform: {sys.platform}, Created on: "
+            f"{now.strftime('%a %b %d %H:%M:%S %Y')} HDF5 schema 1.00 .").encode("ascii")
+    return (text[:116].ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM").ljust(512, b"\x00")
 
 
 def _write_mat73(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """MATLAB v7.3: HDF5 with a 512-byte text user block and arrays stored transposed."""
+    """MATLAB v7.3: HDF5 with a 512-byte text user block, every array stored transposed (MATLAB
+    is column-major) and tagged with its ``MATLAB_class``; strings as uint16 ``char``, booleans
+    as uint8 ``logical``, empty arrays as their dimensions with ``MATLAB_empty``.
+    """
     import h5py
 
     with h5py.File(path, "w", userblock_size=512) as f:
         for name, value in arrays.items():
             value = np.asarray(value)
-            if value.dtype.kind == "U":
-                codes = np.array([ord(c) for c in str(value.ravel()[0]) if True], dtype=np.uint16)
-                ds = f.create_dataset(name, data=codes.reshape(-1, 1))
+            if value.dtype.kind in "US":
+                text = "".join(str(v) for v in np.ravel(value))
+                ds = f.create_dataset(name, data=np.array([[ord(c) for c in text]], dtype=np.uint16).T)
                 ds.attrs["MATLAB_class"] = np.bytes_("char")
                 ds.attrs["MATLAB_int_decode"] = np.int32(2)
                 continue
             if value.ndim < 2:
-                value = value.reshape(1, -1) if value.ndim == 1 else value.reshape(1, 1)
-            kwargs = {"compression": "gzip", "chunks": True} if value.size > 4096 else {}
+                value = value.reshape(-1, 1) if value.ndim == 1 else value.reshape(1, 1)
+            if value.size == 0:
+                ds = f.create_dataset(name, data=np.array(value.shape, dtype=np.uint64))
+                ds.attrs["MATLAB_class"] = np.bytes_("double")
+                ds.attrs["MATLAB_empty"] = np.uint8(1)
+                continue
+            if value.dtype.kind == "b":
+                matlab_class, value = "logical", value.astype(np.uint8)
+            else:
+                key = value.dtype.newbyteorder("=").str[1:] if value.dtype.kind in "iuf" else ""
+                if key not in MATLAB_CLASSES:
+                    raise DataError(f"MATLAB files cannot hold {value.dtype} arrays ('{name}'); "
+                                    "convert with --dtype float32 or float64")
+                matlab_class = MATLAB_CLASSES[key]
+            kwargs = {"compression": "gzip", "shuffle": True, "chunks": True} if value.size > 4096 else {}
             ds = f.create_dataset(name, data=value.T, **kwargs)
-            ds.attrs["MATLAB_class"] = np.bytes_({"f": "double" if value.dtype == np.float64 else "single",
-                                                  "i": f"int{value.dtype.itemsize * 8}",
-                                                  "u": f"uint{value.dtype.itemsize * 8}",
-                                                  "b": "logical"}[value.dtype.kind])
-    header = MAT73_HEADER.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM"
+            ds.attrs["MATLAB_class"] = np.bytes_(matlab_class)
+            if matlab_class == "logical":
+                ds.attrs["MATLAB_int_decode"] = np.int32(1)
     with open(path, "r+b") as fh:
-        fh.write(header.ljust(512, b"\x00"))
+        fh.write(mat73_header())
 
 
 def _write_container(path: Path, fmt: str, arrays: dict[str, np.ndarray], attrs: dict[str, dict[str, Any]]) -> None:
@@ -120,22 +147,40 @@ def _write_stdout(array: np.ndarray, fmt: str) -> None:
         raise DataError(f"standard output takes CSV, TSV or NPY, not {fmt}; write {fmt} to a file")
 
 
+def envi_paths(path: str) -> tuple[Path, Path]:
+    """(header, data file) of an ENVI output named by either (``x.hdr`` -> ``x.img``)."""
+    target = Path(path)
+    if target.suffix.lower() == ".hdr":
+        return target, target.with_suffix(".img")
+    return target.with_suffix(".hdr"), target
+
+
 def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | None, force: bool) -> None:
     """ENVI writes a header and a data file; both appear together or not at all."""
     from mfcli.io.envi import write_envi
 
-    target = Path(path)
-    header = target.with_suffix(".hdr") if target.suffix.lower() != ".hdr" else target
-    data = target if target.suffix.lower() != ".hdr" else target.with_suffix(".img")
+    header, data = envi_paths(path)
     for p in (header, data):
         check_output_path(p, force)
-    tmpdir = Path(tempfile.mkdtemp(prefix=".mfcli-envi-", dir=header.parent or "."))
+    tmpdir = Path(tempfile.mkdtemp(prefix=".mfcli-envi-", dir=header.parent))
     try:
-        written = write_envi(str(tmpdir / data.name), cube, wavelengths)
-        os.replace(written[1], data)
-        os.replace(written[0], header)
+        written_header, written_data = write_envi(str(tmpdir / data.name), cube, wavelengths)
+        for written in (written_header, written_data):
+            os.chmod(written, 0o666 & ~_umask())
+        os.replace(written_data, data)
+        try:
+            os.replace(written_header, header)
+        except BaseException:
+            data.unlink(missing_ok=True)
+            raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _umask() -> int:
+    from mfcli.io.atomic import current_umask
+
+    return current_umask()
 
 
 def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bool = False) -> None:
@@ -164,6 +209,12 @@ def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bo
         if dataset.image_shape is not None:
             arrays["nRow"] = np.array([[dataset.image_shape[0]]], dtype=np.float64)
             arrays["nCol"] = np.array([[dataset.image_shape[1]]], dtype=np.float64)
+    elif fmt == "npz":
+        arrays["Y"] = X
+        if dataset.image_shape is not None:
+            arrays["nRow"] = np.array(dataset.image_shape[0])
+            arrays["nCol"] = np.array(dataset.image_shape[1])
+            arrays["pixel_order"] = np.array(dataset.pixel_order or "C")
     else:
         arrays["Y"] = X
         if dataset.image_shape is not None:
@@ -171,7 +222,7 @@ def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bo
                           "pixel_order": dataset.pixel_order or "C"}
     if dataset.wavelengths is not None:
         arrays["wavelengths"] = np.asarray(dataset.wavelengths, dtype=np.float64)
-    if dataset.band_indices is not None and fmt != "npz":
+    if dataset.band_indices is not None:
         arrays["SlectBands"] = np.asarray(dataset.band_indices, dtype=np.float64).reshape(-1, 1)
     with atomic_file(path, force=force) as tmp:
         _write_container(tmp, fmt, arrays, attrs)
