@@ -8,6 +8,7 @@ adds detail.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -59,11 +60,22 @@ def print_table(table) -> None:
 
 
 def emit_json(document: Any) -> None:
-    """Print one JSON document on stdout."""
+    """Print one JSON document on stdout (NumPy values made plain, NaN/Inf as null)."""
     from mfcli.io.result import to_json
 
-    sys.stdout.write(json.dumps(json.loads(to_json(document)), indent=2) + "\n")
+    plain = _finite_or_null(json.loads(to_json(document)))
+    sys.stdout.write(json.dumps(plain, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 class Progress:

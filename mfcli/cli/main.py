@@ -9,8 +9,10 @@ usage errors exit with 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import pkgutil
+import signal
 import sys
 
 import click
@@ -53,7 +55,7 @@ class MfcliGroup(click.Group):
         except MfcliError as exc:
             if debug:
                 raise
-            error = click.ClickException(str(exc))
+            error = click.ClickException(one_line(str(exc)))
             error.exit_code = exc.exit_code
             raise error from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -61,22 +63,39 @@ class MfcliGroup(click.Group):
         except KeyboardInterrupt:
             raise click.Abort() from None
         except BrokenPipeError:
-            # The reader of our stdout went away (e.g. `mfcli export ... | head`).
-            sys.stderr.close()
-            raise click.exceptions.Exit(0) from None
+            # The reader of our stdout went away (e.g. `mfcli export ... | head`): point stdout at
+            # /dev/null so that Python's final flush does not complain, and stop quietly.
+            _silence_stdout()
+            raise click.exceptions.Exit(1) from None
         except MemoryError:
             if debug:
                 raise
-            raise click.ClickException(
-                "out of memory; try --dtype float32, or --engine stream for data larger than memory"
-            ) from None
+            raise click.ClickException("out of memory; try --dtype float32 or a smaller input") from None
         except Exception as exc:  # a bug, not a user's mistake: still one line without --debug
             if debug:
                 raise
-            raise click.ClickException(
+            raise click.ClickException(one_line(
                 f"internal error {type(exc).__name__}: {exc} (run again with --debug for the traceback "
                 "and please report it)"
-            ) from None
+            )) from None
+
+
+def one_line(message: str) -> str:
+    """The message with every run of whitespace (newlines included) made one space."""
+    return " ".join(message.split())
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    # SystemExit unwinds like any exception, so atomic writers remove their temporary files.
+    raise SystemExit(128 + signum)
 
 
 @click.group(cls=MfcliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -96,6 +115,7 @@ def cli(quiet: bool, verbose: int, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     cli.main(args=argv, prog_name="mfcli")
 
 

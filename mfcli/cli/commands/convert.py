@@ -5,33 +5,47 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.options import data_options, force_option, input_argument, load_input
+from mfcli.cli.options import DATA_FORMATS, data_options, force_option, input_argument, load_input
 
 
-@click.command(short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI).")
+# ignore_unknown_options: so that OUTPUT may be '-:csv' or '-:npy' without click taking it for an option.
+@click.command(short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI).",
+               context_settings={"ignore_unknown_options": True})
 @input_argument
 @click.argument("output_spec", metavar="OUTPUT")
 @data_options
-@click.option("--to", "output_format", metavar="FMT",
-              help="Output format if OUTPUT's extension does not tell (also OUTPUT:FMT): "
-                   "csv, tsv, npy, npz, mat, mat73, h5, envi.")
+@click.option("--to", "output_format", type=click.Choice(DATA_FORMATS, case_sensitive=False),
+              help="Output format if OUTPUT's extension does not tell (same as OUTPUT:FMT).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="Convert the values.")
 @force_option
 def command(input_spec: str, output_spec: str, output_format: str | None, dtype: str | None, force: bool,
             **data_opts) -> None:
     """Read INPUT and write it as OUTPUT, keeping image shape, pixel order and wavelengths where
-    the output format can hold them. Cubes become bands x pixels matrices for CSV/NPY.
+    the output format can hold them (.mat, .h5, .npz, ENVI). CSV, TSV and NPY hold the bands x
+    pixels matrix only; a cube becomes that matrix.
 
-    OUTPUT '-' (or '-:csv', '-:npy') writes to stdout, e.g.
-    `mfcli convert sample:samson -:csv | mfcli info -`.
+    OUTPUT '-' (or '-:csv', '-:tsv', '-:npy') writes to stdout, e.g.
+    `mfcli convert sample:samson -:csv | mfcli info -`. Values are written as read: NaN and
+    negative values are kept (see `mfcli info` for their counts).
     """
+    from mfcli.io.atomic import check_output_path
+    from mfcli.io.formats import format_from_path
     from mfcli.io.load import parse_spec
-    from mfcli.io.write import write_dataset
+    from mfcli.io.write import envi_paths, write_dataset
 
+    if output_spec == "-" or output_spec.startswith("-:"):
+        path, fmt = "-", output_spec[2:] or None
+    else:
+        path, _var, fmt = parse_spec(output_spec)
+    fmt = output_format or fmt
+    if path != "-":  # fail before reading a large input
+        fmt = format_from_path(path, fmt)
+        for target in envi_paths(path) if fmt == "envi" else (path,):
+            check_output_path(target, force)
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
-    path, _var, fmt = parse_spec(output_spec) if output_spec != "-" else ("-", None, None)
-    if output_spec.startswith("-:"):
-        path, fmt = "-", output_spec[2:]
-    write_dataset(dataset, path, fmt=output_format or fmt, force=force)
+    if dataset.image_shape is not None and (path == "-" or fmt in ("csv", "tsv", "npy")):
+        console.info(f"Note: {fmt or 'csv'} keeps the {dataset.n_features} x {dataset.n_samples} matrix only; the image "
+                     f"shape {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order) is not stored")
+    write_dataset(dataset, path, fmt=fmt, force=force)
     if path != "-":
         console.info(f"Wrote {path}")

@@ -25,19 +25,26 @@ FACTORS = ("W", "H", "basis", "coefficients", "abundances", "assignments")
 def command(result_path: str, factor: str, layer: int, output: str, output_format: str | None, force: bool) -> None:
     """Write one array of RESULT (a file written by mfcli) to a file or stdout."""
     from mfcli.errors import InputError
+    from mfcli.io.atomic import check_output_path
     from mfcli.io.result import read_result
     from mfcli.io.write import write_array
 
+    if output.startswith("-:"):  # '-:npy' is stdout in that format, as in convert
+        output, output_format = "-", output_format or output[2:]
+    if output != "-":  # fail before reading the result
+        check_output_path(output, force)
     result = read_result(result_path)
     chosen = result.layer(layer)
-    array = {
+    arrays = {
         "W": chosen.W, "H": chosen.H, "basis": chosen.data_basis, "coefficients": chosen.data_coefficients,
         "abundances": chosen.abundances, "assignments": chosen.assignments,
-    }[factor]
+    }
+    array = arrays[factor]
     if array is None:
-        raise InputError(f"layer {layer if layer != -1 else len(result.layers)} of '{result_path}' has no "
-                         f"{factor}; available: " + ", ".join(f for f in FACTORS if getattr(chosen, f, None) is not None
-                                                              or f in ("basis", "coefficients")))
+        number = layer if layer != -1 else len(result.layers)
+        available = ", ".join(name for name, value in arrays.items() if value is not None)
+        raise InputError(f"layer {number} of '{result_path}' has no {factor}; available: {available}")
     write_array(array, output, fmt=output_format, force=force, name=factor)
     if output != "-":
-        console.info(f"Wrote {factor} {array.shape[0]}x{array.shape[1] if array.ndim > 1 else 1} to {output}")
+        shape = "x".join(map(str, array.shape))
+        console.info(f"Wrote {factor} ({shape}) to {output}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.options import data_options, input_argument, json_option, load_input
+from mfcli.cli.options import data_options, input_argument, json_option
 
 
 @click.command(short_help="Describe a data or result file: arrays, shapes, ranges, detected layout.")
@@ -13,18 +13,23 @@ from mfcli.cli.options import data_options, input_argument, json_option, load_in
 @data_options
 @json_option
 def command(input_spec: str, as_json: bool, **data_opts) -> None:
-    """Describe INPUT: every variable or dataset with shape, dtype, value range and NaN/Inf count,
-    then how mfcli reads it (the chosen array, layout, image shape and pixel order).
+    """Describe INPUT: every variable or dataset with shape, dtype, value range and counts of NaN,
+    Inf and negative values, then how mfcli reads it (the chosen array, layout, image shape,
+    pixel order, scale, wavelengths).
 
     A result file written by mfcli is summarised instead (model, ranks, errors).
-    """
-    import numpy as np
 
-    from mfcli.io.load import describe_file, parse_spec
+    \b
+    JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
+    nonfinite, negative}], data{variable, n_features, n_samples, shape, dtype, layout,
+    orientation, image_shape, pixel_order, scale, wavelength_range_nm, has_band_indices,
+    min, max, nan, inf, nonfinite, negative, sha256, notes}.
+    """
+    from mfcli.io.load import dataset_from_container, describe_container, open_spec, parse_spec, value_counts
     from mfcli.io.result import is_result_file
 
     path = parse_spec(input_spec)[0]
-    if path not in ("-",) and not path.startswith("sample:") and is_result_file(path):
+    if path != "-" and not path.startswith("sample:") and is_result_file(path):
         document = _describe_result(path)
         if as_json:
             console.emit_json(document)
@@ -32,17 +37,15 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             _print_result(document)
         return
 
-    if input_spec == "-":
-        dataset = load_input(input_spec, **data_opts)
-        listing = {"source": "-", "format": "csv/npy", "variables": [
-            {"name": "data", "shape": list(dataset.X.shape), "dtype": str(dataset.X.dtype)}]}
-    else:
-        listing = describe_file(input_spec, data_opts.get("input_format"))
-        dataset = load_input(input_spec, **data_opts)
-    X = dataset.X
-    finite = np.isfinite(X)
-    n_nonfinite = int(X.size - np.count_nonzero(finite))
-    values = X[finite] if n_nonfinite else X
+    container, source, spec_var, digest = open_spec(input_spec, data_opts.get("input_format"))
+    with container:
+        listing = describe_container(container, source)
+        dataset = dataset_from_container(
+            container, source, data_opts.get("variable") or spec_var, layout=data_opts.get("layout") or "auto",
+            order=data_opts.get("pixel_order"), transpose=bool(data_opts.get("transpose")),
+            image_shape=data_opts.get("image_shape"))
+    dataset.sha256 = digest
+    counts = value_counts(dataset.X)
     document = {
         **listing,
         "data": {
@@ -50,7 +53,7 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             "n_features": dataset.n_features,
             "n_samples": dataset.n_samples,
             "shape": [dataset.n_features, dataset.n_samples],
-            "dtype": str(X.dtype),
+            "dtype": str(dataset.X.dtype),
             "layout": dataset.layout,
             "orientation": "features x samples (bands x pixels)",
             "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
@@ -58,11 +61,8 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             "scale": dataset.scale,
             "wavelength_range_nm": [float(dataset.wavelengths.min()), float(dataset.wavelengths.max())]
             if dataset.wavelengths is not None else None,
-            "min": float(values.min()) if values.size else None,
-            "max": float(values.max()) if values.size else None,
-            "nan": int(np.count_nonzero(np.isnan(X))) if X.dtype.kind == "f" else 0,
-            "nonfinite": n_nonfinite,
-            "negative": int(np.count_nonzero(values < 0)),
+            "has_band_indices": dataset.band_indices is not None,
+            **counts,
             "sha256": dataset.sha256,
             "notes": dataset.notes,
         },
@@ -77,12 +77,11 @@ def _print_data(document: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"{document['source']} ({document['format']})")
-    for column in ("variable", "shape", "dtype", "min", "max", "NaN/Inf"):
+    for column in ("variable", "shape", "dtype", "min", "max", "NaN", "Inf", "negative"):
         table.add_column(column)
     for v in document["variables"]:
-        table.add_row(v["name"], "x".join(map(str, v["shape"])), v["dtype"],
-                      f"{v['min']:.6g}" if "min" in v else "", f"{v['max']:.6g}" if "max" in v else "",
-                      str(v.get("nonfinite", "")))
+        table.add_row(v["name"], "x".join(map(str, v["shape"])), v["dtype"], _number(v.get("min")),
+                      _number(v.get("max")), str(v.get("nan", "")), str(v.get("inf", "")), str(v.get("negative", "")))
     console.print_table(table)
     d = document["data"]
     image = f"image {d['image_shape'][0]}x{d['image_shape'][1]}, pixel order {d['pixel_order']}" \
@@ -93,10 +92,17 @@ def _print_data(document: dict) -> None:
         console.info(f"Scale: divided by {d['scale']:g}")
     if d["wavelength_range_nm"]:
         console.info(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm")
+    console.info(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
+                 f"{d['negative']} negative")
     if d["nonfinite"]:
-        console.warn(f"{d['nonfinite']} NaN/Inf values ({d['nan']} NaN)")
+        console.warn(f"{d['nonfinite']} NaN/Inf values ({d['nan']} NaN, {d['inf']} Inf): factorization "
+                     "commands refuse them")
     for note in d["notes"]:
         console.info(f"Note: {note}")
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:.6g}"
 
 
 def _describe_result(path: str) -> dict:
