@@ -57,6 +57,26 @@ def clip_negative(X: np.ndarray) -> tuple[np.ndarray, int]:
     return np.maximum(X, 0, dtype=X.dtype), n_neg
 
 
+_clip_negative = clip_negative  # the parameter of the same name below shadows it
+
+
+def check_factorization_input(X: np.ndarray, model: str, nonnegative: bool = True, clip_negative: bool = False,
+                              what: str = "the data") -> tuple[np.ndarray, int]:
+    """The checks every factorization command makes on its input, in one call.
+
+    Refuses empty data and NaN/Inf (DataError); for a nonnegative ``model`` refuses negative
+    values, or with ``clip_negative`` sets them to 0. Returns (X, number of values clipped).
+    """
+    require_nonempty(X, what)
+    require_finite(X, what)
+    if not nonnegative:
+        return X, 0
+    if clip_negative:
+        return _clip_negative(X)
+    require_nonnegative(X, model, what)
+    return X, 0
+
+
 def as_float_matrix(X: np.ndarray, dtype: str | np.dtype | None = None, what: str = "the data") -> np.ndarray:
     """Return ``X`` as a 2-D float array of ``dtype`` (keeping float32/float64 when None)."""
     X = np.asarray(X)

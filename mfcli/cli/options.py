@@ -48,14 +48,17 @@ def parse_int_list(ctx, param, value: str | None):
     return values
 
 
+# The formats of mfcli.io.formats.FORMATS (kept here so that --help does not import NumPy).
+DATA_FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi")
+
 input_argument = click.argument("input_spec", metavar="INPUT")
 result_argument = click.argument("result_path", metavar="RESULT", type=click.Path(dir_okay=False))
 
 data_options = _stack(
     click.option("--var", "variable", metavar="NAME",
                  help="Variable or HDF5 dataset to read (same as INPUT:NAME). Default: Y, X, data... else the largest array."),
-    click.option("--format", "input_format", metavar="FMT",
-                 help="Input format if the extension does not tell: csv, tsv, npy, npz, mat, h5, envi."),
+    click.option("--format", "input_format", type=click.Choice(DATA_FORMATS, case_sensitive=False),
+                 help="Input format if the extension does not tell (same as INPUT:FMT)."),
     click.option("--layout", type=click.Choice(["auto", "matrix", "cube", "cube-bands-first", "bands-x-pixels",
                                                 "pixels-x-bands"]), default="auto", show_default=True,
                  help="How to read the array; auto detects cubes and image shapes stored beside the data."),
@@ -75,6 +78,9 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True, hel
 rank_option = click.option("-r", "--rank", type=click.IntRange(min=1), required=True, help="Rank of the factorization.")
 dtype_option = click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
                             help="Working precision (default: the data's own float type, float64 for integers).")
+clip_negative_option = click.option(
+    "--clip-negative", is_flag=True,
+    help="Set negative input values to 0 instead of refusing them (nonnegative models need X >= 0).")
 layer_option = click.option("--layer", type=int, default=-1, show_default=False,
                             help="Layer of a deep result (1 = closest to the data; default: the last layer).")
 
@@ -93,6 +99,22 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
     console.info(f"Read {dataset.source}: {shape} {dataset.X.dtype}{image}")
     for note in dataset.notes:
         console.detail(f"  {note}")
+    return dataset
+
+
+def check_factorization_input(dataset, model: str, nonnegative: bool = True, clip_negative: bool = False):
+    """Refuse empty data, NaN/Inf and (for nonnegative models) negative values with one-line
+    errors; with ``clip_negative`` set negatives to 0 and say how many. Returns the dataset."""
+    from mfcli.cli import console
+    from mfcli.validation import check_factorization_input as check
+
+    what = f"the data of {dataset.source}" if dataset.source else "the data"
+    dataset.X, n_clipped = check(dataset.X, model, nonnegative=nonnegative, clip_negative=clip_negative,
+                                 what=what)
+    if n_clipped:
+        message = f"set {n_clipped} negative values to 0 (--clip-negative)"
+        dataset.notes.append(message)
+        console.warn(message)
     return dataset
 
 
