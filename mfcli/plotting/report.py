@@ -1,0 +1,258 @@
+"""One self-contained HTML report of a result: what went in, how it was run, how well it fits,
+and every picture (abundance maps, endmembers, hierarchy, convergence, ground-truth comparison).
+
+The file stands alone: pictures are PNGs embedded as ``data:`` URIs, the style sheet is inline,
+there is no script, and a Content-Security-Policy forbids every fetch except ``data:``
+images, so it opens offline and shows the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfcli.errors import MfcliError
+from mfcli.plotting.style import figure_bytes
+
+REPORT_DPI = 100
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; margin: 0;
+       background: #fafafa; line-height: 1.4; }
+main { max-width: 1250px; margin: 0 auto; padding: 1.2em 1.5em 3em; background: white; }
+h1 { font-size: 1.5em; margin: 0.2em 0; } h2 { font-size: 1.2em; margin-top: 1.8em;
+     border-bottom: 1px solid #ddd; padding-bottom: 0.2em; } h3 { font-size: 1em; margin-bottom: 0.3em; }
+.sub { color: #666; font-size: 0.9em; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.cards { display: flex; flex-wrap: wrap; gap: 0.6em; margin: 1em 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.4em 0.9em; min-width: 8em; }
+.card b { display: block; font-size: 1.15em; } .card span { color: #666; font-size: 0.8em; }
+figure { margin: 0.8em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.85em; } .note { color: #8a5a00; font-size: 0.9em; }
+code { font-size: 0.9em; background: #f3f3f3; padding: 0 0.2em; } nav a { margin-right: 1em; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}g}"
+    return _e(value)
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _image(figure, alt: str, caption: str = "", dpi: float = REPORT_DPI) -> str:
+    encoded = base64.b64encode(figure_bytes(figure, "png", dpi=dpi)).decode("ascii")
+    caption_html = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
+    return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{encoded}">{caption_html}</figure>'
+
+
+def _attempt(make, alt: str, caption: str = "") -> str:
+    """The embedded picture, or a one-line note saying why this picture does not apply."""
+    try:
+        return _image(make(), alt, caption)
+    except MfcliError as exc:
+        return f'<p class="note">{_e(alt)}: {_e(exc)}</p>'
+
+
+def _input_rows(result) -> list[list[str]]:
+    meta = result.input
+    rows = []
+    for key, name in (("source", "source"), ("variable", "variable"), ("sha256", "sha256"),
+                      ("shape", "shape (features x samples)"), ("dtype", "dtype"), ("layout", "layout"),
+                      ("image_shape", "image shape (rows x cols)"), ("pixel_order", "pixel order"),
+                      ("scale", "scale divided out")):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, np.ndarray)):
+            value = " x ".join(str(int(v)) for v in value)
+        if key == "pixel_order":
+            value = {"F": "F (MATLAB: down the columns first)", "C": "C (row by row)"}.get(value, value)
+        rows.append([_e(name), f"<code>{_e(value)}</code>" if key == "sha256" else _e(value)])
+    wavelengths = meta.get("wavelengths")
+    if wavelengths is not None and np.size(wavelengths):
+        wl = np.asarray(wavelengths, dtype=np.float64)
+        rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm")])
+    bands = meta.get("band_indices")
+    if bands is not None and np.size(bands):
+        b = np.asarray(bands).ravel()
+        rows.append(["kept bands", _e(f"{b.size} of the sensor's bands (numbers {int(b.min())}-{int(b.max())})")])
+    for note in meta.get("notes") or []:
+        rows.append(["note", _e(note)])
+    return rows
+
+
+def _layer_rows(result, tree) -> list[list[str]]:
+    from mfcli.plotting.views import hard_assignments, shares
+
+    rows = []
+    for index, layer in enumerate(result.layers, start=1):
+        history = layer.history.get("relative_error")
+        seconds = layer.history.get("seconds")
+        iterations = len(history) if history is not None else None
+        spent = float(np.asarray(seconds)[-1]) if seconds is not None and np.size(seconds) else None
+        try:
+            fraction = shares(hard_assignments(result, index), layer.rank)
+            sizes = ", ".join(f"#{k} {100 * f:.1f}%" for k, f in enumerate(fraction))
+        except MfcliError:
+            sizes = "-"
+        merges = "-"
+        if tree is not None and index >= 2:
+            merges = "; ".join(f"#{parent} = " + " + ".join(f"#{c}" for c in children)
+                               for parent, children in tree.merges(index)) or "none"
+        rows.append([str(index), str(layer.rank), _number(layer.relative_error), _number(iterations),
+                     _number(spent, 3), _e(sizes), _e(merges)])
+    return rows
+
+
+def _closest_layer(result, n_materials: int) -> int:
+    """The layer whose rank is closest to the number of reference materials (the lowest on ties)."""
+    gaps = [abs(rank - n_materials) for rank in result.ranks]
+    return int(np.argmin(gaps)) + 1
+
+
+def _evaluation(result, truth, wavelengths) -> str:
+    from mfcli.metrics import abundance_rmse_per_material
+    from mfcli.plotting.abundances import truth_abundance_figure
+    from mfcli.plotting.endmembers import endmember_figure
+    from mfcli.plotting.truth import match_spectra
+
+    parts = [f"<p>Ground truth: <code>{_e(truth.source)}</code> — {len(truth.names)} materials: "
+             f"{_e(', '.join(truth.names))}. Spectra are matched to each layer's endmembers by the "
+             "Hungarian algorithm on spectral angle (scale-free, so references normalised to a maximum "
+             "of 1 compare fairly).</p>"]
+    if truth.spectra is not None:
+        rows = []
+        for index in range(1, len(result.layers) + 1):
+            match = match_spectra(result, index, truth)
+            per = "; ".join(f"#{e} ↔ {truth.names[r]}: {a:.2f}°" for (e, r), a in zip(match.pairs, match.angles_deg))
+            rows.append([str(index), str(result.ranks[index - 1]), _number(float(np.mean(match.angles_deg)), 4),
+                         _e(per)])
+        parts.append(_table(["layer", "rank", "mean spectral angle (°)", "matched pairs and angles"], rows, {2}))
+        best = _closest_layer(result, len(truth.names))
+        match = match_spectra(result, best, truth)
+        parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match),
+                              f"layer {best} endmembers against the ground truth",
+                              f"Layer {best} (rank {result.ranks[best - 1]}, the closest to the "
+                              f"{len(truth.names)} reference materials): extracted spectra (colour) and matched "
+                              "references (dashed, scaled by least squares)."))
+        if truth.abundances is not None and result.image_shape is not None:
+            layer = result.layer(best)
+            note = ""
+            if layer.abundances is not None and np.shape(truth.abundances)[1] == np.shape(layer.abundances)[1]:
+                est = np.asarray(layer.abundances)[[e for e, _ in match.pairs]]
+                ref = np.asarray(truth.abundances)[[r for _, r in match.pairs]]
+                errors = abundance_rmse_per_material(est, ref)
+                note = " Abundance RMSE per matched material: " + ", ".join(
+                    f"{truth.names[r]} {err:.4f}" for (_, r), err in zip(match.pairs, errors)) + "."
+            parts.append(_attempt(lambda: truth_abundance_figure(result, best, truth, match),
+                                  f"layer {best} abundance maps against the ground truth",
+                                  f"Top: reference abundances; bottom: the matched maps of layer {best}.{note}"))
+    return "".join(parts)
+
+
+def build_report(result, truth=None, wavelengths: np.ndarray | None = None, result_name: str = "") -> str:
+    """The report of ``result`` as one HTML string (see the module docstring)."""
+    from mfcli import __version__
+    from mfcli.hierarchy import tree_from_result
+    from mfcli.plotting.abundances import abundance_figure
+    from mfcli.plotting.convergence import convergence_figure
+    from mfcli.plotting.endmembers import endmember_figure
+    from mfcli.plotting.tree import tree_figure
+
+    try:
+        tree = tree_from_result(result)
+    except MfcliError:
+        tree = None
+    source = result.input.get("source") or "unknown input"
+    title = f"mfcli report: {result.model} on {source}"
+    ranks = ",".join(map(str, result.ranks))
+    created = result.provenance.get("created", "")
+    command = result.provenance.get("command_line", "")
+    sections: list[tuple[str, str, str]] = []
+
+    cards = [("model", result.model), ("ranks", ranks), ("relative error", _number(result.relative_error)),
+             ("seconds", _number(result.seconds, 3)), ("iterations", _number(result.n_iter)),
+             ("converged", {True: "yes", False: "no", None: "-"}[result.converged])]
+    overview = '<div class="cards">' + "".join(f"<div class=\"card\"><b>{v}</b><span>{_e(k)}</span></div>"
+                                               for k, v in cards) + "</div>"
+    if command:
+        overview += f"<p>Command line: <code>{_e(command)}</code></p>"
+    sections.append(("overview", "Overview", overview))
+    sections.append(("input", "Input", _table(["", "value"], _input_rows(result))))
+    params = [[_e(k), _e(json.dumps(v, default=str) if not isinstance(v, str) else v)]
+              for k, v in sorted(result.params.items())]
+    sections.append(("parameters", "Parameters",
+                     _table(["parameter", "value"], params) if params else "<p>No parameters recorded.</p>"))
+    sections.append(("layers", "Layers and errors", _table(
+        ["layer", "rank", "relative error", "iterations", "seconds", "share of the data per cluster", "merges"],
+        _layer_rows(result, tree), {0, 1, 2, 3, 4}) + "<p class=\"sub\">Relative error ||X − WH||<sub>F</sub> / "
+        "||X||<sub>F</sub> of each layer's own factorization; shares from each column's cluster (hard "
+        "assignment or largest coefficient).</p>"))
+    if tree is not None:
+        sections.append(("hierarchy", "Hierarchy", _attempt(
+            lambda: tree_figure(result, wavelengths=wavelengths), "hierarchy",
+            "Deepest layer at the top; thick edges join a cluster to the clusters it merges.")))
+    if result.image_shape is not None:
+        maps = _attempt(lambda: abundance_figure(result, layer="all"), "abundance maps",
+                        "Every layer's maps on one colour scale; titles give index, label and share of pixels.")
+        if any(layer.abundances is not None for layer in result.layers) and tree is not None:
+            maps += _attempt(lambda: abundance_figure(result, layer="all", kind="hard"), "hard cluster maps",
+                             "Hard cluster of every pixel, layer by layer.")
+    else:
+        maps = ('<p class="note">The input has no image shape, so there are no abundance maps; the hierarchy '
+                "and the endmember plots show the clusters.</p>")
+    sections.append(("abundances", "Abundance maps", maps))
+    spectra = "".join(_attempt(lambda index=index: endmember_figure(result, index, wavelengths=wavelengths),
+                               f"layer {index} endmembers") for index in range(1, len(result.layers) + 1))
+    sections.append(("endmembers", "Endmembers", spectra))
+    sections.append(("convergence", "Convergence", _attempt(lambda: convergence_figure(result), "convergence")))
+    if truth is not None:
+        sections.append(("evaluation", "Evaluation against the ground truth", _evaluation(result, truth, wavelengths)))
+
+    nav = "<nav>" + "".join(f'<a href="#{key}">{_e(name)}</a>' for key, name, _ in sections) + "</nav>"
+    body = "".join(f'<section id="{key}"><h2>{_e(name)}</h2>{content}</section>' for key, name, content in sections)
+    subtitle = " · ".join(_e(x) for x in (result_name, created, f"mfcli {__version__}") if x)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body><main>"
+        f"<h1>{_e(title)}</h1><p class=\"sub\">{subtitle}</p>{nav}{body}"
+        "<p class=\"sub\">This report is one self-contained file: every picture is embedded, nothing is "
+        "fetched from the network.</p></main></body></html>\n"
+    )
+
+
+def write_report(result, path: str | os.PathLike, truth=None, wavelengths: np.ndarray | None = None,
+                 force: bool = False, result_name: str = "") -> Path:
+    """Write the report of ``result`` to ``path`` atomically (see :func:`build_report`)."""
+    from mfcli.io.atomic import atomic_file, check_output_path
+
+    check_output_path(path, force)
+    document = build_report(result, truth=truth, wavelengths=wavelengths, result_name=result_name)
+    with atomic_file(path, force=force) as tmp:
+        tmp.write_text(document, encoding="utf-8")
+    return Path(path)

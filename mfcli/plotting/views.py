@@ -1,0 +1,222 @@
+"""What the pictures show, computed from a Result with NumPy only (no matplotlib here).
+
+Keeping these apart from the drawing code lets tests check the arrays a picture is made of
+(orientation, shares, gaps) without rendering anything.
+
+- :func:`layer_maps`: the per-pixel maps of a layer (soft abundances, coefficients or hard
+  cluster memberships) with each component's share of pixels.
+- :func:`as_images`: per-pixel values to images, the right way round for either pixel order
+  (through :func:`mfcli.dataset.pixels_to_image`, the one place that reshapes).
+- :func:`spectral_axis` and :func:`break_at_gaps`: the x axis of spectra (wavelength in nm,
+  band number or index) and lines broken where bands were removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mfcli.dataset import pixels_to_image
+from mfcli.errors import DataError, InputError, ParameterError
+
+MAP_KINDS = ("auto", "hard", "soft")
+GAP_FACTOR = 1.5  # a spacing larger than this times the median spacing is a gap of removed bands
+
+
+def layer_indices(result, layer: int | str) -> list[int]:
+    """1-based layer numbers for ``--layer L`` (``-1`` = last) or ``--layer all``."""
+    if isinstance(layer, str) and layer.lower() == "all":
+        return list(range(1, len(result.layers) + 1))
+    index = int(layer)
+    if index == -1:
+        return [len(result.layers)]
+    result.layer(index)  # raises a one-line ParameterError for a layer that does not exist
+    return [index]
+
+
+def n_columns(result) -> int:
+    return int(result.layers[0].data_coefficients.shape[1])
+
+
+def hard_assignments(result, index: int) -> np.ndarray:
+    """The cluster (0..r-1, or -1 for none) of every data column at layer ``index`` (1-based).
+
+    Deep orthogonal models store assignments layer by layer (layer 1: data columns -> clusters,
+    layer l: clusters of l-1 -> clusters of l); they are composed down to the data columns.
+    Otherwise each column goes to its largest coefficient (-1 for an all-zero column).
+    """
+    layers = result.layers[:index]
+    if all(layer.assignments is not None for layer in layers):
+        assign = np.asarray(layers[0].assignments, dtype=np.int64)
+        for layer in layers[1:]:
+            upper = np.asarray(layer.assignments, dtype=np.int64)
+            assign = np.where(assign >= 0, upper[np.clip(assign, 0, None)], -1)
+        return assign
+    coefficients = np.asarray(result.layers[index - 1].data_coefficients)
+    assign = np.argmax(coefficients, axis=0).astype(np.int64)
+    assign[~np.any(coefficients > 0, axis=0)] = -1
+    return assign
+
+
+def shares(assign: np.ndarray, rank: int) -> np.ndarray:
+    """Fraction of all data columns in each cluster."""
+    counts = np.bincount(assign[assign >= 0], minlength=rank)[:rank]
+    return counts / max(assign.size, 1)
+
+
+@dataclass
+class LayerMaps:
+    """The maps of one layer: ``values`` (r x n), what they are, and each component's share."""
+
+    layer: int
+    values: np.ndarray
+    kind: str
+    description: str
+    shares: np.ndarray
+    labels: list[str | None] = field(default_factory=list)
+
+
+def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
+    """Maps of layer ``index``: ``soft`` abundances (or the coefficients where the layer has none),
+    ``hard`` cluster memberships (0/1), or ``auto`` (soft abundances if stored, else coefficients).
+    Shares are the fraction of pixels assigned to (or dominated by) each component."""
+    if kind not in MAP_KINDS:
+        raise ParameterError(f"unknown map kind '{kind}'; use one of {', '.join(MAP_KINDS)}")
+    layer = result.layer(index)
+    assign = hard_assignments(result, index)
+    rank = layer.rank
+    if kind == "hard":
+        values = (assign[None, :] == np.arange(rank)[:, None]).astype(np.float64)
+        description = "hard clusters (1 = pixel in the cluster)"
+    elif layer.abundances is not None:
+        values = np.asarray(layer.abundances, dtype=np.float64)
+        method = layer.attrs.get("abundance_method")
+        description = f"soft abundances ({method})" if method else "soft abundances"
+    else:
+        values = np.asarray(layer.data_coefficients, dtype=np.float64)
+        description = "coefficients in data space (H)" if index == 1 else \
+            f"coefficients in data space (H{index} composed down to the pixels)"
+    labels = list(layer.labels) if layer.labels else [None] * rank
+    return LayerMaps(index, values, kind, description, shares(assign, rank), labels)
+
+
+def as_images(result, values: np.ndarray) -> np.ndarray:
+    """Per-pixel values (k x n) as images (k x rows x cols) in the image's true orientation."""
+    shape = result.image_shape
+    if shape is None:
+        source = result.input.get("source") or "the input"
+        raise DataError(
+            f"{source} has no image shape, so its maps cannot be drawn as images; rerun the "
+            "factorization with --image-shape ROWSxCOLS (or use plot-endmembers / plot-tree)"
+        )
+    return pixels_to_image(values, shape, result.pixel_order or "C")
+
+
+def robust_vmax(values: np.ndarray, percentile: float = 99.5) -> float:
+    """Top of a shared colour scale: 1 for data in [0, 1], else a high percentile (so one hot
+    pixel does not darken every map)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 1.0
+    top = float(finite.max())
+    if 0 < top <= 1.0 + 1e-6:
+        return 1.0
+    high = float(np.percentile(finite, percentile))
+    return high if high > 0 else (top if top > 0 else 1.0)
+
+
+def component_title(index: int, label: str | None, share: float | None) -> str:
+    """``#k label`` and the share of pixels, e.g. ``#2 grass · 31.4 %``."""
+    name = f"#{index}" + (f" {label}" if label else "")
+    return name if share is None else f"{name} · {100 * share:.1f} %"
+
+
+@dataclass
+class SpectralAxis:
+    """x values of the m features, their axis label, where they came from, and the gaps
+    (removed bands) as (start, end) pairs in x units."""
+
+    x: np.ndarray
+    label: str
+    source: str
+    gaps: list[tuple[float, float]]
+    is_wavelength: bool
+
+
+def find_gaps(x: np.ndarray, factor: float = GAP_FACTOR) -> list[tuple[float, float]]:
+    """Intervals between neighbours of sorted ``x`` spaced more than ``factor`` x the median."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < 3:
+        return []
+    spacing = np.diff(x)
+    median = float(np.median(spacing))
+    if median <= 0:
+        return []
+    return [(float(x[i]), float(x[i + 1])) for i in np.flatnonzero(spacing > factor * median)]
+
+
+def break_at_gaps(x: np.ndarray, y: np.ndarray, gaps: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """``x``/``y`` (sorted by x) with a NaN inserted in every gap, so a line is drawn in pieces."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if not gaps:
+        return x, y
+    starts = np.array([start for start, _ in gaps])
+    cut = np.searchsorted(x, starts, side="right")
+    return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
+
+
+def spectral_axis(result, n_features: int, wavelengths: np.ndarray | None = None) -> SpectralAxis:
+    """Wavelengths in nm when known (given, stored in the result, or from HYDICE band numbers),
+    else the sensor's band numbers, else the feature index 1..m."""
+    from mfcli.io.load import HYDICE_BANDS, hydice_wavelengths
+
+    def checked(values, source):
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if values.size != n_features:
+            raise InputError(f"{source} gives {values.size} wavelengths but the spectra have {n_features} bands; "
+                             "give one wavelength per kept band")
+        return values
+
+    if wavelengths is not None:
+        x = checked(wavelengths, "--wavelengths")
+        return SpectralAxis(x, "wavelength (nm)", "--wavelengths", find_gaps(np.sort(x)), True)
+    stored = result.input.get("wavelengths")
+    if stored is not None and np.asarray(stored).size == n_features:
+        x = checked(stored, "the result")
+        return SpectralAxis(x, "wavelength (nm)", "input metadata", find_gaps(np.sort(x)), True)
+    bands = result.input.get("band_indices")
+    if bands is not None and np.asarray(bands).size == n_features:
+        bands = np.asarray(bands, dtype=np.float64).ravel()
+        if bands.max() <= HYDICE_BANDS:
+            x = hydice_wavelengths(bands)
+            return SpectralAxis(x, "wavelength (nm, HYDICE band grid)", "band numbers on the HYDICE grid",
+                                find_gaps(np.sort(x)), True)
+        return SpectralAxis(bands, "band number", "band numbers", find_gaps(np.sort(bands)), False)
+    x = np.arange(1, n_features + 1, dtype=np.float64)
+    label = "band" if result.image_shape is not None else "feature (row of the data matrix)"
+    return SpectralAxis(x, label, "index", [], False)
+
+
+def read_wavelengths(path: str) -> np.ndarray:
+    """Wavelengths from a text/CSV (one number per line or per field) or .npy file, in nm;
+    values below 30 are taken as micrometres and converted."""
+    import os
+
+    if not os.path.exists(path):
+        raise InputError(f"wavelength file '{path}' does not exist; check the path")
+    try:
+        if path.lower().endswith(".npy"):
+            values = np.load(path, allow_pickle=False)
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read().replace(",", " ").replace(";", " ")
+            values = np.array([float(v) for v in text.split()])
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read wavelengths from '{path}' ({exc}); give one number per band, "
+                         "in nm or micrometres") from None
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise InputError(f"'{path}' holds no usable wavelengths; give one finite number per band")
+    return values * 1000.0 if values.max() < 30 else values
