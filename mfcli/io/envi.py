@@ -7,6 +7,7 @@ offset; we only find the header/data pair and turn wavelengths into nanometres.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,10 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     header, data_file = _header_and_data(path)
     try:
         image = envi.open(header, data_file)
-        cube = np.asarray(image.load() if hasattr(image, "load") else image.read_bands(range(image.nbands)))
+        with warnings.catch_warnings():  # spectral warns about NaN; `mfcli info` counts them instead
+            warnings.simplefilter("ignore")
+            # The stored type, unscaled (spectral would convert to float32 and divide by the scale).
+            cube = np.asarray(image.load(dtype=image.dtype, scale=False))
     except InputError:
         raise
     except Exception as exc:
@@ -66,6 +70,9 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
         cube = cube.astype(cube.dtype.newbyteorder("="))
     meta = dict(image.metadata)
     out: dict[str, Any] = {"envi_header": header, "layout": "cube", "pixel_order": "C"}
+    scale = getattr(image, "scale_factor", 1.0)
+    if scale and float(scale) not in (0.0, 1.0):
+        out["scale_factor"] = float(scale)  # "reflectance scale factor": the loader divides by it
     wl = _wavelengths_nm(meta, cube.shape[2])
     if wl is not None:
         out["wavelengths"] = wl

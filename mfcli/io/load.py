@@ -17,8 +17,9 @@ Rules, in order (all documented in ``docs/data.md``):
 4. **Pixel order.** ``--order``; else a ``pixel_order`` attribute/variable; else ``F`` for
    MATLAB files (pixels run down the columns), ``C`` otherwise. A cube is flattened in ``C``
    order unless ``--order F`` is given.
-5. **Scale.** If ``maxValue`` is stored beside the data (HYDICE ``Urban_R162`` layout), the
-   data are divided by it and the scale is recorded (not for ground-truth arrays).
+5. **Scale.** If ``maxValue`` is stored beside the data (HYDICE ``Urban_R162`` layout), or an
+   ENVI header gives a ``reflectance scale factor``, the data are divided by it and the scale
+   is recorded (not for ground-truth arrays).
 6. **Wavelengths.** From ENVI headers, a ``wavelengths``/``wavelength`` variable or
    attribute; ``SlectBands`` gives 1-based band indices and, for HYDICE (<= 210 bands,
    400-2500 nm), the nominal wavelengths of the kept bands.
@@ -327,11 +328,13 @@ def dataset_from_container(container: Container, source: str, variable: str | No
 
     scale = 1.0
     if apply_scale and variable.rsplit("/", 1)[-1] not in GROUND_TRUTH_NAMES:
-        max_value = _scalar(container, "maxValue")
+        max_value, scale_name = _scalar(container, "maxValue"), "maxValue"
+        if max_value is None and container.metadata.get("scale_factor"):
+            max_value, scale_name = float(container.metadata["scale_factor"]), "the reflectance scale factor"
         if max_value and max_value > 0 and max_value != 1.0:
             X = X / X.dtype.type(max_value)
             scale = float(max_value)
-            notes.append(f"divided by maxValue = {max_value:g} (scale applied)")
+            notes.append(f"divided by {scale_name} = {max_value:g} (scale applied)")
 
     band_indices = None
     if "SlectBands" in infos and infos["SlectBands"].numeric:
