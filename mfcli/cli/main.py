@@ -37,12 +37,12 @@ class MfcliGroup(click.Group):
     """A group that finds its commands lazily and turns mfcli errors into clean exits."""
 
     def list_commands(self, ctx):
-        return sorted(_command_modules())
+        return sorted(set(_command_modules()) | set(self.commands))
 
     def get_command(self, ctx, name):
         module_name = _command_modules().get(name)
         if module_name is None:
-            return None
+            return super().get_command(ctx, name)  # commands added with add_command
         module = importlib.import_module(module_name)
         return module.command
 
