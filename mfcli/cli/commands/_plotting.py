@@ -1,0 +1,65 @@
+"""Options and steps shared by the picture commands (plot-*, report). Not a command itself
+(the leading underscore keeps it out of the command list)."""
+
+from __future__ import annotations
+
+import click
+
+from mfcli.cli.options import force_option
+
+picture_output_option = click.option(
+    "-o", "--output", "output", required=True, metavar="FILE",
+    help="Picture file; the format follows the extension: .png, .svg or .pdf.")
+dpi_option = click.option("--dpi", type=click.IntRange(min=20, max=1200), default=150, show_default=True,
+                          help="Resolution of PNG pictures (dots per inch).")
+wavelengths_option = click.option(
+    "--wavelengths", "wavelengths_path", metavar="FILE", type=click.Path(dir_okay=False),
+    help="Wavelengths of the kept bands (text/CSV or .npy, nm or micrometres), overriding the result's metadata.")
+truth_option = click.option(
+    "--truth", "truth_spec", metavar="GT",
+    help="Ground truth (.mat/.h5 with endmembers and/or abundances, e.g. M/A or GT/S_GT; sample:NAME works) "
+         "to compare with.")
+
+
+def picture_options(func):
+    for decorator in reversed((picture_output_option, dpi_option, force_option)):
+        func = decorator(func)
+    return func
+
+
+def check_picture_output(output: str, force: bool) -> None:
+    """Fail fast, before any work, on an unknown extension or an existing file without --force."""
+    from mfcli.io.atomic import check_output_path
+    from mfcli.plotting.style import image_format
+
+    image_format(output)
+    check_output_path(output, force)
+
+
+def load_wavelengths(path: str | None):
+    if path is None:
+        return None
+    from mfcli.plotting.views import read_wavelengths
+
+    return read_wavelengths(path)
+
+
+def load_truth(spec: str | None, result):
+    """The ground truth for ``result`` (see :func:`mfcli.plotting.truth.load_ground_truth`)."""
+    if spec is None:
+        return None
+    from mfcli.cli import console
+    from mfcli.plotting.truth import load_ground_truth
+
+    truth = load_ground_truth(spec, result)
+    for note in truth.notes:
+        console.detail(f"  {note}")
+    return truth
+
+
+def save(figure, output: str, force: bool, dpi: int, what: str) -> None:
+    from mfcli.cli import console
+    from mfcli.plotting.style import save_figure
+
+    save_figure(figure, output, force=force, dpi=dpi)
+    console.info(f"Wrote {what} to {output}")

@@ -1,0 +1,56 @@
+"""mfcli plot-abundances: a grid of a layer's abundance maps."""
+
+from __future__ import annotations
+
+import click
+
+from mfcli.cli.commands._plotting import check_picture_output, picture_options, save
+from mfcli.cli.options import result_argument
+
+
+def _parse_layer(ctx, param, value: str) -> int | str:
+    if value.lower() == "all":
+        return "all"
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a layer number or 'all'") from None
+
+
+@click.command(short_help="Draw a layer's abundance maps as images, one panel per component.")
+@result_argument
+@click.option("--layer", default="-1", callback=_parse_layer, metavar="L|all",
+              help="Layer (1 = closest to the data, default: the last) or 'all' for one row per layer.")
+@click.option("--hard", "kind", flag_value="hard",
+              help="Hard cluster maps (1 where a pixel belongs to the cluster).")
+@click.option("--soft", "kind", flag_value="soft",
+              help="Soft abundances (NNLS/FCLS) where stored, else the coefficients.")
+@click.option("--cmap", default="viridis", show_default=True, help="matplotlib colour map.")
+@click.option("--vmax", type=click.FloatRange(min=0, min_open=True),
+              help="Top of the shared colour scale (default: 1 for fractions, else the 99.5th percentile).")
+@picture_options
+def command(result_path: str, layer, kind: str | None, cmap: str, vmax: float | None, output: str, dpi: int,
+            force: bool) -> None:
+    """Draw the abundance maps of RESULT in the image's true shape and orientation.
+
+    One panel per component, titled with its index, label and share of pixels, all on one
+    colour scale with a colourbar. Without --hard/--soft the layer's soft abundances are
+    shown where stored, else its coefficients. The format follows the extension of -o.
+
+    \b
+    Example:
+      mfcli plot-abundances out/result.h5 --layer all -o maps.png
+    """
+    from mfcli.errors import ParameterError
+    from mfcli.io.result import read_result
+    from mfcli.plotting.abundances import abundance_figure
+
+    check_picture_output(output, force)
+    import matplotlib
+
+    if cmap not in matplotlib.colormaps:
+        raise ParameterError(f"unknown colour map '{cmap}'; try viridis, magma, cividis, gray or any matplotlib name")
+    result = read_result(result_path)
+    figure = abundance_figure(result, layer=layer, kind=kind or "auto", cmap=cmap, vmax=vmax, dpi=dpi)
+    which = "all layers" if layer == "all" else f"layer {len(result.layers) if layer == -1 else layer}"
+    save(figure, output, force, dpi, f"abundance maps of {which}")

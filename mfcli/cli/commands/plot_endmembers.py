@@ -1,0 +1,45 @@
+"""mfcli plot-endmembers: the endmember spectra of a layer."""
+
+from __future__ import annotations
+
+import click
+
+from mfcli.cli.commands._plotting import (check_picture_output, load_truth, load_wavelengths, picture_options, save,
+                                          truth_option, wavelengths_option)
+from mfcli.cli.options import layer_option, result_argument
+
+
+@click.command(short_help="Plot a layer's endmember spectra, optionally against a ground truth.")
+@result_argument
+@layer_option
+@wavelengths_option
+@truth_option
+@picture_options
+def command(result_path: str, layer: int, wavelengths_path: str | None, truth_spec: str | None, output: str,
+            dpi: int, force: bool) -> None:
+    """Plot the endmembers (data-space basis vectors) of RESULT.
+
+    Against wavelength in nm when known (the result's metadata, SlectBands on the HYDICE grid,
+    or --wavelengths), with gaps where bands were removed; else against band index. With
+    --truth, one panel per endmember with its matched reference spectrum (Hungarian matching on
+    spectral angle) and their angle.
+
+    \b
+    Example:
+      mfcli plot-endmembers out/result.h5 --layer 3 --truth sample:urban -o spectra.pdf
+    """
+    from mfcli.io.result import read_result
+    from mfcli.plotting.endmembers import endmember_figure
+    from mfcli.plotting.truth import match_spectra
+
+    check_picture_output(output, force)
+    result = read_result(result_path)
+    wavelengths = load_wavelengths(wavelengths_path)
+    index = len(result.layers) if layer == -1 else layer
+    result.layer(index)
+    truth = load_truth(truth_spec, result)
+    match = match_spectra(result, index, truth) if truth is not None else None
+    figure = endmember_figure(result, index, wavelengths=wavelengths, truth=match, dpi=dpi)
+    extra = f" against {truth_spec} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)" \
+        if match is not None else ""
+    save(figure, output, force, dpi, f"endmembers of layer {index}{extra}")
