@@ -98,7 +98,7 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-@click.group(cls=MfcliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(name="mfcli", cls=MfcliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="mfcli")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on stderr but errors and warnings.")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (repeatable).")

@@ -8,9 +8,21 @@ from mfcli.cli import console
 from mfcli.cli.options import DATA_FORMATS, data_options, force_option, input_argument, load_input
 
 
-# ignore_unknown_options: so that OUTPUT may be '-:csv' or '-:npy' without click taking it for an option.
-@click.command(short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI).",
-               context_settings={"ignore_unknown_options": True})
+class StdioSpecCommand(click.Command):
+    """A command whose INPUT/OUTPUT may be '-:FMT' (stdin/stdout in that format). Click reads any
+    token starting with '-' as an option, so such tokens are wrapped while parsing, then restored."""
+
+    def parse_args(self, ctx, args):
+        wrapped = {f"<{arg}>": arg for arg in args if arg.startswith("-:") and len(arg) > 2}
+        rest = super().parse_args(ctx, [f"<{arg}>" if f"<{arg}>" in wrapped else arg for arg in args])
+        for name, value in ctx.params.items():
+            if isinstance(value, str) and value in wrapped:
+                ctx.params[name] = wrapped[value]
+        return rest
+
+
+@click.command(cls=StdioSpecCommand,
+               short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI).")
 @input_argument
 @click.argument("output_spec", metavar="OUTPUT")
 @data_options
@@ -28,6 +40,7 @@ def command(input_spec: str, output_spec: str, output_format: str | None, dtype:
     `mfcli convert sample:samson -:csv | mfcli info -`. Values are written as read: NaN and
     negative values are kept (see `mfcli info` for their counts).
     """
+    from mfcli.errors import InputError
     from mfcli.io.atomic import check_output_path
     from mfcli.io.formats import format_from_path
     from mfcli.io.load import parse_spec
@@ -38,7 +51,9 @@ def command(input_spec: str, output_spec: str, output_format: str | None, dtype:
     else:
         path, _var, fmt = parse_spec(output_spec)
     fmt = output_format or fmt
-    if path != "-":  # fail before reading a large input
+    if path == "-" and fmt not in (None, "csv", "tsv", "npy"):  # fail before reading a large input
+        raise InputError(f"standard output takes CSV, TSV or NPY, not {fmt}; write {fmt} to a file")
+    if path != "-":
         fmt = format_from_path(path, fmt)
         for target in envi_paths(path) if fmt == "envi" else (path,):
             check_output_path(target, force)
