@@ -201,3 +201,19 @@ def test_matlab_order_samson_matches_its_ground_truth_cube(results):
     for k in range(3):
         drawn = figure.axes[k].images[0].get_array()
         assert np.array_equal(drawn, (np.argmax(cube, axis=2) == k).astype(float))
+
+
+def test_picture_bundle_for_an_output_folder(results, tmp_path):
+    from mfcli.io.result import read_result
+    from mfcli.plotting.bundle import write_pictures
+
+    written, skipped = write_pictures(read_result(results / "samson_deep.h5"), tmp_path)
+    names = sorted(p.name for p in written)
+    assert names == ["abundances_layer1.png", "abundances_layer2.png", "convergence.png", "endmembers_layer1.png",
+                     "endmembers_layer2.png", "hierarchy.png"]
+    assert skipped == []
+    for path in written:
+        _sensible(path)
+    (tmp_path / "survey").mkdir()
+    written, _ = write_pictures(read_result(results / "survey.h5"), tmp_path / "survey")
+    assert not any(p.name.startswith("abundances") for p in written)  # no image: no maps, no error

@@ -107,7 +107,6 @@ def endmember_figure(result, layer: int = -1, wavelengths: np.ndarray | None = N
             else:
                 ax.set_title(f"{name}\n(no ground-truth match)")
             _decorate(ax, axis, ylabel if k % n_cols == 0 else None)
-            ax.legend(loc="best", frameon=False)
         mean = float(np.mean(truth.angles_deg)) if truth.angles_deg else float("nan")
-        figure.suptitle(f"{title}\nvs ground truth (dashed, scaled to fit) · mean spectral angle {mean:.1f}°")
+        figure.suptitle(f"{title}\nsolid: extracted · dashed: ground truth (scaled to fit) · mean spectral angle {mean:.1f}°")
     return figure

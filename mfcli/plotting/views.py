@@ -95,8 +95,7 @@ def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
         description = f"soft abundances ({method})" if method else "soft abundances"
     else:
         values = np.asarray(layer.data_coefficients, dtype=np.float64)
-        description = "coefficients in data space (H)" if index == 1 else \
-            f"coefficients in data space (H{index} composed down to the pixels)"
+        description = "coefficients in data space"
     labels = list(layer.labels) if layer.labels else [None] * rank
     return LayerMaps(index, values, kind, description, shares(assign, rank), labels)
 
