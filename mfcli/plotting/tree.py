@@ -25,6 +25,7 @@ TITLE_INCHES = 0.34
 EDGE_INCHES = 0.42
 LEFT_INCHES = 0.75
 TOP_INCHES = 0.5
+MIN_WIDTH_INCHES = 5.8
 MERGE_COLOR = "#222222"
 PASS_COLOR = "#b0b0b0"
 
@@ -93,7 +94,10 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
         thumb_w, thumb_h = THUMB_INCHES, 0.5
     row_h = TITLE_INCHES + thumb_h + 0.05 + SPARK_INCHES + EDGE_INCHES
     width = LEFT_INCHES + n_slots * SLOT_INCHES + 0.15
-    height = TOP_INCHES + n_layers * row_h - EDGE_INCHES + 0.45
+    extra = max(0.0, MIN_WIDTH_INCHES - width)  # room for the title: centre a narrow tree
+    left = LEFT_INCHES + extra / 2
+    width += extra
+    height = TOP_INCHES + n_layers * row_h - EDGE_INCHES + 0.5
     n_total = tree.n_columns
     unit = "pixels" if is_image else "columns"
 
@@ -119,7 +123,7 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
                         fontweight="bold")
             for cluster in tree.layers[layer - 1]:
                 k = cluster.id
-                centre = LEFT_INCHES + (positions[layer - 1][k] + 0.5) * SLOT_INCHES
+                centre = left + (positions[layer - 1][k] + 0.5) * SLOT_INCHES
                 color = component_color(k)
                 name = f"#{k}" + (f" {cluster.label}" if cluster.label else "")
                 share = cluster.size / max(n_total, 1)
@@ -170,8 +174,8 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
         ranks = ",".join(map(str, tree.ranks))
         figure.suptitle(f"{result.model} hierarchy · ranks {ranks} · {n_total} {unit} · {n_merges} merge(s) "
                         f"(thick edges)", y=1.0 - 0.12 / height, va="top")
-        what = "thumbnails: abundance maps, one colour scale per layer" if is_image else \
+        what = "thumbnails: abundance maps (one colour scale per layer)" if is_image else \
             f"boxes: {unit} per cluster (layer 1: {unit} numbered from 1)"
-        figure.text(0.5, 0.12 / height, f"{what} · sparklines: endmembers ({axis.label})",
-                    ha="center", va="bottom", fontsize=7, color="#555555")
+        figure.text(0.5, 0.1 / height, f"{what}\nsparklines: endmembers against {axis.label}",
+                    ha="center", va="bottom", fontsize=6.5, color="#555555")
     return figure
