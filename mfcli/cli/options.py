@@ -67,7 +67,8 @@ data_options = _stack(
                       "Default: F for .mat files, C otherwise."),
     click.option("--image-shape", callback=parse_image_shape, metavar="ROWSxCOLS",
                  help="Image shape of a bands x pixels matrix when the file does not store it."),
-    click.option("--transpose", is_flag=True, help="Transpose the matrix after reading (samples x features input)."),
+    click.option("--transpose", is_flag=True,
+                 help="Transpose a 2-D matrix as it is read (samples x features input), before layout detection."),
 )
 
 output_option = click.option("-o", "--output", "output", required=True, metavar="PATH",
