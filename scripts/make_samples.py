@@ -1,39 +1,61 @@
 """Rebuild sample_data/ from ../shared/data (run from the repository root).
 
-The samples are the real scenes stored compactly: float32, compressed MATLAB v5 files in
-the same layout as the originals, so loading them exercises the same code as users' files.
+    python scripts/make_samples.py [OUT_FOLDER]    # default: sample_data/
+
+The samples are the real scenes stored compactly: float32, compressed MATLAB v5 files in the
+same layout as the originals, so loading them exercises the same code as users' files. The
+MAT-file header carries no date, so a rebuild gives the same bytes (and the same sha256).
+
+- samson.mat: Y (156 x 9025, F order), lines, cols, GT, S_GT, and wavelengths (156 bands evenly
+  spaced over 401-889 nm, as the Samson scene is described).
+- moffett.mat: Y (184 x 2500), lines, cols, GT, S_GT.
+- urban_groundtruth.mat: the HYDICE Urban ground truth M (162 x 6), A (6 x 94249), nRow, nCol and
+  the material names cood; `sample:urban` builds the Urban_R162-layout scene from it on the fly
+  (mfcli.io.samples.build_urban).
+- survey_ratings.csv: the survey's 9 x 15 ratings, as they are.
 """
 
+from __future__ import annotations
+
+import sys
 from pathlib import Path
 
 import numpy as np
 import scipy.io as sio
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-OUT = Path(__file__).resolve().parents[1] / "sample_data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: mfcli sample data, made by scripts/make_samples.py"
 
 
-def main() -> None:
+def save_mat(path: Path, arrays: dict) -> None:
+    """savemat with a fixed header text (SciPy writes the date into the 116-byte description)."""
+    sio.savemat(path, arrays, do_compression=True)
+    with open(path, "r+b") as fh:
+        fh.write(MAT_HEADER.ljust(116, b" "))
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     samson = sio.loadmat(SHARED / "hsi" / "samson.mat")
-    sio.savemat(OUT / "samson.mat", {
+    save_mat(out / "samson.mat", {
         "Y": samson["Y"].astype(np.float32), "lines": samson["lines"], "cols": samson["cols"],
         "GT": samson["GT"].astype(np.float32), "S_GT": samson["S_GT"].astype(np.float32),
-        # Samson: 156 bands evenly spaced from 401 to 889 nm.
         "wavelengths": np.linspace(401, 889, 156).reshape(-1, 1),
-    }, do_compression=True)
+    })
     moffett = sio.loadmat(SHARED / "hsi" / "moffett.mat")
-    sio.savemat(OUT / "moffett.mat", {
+    save_mat(out / "moffett.mat", {
         "Y": moffett["Y"].astype(np.float32), "lines": moffett["lines"], "cols": moffett["cols"],
         "GT": moffett["GT"].astype(np.float32), "S_GT": moffett["S_GT"].astype(np.float32),
-    }, do_compression=True)
+    })
     urban = sio.loadmat(SHARED / "hsi" / "urban_end6_groundTruth.mat")
     names = np.array([str(c[0][0]) for c in urban["cood"]], dtype=object).reshape(-1, 1)
-    sio.savemat(OUT / "urban_groundtruth.mat", {
+    save_mat(out / "urban_groundtruth.mat", {
         "M": urban["M"].astype(np.float32), "A": urban["A"].astype(np.float32),
         "nRow": urban["nRow"], "nCol": urban["nCol"], "cood": names,
-    }, do_compression=True)
-    (OUT / "survey_ratings.csv").write_text((SHARED / "survey" / "ratings_9x15.csv").read_text())
+    })
+    (out / "survey_ratings.csv").write_text((SHARED / "survey" / "ratings_9x15.csv").read_text())
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "sample_data")

@@ -306,3 +306,24 @@ def test_urban_reconstruction_is_seeded_and_scaled():
     noise = first["Y"] / URBAN_SCALE - (truth["M"] @ truth["A"]).astype(np.float32)
     assert 0.5 * URBAN_NOISE < noise.std() < 1.5 * URBAN_NOISE
     assert first["maxValue"].item() == URBAN_SCALE and first["SlectBands"].shape == (162, 1)
+
+
+def test_bundled_samples_are_rebuilt_byte_for_byte_from_the_shared_data(shared_data, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from mfcli.io.samples import sample_dir
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_samples.py"
+    spec = importlib.util.spec_from_file_location("make_samples", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.SHARED = shared_data
+    module.main(tmp_path)
+    for name in ("samson.mat", "moffett.mat", "urban_groundtruth.mat", "survey_ratings.csv"):
+        assert (tmp_path / name).read_bytes() == (sample_dir() / name).read_bytes(), name
+
+
+def test_a_dat_file_without_envi_header_is_a_text_table(tmp_path):
+    (tmp_path / "ratings.dat").write_text("1 2 3\n4 5 6\n")
+    assert load_dataset(str(tmp_path / "ratings.dat")).shape == (2, 3)

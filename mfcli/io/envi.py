@@ -110,6 +110,8 @@ def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = Non
     if wavelengths is not None:
         metadata["wavelength"] = [repr(float(w)) for w in np.ravel(wavelengths)]
         metadata["wavelength units"] = "Nanometers"
-    envi.save_image(header, np.asarray(cube), dtype=np.asarray(cube).dtype, force=True, ext=ext,
-                    interleave=interleave, byteorder=byteorder, metadata=metadata)
+    with warnings.catch_warnings():  # spectral opens its output with a buffering Python warns about
+        warnings.simplefilter("ignore", RuntimeWarning)
+        envi.save_image(header, cube, dtype=cube.dtype, force=True, ext=ext, interleave=interleave,
+                        byteorder=byteorder, metadata=metadata)
     return [header, str(Path(header).with_suffix(ext))]

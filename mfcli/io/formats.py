@@ -264,6 +264,8 @@ def format_from_path(path: str, explicit: str | None = None) -> str:
             raise InputError(f"unknown format '{explicit}'; use one of {', '.join(FORMATS)}")
         return explicit
     suffix = Path(path).suffix.lower()
+    if suffix == ".dat" and os.path.isfile(path) and not _has_envi_header(path):
+        return sniff_format(path) or "csv"  # a .dat without an ENVI header is usually a text table
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
     sniffed = sniff_format(path) if os.path.isfile(path) else None
@@ -275,6 +277,12 @@ def format_from_path(path: str, explicit: str | None = None) -> str:
         f"cannot tell the format of '{path}' from its name; give it as PATH:FORMAT or --format "
         f"(one of {', '.join(FORMATS)})"
     )
+
+
+def _has_envi_header(path: str) -> bool:
+    p = Path(path)
+    return any(candidate.is_file() for candidate in (p.with_suffix(".hdr"), Path(path + ".hdr"),
+                                                      p.with_suffix(".HDR")))
 
 
 # --------------------------------------------------------------------------- text

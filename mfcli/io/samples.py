@@ -45,8 +45,8 @@ SAMPLES = {
         Sample("urban", "urban_groundtruth.mat", "image",
                "HYDICE Urban stand-in, 307x307 pixels, 162 bands, in the Urban_R162 layout: a "
                "reconstruction X = M A from the published 6-material ground truth (real spectra and "
-               f"abundance maps) times {URBAN_SCALE:g} plus seeded noise (sd {URBAN_NOISE * URBAN_SCALE:g}), "
-               "not the sensor image", "M, A"),
+               f"abundance maps) plus seeded Gaussian noise (sd {URBAN_NOISE:g}), times maxValue = "
+               f"{URBAN_SCALE:g}; not the sensor image", "M, A"),
         Sample("survey-ratings", "survey_ratings.csv", "matrix",
                "the deep-MF survey's 9 movies x 15 users ratings (1-10): rows 1-3 horror, 4-6 comedy, "
                "7-9 biopic"),
