@@ -137,12 +137,14 @@ def _evaluation(result, truth, wavelengths) -> str:
     from mfcli.metrics import abundance_rmse_per_material
     from mfcli.plotting.abundances import truth_abundance_figure
     from mfcli.plotting.endmembers import endmember_figure
-    from mfcli.plotting.truth import match_spectra
+    from mfcli.plotting.truth import match_maps, match_spectra
 
+    how = ("spectra are matched to each layer's endmembers by the Hungarian algorithm on spectral angle "
+           "(scale-free, so references normalised to a maximum of 1 compare fairly)") if truth.spectra is not None \
+        else "it has abundances only, matched to the layer's maps by the Hungarian algorithm on their RMSE"
     parts = [f"<p>Ground truth: <code>{_e(truth.source)}</code> — {len(truth.names)} materials: "
-             f"{_e(', '.join(truth.names))}. Spectra are matched to each layer's endmembers by the "
-             "Hungarian algorithm on spectral angle (scale-free, so references normalised to a maximum "
-             "of 1 compare fairly).</p>"]
+             f"{_e(', '.join(truth.names))}; {how}.</p>"]
+    best = _closest_layer(result, len(truth.names))
     if truth.spectra is not None:
         rows = []
         for index in range(1, len(result.layers) + 1):
@@ -151,25 +153,26 @@ def _evaluation(result, truth, wavelengths) -> str:
             rows.append([str(index), str(result.ranks[index - 1]), _number(float(np.mean(match.angles_deg)), 4),
                          _e(per)])
         parts.append(_table(["layer", "rank", "mean spectral angle (°)", "matched pairs and angles"], rows, {2}))
-        best = _closest_layer(result, len(truth.names))
         match = match_spectra(result, best, truth)
         parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match),
                               f"layer {best} endmembers against the ground truth",
                               f"Layer {best} (rank {result.ranks[best - 1]}, the closest to the "
                               f"{len(truth.names)} reference materials): extracted spectra (colour) and matched "
                               "references (dashed, scaled by least squares)."))
-        if truth.abundances is not None and result.image_shape is not None:
-            layer = result.layer(best)
-            note = ""
-            if layer.abundances is not None and np.shape(truth.abundances)[1] == np.shape(layer.abundances)[1]:
-                est = np.asarray(layer.abundances)[[e for e, _ in match.pairs]]
-                ref = np.asarray(truth.abundances)[[r for _, r in match.pairs]]
-                errors = abundance_rmse_per_material(est, ref)
-                note = " Abundance RMSE per matched material: " + ", ".join(
-                    f"{truth.names[r]} {err:.4f}" for (_, r), err in zip(match.pairs, errors)) + "."
-            parts.append(_attempt(lambda: truth_abundance_figure(result, best, truth, match),
-                                  f"layer {best} abundance maps against the ground truth",
-                                  f"Top: reference abundances; bottom: the matched maps of layer {best}.{note}"))
+    else:
+        match = match_maps(result, best, truth)
+    if truth.abundances is not None and result.image_shape is not None:
+        layer = result.layer(best)
+        note = ""
+        if layer.abundances is not None and np.shape(truth.abundances)[1] == np.shape(layer.abundances)[1]:
+            est = np.asarray(layer.abundances)[[e for e, _ in match.pairs]]
+            ref = np.asarray(truth.abundances)[[r for _, r in match.pairs]]
+            errors = abundance_rmse_per_material(est, ref)
+            note = " Abundance RMSE per matched material: " + ", ".join(
+                f"{truth.names[r]} {err:.4f}" for (_, r), err in zip(match.pairs, errors)) + "."
+        parts.append(_attempt(lambda: truth_abundance_figure(result, best, truth, match),
+                              f"layer {best} abundance maps against the ground truth",
+                              f"Top: reference abundances; bottom: the matched maps of layer {best}.{note}"))
     return "".join(parts)
 
 

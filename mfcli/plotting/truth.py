@@ -44,6 +44,24 @@ def match_spectra(result, index: int, truth: GroundTruth) -> TruthMatch:
     return TruthMatch(spectra, list(truth.names), pairs, [float(angles[e, r]) for e, r in pairs])
 
 
+
+def match_maps(result, index: int, truth: GroundTruth) -> TruthMatch:
+    """Match layer ``index``'s maps to the reference abundances by the Hungarian algorithm on
+    their RMSE (:func:`mfcli.metrics.match_abundances`); no spectral angles."""
+    from mfcli.metrics import match_abundances
+    from mfcli.plotting.views import layer_maps
+
+    if truth.abundances is None:
+        raise DataError(f"the ground truth {truth.source} has no abundances to compare with")
+    maps = layer_maps(result, index, "auto").values
+    if np.shape(truth.abundances)[1] != maps.shape[1]:
+        raise DataError(f"the ground-truth abundances cover {np.shape(truth.abundances)[1]} pixels but the result "
+                        f"has {maps.shape[1]}; give a ground truth for the same image")
+    matched = match_abundances(maps, truth.abundances)
+    pairs = sorted((int(est), int(ref)) for ref, est in enumerate(matched) if est >= 0)
+    return TruthMatch(truth.spectra, list(truth.names), pairs, [])
+
+
 SPECTRA_NAMES = ("M", "GT", "E", "endmembers", "gt_endmembers", "M1")
 ABUNDANCE_NAMES = ("A", "S_GT", "abundances", "gt_abundances", "A1")
 NAME_VARIABLES = ("cood", "names", "material_names")
