@@ -11,7 +11,12 @@ from mfcli.cli.options import json_option
 @click.command(short_help="List the bundled samples (use them as sample:NAME).")
 @json_option
 def command(as_json: bool) -> None:
-    """List the bundled samples. Any command that takes a file accepts sample:NAME."""
+    """List the bundled samples. Any command that takes a file accepts sample:NAME (and
+    sample:NAME:VAR for one of its variables).
+
+    \b
+    JSON keys (--json): a list of {name, kind, description, ground_truth, file}.
+    """
     from mfcli.io.samples import SAMPLES, sample_path
 
     rows = [{"name": f"sample:{s.name}", "kind": s.kind, "description": s.description,
