@@ -30,6 +30,35 @@ def relative_error(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
     return relative_error_from_grams(float(np.vdot(X, X)), float(np.vdot(WtX, H)), W.T @ W, H @ H.T)
 
 
+BETA_EPSILON = float(np.finfo(np.float32).eps)
+
+
+def beta_divergence(X: np.ndarray, WH: np.ndarray, beta: float) -> float:
+    """Beta-divergence D_beta(X | WH) summed over all entries (Fevotte & Idier, Neural Comput. 2011).
+
+    beta = 2: 1/2 ||X - WH||_F^2; beta = 1: generalized Kullback-Leibler
+    sum x log(x / y) - x + y; beta = 0: Itakura-Saito sum x / y - log(x / y) - 1; otherwise
+    sum (x^b + (b - 1) y^b - b x y^(b-1)) / (b (b - 1)). Conventions of scikit-learn's
+    ``_beta_divergence``: entries with x <= eps (float32 eps) are left out of the terms in x
+    (0 log 0 = 0), and y is clipped to eps where it divides or is raised to a negative power.
+    The sum is additive over blocks of columns, so streamed solvers call it block by block.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    WH = np.asarray(WH, dtype=np.float64)
+    if beta == 2:
+        return 0.5 * float(np.sum((X - WH) ** 2))
+    keep = X > BETA_EPSILON
+    x = X[keep]
+    y = np.maximum(WH[keep], BETA_EPSILON)
+    if beta == 1:
+        return float(np.dot(x, np.log(x / y)) + WH.sum() - x.sum())
+    if beta == 0:
+        ratio = x / y
+        return float(ratio.sum() - X.size - np.log(ratio).sum())
+    total = (x**beta).sum() - beta * np.dot(x, y ** (beta - 1)) + (beta - 1) * (WH**beta).sum()
+    return float(total / (beta * (beta - 1)))
+
+
 # --- Unmixing: spectral angles, matching to ground truth, abundance errors ---------------------
 
 

@@ -1,0 +1,247 @@
+"""Hierarchical alternating least squares (HALS) and the loop shared by the Frobenius models.
+
+HALS (Cichocki, Zdunek & Amari, "Hierarchical ALS algorithms for nonnegative matrix and 3D
+tensor factorization", ICA 2007; Cichocki & Phan, IEICE Trans. 2009) minimizes
+||Y - A F||_F^2 over F >= 0 one row f_k at a time, each row in closed form:
+
+    f_k <- max(floor, f_k + (C_k - G_k F) / G_kk),     C = A^T Y,  G = A^T A.
+
+Only C (r x p) and G (r x r) are needed, so once they are computed (the expensive pass over
+the data) several sweeps over the rows cost little. That is the accelerated HALS of Gillis &
+Glineur ("Accelerated multiplicative updates and hierarchical ALS algorithms for nonnegative
+matrix factorization", Neural Computation 24(4), 2012): after each pass over X, up to
+``1 + alpha * rho`` inner sweeps, where rho is the cost of the pass relative to one sweep,
+stopping early once a sweep changes F by less than ``eps`` times what the first sweep changed.
+
+The loop :func:`alternating_loop` runs every two-block Frobenius model (NMF by HALS, sparse NMF,
+nsNMF, semi-NMF, AONMF) with ONE pass over X per iteration: for each block of columns it
+computes ``A^T X_J``, updates ``H_J`` (the problem in H separates over columns, so the eps rule
+is applied block by block) and accumulates ``X_J H_J^T`` for the W update while ``X_J`` is still
+in cache (:func:`mfcli.models.matrix.project_update`). The relative error then comes from small
+matrices only: ||X||^2 - 2 <A, X H^T> + <A^T A, H H^T>. NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mfcli.models.base import Monitor, frobenius_relative_error
+from mfcli.models.matrix import DataMatrix, project_update
+
+ALPHA = 0.5   # inner sweeps: at most 1 + ALPHA * rho (Gillis & Glineur 2012)
+EPSILON = 0.1  # stop the inner sweeps when a sweep changes less than EPSILON x the first one
+MAX_W_SWEEPS = 50
+
+
+def floor_for(dtype) -> float:
+    """Smallest value HALS leaves in a factor: keeps every column/row nonzero (Cichocki)."""
+    return 1e-16 if np.dtype(dtype) == np.float64 else 1e-12
+
+
+def inner_sweeps(m: int, n: int, r: int, alpha: float = ALPHA) -> tuple[int, int]:
+    """Inner sweep caps (for H, for W) from the cost ratios of Gillis & Glineur (2012):
+
+    rho_H = 1 + (mn + mr) / (n(r + 1)),   rho_W = 1 + (mn + nr) / (m(r + 1)),
+
+    the flops of one pass over X (plus the Gram matrix) over those of one sweep.
+    """
+    rho_h = 1.0 + (m * n + m * r) / (n * (r + 1.0))
+    rho_w = 1.0 + (m * n + n * r) / (m * (r + 1.0))
+    return int(1 + alpha * rho_h), min(MAX_W_SWEEPS, int(1 + alpha * rho_w))
+
+
+def sweep_matrix(gram: np.ndarray, l1: float = 0.0, dtype=np.float64) -> np.ndarray:
+    """The r x (2r + 1) matrix M such that one HALS row update is ``f_k = max(floor, M_k @ Z)``
+    with ``Z = [F; C; 1]``: M = [-(G - diag G) / G_kk, diag(1 / G_kk), -l1 / G_kk].
+
+    Folding the cross term and an l1 shift into one matrix-vector product keeps a row update to
+    two NumPy calls.
+    """
+    gram = np.asarray(gram, dtype=np.float64)
+    r = gram.shape[0]
+    diag = np.diag(gram).copy()
+    diag = np.where(diag > 0, diag, 1.0)  # a zero row of A: its coefficient row stays at the floor
+    M = np.zeros((r, 2 * r + 1), dtype=np.float64)
+    M[:, :r] = -gram / diag[:, None]
+    M[np.arange(r), np.arange(r)] = 0.0
+    M[np.arange(r), r + np.arange(r)] = 1.0 / diag
+    M[:, 2 * r] = -float(l1) / diag
+    return M.astype(dtype)
+
+
+def hals_sweeps(Z: np.ndarray, M: np.ndarray, max_sweeps: int, eps: float, floor: float) -> int:
+    """Run up to ``max_sweeps`` HALS sweeps in place on the first r rows of Z = [F; C; 1].
+
+    Returns the number of sweeps done. Stops early when a sweep changes F by less than ``eps``
+    times the change of the first sweep (``eps = 0`` never stops early).
+    """
+    r = M.shape[0]
+    F = Z[:r]
+    buffer = np.empty(Z.shape[1], dtype=Z.dtype)
+    first = None
+    previous = np.empty_like(F) if eps > 0 and max_sweeps > 1 else None
+    for sweep in range(1, max_sweeps + 1):
+        if previous is not None:
+            np.copyto(previous, F)
+        for k in range(r):
+            np.dot(M[k], Z, out=buffer)
+            np.maximum(buffer, floor, out=F[k])
+        if previous is not None:
+            previous -= F
+            change = float(np.vdot(previous, previous))
+            if first is None:
+                first = change
+            elif change <= eps * eps * first:
+                return sweep
+    return max_sweeps
+
+
+def stacked(F: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Z = [F; C; 1] as one C-contiguous array for :func:`hals_sweeps`."""
+    r, p = F.shape
+    Z = np.empty((2 * r + 1, p), dtype=F.dtype)
+    Z[:r] = F
+    Z[r:2 * r] = C
+    Z[2 * r] = 1.0
+    return Z
+
+
+def hals_rows(F: np.ndarray, C: np.ndarray, gram: np.ndarray, max_sweeps: int, eps: float = EPSILON,
+              l1: float = 0.0, floor: float | None = None) -> np.ndarray:
+    """HALS on all rows of F (r x p) for min ||Y - A F||^2 (+ l1 sum F), given C = A^T Y and
+    gram = A^T A. Returns the updated F (a new array)."""
+    floor = floor_for(F.dtype) if floor is None else floor
+    Z = stacked(F, C.astype(F.dtype, copy=False))
+    hals_sweeps(Z, sweep_matrix(gram, l1, F.dtype), max_sweeps, eps, floor)
+    return np.ascontiguousarray(Z[:F.shape[0]])
+
+
+def unit_columns_update(W: np.ndarray, XHt: np.ndarray, HHt: np.ndarray, sweeps: int = 1) -> np.ndarray:
+    """Exact block update of each column of W >= 0 with ||w_k||_2 = 1 for min ||X - WH||^2.
+
+    With the other columns fixed the objective is const - 2 w_k^T v + ||w_k||^2 (HH^T)_kk,
+    v = (XH^T)_k - sum_{j != k} w_j (HH^T)_jk, so on the nonnegative unit sphere the minimizer
+    is w_k = [v]_+ / ||[v]_+|| (kept unchanged when [v]_+ = 0). Used by the models whose penalty
+    is not scale-invariant (sparse NMF, AONMF), whose columns of W must be normalized.
+    """
+    W = np.array(W, copy=True)
+    HHt = np.asarray(HHt, dtype=W.dtype)
+    XHt = np.asarray(XHt, dtype=W.dtype)
+    for _ in range(sweeps):
+        for k in range(W.shape[1]):
+            v = XHt[:, k] - W @ HHt[:, k] + W[:, k] * HHt[k, k]
+            np.maximum(v, 0, out=v)
+            norm = np.linalg.norm(v)
+            if norm > 0:
+                W[:, k] = v / norm
+    return W
+
+
+def balance(W: np.ndarray, H: np.ndarray, WtW: np.ndarray, HHt: np.ndarray):
+    """Rescale so that ||w_k|| = ||h_k|| (same product WH), in place on H.
+
+    Returns (W, d) with W rescaled: W <- W diag(d), H <- diag(1/d) H.
+    """
+    w_norms = np.sqrt(np.maximum(np.diag(WtW), 0))
+    h_norms = np.sqrt(np.maximum(np.diag(HHt), 0))
+    ok = (w_norms > 0) & (h_norms > 0)
+    d = np.ones(W.shape[1])
+    d[ok] = np.sqrt(h_norms[ok] / w_norms[ok])
+    W = W * d.astype(W.dtype)
+    H *= (1.0 / d).astype(H.dtype)[:, None]
+    return W, d
+
+
+class Scheme:
+    """How one Frobenius model updates its two blocks; :func:`alternating_loop` does the rest.
+
+    The model is X ~= A H with A = ``left(W)`` (W itself, or W S for nsNMF). Subclasses
+    override the H step (``h_matrix``: the HALS sweep matrix), ``update_w`` and ``penalty``.
+    """
+
+    l1 = 0.0
+    balance = True  # rescale W and H to equal norms after each iteration
+
+    def __init__(self, dtype, max_h_sweeps: int = 1, max_w_sweeps: int = 1, eps: float = EPSILON):
+        self.dtype = np.dtype(dtype)
+        self.floor = floor_for(dtype)
+        self.max_h_sweeps = max_h_sweeps
+        self.max_w_sweeps = max_w_sweeps
+        self.eps = eps
+
+    def left(self, W: np.ndarray) -> np.ndarray:
+        return W
+
+    def h_gram(self, AtA: np.ndarray) -> np.ndarray:
+        return AtA
+
+    def h_update(self, AtA: np.ndarray, cold: bool):
+        """The per-block H update for :func:`project_update`; writes into ``self.H``.
+
+        ``cold``: H holds no values yet; each block starts from the clipped least-squares
+        solution max(floor, (A^T A)^+ A^T X_J).
+        """
+        M = sweep_matrix(self.h_gram(AtA), self.l1, self.dtype)
+        r = AtA.shape[0]
+        AtA64 = np.asarray(AtA, dtype=np.float64)
+        floor, sweeps, eps, H = self.floor, self.max_h_sweeps, self.eps, self.H
+
+        def update(B: np.ndarray, cols: slice) -> np.ndarray:
+            Z = np.empty((2 * r + 1, B.shape[1]), dtype=self.dtype)
+            if cold:
+                start = np.linalg.lstsq(AtA64, np.asarray(B, dtype=np.float64), rcond=None)[0]
+                np.maximum(start, floor, out=start)
+                Z[:r] = start
+            else:
+                Z[:r] = H[:, cols]
+            Z[r:2 * r] = B
+            Z[2 * r] = 1.0
+            hals_sweeps(Z, M, sweeps, eps, floor)
+            H[:, cols] = Z[:r]
+            return Z[:r]
+
+        return update
+
+    def update_w(self, W: np.ndarray, XHt: np.ndarray, HHt: np.ndarray) -> np.ndarray:
+        Wt = hals_rows(np.ascontiguousarray(W.T), XHt.T, HHt, self.max_w_sweeps, self.eps, floor=self.floor)
+        return np.ascontiguousarray(Wt.T)
+
+    def penalty(self, W: np.ndarray, H: np.ndarray, HHt: np.ndarray) -> float:
+        return 0.0
+
+    H: np.ndarray  # the coefficients, (r x n), set by alternating_loop
+
+
+def alternating_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, scheme: Scheme,
+                     monitor: Monitor) -> tuple[np.ndarray, np.ndarray, float]:
+    """Alternate H and W updates of ``scheme`` until ``monitor`` stops; returns (W, H, error).
+
+    Objective recorded: 1/2 ||X - A H||_F^2 + penalty(W, H).
+    """
+    m, n = data.shape
+    r = W.shape[1]
+    dtype = scheme.dtype
+    x_sq = data.sq_norm()
+    cold = H is None
+    scheme.H = np.empty((r, n), dtype=dtype) if cold else np.array(H, dtype=dtype, order="C", copy=True)
+    monitor.restart_clock()
+    while True:
+        A = scheme.left(W)
+        AtA = A.T @ A
+        XHt = project_update(data, A, scheme.h_update(AtA, cold))
+        cold = False
+        H = scheme.H
+        HHt = H @ H.T
+        W = scheme.update_w(W, XHt, HHt)
+        A = scheme.left(W)
+        AtA = A.T @ A
+        if scheme.balance:
+            W, d = balance(W, H, W.T @ W, HHt)
+            XHt = XHt / d.astype(XHt.dtype)
+            HHt = HHt / np.outer(d, d).astype(HHt.dtype)
+            A = scheme.left(W)
+            AtA = A.T @ A
+        error = frobenius_relative_error(x_sq, A, XHt, AtA, HHt)
+        objective = 0.5 * error * error * x_sq + scheme.penalty(W, H, HHt)
+        if monitor(error, objective=objective):
+            return W, H, error

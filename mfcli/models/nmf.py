@@ -1,0 +1,155 @@
+"""Nonnegative matrix factorization with the Frobenius loss: accelerated HALS and MU.
+
+Objective (Lee & Seung, "Learning the parts of objects by non-negative matrix factorization",
+Nature 401, 1999; Paatero & Tapper, Environmetrics 5, 1994):
+
+    min_{W >= 0, H >= 0}  1/2 ||X - W H||_F^2 .
+
+Solvers:
+
+- ``hals`` (default): accelerated HALS (Gillis & Glineur, Neural Computation 24(4), 2012), see
+  :mod:`mfcli.models.hals`: one fused pass over X per iteration, several cheap inner sweeps on
+  the r x r Gram matrices, column-by-column updates of Cichocki & Phan (2009).
+- ``mu``: the multiplicative updates of Lee & Seung ("Algorithms for non-negative matrix
+  factorization", NIPS 2001), H <- H * (W^T X) / (W^T W H), W <- W * (X H^T) / (W H H^T),
+  with denominators kept above a tiny positive value.
+
+Other losses (``kl``, ``is``, ``beta=B``) are delegated to :func:`mfcli.models.beta.beta_nmf`.
+Both solvers decrease the objective at every iteration. NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mfcli.errors import ParameterError
+from mfcli.models.base import (FactorizationEstimator, Monitor, Stopping, frobenius_relative_error, prepare_data,
+                               single_layer_result)
+from mfcli.models.hals import EPSILON, Scheme, alternating_loop, inner_sweeps
+from mfcli.models.init import initialize
+from mfcli.models.matrix import DataMatrix, project_update
+from mfcli.validation import check_rank
+
+SOLVERS = ("hals", "mu")
+
+
+def parse_loss(loss) -> float:
+    """'fro' -> 2, 'kl' -> 1, 'is' -> 0, 'beta=B' or a number -> B."""
+    if isinstance(loss, (int, float)):
+        return float(loss)
+    text = str(loss).strip().lower()
+    named = {"fro": 2.0, "frobenius": 2.0, "kl": 1.0, "kullback-leibler": 1.0, "is": 0.0, "itakura-saito": 0.0}
+    if text in named:
+        return named[text]
+    if text.startswith("beta="):
+        text = text[5:]
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(f"unknown loss '{loss}'; use fro, kl, is or beta=B (e.g. beta=0.5)") from None
+
+
+def loss_name(beta: float) -> str:
+    return {2.0: "fro", 1.0: "kl", 0.0: "is"}.get(float(beta), f"beta={beta:g}")
+
+
+def inner_sweep_counts(data: DataMatrix, rank: int, accelerate: bool, alpha: float) -> tuple[int, int]:
+    if not accelerate:
+        return 1, 1
+    return inner_sweeps(data.shape[0], data.shape[1], rank, alpha)
+
+
+def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Monitor):
+    """Lee-Seung multiplicative updates for the Frobenius loss (one fused pass per iteration)."""
+    dtype = np.dtype(data.dtype)
+    tiny = np.finfo(dtype).tiny * 1e6
+    x_sq = data.sq_norm()
+    if H is None:
+        H = _positive_start(data, W)
+    H = np.array(H, dtype=dtype, order="C", copy=True)
+    np.maximum(H, tiny, out=H)
+    W = np.maximum(W, tiny).astype(dtype)
+    monitor.restart_clock()
+    while True:
+        WtW = W.T @ W
+
+        def update(B: np.ndarray, cols: slice) -> np.ndarray:
+            block = H[:, cols]
+            denominator = WtW @ block
+            np.maximum(denominator, tiny, out=denominator)
+            block *= B / denominator
+            return block
+
+        XHt = project_update(data, W, update)
+        HHt = H @ H.T
+        denominator = W @ HHt
+        np.maximum(denominator, tiny, out=denominator)
+        W = W * (XHt / denominator)
+        error = frobenius_relative_error(x_sq, W, XHt, W.T @ W, HHt)
+        if monitor(error, objective=0.5 * error * error * x_sq):
+            return W, H, error
+
+
+def _positive_start(data: DataMatrix, W: np.ndarray) -> np.ndarray:
+    """H from least squares, clipped to a small positive value (MU cannot leave zero)."""
+    WtX = np.asarray(data.WtX(W), dtype=np.float64)
+    W64 = np.asarray(W, dtype=np.float64)
+    H = np.linalg.lstsq(W64.T @ W64, WtX, rcond=None)[0]
+    positive = H[H > 0]
+    small = 1e-3 * float(positive.mean()) if positive.size else 1e-6
+    return np.maximum(H, small).astype(data.dtype)
+
+
+class NMFScheme(Scheme):
+    """Plain NMF: HALS on H and on W with floors, norms balanced each iteration."""
+
+
+def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda", W=None, H=None,
+        max_iter: int = 200, tol: float = 1e-4, target_error: float | None = None,
+        max_time: float | None = None, seed: int = 0, callback=None, dtype=None, accelerate: bool = True,
+        alpha: float = 0.5, eps: float = EPSILON):
+    """NMF X ~= W H with W, H >= 0.
+
+    Parameters
+    ----------
+    X : (m, n) nonnegative array or :class:`~mfcli.models.matrix.DataMatrix`.
+    rank : r.
+    loss : ``fro`` (Frobenius, default), ``kl``, ``is`` or ``beta=B`` (beta-divergences, by MU).
+    solver : ``hals`` (accelerated HALS, default) or ``mu`` (multiplicative updates); Frobenius only.
+    init : random | nndsvd | nndsvda | nndsvdar | spa | kmeans++ (see :mod:`mfcli.models.init`);
+        ``W``/``H``: user-given initial factors (take precedence).
+    max_iter, tol, target_error, max_time : stopping rules (:class:`~mfcli.models.base.Stopping`).
+    seed : seed of every random choice. callback : ``callback(iteration, relative_error, **info)``.
+    dtype : float32 or float64 (default: X's own float type), kept throughout.
+    accelerate, alpha, eps : inner sweeps of accelerated HALS (Gillis & Glineur 2012).
+
+    Returns a :class:`~mfcli.result.Result` with one layer (W, H, history).
+    """
+    beta = parse_loss(loss)
+    if beta != 2.0:
+        from mfcli.models.beta import beta_nmf
+
+        return beta_nmf(X, rank, beta=beta, init=init, W=W, H=H, max_iter=max_iter, tol=tol,
+                        target_error=target_error, max_time=max_time, seed=seed, callback=callback, dtype=dtype)
+    if solver not in SOLVERS:
+        raise ParameterError(f"unknown NMF solver '{solver}'; choose one of {', '.join(SOLVERS)}")
+    data = prepare_data(X, "nmf", nonnegative=True, dtype=dtype)
+    rank = check_rank(rank, data.shape)
+    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    monitor = Monitor(stopping, callback, stage=f"nmf ({solver})")
+    W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
+    if solver == "mu":
+        W_, H_, error = _mu_loop(data, W0, H0, monitor)
+    else:
+        h_sweeps, w_sweeps = inner_sweep_counts(data, rank, accelerate, alpha)
+        scheme = NMFScheme(data.dtype, h_sweeps, w_sweeps, eps)
+        W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor)
+    params = {"rank": rank, "loss": "fro", "solver": solver, "init": init if W is None else "given",
+              "seed": seed, "accelerate": accelerate, "alpha": alpha, "eps": eps, **stopping.as_dict()}
+    return single_layer_result("nmf", W_, H_, monitor, params, error)
+
+
+class NMF(FactorizationEstimator):
+    """Estimator for :func:`nmf`: ``NMF(7, init="spa").fit(X).W_``."""
+
+    _function = staticmethod(nmf)

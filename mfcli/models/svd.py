@@ -1,0 +1,105 @@
+"""Truncated SVD through the data-matrix interface: the unconstrained reference factorization.
+
+min_{rank(WH) <= r} ||X - WH||_F^2 is solved by the leading singular triplets (Eckart & Young,
+"The approximation of one matrix by another of lower rank", Psychometrika 1936): W = U_r S_r,
+H = V_r^T. They are computed by block subspace iteration with Rayleigh-Ritz (Halko, Martinsson &
+Tropp, "Finding structure with randomness", SIAM Review 53(2), 2011, Algorithms 4.4/5.1):
+Q <- orth(X X^T Q) with k = r + oversampling columns. Each iteration is ONE fused pass over X
+(:func:`mfcli.models.matrix.project_update` returns X (Q^T X)^T while keeping Q^T X), so it runs
+on every engine. NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
+from mfcli.models.matrix import DataMatrix, project_update
+from mfcli.validation import check_rank
+
+
+def _ritz(Q: np.ndarray, B: np.ndarray, rank: int):
+    """SVD of X ~= Q B from the small k x n matrix B = Q^T X (via the k x k Gram matrix)."""
+    B64 = np.asarray(B, dtype=np.float64)
+    evals, evecs = np.linalg.eigh(B64 @ B64.T)
+    order = np.argsort(evals)[::-1][:rank]
+    s = np.sqrt(np.maximum(evals[order], 0.0))
+    Ub = evecs[:, order]
+    U = np.asarray(Q, dtype=np.float64) @ Ub
+    safe = np.where(s > 0, s, 1.0)
+    Vt = (Ub.T @ B64) / safe[:, None]
+    return U, s, Vt
+
+
+def subspace_svd(data: DataMatrix, rank: int, *, oversample: int = 10, stopping: Stopping | None = None,
+                 seed=0, monitor: Monitor | None = None):
+    """Leading ``rank`` singular triplets (U m x r, s, Vt r x n, float64) of the data.
+
+    Stops when the relative error sqrt(1 - sum s_i^2 / ||X||^2) of the rank-r truncation
+    changes by less than ``stopping.tol`` (relative), or after ``stopping.max_iter`` passes.
+    """
+    m, n = data.shape
+    stopping = stopping or Stopping(max_iter=30, tol=1e-10)
+    monitor = monitor or Monitor(stopping)
+    k = min(rank + oversample, m, n)
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((m, k)))
+    Q = Q.astype(data.dtype)
+    x_sq = data.sq_norm()
+    B = np.empty((k, n), dtype=data.dtype)
+
+    def keep(block: np.ndarray, cols: slice) -> np.ndarray:
+        B[:, cols] = block
+        return block
+
+    monitor.restart_clock()
+    while True:
+        Y = np.asarray(project_update(data, Q, keep), dtype=np.float64)  # X X^T Q, B = Q^T X
+        U, s, Vt = _ritz(Q, B, rank)
+        captured = float(np.sum(s * s))
+        error = float(np.sqrt(max(x_sq - captured, 0.0) / x_sq)) if x_sq > 0 else 0.0
+        if monitor(error, objective=error):
+            return U, s, Vt, error
+        Q, _ = np.linalg.qr(Y)
+        Q = Q.astype(data.dtype)
+
+
+def svd(X, rank: int, *, max_iter: int = 100, tol: float = 1e-10, target_error: float | None = None,
+        max_time: float | None = None, oversample: int = 10, seed: int = 0, callback=None, dtype=None):
+    """Truncated SVD as a factorization: W = U_r S_r (m x r), H = V_r^T (r x n), both signed.
+
+    Objective: min ||X - WH||_F^2 over rank-r products (no sign constraints); the reference
+    every constrained model is compared with. See the module docstring for the algorithm.
+    Returns a :class:`~mfcli.result.Result`; the layer also keeps ``singular_values``.
+    """
+    data = prepare_data(X, "svd", nonnegative=False, dtype=dtype)
+    rank = check_rank(rank, data.shape)
+    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    monitor = Monitor(stopping, callback, stage="svd")
+    U, s, Vt, error = subspace_svd(data, rank, oversample=oversample, stopping=stopping, seed=seed,
+                                   monitor=monitor)
+    dtype = np.dtype(data.dtype)
+    W = (U * s).astype(dtype)
+    H = Vt.astype(dtype)
+    params = {"rank": rank, "oversample": oversample, "seed": seed, **stopping.as_dict()}
+    result = single_layer_result("svd", W, H, monitor, params, error)
+    result.layers[0].arrays["singular_values"] = s
+    return result
+
+
+class TruncatedSVD(FactorizationEstimator):
+    """Estimator for :func:`svd`; ``transform`` is the least-squares projection (H may be signed)."""
+
+    _function = staticmethod(svd)
+
+    def _fitted_layer(self, layer) -> None:
+        self.singular_values_ = layer.arrays["singular_values"]
+
+    def transform(self, X) -> np.ndarray:
+        from mfcli.models.matrix import as_data_matrix
+
+        self._check_fitted()
+        data = as_data_matrix(X)
+        W = self.W_.astype(np.float64)
+        WtX = np.asarray(data.WtX(self.W_), dtype=np.float64)
+        return np.linalg.lstsq(W.T @ W, WtX, rcond=None)[0].astype(data.dtype)
