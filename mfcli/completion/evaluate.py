@@ -1,0 +1,108 @@
+"""Fit any completion model by name, evaluate it on held-out ratings, and the extendability
+protocol of Nguyen et al. (areas I-IV: rows and/or columns unseen during training).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mfcli.completion.data import IdMap, Ratings, areas
+from mfcli.completion.factors import FactorModel
+from mfcli.errors import DataError, ParameterError
+from mfcli.metrics import mae, rmse
+
+MODEL_NAMES = ("baseline", "als", "sgd", "wals", "svd", "dmf", "dmf-d")
+
+
+def make_estimator(name: str, **params):
+    """The estimator of model ``name`` with ``params`` over its defaults (None values ignored)."""
+    params = {k: v for k, v in params.items() if v is not None}
+    if name in ("dmf", "dmf-d"):
+        from mfcli.completion.dmf import DMF
+
+        return DMF(discrete=name == "dmf-d", **params)
+    from mfcli.completion.models import ESTIMATORS
+
+    if name not in ESTIMATORS:
+        raise ParameterError(f"unknown completion model '{name}'; choose one of {', '.join(MODEL_NAMES)}")
+    return ESTIMATORS[name](**params)
+
+
+def align(predictor, ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``ratings``' users and items in the predictor's id maps (-1: unseen)."""
+    users = predictor.user_ids.index(ratings.user_ids.ids[ratings.users])
+    items = predictor.item_ids.index(ratings.item_ids.ids[ratings.items])
+    return users, items
+
+
+def evaluate(predictor, test: Ratings, discrete_levels: np.ndarray | None = None) -> dict[str, Any]:
+    """RMSE and MAE on ``test`` (any id maps); unseen users/items are predicted by the baseline and counted."""
+    if len(test) == 0:
+        raise DataError("the test set is empty; give a larger --test-fraction or a test file with ratings")
+    users, items = align(predictor, test)
+    predictions = predictor.scores(users, items)
+    unseen = (users < 0) | (items < 0)
+    return {
+        "rmse": rmse(test.values, predictions),
+        "mae": mae(test.values, predictions),
+        "n_test": int(len(test)),
+        "unseen_users": int(len(np.unique(test.users[users < 0]))),
+        "unseen_items": int(len(np.unique(test.items[items < 0]))),
+        "n_test_unseen": int(unseen.sum()),
+    }
+
+
+def restrict(ratings: Ratings, seen_users: np.ndarray, seen_items: np.ndarray) -> Ratings:
+    """The ratings of area I (seen users and items) with id maps of the seen ids only."""
+    keep = seen_users[ratings.users] & seen_items[ratings.items]
+    user_ids = IdMap(ratings.user_ids.ids[seen_users])
+    item_ids = IdMap(ratings.item_ids.ids[seen_items])
+    sub = ratings.subset(keep)
+    return sub.reindex(user_ids, item_ids)
+
+
+def extend_factor_model(model: FactorModel, side: Ratings) -> FactorModel:
+    """``model`` extended to the users and items of ``side`` it lacks, by fold-in, without retraining.
+
+    A new user's bias and factors are solved from its ratings in ``side`` of the model's items
+    (items fixed), a new item's from its ratings by the model's users (users fixed), as WALS
+    projects new rows; a pair of a new user and a new item is then predicted from both (area IV).
+    """
+    user_ids = model.user_ids.extend(side.user_ids.ids)
+    item_ids = model.item_ids.extend(side.item_ids.ids)
+    side = side.reindex(user_ids, item_ids)
+    n_old_u, n_old_i = len(model.user_ids), len(model.item_ids)
+    U = np.vstack([model.user_factors, np.zeros((len(user_ids) - n_old_u, model.rank))])
+    V = np.vstack([model.item_factors, np.zeros((len(item_ids) - n_old_i, model.rank))])
+    b = np.concatenate([model.user_bias, np.zeros(len(user_ids) - n_old_u)])
+    c = np.concatenate([model.item_bias, np.zeros(len(item_ids) - n_old_i)])
+    transposed = FactorModel(model.global_mean, model.item_bias, model.user_bias, model.item_factors,
+                             model.user_factors, model.item_ids, model.user_ids, model.rating_range, model.clip,
+                             model.solver)
+    for user in range(n_old_u, len(user_ids)):
+        mine = (side.users == user) & (side.items < n_old_i)
+        if mine.any():
+            b[user], U[user] = model.fold_in(side.items[mine], side.values[mine])
+    for item in range(n_old_i, len(item_ids)):
+        mine = (side.items == item) & (side.users < n_old_u)
+        if mine.any():
+            c[item], V[item] = transposed.fold_in(side.users[mine], side.values[mine])
+    return FactorModel(model.global_mean, b, c, U, V, user_ids, item_ids, model.rating_range, model.clip,
+                       model.solver)
+
+
+def evaluate_areas(predictor, test: Ratings, seen_users: np.ndarray, seen_items: np.ndarray) -> dict[str, Any]:
+    """RMSE, MAE and count of ``test`` ratings in each area I-IV (masks over ``test``'s own id maps)."""
+    out = {}
+    for area, mask in areas(test, seen_users, seen_items).items():
+        part = test.subset(mask)
+        if len(part) == 0:
+            out[area] = {"rmse": None, "mae": None, "n_test": 0}
+            continue
+        users, items = align(predictor, part)
+        predictions = predictor.scores(users, items)
+        out[area] = {"rmse": rmse(part.values, predictions), "mae": mae(part.values, predictions),
+                     "n_test": int(len(part))}
+    return out

@@ -1,0 +1,208 @@
+"""The fitted state shared by every factor model of ratings, and the weighted row solve.
+
+A :class:`FactorModel` predicts
+
+    r_hat_ij = mu + b_i + c_j + <u_i, v_j>,
+
+(global mean ``mu``, user bias ``b_i``, item bias ``c_j``, user factors ``u_i``, item factors
+``v_j``), clipped to the training ratings' range for explicit ratings. Users or items unseen in
+training have zero bias and zero factors, so they are predicted by the baseline
+(``mu + c_j`` or ``mu + b_i`` or ``mu``).
+
+:func:`solve_rows` is the weighted least-squares step that ALS and WALS alternate and that
+fold-in of new users uses: for each row ``i`` with observed columns ``O_i``, features ``f_j``
+(item factors, with a column of ones for the bias), targets ``t_ij`` and weights ``w_ij``, it
+solves
+
+    min_x  sum_{j in O_i} w_ij (t_ij - <x, f_j>)^2 + w0 sum_{j not in O_i} <x_F, f_j,F>^2
+           + x^T diag(lambda_i) x
+
+where ``x_F`` is the factor part of ``x`` (the bias is not pulled towards 0 on unobserved
+entries). The unobserved sum is never formed: with G = sum_j f_j,F f_j,F^T (all columns, computed
+once per sweep) the normal equations are
+
+    (sum_{j in O_i} w_ij f_j f_j^T + w0 P(G - sum_{j in O_i} f_j f_j^T) + diag(lambda_i)) x
+        = sum_{j in O_i} w_ij t_ij f_j,
+
+so each row costs O(|O_i| k^2 + k^3) instead of O(n k^2) (Hu, Koren & Volinsky, "Collaborative
+filtering for implicit feedback datasets", ICDM 2008, section 4; the Google course page on
+weighted matrix factorization, ../shared/seeds/000).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from mfcli.completion.data import IdMap, Ratings
+
+
+def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarray,
+               weights: np.ndarray | None = None, w0: float = 0.0, n_factors: int | None = None) -> np.ndarray:
+    """Weighted ridge solve of every row (see the module docstring).
+
+    ``matrix``: n_rows x n_cols CSR pattern of the observed entries; ``targets``/``weights``:
+    values in the order of ``matrix.data`` (weights default to 1); ``features``: n_cols x p;
+    ``reg``: n_rows x p diagonal regularization; ``n_factors``: how many leading feature columns
+    the unobserved-entry weight ``w0`` applies to (default: all). Returns n_rows x p.
+    """
+    n_rows = matrix.shape[0]
+    p = features.shape[1]
+    n_factors = p if n_factors is None else n_factors
+    indptr, indices = matrix.indptr, matrix.indices
+    w = np.ones(len(indices)) if weights is None else np.asarray(weights, dtype=np.float64)
+    rhs = np.asarray(sp.csr_matrix((w * targets, indices, indptr), shape=matrix.shape) @ features)
+    grams = np.zeros((n_rows, p, p))
+    all_gram = features[:, :n_factors].T @ features[:, :n_factors] if w0 else None
+    # The Gram matrices are accumulated in float32 (half the memory traffic, twice the BLAS
+    # speed); the solves are in float64. Row n_cols of `padded` is zero: padding points there.
+    padded = np.zeros((features.shape[0] + 1, p), dtype=np.float32)
+    padded[:-1] = features
+    pad_index = np.append(indices, features.shape[0]).astype(np.int64)
+    w32 = None if weights is None else np.append(w, 0.0).astype(np.float32)
+    with single_threaded_blas():
+        for rows, positions in _row_blocks(indptr):
+            F = padded[pad_index[positions]]
+            Ft = F.transpose(0, 2, 1)
+            grams[rows] = Ft @ F if w32 is None else Ft @ (F * w32[positions][:, :, None])
+            if w0:
+                Ff = F[:, :, :n_factors]
+                grams[rows, :n_factors, :n_factors] += w0 * all_gram - np.float32(w0) * (Ff.transpose(0, 2, 1) @ Ff)
+        diagonal = np.arange(p)
+        grams[:, diagonal, diagonal] += reg
+        # Rows without any weight or regularization would be singular: give them a tiny ridge.
+        grams[:, diagonal, diagonal] += 1e-10
+        return np.linalg.solve(grams, rhs[:, :, None])[:, :, 0]
+
+
+def single_threaded_blas():
+    """Limit BLAS to one thread (threadpoolctl, when installed) for many small matrix products.
+
+    Thousands of k x k products are slower with a multi-threaded BLAS than with one thread, and
+    far slower when other processes compete for the cores (the threads spin waiting for each
+    other). Without threadpoolctl this does nothing.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18):
+    """Rows grouped by their number of entries rounded up to a power of 2, in blocks of at most
+    ``max_cells`` padded entries: yields (rows, positions (rows x L) into the CSR arrays), where
+    padding positions are ``len(indices)`` (one past the last entry).
+
+    This turns the per-row Gram matrices into a few batched matrix products (no Python loop over
+    rows) while padding at most doubles the work.
+    """
+    counts = np.diff(indptr)
+    nonempty = np.flatnonzero(counts)
+    if not nonempty.size:
+        return
+    length_class = np.ceil(np.log2(counts[nonempty])).astype(np.int64)
+    for cls in np.unique(length_class):
+        rows_of_class = nonempty[length_class == cls]
+        length = 1 << int(cls)
+        per_block = max(1, max_cells // length)
+        offsets = np.arange(length)
+        for start in range(0, len(rows_of_class), per_block):
+            rows = rows_of_class[start:start + per_block]
+            valid = offsets[None, :] < counts[rows][:, None]
+            yield rows, np.where(valid, indptr[rows][:, None] + offsets[None, :], indptr[-1])
+
+
+@dataclass
+class FactorModel:
+    """Biases and factors of a fitted model of a users x items ratings matrix.
+
+    ``user_factors``: n_users x k (U); ``item_factors``: n_items x k (V); the interaction
+    part of the prediction is ``U V^T``. ``solver``: what fold-in needs to solve a new user's
+    row the way training did (reg, reg_bias, reg_scaling, w0, biases, implicit, alpha).
+    ``rating_range``: (min, max) of the training ratings; predictions are clipped to it unless
+    ``clip`` is false.
+    """
+
+    global_mean: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    user_ids: IdMap
+    item_ids: IdMap
+    rating_range: tuple[float, float] | None = None
+    clip: bool = True
+    solver: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rank(self) -> int:
+        return int(self.user_factors.shape[1])
+
+    def scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predictions for index pairs; index -1 (unknown) contributes zero bias and factors."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        known_u = users >= 0
+        known_i = items >= 0
+        u = np.where(known_u, users, 0)
+        i = np.where(known_i, items, 0)
+        out = np.full(users.shape, self.global_mean, dtype=np.float64)
+        out += np.where(known_u, self.user_bias[u] if len(self.user_bias) else 0.0, 0.0)
+        out += np.where(known_i, self.item_bias[i] if len(self.item_bias) else 0.0, 0.0)
+        if self.rank:
+            both = known_u & known_i
+            out[both] += np.einsum("ij,ij->i", self.user_factors[u[both]], self.item_factors[i[both]])
+        return self._clip(out)
+
+    def _clip(self, values: np.ndarray) -> np.ndarray:
+        if self.clip and self.rating_range is not None:
+            return np.clip(values, *self.rating_range)
+        return values
+
+    def predict(self, user_ids, item_ids) -> np.ndarray:
+        """Predictions for external ids (unknown ids are predicted by the baseline)."""
+        return self.scores(self.user_ids.index(user_ids), self.item_ids.index(item_ids))
+
+    def user_scores(self, user: int, user_bias: float | None = None, user_factors: np.ndarray | None = None):
+        """Scores of every item for user index ``user`` (or for a folded-in bias and factor vector)."""
+        b = self.user_bias[user] if user_bias is None else user_bias
+        u = self.user_factors[user] if user_factors is None else user_factors
+        return self._clip(self.global_mean + b + self.item_bias + self.item_factors @ u)
+
+    def fold_in(self, items: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None):
+        """Bias and factors of a new user from ratings of known item indices, items fixed.
+
+        This is one row of the training solve (the projection WALS uses for new rows).
+        Returns ``(bias, factors)``.
+        """
+        items = np.asarray(items, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        s = self.solver
+        biases = bool(s.get("biases", True))
+        implicit = bool(s.get("implicit", False))
+        features = self.item_factors
+        if biases:
+            features = np.hstack([features, np.ones((features.shape[0], 1))])
+        if implicit:
+            confidence = 1.0 + float(s.get("alpha", 1.0)) * values
+            targets = np.ones_like(values)
+            weights = confidence if weights is None else weights * confidence
+        else:
+            targets = values - self.global_mean - (self.item_bias[items] if biases else 0.0)
+        order = np.argsort(items, kind="stable")
+        matrix = sp.csr_matrix((np.ones(len(items)), items[order], [0, len(items)]), shape=(1, len(self.item_ids)))
+        count = float(len(items)) if s.get("reg_scaling", "count") == "count" else 1.0
+        reg = np.full((1, features.shape[1]), float(s.get("reg", 0.0)) * count)
+        if biases:
+            reg[0, -1] = float(s.get("reg_bias", s.get("reg", 0.0))) * count
+        x = solve_rows(matrix, targets[order], features, reg,
+                       None if weights is None else np.asarray(weights)[order],
+                       float(s.get("w0", 0.0)), n_factors=self.rank)[0]
+        if biases:
+            return float(x[-1]), x[:-1]
+        return 0.0, x

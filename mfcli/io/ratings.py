@@ -1,0 +1,210 @@
+"""Read ratings for matrix completion into :class:`~mfcli.completion.data.Ratings`.
+
+Accepted inputs:
+
+* triplet text files ``user SEP item SEP rating [SEP timestamp ...]``: MovieLens 100K ``u.data``
+  (tab), 1M ``ratings.dat`` (``::``), ml-latest ``ratings.csv`` (comma, with a header line), or
+  any CSV/TSV/whitespace file; the separator is detected from the first lines, and a first line
+  whose rating field is not a number is taken as a header. Ids may be integers or strings.
+* a scipy.sparse matrix saved with ``scipy.sparse.save_npz`` (users x items, stored entries are
+  the ratings; ids are the row and column numbers from 0);
+* a dense users x items matrix with NaN for missing ratings (``dense=True``; any format
+  :func:`mfcli.io.load_dataset` reads, taken as stored: rows are users).
+
+Pairs files for ``mfcli predict`` are read by :func:`read_pairs` (user, item[, ...]).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mfcli.completion.data import IdMap, Ratings
+from mfcli.errors import DataError, InputError
+
+SEPARATORS = ("::", "\t", ",", ";", "|")
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        import sys
+
+        return sys.stdin.read()
+    if not os.path.exists(path):
+        raise InputError(f"ratings file '{path}' does not exist; check the path")
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read '{path}': {exc.strerror}") from None
+
+
+def _detect_separator(lines: list[str]) -> str | None:
+    sample = lines[:20]
+    for sep in SEPARATORS:
+        if all(sep in line for line in sample):
+            return sep
+    return None  # whitespace
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _split_table(text: str, path: str, min_columns: int, what: str, header_field: int | None = -1
+                 ) -> tuple[list[list[str]], list[int]]:
+    """Rows of fields and their line numbers, blank and '#' lines removed, and a header line removed
+    when its field ``header_field`` (default: the last required one, a rating) is not a number."""
+    lines = text.splitlines()
+    content = [(number, line) for number, line in enumerate(lines, start=1)
+               if line.strip() and not line.lstrip().startswith("#")]
+    if not content:
+        raise DataError(f"'{path}' holds no {what}; expected lines 'user,item,rating'")
+    sep = _detect_separator([line for _, line in content])
+    rows = [[f.strip() for f in (line.split(sep) if sep else line.split())] for _, line in content]
+    numbers = [number for number, _ in content]
+    header_field = min_columns - 1 if header_field == -1 else header_field
+    first = rows[0]
+    if header_field is not None and len(first) >= min_columns and not _is_number(first[header_field]):
+        rows, numbers = rows[1:], numbers[1:]  # a header line
+    if not rows:
+        raise DataError(f"'{path}' holds a header but no {what}")
+    widths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    short = np.flatnonzero(widths < min_columns)
+    if short.size:
+        line = numbers[short[0]]
+        raise InputError(f"line {line} of '{path}' has {widths[short[0]]} field(s) but {what} need at least "
+                         f"{min_columns} (user, item{', rating' if min_columns > 2 else ''})")
+    return rows, numbers
+
+
+def _ids(values: list[str]) -> np.ndarray:
+    """Integer ids where every id is an integer, else strings."""
+    array = np.asarray(values)
+    try:
+        return array.astype(np.int64)
+    except ValueError:
+        return array.astype(str)
+
+
+def read_triplets(path: str) -> Ratings:
+    """Ratings from a CSV/TSV/``::`` file of user, item, rating[, ...] lines (see the module docstring)."""
+    rows, numbers = _split_table(_read_text(path), path, 3, "ratings")
+    users = _ids([r[0] for r in rows])
+    items = _ids([r[1] for r in rows])
+    texts = [r[2] for r in rows]
+    try:
+        values = np.asarray(texts, dtype=np.float64)
+    except ValueError:
+        bad = next(k for k, t in enumerate(texts) if not _is_number(t))
+        raise InputError(f"line {numbers[bad]} of '{path}': rating '{texts[bad]}' is not a number; "
+                         "ratings must be numeric (user, item, rating)") from None
+    if not np.all(np.isfinite(values)):
+        bad = int(np.argmax(~np.isfinite(values)))
+        raise InputError(f"line {numbers[bad]} of '{path}': rating '{texts[bad]}' is not a finite number")
+    try:
+        return Ratings.from_triplets(users, items, values)
+    except DataError as exc:
+        raise DataError(f"'{path}': {exc}") from None
+
+
+def read_pairs(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(user ids, item ids, ratings or None) from a file of user, item[, rating] lines (header optional).
+
+    The third column is returned when every line has a numeric one (true ratings to score against).
+    """
+    rows, _ = _split_table(_read_text(path), path, 2, "user,item pairs", header_field=None)
+    first = rows[0]
+    if first[0].lower() in ("user", "userid", "user_id", "users"):
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"'{path}' holds no user,item pairs")
+    truth = None
+    if all(len(r) >= 3 and _is_number(r[2]) for r in rows):
+        truth = np.asarray([r[2] for r in rows], dtype=np.float64)
+    return _ids([r[0] for r in rows]), _ids([r[1] for r in rows]), truth
+
+
+def read_sparse(path: str) -> Ratings:
+    """Ratings from a scipy.sparse users x items .npz matrix (ids are row/column numbers from 0)."""
+    import scipy.sparse as sp
+
+    try:
+        matrix = sp.load_npz(path)
+    except FileNotFoundError:
+        raise InputError(f"ratings file '{path}' does not exist; check the path") from None
+    except (ValueError, OSError, KeyError) as exc:
+        raise InputError(f"'{path}' is not a scipy.sparse .npz matrix ({exc}); save one with "
+                         "scipy.sparse.save_npz, or give a CSV/TSV of user,item,rating") from None
+    if matrix.nnz == 0:
+        raise DataError(f"'{path}' holds no ratings (an empty sparse matrix)")
+    return Ratings.from_sparse(matrix)
+
+
+def read_mask(path: str):
+    """A sparse 0/1 mask matrix (.npz) selecting ratings of a ratings matrix."""
+    import scipy.sparse as sp
+
+    try:
+        return sp.load_npz(path)
+    except FileNotFoundError:
+        raise InputError(f"mask file '{path}' does not exist; check the path") from None
+    except (ValueError, OSError, KeyError) as exc:
+        raise InputError(f"'{path}' is not a scipy.sparse .npz mask ({exc})") from None
+
+
+def read_dense(spec: str) -> Ratings:
+    """Ratings from a dense users x items matrix with NaN for missing entries."""
+    from mfcli.io.load import load_dataset
+
+    dataset = load_dataset(spec, layout="matrix")
+    return Ratings.from_dense(dataset.X)
+
+
+def read_ratings(path: str, dense: bool = False) -> Ratings:
+    """Ratings from ``path``: triplets (text), a sparse .npz matrix, or (``dense``) a NaN-masked matrix."""
+    if dense:
+        return read_dense(path)
+    if Path(path).suffix.lower() == ".npz":
+        return read_sparse(path)
+    return read_triplets(path)
+
+
+def describe_source(path: str) -> dict:
+    """Input metadata of a ratings file for ``Result.input`` (path, sha256, size)."""
+    from mfcli.io.load import sha256_of
+
+    meta = {"source": str(path), "format": "ratings", "layout": "users x items"}
+    if path != "-" and os.path.isfile(path):
+        meta["sha256"] = sha256_of(path)
+        meta["bytes"] = os.path.getsize(path)
+    return meta
+
+
+def read_new_ratings(path: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """A new user's ratings for fold-in: ``item,rating`` lines (one user), or ``user,item,rating``
+    triplets (several users). Returns (user ids or None, item ids, ratings)."""
+    text = _read_text(path)
+    rows, numbers = _split_table(text, path, 2, "new ratings")
+    width = min(len(r) for r in rows)
+    if width >= 3 and _is_number(rows[-1][2]):
+        ratings = read_triplets(path)
+        return ratings.user_ids.ids[ratings.users], ratings.item_ids.ids[ratings.items], ratings.values
+    texts = [r[1] for r in rows]
+    try:
+        values = np.asarray(texts, dtype=np.float64)
+    except ValueError:
+        bad = next(k for k, t in enumerate(texts) if not _is_number(t))
+        raise InputError(f"line {numbers[bad]} of '{path}': rating '{texts[bad]}' is not a number; "
+                         "give item,rating lines (or user,item,rating)") from None
+    items = _ids([r[0] for r in rows])
+    if len(np.unique(items)) != len(items):
+        raise DataError(f"'{path}' rates an item more than once; keep one rating per item")
+    return None, items, values
+
