@@ -1,0 +1,305 @@
+"""Orthogonal NMF (ONMF) with restarts, and approximately orthogonal NMF (AONMF).
+
+ONMF (Ding, Li, Peng & Park, KDD 2006; algorithm of Pompili, Gillis, Absil & Glineur, "Two
+algorithms for orthogonal nonnegative matrix factorization with application to clustering",
+Neurocomputing 141, 2014):
+
+    min_{W >= 0, H >= 0, H H^T diagonal} ||X - W H||_F^2 ,
+
+so every column of H has at most one nonzero: column j of X is assigned to one cluster k with a
+weight. With unit columns w_k the loss is sum_j ||x_j||^2 - (w_{k(j)}^T x_j)^2, a weighted
+spherical k-means. The alternating scheme of Pompili et al. (their EM-like algorithm):
+
+1. assign each column to the basis vector with the largest cosine, weight = w_k^T x_j >= 0
+   (the optimal H for this W);
+2. set each w_k to the leading singular vector of its cluster X_k (the best rank-one fit;
+   nonnegative by Perron-Frobenius). We take one power step per iteration,
+   w_k <- X_k X_k^T w_k / ||.||, which for all k at once is X H^T with the H of step 1: the two
+   steps together are ONE fused pass over X (:func:`mfcli.models.matrix.project_update`), never a
+   full SVD of a cluster. The Rayleigh quotient of a PSD matrix never decreases along a power
+   step, so the loss never increases.
+
+An emptied cluster is re-seeded with the worst-fitted column. ONMF has poor local optima, so
+:func:`onmf` runs several starts (SPA, k-means++-style D^2 seeding, random) and keeps the best;
+on large data the starts are screened on a random subsample and only the best is run on all
+columns.
+
+AONMF (Li, Zhang, Pan & Park, "Approximately orthogonal nonnegative matrix factorization",
+SIAM SDM 2010; survey section 3.2.1):
+
+    min_{W >= 0, ||w_k|| = 1, H >= 0} 1/2 ||X - W H||_F^2 + lambda sum_{j<k} <h_j, h_k> ,
+
+by HALS (:mod:`mfcli.models.hals`) with the penalty folded into the Gram matrix of the H
+update and exact unit-norm column updates of W. NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mfcli.errors import ParameterError
+from mfcli.models.base import (FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result)
+from mfcli.models.hals import EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
+from mfcli.models.init import initialize, kmeanspp_init, spa_init
+from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
+from mfcli.validation import check_rank
+
+ONMF_STARTS = ("restarts", "spa", "kmeans++", "random")
+
+
+def normalize_columns(W: np.ndarray) -> np.ndarray:
+    """Columns scaled to unit l2 norm (zero columns left at zero)."""
+    norms = np.linalg.norm(W, axis=0)
+    return (W / np.where(norms > 0, norms, 1.0)).astype(W.dtype, copy=False)
+
+
+def _reseed_empty(W: np.ndarray, empty: np.ndarray, data: DataMatrix, residual: np.ndarray) -> np.ndarray:
+    """Give each empty cluster the worst-fitted column not yet used as a seed."""
+    order = np.argsort(-residual, kind="stable")
+    picks = order[: empty.size]
+    columns = np.asarray(data.columns(picks), dtype=W.dtype)
+    W = W.copy()
+    for slot, k in enumerate(empty):
+        W[:, k] = columns[:, slot]
+    return normalize_columns(W)
+
+
+def _onmf_loop(data: DataMatrix, W: np.ndarray, monitor: Monitor):
+    """Alternate assignment and one power step per cluster; returns (W, assignments, weights, error).
+
+    W (m x r, unit columns) is the basis that produced the returned assignment.
+    """
+    m, n = data.shape
+    r = W.shape[1]
+    dtype = np.dtype(data.dtype)
+    x_sq = data.sq_norm()
+    col_sq = np.asarray(data.col_sq_norms(), dtype=np.float64)
+    assignments = np.zeros(n, dtype=np.int64)
+    weights = np.zeros(n, dtype=dtype)
+    W = normalize_columns(np.asarray(W, dtype=dtype))
+
+    def assign(B: np.ndarray, cols: slice) -> np.ndarray:
+        best = np.argmax(B, axis=0)
+        width = B.shape[1]
+        h = np.maximum(B[best, np.arange(width)], 0)
+        assignments[cols] = best
+        weights[cols] = h
+        H_block = np.zeros((r, width), dtype=dtype)
+        H_block[best, np.arange(width)] = h
+        return H_block
+
+    monitor.restart_clock()
+    while True:
+        XHt = np.asarray(project_update(data, W, assign), dtype=np.float64)
+        w64 = weights.astype(np.float64)
+        fitted = float(np.dot(w64, w64))
+        error = float(np.sqrt(max(x_sq - fitted, 0.0) / x_sq)) if x_sq > 0 else 0.0
+        if monitor(error, objective=0.5 * max(x_sq - fitted, 0.0)):
+            return W, assignments.copy(), weights.copy(), error
+        norms = np.linalg.norm(XHt, axis=0)
+        empty = np.flatnonzero(norms <= 0)
+        W_next = (XHt / np.where(norms > 0, norms, 1.0)).astype(dtype)
+        if empty.size:
+            W_next[:, empty] = W[:, empty]
+            W_next = _reseed_empty(W_next, empty, data, col_sq - w64 * w64)
+        W = W_next
+
+
+def hard_factors(W_unit: np.ndarray, assignments: np.ndarray, weights: np.ndarray, rank: int):
+    """(W, H) of an ONMF in the display scaling: each column of W multiplied by the mean weight of
+    its cluster, so the weights in H average 1 per cluster and w_k is a typical member."""
+    n = assignments.size
+    dtype = W_unit.dtype
+    sums = np.bincount(assignments, weights=weights.astype(np.float64), minlength=rank)
+    counts = np.bincount(assignments, minlength=rank)
+    scale = np.where((counts > 0) & (sums > 0), sums / np.maximum(counts, 1), 1.0)
+    W = (W_unit * scale).astype(dtype)
+    H = np.zeros((rank, n), dtype=dtype)
+    H[assignments, np.arange(n)] = (weights / scale[assignments]).astype(dtype)
+    return W, H
+
+
+def _start(kind: str, data: DataMatrix, rank: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "spa":
+        W = spa_init(data, rank)
+    elif kind == "kmeans++":
+        W = kmeanspp_init(data, rank, rng)
+    elif kind == "random":
+        W = rng.random((data.shape[0], rank))
+    else:
+        raise ParameterError(f"unknown ONMF start '{kind}'; choose one of {', '.join(ONMF_STARTS)}")
+    return normalize_columns(np.asarray(W, dtype=data.dtype))
+
+
+def start_kinds(restarts: int) -> list[str]:
+    """SPA first, then alternately k-means++-style and random starts."""
+    kinds = ["spa"]
+    while len(kinds) < restarts:
+        kinds.append("kmeans++" if len(kinds) % 2 else "random")
+    return kinds[:max(1, restarts)]
+
+
+def best_of_starts(data: DataMatrix, rank: int, *, kinds: list[str], stopping: Stopping, seed,
+                   screen_size: int = 20000, callback=None):
+    """Run ONMF from every start (on a subsample of ``screen_size`` columns when n is larger)
+    and return (best unit W, list of (kind, relative error) per start, screened: bool)."""
+    n = data.shape[1]
+    children = np.random.SeedSequence(seed).spawn(len(kinds) + 1)
+    screened = n > screen_size
+    target = data
+    if screened:
+        sample = np.sort(np.random.default_rng(children[-1]).choice(n, screen_size, replace=False))
+        target = InMemoryMatrix(np.asarray(data.columns(sample), dtype=data.dtype))
+    best_W, best_error, report = None, np.inf, []
+    for index, kind in enumerate(kinds):
+        rng = np.random.default_rng(children[index])
+        W0 = _start(kind, target, rank, rng)
+        monitor = Monitor(stopping, callback, stage=f"onmf start {index + 1}/{len(kinds)} ({kind})")
+        W, _, _, error = _onmf_loop(target, W0, monitor)
+        report.append((kind, error))
+        if error < best_error:
+            best_W, best_error = W, error
+    return best_W, report, screened
+
+
+def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int = 10, screen_size: int = 20000,
+         max_iter: int = 200, tol: float = 1e-6, target_error: float | None = None, max_time: float | None = None,
+         seed: int = 0, callback=None, dtype=None):
+    """Orthogonal NMF X ~= W H, H >= 0 with one nonzero per column (a hard clustering).
+
+    ``init``: ``restarts`` (default: the best of ``restarts`` starts, SPA, k-means++-style and
+    random, screened on ``screen_size`` columns for larger data), or a single start ``spa`` |
+    ``kmeans++`` | ``random``; a given ``W`` starts from it (``H`` is ignored: ONMF derives it).
+    Returns a Result whose layer has ``assignments`` (cluster of each column), and
+    ``assignment_weights``; W's columns are typical members (weights average 1 per cluster).
+    """
+    data = prepare_data(X, "onmf", nonnegative=True, dtype=dtype)
+    rank = check_rank(rank, data.shape)
+    if restarts < 1:
+        raise ParameterError(f"restarts must be at least 1, got {restarts}")
+    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    report: list = []
+    screened = False
+    if W is not None:
+        W0, _ = initialize(data, rank, W=W)
+        W0 = normalize_columns(W0)
+        start = "given"
+    elif init == "restarts":
+        kinds = start_kinds(restarts)
+        if data.shape[1] > screen_size or len(kinds) > 1:
+            screen_stop = Stopping(max_iter=max_iter, tol=tol)
+            W0, report, screened = best_of_starts(data, rank, kinds=kinds, stopping=screen_stop, seed=seed,
+                                                  screen_size=screen_size, callback=callback)
+        else:
+            W0 = _start("spa", data, rank, np.random.default_rng(seed))
+        start = "restarts"
+    else:
+        W0 = _start(init, data, rank, np.random.default_rng(seed))
+        start = init
+    monitor = Monitor(stopping, callback, stage="onmf")
+    W_unit, assignments, weights, error = _onmf_loop(data, W0, monitor)
+    W_out, H_out = hard_factors(W_unit, assignments, weights, rank)
+    params = {"rank": rank, "init": start, "restarts": restarts, "screen_size": screen_size, "seed": seed,
+              **stopping.as_dict()}
+    result = single_layer_result("onmf", W_out, H_out, monitor, params, error, assignments=assignments,
+                                 assignment_weights=weights.astype(np.float64),
+                                 attrs={"screened": screened})
+    if report:
+        result.layers[0].arrays["start_errors"] = np.array([e for _, e in report])
+        result.layers[0].attrs["starts"] = [k for k, _ in report]
+    return result
+
+
+def assign_columns(W: np.ndarray, X) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster and weight of new columns for a fitted ONMF basis (largest cosine)."""
+    from mfcli.models.matrix import as_data_matrix
+
+    data = as_data_matrix(X)
+    norms = np.linalg.norm(W, axis=0)
+    W_unit = W / np.where(norms > 0, norms, 1.0)
+    B = np.asarray(data.WtX(W_unit.astype(data.dtype)), dtype=np.float64)
+    best = np.argmax(B, axis=0)
+    weights = np.maximum(B[best, np.arange(B.shape[1])], 0) / np.where(norms[best] > 0, norms[best], 1.0)
+    return best, weights
+
+
+class ONMF(FactorizationEstimator):
+    """Estimator for :func:`onmf`; ``labels_`` are the clusters; ``transform`` assigns new columns
+    to the cluster of largest cosine (one nonzero per column)."""
+
+    _function = staticmethod(onmf)
+
+    def _fitted_layer(self, layer) -> None:
+        self.labels_ = layer.assignments
+
+    def transform(self, X) -> np.ndarray:
+        self._check_fitted()
+        best, weights = assign_columns(self.W_, X)
+        H = np.zeros((self.W_.shape[1], best.size), dtype=self.W_.dtype)
+        H[best, np.arange(best.size)] = weights
+        return H
+
+
+class AONMFScheme(Scheme):
+    """HALS for AONMF: Gram of the H step G = W^T W + lambda (11^T - I); unit columns of W."""
+
+    balance = False
+
+    def __init__(self, dtype, penalty: float, max_h_sweeps: int, max_w_sweeps: int, eps: float = EPSILON):
+        super().__init__(dtype, max_h_sweeps, max_w_sweeps, eps)
+        self.penalty_weight = float(penalty)
+
+    def h_gram(self, AtA: np.ndarray) -> np.ndarray:
+        r = AtA.shape[0]
+        return np.asarray(AtA, dtype=np.float64) + self.penalty_weight * (np.ones((r, r)) - np.eye(r))
+
+    def update_w(self, W, XHt, HHt):
+        return unit_columns_update(W, XHt, HHt, sweeps=min(self.max_w_sweeps, 10))
+
+    def penalty(self, W, H, HHt) -> float:
+        HHt = np.asarray(HHt, dtype=np.float64)
+        return self.penalty_weight * 0.5 * float(HHt.sum() - np.trace(HHt))
+
+
+def aonmf(X, rank: int, *, penalty: float = 1.0, init: str = "spa", W=None, H=None, max_iter: int = 200,
+          tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
+          callback=None, dtype=None, accelerate: bool = True, alpha: float = 0.5, eps: float = EPSILON):
+    """Approximately orthogonal NMF (see module docstring); ``penalty`` is lambda.
+
+    Columns of W have unit l2 norm. The layer's ``assignments`` are the largest coefficient of
+    each column and ``assignment_weights`` its share of the column's total.
+    """
+    if penalty < 0:
+        raise ParameterError(f"penalty must be >= 0, got {penalty}")
+    data = prepare_data(X, "aonmf", nonnegative=True, dtype=dtype)
+    rank = check_rank(rank, data.shape)
+    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    monitor = Monitor(stopping, callback, stage="aonmf")
+    W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
+    norms = np.linalg.norm(W0, axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    W0 = (W0 / norms).astype(data.dtype)
+    if H0 is not None:
+        H0 = (H0 * norms[:, None]).astype(data.dtype)
+    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank) if accelerate else (1, 1)
+    scheme = AONMFScheme(data.dtype, penalty, h_sweeps, w_sweeps, eps)
+    W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor)
+    assignments, shares = soft_assignments(H_)
+    params = {"rank": rank, "penalty": penalty, "init": init if W is None else "given", "seed": seed,
+              **stopping.as_dict()}
+    return single_layer_result("aonmf", W_, H_, monitor, params, error, assignments=assignments,
+                               assignment_weights=shares)
+
+
+def soft_assignments(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest coefficient of each column and its share of the column sum."""
+    best = np.argmax(H, axis=0)
+    totals = H.sum(axis=0, dtype=np.float64)
+    top = H[best, np.arange(H.shape[1])].astype(np.float64)
+    return best.astype(np.int64), np.where(totals > 0, top / np.where(totals > 0, totals, 1.0), 0.0)
+
+
+class AONMF(FactorizationEstimator):
+    """Estimator for :func:`aonmf`."""
+
+    _function = staticmethod(aonmf)

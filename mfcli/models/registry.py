@@ -1,0 +1,191 @@
+"""The model registry: model name -> public function, estimator, losses, parameters.
+
+``mfcli factorize --model NAME`` and ``mfcli unmix --model NAME`` look models up here, so
+adding a model is adding one :class:`ModelSpec` to :data:`BUILTIN_MODELS` (or calling
+:func:`register` before the command runs); no command needs editing. Functions are named by
+import path ("module:function") and imported only when used, so listing models is cheap.
+
+Calling convention of a single-layer model's function (``kind="single"``)::
+
+    function(X, rank, *, max_iter, tol, target_error, max_time, seed, callback, dtype,
+             [init, W, H]        # when the spec has init methods
+             [loss]              # when the spec has more than the Frobenius loss
+             **params)           # the spec's own parameters, by name
+        -> mfcli.result.Result  (a dict with "W" and "H" is accepted and converted)
+
+Deep models (``kind="deep"``) take ``ranks`` instead of ``rank`` (see :mod:`mfcli.models.deep`).
+NumPy only (nothing is imported until a model is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mfcli.errors import ParameterError
+
+COMMON_INITS = ("nndsvda", "nndsvd", "nndsvdar", "spa", "kmeans++", "random")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A model-specific parameter: ``--param NAME=VALUE`` on the command line."""
+
+    type: type
+    default: Any
+    help: str
+
+    def parse(self, name: str, text: str) -> Any:
+        try:
+            if self.type is bool:
+                lowered = str(text).lower()
+                if lowered in ("1", "true", "yes", "on"):
+                    return True
+                if lowered in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(text)
+            return self.type(text)
+        except ValueError:
+            raise ParameterError(f"parameter {name}={text!r} is not a valid {self.type.__name__}") from None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a command needs to know about a model.
+
+    ``function``/``estimator``: "module:attribute" import paths. ``losses``: accepted ``--loss``
+    values ("beta" stands for beta=B). ``inits``: accepted ``--init`` methods (empty: the model
+    takes no init). ``nonnegative``: X must be >= 0. ``transform``: how coefficients of new data
+    are solved with the basis fixed: nnls | fcls | lstsq | assign (hard cluster, ONMF).
+    """
+
+    name: str
+    function: str
+    summary: str
+    estimator: str | None = None
+    kind: str = "single"
+    losses: tuple[str, ...] = ("fro",)
+    inits: tuple[str, ...] = COMMON_INITS
+    default_init: str | None = "nndsvda"
+    nonnegative: bool = True
+    transform: str = "nnls"
+    params: dict[str, Param] = field(default_factory=dict)
+    extra_inits: tuple[str, ...] = ()
+
+    def load(self) -> Callable[..., Any]:
+        return _import(self.function)
+
+    def load_estimator(self):
+        return _import(self.estimator) if self.estimator else None
+
+    @property
+    def all_inits(self) -> tuple[str, ...]:
+        return tuple(self.extra_inits) + tuple(self.inits)
+
+    def parse_params(self, pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        """``["theta=0.3", ...]`` -> {"theta": 0.3}, checked against the spec."""
+        values: dict[str, Any] = {}
+        for pair in pairs:
+            if "=" not in pair:
+                raise ParameterError(f"--param takes NAME=VALUE, got {pair!r}")
+            name, text = (part.strip() for part in pair.split("=", 1))
+            name = name.replace("-", "_")
+            if name not in self.params:
+                known = ", ".join(self.params) or "none"
+                raise ParameterError(f"model {self.name} has no parameter '{name}' (its parameters: {known})")
+            values[name] = self.params[name].parse(name, text)
+        return values
+
+    def check_loss(self, loss: str) -> str:
+        text = str(loss).strip().lower()
+        base = "beta" if text.startswith("beta=") else text
+        aliases = {"frobenius": "fro", "kullback-leibler": "kl", "itakura-saito": "is"}
+        base = aliases.get(base, base)
+        if base not in self.losses:
+            raise ParameterError(f"model {self.name} supports --loss {', '.join(self.losses)}, not '{loss}'")
+        return text
+
+    def run(self, X, rank, **kwargs: Any):
+        """Call the model's function and return a Result."""
+        value = self.load()(X, rank, **kwargs)
+        return as_result(value, self.name)
+
+
+def _import(path: str):
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def as_result(value: Any, model: str):
+    """A model's return value as a :class:`~mfcli.result.Result` (dicts with W and H accepted)."""
+    from mfcli.result import Layer, Result
+
+    if isinstance(value, Result):
+        return value
+    if isinstance(value, dict) and "W" in value and "H" in value:
+        import numpy as np
+
+        history = {key: np.asarray(val) for key, val in (value.get("history") or {}).items()}
+        layer = Layer(W=value["W"], H=value["H"], relative_error=value.get("relative_error"), history=history)
+        return Result(model=model, layers=[layer], params=dict(value.get("params", {})),
+                      summary={"relative_error": value.get("relative_error")},
+                      seconds=value.get("seconds"), converged=value.get("converged"), n_iter=value.get("n_iter"))
+    raise TypeError(f"model {model} returned {type(value).__name__}, not a Result")
+
+
+_ONMF_PARAMS = {
+    "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept"),
+    "screen_size": Param(int, 20000, "above this many columns, starts are screened on a random subsample of this size"),
+}
+
+BUILTIN_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("nmf", "mfcli.models.nmf:nmf", "NMF, W,H >= 0 (accelerated HALS; MU; beta-divergences by MU)",
+              "mfcli.models.nmf:NMF", losses=("fro", "kl", "is", "beta"),
+              params={"solver": Param(str, "hals", "hals (accelerated HALS) or mu (multiplicative updates)")}),
+    ModelSpec("onmf", "mfcli.models.onmf:onmf", "orthogonal NMF: one nonzero per column of H (clustering)",
+              "mfcli.models.onmf:ONMF", inits=("spa", "kmeans++", "random"), default_init="restarts",
+              extra_inits=("restarts",), transform="assign", params=_ONMF_PARAMS),
+    ModelSpec("aonmf", "mfcli.models.onmf:aonmf", "approximately orthogonal NMF: penalty on off-diagonal of HH^T",
+              "mfcli.models.onmf:AONMF", default_init="spa",
+              params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> (W has unit columns)")}),
+    ModelSpec("semi-nmf", "mfcli.models.semi:semi_nmf", "semi-NMF: W of any sign, H >= 0 (signed data allowed)",
+              "mfcli.models.semi:SemiNMF", nonnegative=False, default_init="kmeans++",
+              inits=("kmeans++", "spa", "random")),
+    ModelSpec("sparse-nmf", "mfcli.models.sparse:sparse_nmf", "sparse NMF: l1 penalty on H, unit-norm columns of W",
+              "mfcli.models.sparse:SparseNMF",
+              params={"l1": Param(float, 0.1, "l1 weight on H, relative to the rms column norm of X")}),
+    ModelSpec("nsnmf", "mfcli.models.nsnmf:nsnmf", "nonsmooth NMF: X ~= W S H, S = (1-theta) I + theta/r 11^T",
+              "mfcli.models.nsnmf:NsNMF", params={"theta": Param(float, 0.5, "smoothness, 0 <= theta <= 1")}),
+    ModelSpec("aa", "mfcli.models.archetypal:archetypal", "archetypal analysis: W = X A, A and H column-stochastic",
+              "mfcli.models.archetypal:ArchetypalAnalysis", inits=("spa", "kmeans++", "random"), default_init="spa",
+              transform="fcls", nonnegative=False),
+    ModelSpec("svd", "mfcli.models.svd:svd", "truncated SVD: the unconstrained reference (signed factors)",
+              "mfcli.models.svd:TruncatedSVD", inits=(), default_init=None, nonnegative=False, transform="lstsq",
+              params={"oversample": Param(int, 10, "extra columns of the subspace iteration")}),
+)
+
+_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in BUILTIN_MODELS}
+
+
+def register(spec: ModelSpec, replace: bool = False) -> ModelSpec:
+    """Add a model; its name becomes valid for ``--model``."""
+    if spec.name in _REGISTRY and not replace:
+        raise ValueError(f"model '{spec.name}' is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_model(name: str, kind: str | None = None) -> ModelSpec:
+    spec = _REGISTRY.get(name)
+    if spec is None or (kind is not None and spec.kind != kind):
+        raise ParameterError(f"unknown model '{name}'; choose one of {', '.join(model_names(kind))}")
+    return spec
+
+
+def model_names(kind: str | None = "single") -> list[str]:
+    return [name for name, spec in _REGISTRY.items() if kind is None or spec.kind == kind]
+
+
+def models(kind: str | None = "single") -> list[ModelSpec]:
+    return [spec for spec in _REGISTRY.values() if kind is None or spec.kind == kind]

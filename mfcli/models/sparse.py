@@ -1,0 +1,75 @@
+"""Sparse NMF: an l1 penalty on H, with the columns of W normalized.
+
+Objective (Hoyer, "Non-negative sparse coding", IEEE NNSP 2002; the l1 form of Kim & Park,
+Bioinformatics 23(12), 2007):
+
+    min_{W >= 0, ||w_k||_2 = 1, H >= 0}  1/2 ||X - W H||_F^2 + lambda ||H||_1 .
+
+Without the normalization the penalty could be driven to zero by scaling W up and H down
+without changing WH (the survey's caution about scaling, section 3.2.2), so each column of W is
+kept on the unit sphere. Solved by HALS (:mod:`mfcli.models.hals`): the H rows in closed form
+with the l1 shift, f_k <- max(0, f_k + (C_k - G_k F - lambda) / G_kk), and exact unit-norm
+column updates of W; the objective never increases. ``l1`` is given relative to the data:
+lambda = l1 * ||X||_F / sqrt(n), a fraction of the root-mean-square column norm. NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mfcli.errors import ParameterError
+from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
+from mfcli.models.hals import EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
+from mfcli.models.init import initialize
+from mfcli.validation import check_rank
+
+
+class SparseScheme(Scheme):
+    balance = False
+
+    def __init__(self, dtype, l1_weight: float, max_h_sweeps: int, max_w_sweeps: int, eps: float = EPSILON):
+        super().__init__(dtype, max_h_sweeps, max_w_sweeps, eps)
+        self.l1 = float(l1_weight)
+        self.floor = 0.0  # exact zeros are the point of the penalty; unit W keeps G_kk = 1
+
+    def update_w(self, W, XHt, HHt):
+        return unit_columns_update(W, XHt, HHt, sweeps=min(self.max_w_sweeps, 10))
+
+    def penalty(self, W, H, HHt) -> float:
+        return self.l1 * float(H.sum(dtype=np.float64))
+
+
+def unit_start(W0: np.ndarray, H0: np.ndarray | None, dtype):
+    """Scale W's columns to unit norm and H's rows inversely (same product)."""
+    norms = np.linalg.norm(W0, axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    W = (W0 / norms).astype(dtype)
+    H = None if H0 is None else (H0 * norms[:, None]).astype(dtype)
+    return W, H
+
+
+def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
+               tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
+               callback=None, dtype=None, accelerate: bool = True, alpha: float = 0.5, eps: float = EPSILON):
+    """Sparse NMF (see module docstring). ``l1``: penalty relative to the rms column norm of X."""
+    if l1 < 0:
+        raise ParameterError(f"l1 must be >= 0, got {l1}")
+    data = prepare_data(X, "sparse-nmf", nonnegative=True, dtype=dtype)
+    rank = check_rank(rank, data.shape)
+    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    monitor = Monitor(stopping, callback, stage="sparse-nmf")
+    lam = l1 * float(np.sqrt(data.sq_norm() / data.shape[1]))
+    W0, H0 = unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
+    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
+    W_, H_, error = alternating_loop(data, W0, H0, SparseScheme(data.dtype, lam, h_sweeps, w_sweeps, eps), monitor)
+    params = {"rank": rank, "l1": l1, "l1_absolute": lam, "init": init if W is None else "given", "seed": seed,
+              **stopping.as_dict()}
+    result = single_layer_result("sparse-nmf", W_, H_, monitor, params, error)
+    result.layers[0].attrs["sparsity"] = float(np.mean(H_ == 0))
+    return result
+
+
+class SparseNMF(FactorizationEstimator):
+    """Estimator for :func:`sparse_nmf`."""
+
+    _function = staticmethod(sparse_nmf)
