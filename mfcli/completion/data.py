@@ -60,8 +60,8 @@ class IdMap:
                 return values.astype(np.int64)
             try:
                 as_float = np.asarray(values, dtype=np.float64)
-            except ValueError:
-                return np.full(values.shape, np.iinfo(np.int64).min, dtype=np.int64)  # matches nothing
+            except ValueError:  # some ids are not numbers: they match nothing
+                as_float = np.asarray([_as_float(v) for v in values.ravel()]).reshape(values.shape)
             whole = np.isfinite(as_float) & (as_float == np.round(as_float))
             out = np.full(values.shape, np.iinfo(np.int64).min, dtype=np.int64)
             out[whole] = as_float[whole].astype(np.int64)
@@ -252,3 +252,10 @@ def areas(ratings: Ratings, seen_users: np.ndarray, seen_items: np.ndarray) -> d
     u = seen_users[ratings.users]
     i = seen_items[ratings.items]
     return {"I": u & i, "II": ~u & i, "III": u & ~i, "IV": ~u & ~i}
+
+
+def _as_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
