@@ -178,6 +178,7 @@ def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int 
     if restarts < 1:
         raise ParameterError(f"restarts must be at least 1, got {restarts}")
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    monitor = Monitor(stopping, callback, stage="onmf")  # created first: its clock times the restarts too
     report: list = []
     screened = False
     if W is not None:
@@ -196,7 +197,6 @@ def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int 
     else:
         W0 = _start(init, data, rank, np.random.default_rng(seed))
         start = init
-    monitor = Monitor(stopping, callback, stage="onmf")
     W_unit, assignments, weights, error = _onmf_loop(data, W0, monitor)
     W_out, H_out = hard_factors(W_unit, assignments, weights, rank)
     params = {"rank": rank, "init": start, "restarts": restarts, "screen_size": screen_size, "seed": seed,

@@ -1,0 +1,68 @@
+"""Helpers shared by factorize, unmix and transform (not a command: the name starts with '_')."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+stopping_options = [
+    click.option("--max-iter", type=click.IntRange(min=1), default=None,
+                 help="Maximum number of iterations (default: the model's, 200 for most)."),
+    click.option("--tol", type=click.FloatRange(min=0), default=None,
+                 help="Stop when the objective decreases by less than this, relative, over one iteration "
+                      "(0: never; default: the model's, 1e-4 for most)."),
+    click.option("--target-error", type=click.FloatRange(0, 1, max_open=True), default=None,
+                 help="Stop once the relative error ||X-WH||_F/||X||_F is at most this."),
+    click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                 help="Stop after this many seconds (checked after each iteration)."),
+]
+
+
+def stack(options):
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def stopping_kwargs(max_iter, tol, target_error, max_time) -> dict[str, Any]:
+    """Only the stopping rules the user gave: models keep their own defaults for the others."""
+    values = {"max_iter": max_iter, "tol": tol, "target_error": target_error, "max_time": max_time}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def read_matrix(spec: str, what: str, layer: int = 1, factor: str = "W"):
+    """A matrix from a data file (as stored, no layout guessing) or a factor of a result file."""
+    import numpy as np
+
+    from mfcli.io import load_dataset
+    from mfcli.io.load import parse_spec
+    from mfcli.io.result import is_result_file, read_result
+
+    path = parse_spec(spec)[0]
+    if path != "-" and not path.startswith("sample:") and is_result_file(path):
+        result = read_result(path)
+        chosen = result.layer(layer)
+        return np.asarray(chosen.W if factor == "W" else chosen.H)
+    return load_dataset(spec, layout="matrix").X
+
+
+def finish_result(result, dataset, model: str, extra_params: dict[str, Any]):
+    """Attach input metadata, provenance and the command's parameters to a Result."""
+    from mfcli.cli.options import command_line
+    from mfcli.result import input_metadata, make_provenance
+
+    result.model = model
+    result.input = input_metadata(dataset)
+    result.provenance = make_provenance(command_line())
+    result.params = {**result.params, **extra_params}
+    return result
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.3g} s" if seconds < 100 else f"{seconds / 60:.1f} min"
