@@ -83,7 +83,9 @@ def test_layer_choice():
 
 
 def test_colour_scale_top_is_one_for_fractions_and_ignores_a_hot_pixel():
-    assert robust_vmax(np.array([0.0, 0.3, 1.0])) == 1.0
+    assert robust_vmax(np.array([0.0, 0.3, 1.0]), fractions=True) == 1.0
+    assert robust_vmax(np.array([0.0, 0.2, 0.3]), fractions=True) == 1.0
+    assert robust_vmax(np.array([0.0, 0.2, 0.3])) == pytest.approx(0.3, rel=0.01)  # coefficients: their range
     values = np.concatenate([np.linspace(0, 2, 999), [500.0]])
     assert 1.9 < robust_vmax(values) < 10
 

@@ -26,7 +26,8 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
     maps = [layer_maps(result, index, kind) for index in indices]
     images = [as_images(result, m.values) for m in maps]
     rows, cols = result.image_shape
-    top = float(vmax) if vmax is not None else robust_vmax(np.concatenate([m.values.ravel() for m in maps]))
+    top = float(vmax) if vmax is not None else robust_vmax(np.concatenate([m.values.ravel() for m in maps]),
+                                                                  fractions=all(m.fractions for m in maps))
     bottom = min(0.0, min(float(np.nanmin(m.values)) for m in maps))
     bottom = 0.0 if bottom > -1e-3 * top else bottom
 
@@ -95,8 +96,8 @@ def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = 
     with plot_style():
         figure = new_figure(n_cols * PANEL_INCHES + 1.2, 2 * (panel_h + 0.35) + 0.7, dpi=dpi)
         axes = figure.subplots(2, n_cols, squeeze=False)
-        tops = (robust_vmax(reference[[r for _, r in pairs]]) if pairs else 1.0,
-                robust_vmax(estimated[[e for e, _ in pairs]]) if pairs else 1.0)
+        tops = (robust_vmax(reference[[r for _, r in pairs]], fractions=True) if pairs else 1.0,
+                robust_vmax(estimated[[e for e, _ in pairs]], fractions=maps.fractions) if pairs else 1.0)
         for row, (images, top) in enumerate(zip((reference, estimated), tops)):
             mappable = None
             for column, (est, ref) in enumerate(pairs):

@@ -113,7 +113,7 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
             chosen = result.layer(layer)
             maps = layer_maps(result, layer, "auto")
             images = as_images(result, maps.values) if is_image else None
-            top_value = robust_vmax(maps.values)
+            top_value = robust_vmax(maps.values, fractions=maps.fractions)
             basis = np.asarray(chosen.data_basis, dtype=np.float64)
             axis = spectral_axis(result, basis.shape[0], wavelengths)
             order = np.argsort(axis.x, kind="stable")

@@ -76,6 +76,11 @@ class LayerMaps:
     shares: np.ndarray
     labels: list[str | None] = field(default_factory=list)
 
+    @property
+    def fractions(self) -> bool:
+        """True for abundances and memberships (values meant to lie in [0, 1])."""
+        return not self.description.startswith("coefficients")
+
 
 def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
     """Maps of layer ``index``: ``soft`` abundances (or the coefficients where the layer has none),
@@ -112,14 +117,14 @@ def as_images(result, values: np.ndarray) -> np.ndarray:
     return pixels_to_image(values, shape, result.pixel_order or "C")
 
 
-def robust_vmax(values: np.ndarray, percentile: float = 99.5) -> float:
-    """Top of a shared colour scale: 1 for data in [0, 1], else a high percentile (so one hot
-    pixel does not darken every map)."""
+def robust_vmax(values: np.ndarray, fractions: bool = False, percentile: float = 99.5) -> float:
+    """Top of a shared colour scale: 1 for fractions (abundances, memberships) that stay within
+    [0, 1], else a high percentile, so one hot pixel does not darken every map."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 1.0
     top = float(finite.max())
-    if 0 < top <= 1.0 + 1e-6:
+    if fractions and 0 < top <= 1.0 + 1e-6:
         return 1.0
     high = float(np.percentile(finite, percentile))
     return high if high > 0 else (top if top > 0 else 1.0)
