@@ -172,8 +172,9 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
                     figure.add_artist(line)
         n_merges = sum(len(tree.merges(layer)) for layer in range(2, n_layers + 1))
         ranks = ",".join(map(str, tree.ranks))
-        figure.suptitle(f"{result.model} hierarchy · ranks {ranks} · {n_total} {unit} · {n_merges} merge(s) "
-                        f"(thick edges)", y=1.0 - 0.12 / height, va="top")
+        merges_text = "one layer: no merges" if n_layers == 1 else f"{n_merges} merge(s) (thick edges)"
+        figure.suptitle(f"{result.model} hierarchy · ranks {ranks} · {n_total} {unit} · {merges_text}",
+                        y=1.0 - 0.12 / height, va="top")
         what = "thumbnails: abundance maps (one colour scale per layer)" if is_image else \
             f"boxes: {unit} per cluster (layer 1: {unit} numbered from 1)"
         figure.text(0.5, 0.1 / height, f"{what}\nsparklines: endmembers against {axis.label}",
