@@ -9,7 +9,8 @@ Solvers:
 
 - ``hals`` (default): accelerated HALS (Gillis & Glineur, Neural Computation 24(4), 2012), see
   :mod:`mfcli.models.hals`: one fused pass over X per iteration, several cheap inner sweeps on
-  the r x r Gram matrices, column-by-column updates of Cichocki & Phan (2009).
+  the r x r Gram matrices, column-by-column updates of Cichocki & Phan (2009), and safeguarded
+  extrapolation of the iterates (Ang & Gillis, Neural Computation 31(2), 2019).
 - ``mu``: the multiplicative updates of Lee & Seung ("Algorithms for non-negative matrix
   factorization", NIPS 2001), H <- H * (W^T X) / (W^T W H), W <- W * (X H^T) / (W H H^T),
   with denominators kept above a tiny positive value.
@@ -25,7 +26,7 @@ import numpy as np
 from mfcli.errors import ParameterError
 from mfcli.models.base import (FactorizationEstimator, Monitor, Stopping, frobenius_relative_error, prepare_data,
                                single_layer_result)
-from mfcli.models.hals import EPSILON, Scheme, alternating_loop, inner_sweeps
+from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.models.matrix import DataMatrix, project_update
 from mfcli.validation import check_rank
@@ -107,7 +108,7 @@ class NMFScheme(Scheme):
 def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda", W=None, H=None,
         max_iter: int = 200, tol: float = 1e-4, target_error: float | None = None,
         max_time: float | None = None, seed: int = 0, callback=None, dtype=None, accelerate: bool = True,
-        alpha: float = 0.5, eps: float = EPSILON):
+        extrapolate: bool = True, alpha: float = ALPHA, eps: float = EPSILON):
     """NMF X ~= W H with W, H >= 0.
 
     Parameters
@@ -122,6 +123,8 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
     seed : seed of every random choice. callback : ``callback(iteration, relative_error, **info)``.
     dtype : float32 or float64 (default: X's own float type), kept throughout.
     accelerate, alpha, eps : inner sweeps of accelerated HALS (Gillis & Glineur 2012).
+    extrapolate : safeguarded extrapolation of the iterates (Ang & Gillis 2019,
+        :class:`~mfcli.models.hals.Extrapolation`); the error still never increases.
 
     Returns a :class:`~mfcli.result.Result` with one layer (W, H, history).
     """
@@ -143,9 +146,10 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
     else:
         h_sweeps, w_sweeps = inner_sweep_counts(data, rank, accelerate, alpha)
         scheme = NMFScheme(data.dtype, h_sweeps, w_sweeps, eps)
-        W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor)
+        W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor, Extrapolation() if extrapolate else None)
     params = {"rank": rank, "loss": "fro", "solver": solver, "init": init if W is None else "given",
-              "seed": seed, "accelerate": accelerate, "alpha": alpha, "eps": eps, **stopping.as_dict()}
+              "seed": seed, "accelerate": accelerate, "extrapolate": extrapolate, "alpha": alpha, "eps": eps,
+              **stopping.as_dict()}
     return single_layer_result("nmf", W_, H_, monitor, params, error)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
-from mfcli.models.hals import EPSILON, Scheme, alternating_loop, hals_rows, inner_sweeps
+from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, hals_rows, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.validation import check_rank
 
@@ -48,8 +48,10 @@ class NsNMFScheme(Scheme):
 
 def nsnmf(X, rank: int, *, theta: float = 0.5, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
           tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
-          callback=None, dtype=None, accelerate: bool = True, alpha: float = 0.5, eps: float = EPSILON):
-    """Nonsmooth NMF X ~= W S H (see module docstring); the relative error is that of W S H."""
+          callback=None, dtype=None, accelerate: bool = True, extrapolate: bool = True, alpha: float = ALPHA,
+          eps: float = EPSILON):
+    """Nonsmooth NMF X ~= W S H (see module docstring); the relative error is that of W S H;
+    ``extrapolate`` as in :func:`mfcli.models.nmf.nmf`."""
     if not 0.0 <= theta <= 1.0:
         raise ParameterError(f"theta must be between 0 and 1, got {theta}")
     data = prepare_data(X, "nsnmf", nonnegative=True, dtype=dtype)
@@ -59,7 +61,8 @@ def nsnmf(X, rank: int, *, theta: float = 0.5, init: str = "nndsvda", W=None, H=
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
     S = smoothing_matrix(rank, theta, data.dtype)
     h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
-    W_, H_, error = alternating_loop(data, W0, H0, NsNMFScheme(data.dtype, S, h_sweeps, w_sweeps, eps), monitor)
+    W_, H_, error = alternating_loop(data, W0, H0, NsNMFScheme(data.dtype, S, h_sweeps, w_sweeps, eps), monitor,
+                                     Extrapolation() if extrapolate else None)
     params = {"rank": rank, "theta": theta, "init": init if W is None else "given", "seed": seed,
               **stopping.as_dict()}
     result = single_layer_result("nsnmf", W_, H_, monitor, params, error, basis=(W_ @ S).astype(W_.dtype))

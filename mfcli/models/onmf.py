@@ -39,7 +39,7 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.models.base import (FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result)
-from mfcli.models.hals import EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
+from mfcli.models.hals import ALPHA, EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
 from mfcli.models.init import initialize, kmeanspp_init, spa_init
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.validation import check_rank
@@ -244,6 +244,7 @@ class AONMFScheme(Scheme):
     """HALS for AONMF: Gram of the H step G = W^T W + lambda (11^T - I); unit columns of W."""
 
     balance = False
+    extrapolatable = False  # W lives on the unit sphere
 
     def __init__(self, dtype, penalty: float, max_h_sweeps: int, max_w_sweeps: int, eps: float = EPSILON):
         super().__init__(dtype, max_h_sweeps, max_w_sweeps, eps)
@@ -263,7 +264,7 @@ class AONMFScheme(Scheme):
 
 def aonmf(X, rank: int, *, penalty: float = 1.0, init: str = "spa", W=None, H=None, max_iter: int = 200,
           tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
-          callback=None, dtype=None, accelerate: bool = True, alpha: float = 0.5, eps: float = EPSILON):
+          callback=None, dtype=None, accelerate: bool = True, alpha: float = ALPHA, eps: float = EPSILON):
     """Approximately orthogonal NMF (see module docstring); ``penalty`` is lambda.
 
     Columns of W have unit l2 norm. The layer's ``assignments`` are the largest coefficient of
@@ -281,7 +282,7 @@ def aonmf(X, rank: int, *, penalty: float = 1.0, init: str = "spa", W=None, H=No
     W0 = (W0 / norms).astype(data.dtype)
     if H0 is not None:
         H0 = (H0 * norms[:, None]).astype(data.dtype)
-    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank) if accelerate else (1, 1)
+    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
     scheme = AONMFScheme(data.dtype, penalty, h_sweeps, w_sweeps, eps)
     W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor)
     assignments, shares = soft_assignments(H_)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
-from mfcli.models.hals import EPSILON, Scheme, alternating_loop, inner_sweeps
+from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.validation import check_rank
 
@@ -27,6 +27,8 @@ def least_squares_basis(XHt: np.ndarray, HHt: np.ndarray, dtype) -> np.ndarray:
 
 
 class SemiScheme(Scheme):
+    nonnegative_w = False
+
     def __init__(self, dtype, max_h_sweeps: int, eps: float = EPSILON):
         super().__init__(dtype, max_h_sweeps, 1, eps)
         self.floor = 0.0
@@ -37,15 +39,18 @@ class SemiScheme(Scheme):
 
 def semi_nmf(X, rank: int, *, init: str = "kmeans++", W=None, H=None, max_iter: int = 200, tol: float = 1e-4,
              target_error: float | None = None, max_time: float | None = None, seed: int = 0, callback=None,
-             dtype=None, accelerate: bool = True, alpha: float = 0.5, eps: float = EPSILON):
-    """Semi-NMF X ~= W H with H >= 0 only (see module docstring)."""
+             dtype=None, accelerate: bool = True, extrapolate: bool = True, alpha: float = ALPHA,
+             eps: float = EPSILON):
+    """Semi-NMF X ~= W H with H >= 0 only (see module docstring); ``extrapolate`` as in
+    :func:`mfcli.models.nmf.nmf`."""
     data = prepare_data(X, "semi-nmf", nonnegative=False, dtype=dtype)
     rank = check_rank(rank, data.shape)
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
     monitor = Monitor(stopping, callback, stage="semi-nmf")
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H, nonnegative=False)
     h_sweeps = inner_sweeps(*data.shape, rank, alpha)[0] if accelerate else 1
-    W_, H_, error = alternating_loop(data, W0, H0, SemiScheme(data.dtype, h_sweeps, eps), monitor)
+    W_, H_, error = alternating_loop(data, W0, H0, SemiScheme(data.dtype, h_sweeps, eps), monitor,
+                                     Extrapolation() if extrapolate else None)
     params = {"rank": rank, "init": init if W is None else "given", "seed": seed, **stopping.as_dict()}
     return single_layer_result("semi-nmf", W_, H_, monitor, params, error)
 

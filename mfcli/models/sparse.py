@@ -19,13 +19,14 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
-from mfcli.models.hals import EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
+from mfcli.models.hals import ALPHA, EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
 from mfcli.models.init import initialize
 from mfcli.validation import check_rank
 
 
 class SparseScheme(Scheme):
     balance = False
+    extrapolatable = False  # W lives on the unit sphere
 
     def __init__(self, dtype, l1_weight: float, max_h_sweeps: int, max_w_sweeps: int, eps: float = EPSILON):
         super().__init__(dtype, max_h_sweeps, max_w_sweeps, eps)
@@ -50,7 +51,7 @@ def unit_start(W0: np.ndarray, H0: np.ndarray | None, dtype):
 
 def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
                tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
-               callback=None, dtype=None, accelerate: bool = True, alpha: float = 0.5, eps: float = EPSILON):
+               callback=None, dtype=None, accelerate: bool = True, alpha: float = ALPHA, eps: float = EPSILON):
     """Sparse NMF (see module docstring). ``l1``: penalty relative to the rms column norm of X."""
     if l1 < 0:
         raise ParameterError(f"l1 must be >= 0, got {l1}")
