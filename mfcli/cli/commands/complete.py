@@ -144,12 +144,16 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
             raise click.BadParameter(f"'{hidden}' is not a list of integers such as 256,128",
                                      param_hint="--hidden") from None
     deep = model in ("dmf", "dmf-d")
+    deep_options = {"rank", "reg", "epochs", "lr", "batch_size", "seed", "hidden", "time_budget"}
     if deep:
         params["device"] = device
-    elif hidden is not None or hyper.get("time_budget") is not None:
-        console.warn("--hidden and --time-budget apply to dmf/dmf-d only; ignored")
-        params.pop("hidden", None)
-        params.pop("time_budget", None)
+        ignored = sorted(k for k in params if k not in deep_options | {"device"} and params[k] not in (False,))
+        params = {k: v for k, v in params.items() if k in deep_options | {"device"}}
+    else:
+        ignored = sorted(k for k in ("hidden", "time_budget") if k in params)
+        params = {k: v for k, v in params.items() if k not in ("hidden", "time_budget")}
+    if ignored:
+        console.warn(f"{', '.join('--' + k.replace('_', '-') for k in ignored)} do(es) not apply to {model}; ignored")
     estimator = make_estimator(model, **params)
 
     holdout = bool(holdout_rows or holdout_cols)
@@ -170,7 +174,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     seconds = time.perf_counter() - start
 
     if deep:
-        predictor = estimator.predictor(train if holdout else None)
+        predictor = estimator.predictor(train if holdout else fit_set)
     elif holdout:
         predictor = FactorPredictor(extend_factor_model(estimator.model_, train))
     else:
