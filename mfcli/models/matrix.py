@@ -82,10 +82,11 @@ class InMemoryMatrix:
 
     def blocks(self, block_size: int | None = None):
         """Yield ``(start, stop, X[:, start:stop])`` (views) over all columns, in blocks of
-        about 4 MiB, small enough to stay in cache between two products."""
+        about 8 MiB: small enough to stay in a last-level cache between two products, large
+        enough that a pass makes few BLAS calls."""
         n = self.shape[1]
         if block_size is None:
-            block_size = max(256, (4 << 20) // max(1, self.shape[0] * self.X.itemsize))
+            block_size = max(256, (8 << 20) // max(1, self.shape[0] * self.X.itemsize))
         for start in range(0, n, block_size):
             stop = min(start + block_size, n)
             yield start, stop, self.X[:, start:stop]
@@ -123,7 +124,7 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
     """One fused pass of an alternating solver: ``X H^T`` for the H that ``update`` produces.
 
     For each block ``J`` of columns, ``update(W^T X[:, J], J)`` (J a slice) returns the new
-    ``H[:, J]`` (r x |J|), which may depend only on that block (true of HALS, MU and ONMF
+    ``H[:, J]`` (k x |J|; k need not be W's number of columns), which may depend only on that block (true of HALS, MU and ONMF
     coefficient updates: the problem in H separates over columns). The result is
     ``sum_J X[:, J] H[:, J]^T`` (m x r), accumulated in float64 and returned in X's dtype.
     Engines with ``blocks()`` read X once; others fall back to ``WtX``, ``update`` on all
@@ -135,8 +136,11 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
         H = update(data.WtX(W), slice(0, data.shape[1]))
         return np.asarray(data.XHt(H), dtype=dtype)
     Wt = np.ascontiguousarray(W.T, dtype=dtype)
-    total = np.zeros((data.shape[0], Wt.shape[0]), dtype=np.float64)
+    total = None
     for start, stop, block in blocks():
         H_block = update(Wt @ block, slice(start, stop))
-        total += block @ np.asarray(H_block, dtype=dtype).T
+        product = block @ np.asarray(H_block, dtype=dtype).T
+        if total is None:
+            total = np.zeros(product.shape, dtype=np.float64)
+        total += product
     return total.astype(dtype, copy=False)

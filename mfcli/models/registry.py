@@ -13,7 +13,8 @@ Calling convention of a single-layer model's function (``kind="single"``)::
              **params)           # the spec's own parameters, by name
         -> mfcli.result.Result  (a dict with "W" and "H" is accepted and converted)
 
-Deep models (``kind="deep"``) take ``ranks`` instead of ``rank`` (see :mod:`mfcli.models.deep`).
+Deep models (``kind="deep"``, :data:`DEEP_MODELS`) are variants of :mod:`mfcli.models.deep`'s driver:
+their function is called as ``function(X, ranks, model=name, **kwargs)``.
 NumPy only (nothing is imported until a model is used).
 """
 
@@ -107,8 +108,12 @@ class ModelSpec:
         return text
 
     def run(self, X, rank, **kwargs: Any):
-        """Call the model's function and return a Result."""
-        value = self.load()(X, rank, **kwargs)
+        """Call the model's function and return a Result (``rank``: the list of ranks of a
+        deep model, whose function also receives ``model=name``)."""
+        if self.kind == "deep":
+            value = self.load()(X, list(rank), model=self.name, **kwargs)
+        else:
+            value = self.load()(X, rank, **kwargs)
         return as_result(value, self.name)
 
 
@@ -136,7 +141,7 @@ def as_result(value: Any, model: str):
 
 _ONMF_PARAMS = {
     "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept"),
-    "screen_size": Param(int, 20000, "above this many columns, starts are screened on a random subsample of this size"),
+    "screen_size": Param(int, 10000, "above this many columns, starts are screened on a random subsample of this size"),
 }
 
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
@@ -165,7 +170,34 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
               params={"oversample": Param(int, 10, "extra columns of the subspace iteration")}),
 )
 
-_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in BUILTIN_MODELS}
+_DEEP = "mfcli.models.deep:deep_factorize"
+_NMF_INITS = ("nndsvda", "nndsvd", "nndsvdar", "spa", "kmeans++", "random")
+
+DEEP_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("deep-onmf", _DEEP, "deep orthogonal NMF: hard clusters merged layer by layer (survey 3.2.1)",
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=("spa", "kmeans++", "random"),
+              default_init="restarts", extra_inits=("restarts",), params=_ONMF_PARAMS),
+    ModelSpec("deep-aonmf", _DEEP, "deep approximately orthogonal NMF: soft H_l with the AONMF penalty",
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS, default_init="spa",
+              params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> on every layer")}),
+    ModelSpec("multilayer", _DEEP, "multilayer NMF: sequential NMFs of the activations (survey Alg. 2)",
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS),
+    ModelSpec("deep-semi", _DEEP, "deep semi-NMF of Trigeorgis et al. (survey Alg. 3), signed data allowed",
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=("kmeans++", "spa", "random"),
+              default_init="kmeans++", nonnegative=False),
+    ModelSpec("deep-nmf", _DEEP, "deep NMF by BCD on the global loss (survey Alg. 4) or the layer-balanced loss",
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              params={"loss": Param(str, "global", "global (||X - W1...WL HL||) or layers (sum of layer losses)"),
+                      "layer_weight": Param(float, 1.0, "lambda_l of layers >= 2 in the layer-balanced loss")}),
+    ModelSpec("deep-sparse", _DEEP, "deep sparse NMF: l1 on H_L, unit W_1, column-stochastic W_l",
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              params={"l1": Param(float, 0.1, "l1 weight on H_L, relative to the rms column norm of X")}),
+    ModelSpec("deep-nsnmf", _DEEP, "deep nonsmooth NMF: W_l S_l on every layer",
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              params={"theta": Param(float, 0.5, "smoothness of every layer, 0 <= theta <= 1")}),
+)
+
+_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*BUILTIN_MODELS, *DEEP_MODELS)}
 
 
 def register(spec: ModelSpec, replace: bool = False) -> ModelSpec:

@@ -1,0 +1,189 @@
+"""mfcli unmix: a deep factorization (deep ONMF by default) written as a folder: result, hierarchy, plots."""
+
+from __future__ import annotations
+
+import click
+
+from mfcli.cli import console
+from mfcli.cli.commands._factorization import format_seconds, stack, stopping_kwargs, stopping_options
+from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, force_option, input_argument,
+                               json_option, parse_int_list, seed_option)
+from mfcli.models import registry
+
+ABUNDANCES = ("nnls", "fcls", "none")
+
+
+def _model_list() -> str:
+    lines = ["\b", "Models (--model) and their parameters (--param NAME=VALUE):"]
+    for spec in registry.models("deep"):
+        lines.append(f"  {spec.name:<11} {spec.summary}")
+        lines.append(f"  {'':<11}   init {spec.default_init} (or {', '.join(i for i in spec.all_inits if i != spec.default_init)})")
+        for name, param in spec.params.items():
+            lines.append(f"  {'':<11}   {name}={param.default!r} ({param.help})")
+    return "\n".join(lines)
+
+
+def _check_model(ctx, param, value):
+    try:
+        return registry.get_model(value, "deep").name
+    except Exception as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(short_help="Deep unmixing: a hierarchy of endmembers and abundance maps (deep ONMF, ...).",
+               epilog=_model_list())
+@input_argument
+@data_options
+@click.option("--ranks", required=True, callback=parse_int_list, metavar="R1,R2,...",
+              help="Ranks of the layers, first layer first, non-increasing, e.g. 7,6,4,2.")
+@click.option("-m", "--model", default="deep-onmf", show_default=True, callback=_check_model, metavar="NAME",
+              help="Model: " + ", ".join(registry.model_names("deep")) + " (see below).")
+@click.option("--init", default=None, metavar="METHOD",
+              help="Layer-wise initialization: restarts (deep-onmf's default: best of SPA, k-means++ and random "
+                   "starts), spa, kmeans++, random, nndsvd, nndsvda, nndsvdar (NMF-based models).")
+@stack(stopping_options)
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A model parameter, e.g. -p restarts=20 (deep-onmf), -p loss=layers (deep-nmf); repeatable.")
+@click.option("--abundances", type=click.Choice(ABUNDANCES), default="nnls", show_default=True,
+              help="Soft abundance maps of every layer's endmembers: nnls, fcls (sum to one) or none.")
+@seed_option
+@dtype_option
+@clip_negative_option
+@click.option("-o", "--output", required=True, metavar="OUTDIR", help="Output folder (created; --force replaces it).")
+@force_option
+@json_option
+@click.option("--no-plots", is_flag=True, help="Do not write the default pictures into OUTDIR.")
+def command(input_spec: str, ranks: list[int], model: str, init: str | None, max_iter, tol, target_error, max_time,
+            params: tuple[str, ...], abundances: str, seed: int, dtype: str | None, clip_negative: bool, output: str,
+            force: bool, as_json: bool, no_plots: bool, **data_opts) -> None:
+    """Deep matrix factorization of INPUT (bands x pixels) with layers of decreasing rank, written
+    to the folder OUTDIR:
+
+    \b
+      result.h5        every layer: W, H, data-space endmembers (basis) and coefficients,
+                       cluster assignments, soft abundances, histories, provenance
+      hierarchy.json   the tree (schema in `mfcli tree --help`), also .nwk (Newick) and .dot
+      (pictures)       per-layer abundance maps, endmembers, the tree, unless --no-plots
+
+    Deep ONMF (default): X ~= W_L H_L ... H_1 with every H_l a hard assignment, initialized layer
+    by layer with ONMF restarts, then refined jointly on ||X - W_L H_L ... H_1||_F; each layer
+    merges clusters of the layer below. --max-iter, --tol, --target-error and --max-time bound
+    the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution).
+
+    A summary per layer (rank, relative error, cluster sizes, merges) goes to stderr; --json
+    prints {ranks, model, relative_error: {global, layers}, seconds, output, layers: [...]}.
+
+    Example: mfcli unmix sample:urban --ranks 7,6,4,2 -o urban_deep
+    """
+    import time
+
+    import numpy as np
+
+    from mfcli.cli.commands._factorization import finish_result
+    from mfcli.cli.options import check_factorization_input, load_input
+    from mfcli.errors import ParameterError
+    from mfcli.io.atomic import atomic_directory, check_output_path
+    from mfcli.validation import check_ranks
+
+    started = time.perf_counter()
+    spec = registry.get_model(model, "deep")
+    model_params = spec.parse_params(params)
+    if init is not None and init not in spec.all_inits:
+        raise ParameterError(f"model {spec.name} takes --init {', '.join(spec.all_inits)}, not '{init}'")
+    check_output_path(output, force, kind="folder")
+    dataset = load_input(input_spec, dtype=dtype, **data_opts)
+    check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
+    ranks = check_ranks(ranks, dataset.X.shape)
+    kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
+    kwargs["init"] = init or spec.default_init
+    console.info(f"Unmixing with {spec.name}, ranks {','.join(map(str, ranks))}, init {kwargs['init']}")
+    with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
+        result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
+    if abundances != "none":
+        add_abundances(result, dataset.X, abundances)
+    finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, **model_params})
+    result.seconds = time.perf_counter() - started
+
+    from mfcli.hierarchy import to_dot, to_json_dict, to_newick, tree_from_result
+
+    tree = tree_from_result(result)
+    with atomic_directory(output, force=force) as folder:
+        import json
+
+        from mfcli.io.result import write_result
+
+        write_result(result, folder / "result.h5")
+        (folder / "hierarchy.json").write_text(json.dumps(to_json_dict(tree)) + "\n")
+        (folder / "hierarchy.nwk").write_text(to_newick(tree) + "\n")
+        (folder / "hierarchy.dot").write_text(to_dot(tree))
+        pictures = [] if no_plots else write_unmix_plots(result, dataset, folder)
+    seconds = time.perf_counter() - started
+
+    layers = layer_summaries(result, tree)
+    _print_summary(result, layers, seconds, output)
+    if as_json:
+        console.emit_json({
+            "ranks": ranks,
+            "model": spec.name,
+            "relative_error": {"global": result.relative_error, "layers": [entry["relative_error"] for entry in layers]},
+            "seconds": seconds,
+            "output": str(output),
+            "files": ["result.h5", "hierarchy.json", "hierarchy.nwk", "hierarchy.dot", *pictures],
+            "n_iter": result.n_iter,
+            "converged": result.converged,
+            "stop_reason": result.summary.get("stop_reason"),
+            "abundances": abundances,
+            "layers": layers,
+        })
+    del np
+
+
+def write_unmix_plots(result, dataset, folder) -> list[str]:
+    """The hook where `mfcli unmix` writes its default pictures into ``folder`` (the output folder,
+    still temporary: it is renamed into place only after this returns). Returns the file names
+    written. To be filled by the pictures work (issue #5): per-layer abundance maps, endmember
+    spectra and the hierarchy picture."""
+    return []
+
+
+def add_abundances(result, X, method: str) -> None:
+    """Soft abundances of every layer's endmembers for all pixels at once (NNLS or FCLS)."""
+    import numpy as np
+
+    from mfcli.models.nnls import fcls, nnls
+
+    solve = fcls if method == "fcls" else nnls
+    for layer in result.layers:
+        basis = np.asarray(layer.data_basis, dtype=X.dtype)
+        layer.abundances = np.asarray(solve(basis, X), dtype=X.dtype)
+        layer.attrs["abundances"] = method
+
+
+def layer_summaries(result, tree) -> list[dict]:
+    """Per layer: rank, relative error, cluster sizes (data columns per cluster) and merges."""
+    out = []
+    for index, layer in enumerate(result.layers, start=1):
+        clusters = tree.layers[index - 1]
+        entry = {"layer": index, "rank": layer.rank, "relative_error": layer.relative_error,
+                 "sizes": [c.size for c in clusters]}
+        if index > 1:
+            entry["merged"] = [{"cluster": cid, "children": children} for cid, children in tree.merges(index)]
+            entry["children"] = [c.children for c in clusters]
+        out.append(entry)
+    return out
+
+
+def _print_summary(result, layers: list[dict], seconds: float, output: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"mfcli unmix: {result.model}, ranks {','.join(str(e['rank']) for e in layers)}")
+    for column in ("layer", "rank", "rel. error", "cluster sizes (columns)", "merges (clusters of the layer below)"):
+        table.add_column(column)
+    for entry in layers:
+        merges = "; ".join(f"#{m['cluster']} = " + " + ".join(f"#{c}" for c in m["children"])
+                           for m in entry.get("merged", [])) or ("-" if entry["layer"] > 1 else "")
+        table.add_row(str(entry["layer"]), str(entry["rank"]), f"{entry['relative_error']:.5f}",
+                      " ".join(str(s) for s in entry["sizes"]), merges)
+    console.print_table(table)
+    console.info(f"global relative error {result.relative_error:.6f}; joint refinement {result.n_iter} sweeps "
+                 f"({result.summary.get('stop_reason')}); {format_seconds(seconds)}; wrote {output}/")

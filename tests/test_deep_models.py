@@ -1,0 +1,196 @@
+"""Deep factorizations: the survey's showcase, monotone refinement, hard H_l, consistent trees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfcli.errors import ParameterError
+from mfcli.hierarchy import to_json_dict, tree_from_result
+from mfcli.models.deep import DEEP_MODELS, DeepFactorization, deep_factorize
+
+SURVEY_LAYER1 = [[1, 2, 3, 4, 5], [6, 8, 9], [7, 10], [11, 12, 13, 14, 15]]
+SURVEY_LAYER2 = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15]]
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    from mfcli.io import load_dataset
+
+    return load_dataset("sample:survey-ratings").X.astype(np.float64)
+
+
+def scene(m=30, n=600, seed=0):
+    """Pixels of 5 materials in 3 families (two pairs of similar spectra and a singleton)."""
+    rng = np.random.default_rng(seed)
+    base = rng.random((m, 3)) ** 2
+    materials = np.column_stack([base[:, 0], base[:, 0] + 0.3 * rng.random(m), base[:, 1],
+                                 base[:, 1] + 0.3 * rng.random(m), base[:, 2]])
+    labels = rng.integers(0, 5, n)
+    X = materials[:, labels] * rng.uniform(0.7, 1.3, n) + 0.02 * rng.random((m, n))
+    return X, labels
+
+
+def groups_of_columns(result, layer: int):
+    """1-based column groups of a layer, from the tree (independent of numbering)."""
+    tree = to_json_dict(tree_from_result(result))
+    layers = tree["layers"]
+
+    def members(level, cid):
+        cluster = layers[level]["clusters"][cid]
+        if level == 0:
+            return list(cluster["members"])
+        return [j for child in cluster["children"] for j in members(level - 1, child)]
+
+    out = [sorted(j + 1 for j in members(layer - 1, c["id"])) for c in layers[layer - 1]["clusters"]]
+    return sorted(group for group in out if group)
+
+
+def test_survey_showcase_ranks_4_3(ratings):
+    result = deep_factorize(ratings, [4, 3], "deep-onmf", seed=0)
+    assert groups_of_columns(result, 1) == SURVEY_LAYER1
+    assert groups_of_columns(result, 2) == SURVEY_LAYER2
+    tree = tree_from_result(result)
+    merges = tree.merges(2)
+    assert len(merges) == 1
+    merged = sorted(sorted(int(j) + 1 for j in tree.cluster(1, child).members) for child in merges[0][1])
+    assert merged == [[6, 8, 9], [7, 10]]
+
+
+def test_deep_onmf_refinement_never_increases_the_global_loss():
+    X, _ = scene()
+    result = deep_factorize(X, [5, 4, 3, 2], "deep-onmf", tol=0, max_iter=15, seed=1)
+    loss = result.history["global_loss"]
+    assert loss.size == 16  # the initialization, then one value per sweep
+    assert np.all(np.diff(loss) <= 1e-10 * loss[0])
+    # the recorded loss is that of the stored factors: X ~= W_L H_L ... H_1
+    layers = result.layers
+    product = layers[-1].W.astype(np.float64)
+    for layer in reversed(layers):
+        product = product @ layer.H
+    assert 0.5 * np.sum((X - product) ** 2) == pytest.approx(loss[-1], rel=1e-8)
+    assert result.relative_error == pytest.approx(np.linalg.norm(X - product) / np.linalg.norm(X), rel=1e-8)
+
+
+def test_every_H_is_a_hard_assignment_and_views_are_consistent():
+    X, _ = scene(seed=2)
+    result = deep_factorize(X, [5, 4, 2], "deep-onmf", seed=3)
+    for index, layer in enumerate(result.layers, start=1):
+        assert np.all(np.count_nonzero(layer.H, axis=0) == 1), index
+        np.testing.assert_array_equal(np.argmax(layer.H, axis=0), layer.assignments)
+        C = layer.data_coefficients
+        assert C.shape == (layer.rank, X.shape[1]) and np.all(np.count_nonzero(C, axis=0) == 1)
+        direct = np.linalg.norm(X - layer.data_basis @ C) / np.linalg.norm(X)
+        assert layer.relative_error == pytest.approx(direct, rel=1e-8)
+    composite = result.layers[0].H.astype(np.float64)
+    for layer in result.layers[1:]:
+        composite = layer.H @ composite
+        np.testing.assert_allclose(composite, layer.data_coefficients, rtol=1e-6)
+
+
+def test_tree_is_consistent():
+    X, _ = scene(seed=4)
+    result = deep_factorize(X, [5, 4, 3, 2], "deep-onmf", seed=0)
+    tree = tree_from_result(result)
+    document = to_json_dict(tree)
+    n = X.shape[1]
+    seen = np.concatenate([c["members"] for c in document["layers"][0]["clusters"]])
+    assert np.array_equal(np.sort(seen), np.arange(n))  # every column in exactly one layer-1 cluster
+    for level in range(1, len(document["layers"])):
+        below = document["layers"][level - 1]["clusters"]
+        clusters = document["layers"][level]["clusters"]
+        children = [child for c in clusters for child in c["children"]]
+        assert sorted(children) == list(range(len(below)))  # each child has exactly one parent
+        for c in clusters:
+            assert c["size"] == sum(below[child]["size"] for child in c["children"])
+            for child in c["children"]:
+                assert below[child]["parent"] == c["id"]
+        assert sum(c["size"] for c in clusters) == n
+    assert all(c["parent"] is None for c in document["layers"][-1]["clusters"])
+
+
+def test_ranks_decreasing_by_one_merge_two_clusters():
+    X, _ = scene(seed=5)
+    result = deep_factorize(X, [5, 4, 3], "deep-onmf", seed=0)
+    tree = tree_from_result(result)
+    for level in (2, 3):
+        merges = tree.merges(level)
+        assert len(merges) == 1 and len(merges[0][1]) == 2
+
+
+def test_similar_materials_merge_first():
+    X, labels = scene(seed=6)
+    result = deep_factorize(X, [5, 3], "deep-onmf", seed=0)
+    groups = groups_of_columns(result, 2)
+    families = [sorted(np.flatnonzero(np.isin(labels, members)) + 1) for members in ([0, 1], [2, 3], [4])]
+    assert sorted(groups) == sorted(families)
+
+
+@pytest.mark.parametrize("model", DEEP_MODELS)
+def test_every_deep_model_runs_keeps_dtype_and_builds_a_tree(model):
+    X, _ = scene(m=15, n=200, seed=7)
+    for dtype in (np.float32, np.float64):
+        result = deep_factorize(X.astype(dtype), [4, 3, 2], model, max_iter=8, seed=0)
+        assert [layer.rank for layer in result.layers] == [4, 3, 2]
+        for layer in result.layers:
+            assert layer.W.dtype == dtype and layer.H.dtype == dtype, model
+            assert layer.data_basis.shape == (15, layer.rank)
+            assert layer.data_coefficients.shape == (layer.rank, 200)
+            assert np.isfinite(layer.relative_error)
+        tree = tree_from_result(result)
+        assert sum(c.size for c in tree.layers[-1]) == 200
+        assert result.history["global_loss"].size == result.n_iter + 1
+
+
+@pytest.mark.parametrize("model,params", [
+    ("deep-nmf", {}), ("deep-nmf", {"loss": "layers", "layer_weight": 0.5}), ("deep-aonmf", {}),
+    ("deep-sparse", {"l1": 0.05}), ("deep-nsnmf", {"theta": 0.3})])
+def test_descent_variants_never_increase_their_objective(model, params):
+    X, _ = scene(m=15, n=200, seed=8)
+    result = deep_factorize(X, [4, 3, 2], model, max_iter=25, tol=0, seed=0, **params)
+    objective = result.history["global_loss"]
+    assert np.all(np.diff(objective) <= 1e-9 * objective[0]), objective
+
+
+def test_deep_nmf_refinement_improves_on_the_sequential_multilayer():
+    X, _ = scene(m=15, n=200, seed=9)
+    sequential = deep_factorize(X, [4, 3, 2], "multilayer", seed=0)
+    joint = deep_factorize(X, [4, 3, 2], "deep-nmf", max_iter=100, seed=0)
+    assert sequential.n_iter == 0 and sequential.history["global_loss"].size == 1
+    assert joint.relative_error < sequential.relative_error
+
+
+def test_deep_semi_on_signed_data():
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((12, 3)) @ rng.random((3, 150))
+    result = deep_factorize(X, [3, 2], "deep-semi", max_iter=20, seed=0)
+    assert result.layers[-1].H.min() >= 0 and result.layers[0].W.min() < 0
+    with pytest.raises(Exception, match="negative"):
+        deep_factorize(X, [3, 2], "deep-onmf")
+
+
+def test_same_seed_same_result():
+    X, _ = scene(seed=11)
+    a = deep_factorize(X, [4, 2], "deep-onmf", seed=5)
+    b = deep_factorize(X, [4, 2], "deep-onmf", seed=5)
+    for la, lb in zip(a.layers, b.layers):
+        np.testing.assert_array_equal(la.W, lb.W)
+        np.testing.assert_array_equal(la.assignments, lb.assignments)
+
+
+@pytest.mark.parametrize("ranks,message", [
+    ([4, 5], "rank 5 (layer 2) is larger than rank 4"),
+    ([4, 0], "rank 0 (layer 2)"),
+    ([16, 3], "rank 16 (layer 1) is larger than min"),
+])
+def test_bad_ranks_name_the_offender(ratings, ranks, message):
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        deep_factorize(ratings, ranks, "deep-onmf")
+
+
+def test_estimator():
+    X, _ = scene(seed=12)
+    model = DeepFactorization([4, 2], "deep-onmf", seed=0).fit(X)
+    assert len(model.layers_) == 2 and model.history_["global_loss"].size == model.n_iter_ + 1
+    abundances = model.transform(X[:, :10], layer=1)
+    assert abundances.shape == (4, 10) and abundances.min() >= 0
