@@ -224,3 +224,35 @@ def test_save_and_load_give_identical_predictions(torch, invoke, tmp_path):
     np.testing.assert_allclose(scores, predictor.scores(users, items))
     recommended = invoke("recommend", str(out), "--user", "0", "-n", "3")
     assert recommended.exit_code == 0 and len(recommended.stdout.strip().splitlines()) == 4
+
+
+def test_complete_dmf_reports_the_four_areas(torch, invoke, tmp_path):
+    ratings = tiny_ratings()
+    path = tmp_path / "r.tsv"
+    path.write_text("".join(f"{u}\t{i}\t{v:g}\n" for u, i, v in zip(ratings.users, ratings.items, ratings.values)))
+    result = invoke("complete", str(path), "--model", "dmf", "--rank", "8", "--hidden", "16", "--epochs", "2",
+                    "--batch-size", "16", "--holdout-rows", "0.2", "--holdout-cols", "0.2", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc["areas"]) == {"I", "II", "III", "IV"} and doc["rank"] == 8
+    assert "Extendability" in result.stderr
+
+
+def test_complete_dmf_without_torch_fails_with_the_install_command(invoke, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("no torch here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    ratings = tiny_ratings()
+    path = tmp_path / "r.tsv"
+    path.write_text("".join(f"{u}\t{i}\t{v:g}\n" for u, i, v in zip(ratings.users, ratings.items, ratings.values)))
+    out = tmp_path / "m.h5"
+    result = invoke("complete", str(path), "--model", "dmf", "-o", str(out))
+    assert result.exit_code == 1
+    assert "pip install 'mfcli[deep]'" in result.stderr and not out.exists()

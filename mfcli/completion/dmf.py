@@ -50,7 +50,7 @@ from mfcli.errors import DataError, MissingDependencyError, ParameterError
 from mfcli.metrics import mae, rmse
 
 DMF_DEFAULTS: dict[str, Any] = {
-    "hidden": [256],
+    "hidden": [512],
     "latent": 128,
     "dropout": 0.3,
     "batch_norm": False,
@@ -58,7 +58,7 @@ DMF_DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
     "lr_decay": 0.95,
     "weight_decay": 1e-5,
-    "batch_size": 1024,
+    "batch_size": 512,
     "epochs": 40,
     "patience": 4,
     "mask_targets": True,

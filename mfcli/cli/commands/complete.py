@@ -34,7 +34,8 @@ def _parse_masks(ctx, param, value):
 @click.option("--alpha", type=click.FloatRange(min=0), default=None, help="wals --implicit: confidence slope.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (sweeps).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="sgd/dmf: learning rate.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="sgd/dmf: minibatch size.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="sgd: ratings per minibatch; dmf: rows and columns per sub-matrix.")
 @seed_option
 @click.option("--test-fraction", type=float, default=0.2, show_default=True,
               help="Random fraction of the ratings held out for testing.")
@@ -73,9 +74,14 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
       sgd       the same objective by minibatch SGD           rank 32, reg 0.03, lr 0.01, epochs 25
       wals      weighted MF, w0 on unobserved entries, WALS   as als plus w0 0.001
       svd       truncated SVD of the zero-filled matrix       rank 16 (the naive reference)
-      dmf       deep MF, two MLP branches + cosine (torch)    see `mfcli complete --model dmf --help` below
-      dmf-d     DMF with a learned smooth quantizer (discrete ratings)
-    The regularization of als/sgd/wals is per rating (lambda n_i |u_i|^2 per user).
+      dmf       deep MF: MLP branches on a user's row and an  hidden 512, rank (latent) 128,
+                item's column, cosine output (needs torch:    dropout 0.3, lr 0.001, batch
+                pip install 'mfcli[deep]')                    512 x 512, at most 40 epochs
+      dmf-d     DMF with a learned smooth quantizer           as dmf; discrete predictions
+    The regularization of als/sgd/wals is per rating (lambda n_i |u_i|^2 per user); for dmf,
+    --reg is the weight decay gamma (default 1e-5). dmf stops early when the validation RMSE
+    (the VAL mask, else 5% of the training ratings) has not improved for 4 epochs, or after
+    --time-budget seconds.
 
     Users or items of the test set that are not in the training set are predicted by the
     baseline and counted. With --holdout-rows/--holdout-cols the RMSE is reported for the
