@@ -1,0 +1,199 @@
+"""mfcli evaluate: compare a result's endmembers and abundances with a ground truth."""
+
+from __future__ import annotations
+
+import click
+
+from mfcli.cli.options import json_option, layer_option, result_argument
+
+
+@click.command(short_help="Score a result against ground truth: spectral angles, abundance RMSE, SRE.")
+@result_argument
+@click.option("--truth", "truth_specs", multiple=True, required=True, metavar="FILE",
+              help="Ground truth (.mat/.h5/.npz/.npy/CSV or sample:NAME) with endmembers and/or abundances; "
+                   "repeat to take endmembers and abundances from two files.")
+@layer_option
+@click.option("--match", "match", type=click.Choice(["sad", "abundance"]), default=None,
+              help="Match estimated to true materials on spectral angle or on abundance RMSE "
+                   "(default: sad when the truth has endmembers).")
+@click.option("--abundances", "abundance_source", type=click.Choice(["auto", "stored", "fcls"]), default="auto",
+              show_default=True,
+              help="Abundances to score: the layer's (stored), FCLS of the data for the layer's endmembers "
+                   "(fcls), or auto: stored if they are abundances (sum to one, or NNLS/FCLS output), else FCLS "
+                   "when the data can be read, else the stored coefficients.")
+@click.option("--data", "data_spec", metavar="INPUT",
+              help="The data the result was computed from (default: the input recorded in the result), "
+                   "for FCLS abundances and the reconstruction error.")
+@click.option("--library", "library_spec", metavar="FILE",
+              help="Spectral library (USGS layout, e.g. usgs_1995_library.mat): label each estimated endmember "
+                   "with its closest library spectra (resampled to the data's wavelengths).")
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Library spectra listed per endmember with --library.")
+@json_option
+def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: str | None, abundance_source: str,
+            data_spec: str | None, library_spec: str | None, top: int, as_json: bool) -> None:
+    """Compare the endmembers and abundances of RESULT (any mfcli result: factorize, unmix,
+    endmembers, abundances; --layer picks a layer of a deep result) with a ground truth.
+
+    Estimated materials are matched one-to-one to the true ones by the Hungarian algorithm
+    (scipy.optimize.linear_sum_assignment) on spectral angle or on abundance RMSE. Reported per
+    material: spectral angle distance (SAD, degrees) and abundance RMSE; overall: mean SAD,
+    abundance RMSE (aRMSE), SRE of the abundances in dB (10 log10 ||A||^2 / ||A - A_est||^2) and
+    the relative reconstruction error of the result.
+
+    Ground truth is detected under the usual names: endmembers M, GT, E (bands x materials or
+    materials x bands), abundances A, S_GT (materials x pixels, pixels x materials, or an
+    abundance cube rows x cols x materials); names from 'cood'. Samson's GT spectra are each
+    scaled to a maximum of 1: the spectral angle is scale-free and compares with them, and the
+    note says so.
+
+    A table goes to stderr; --json prints on stdout: mean_sad, sad (per true material), armse,
+    armse_per_material, sre, match, matching [{true, name, estimated, sad, rmse}],
+    unmatched_estimates, abundances_from, relative_error, truth {endmembers, abundances, notes},
+    library (with --library: per estimated endmember [{name, sad}]).
+
+    \b
+    Examples:
+      mfcli factorize sample:samson -r 3 --model minvol -o samson.h5
+      mfcli evaluate samson.h5 --truth sample:samson
+      mfcli evaluate deep.h5 --layer 2 --truth gt.mat --match abundance --json
+    """
+    import numpy as np
+
+    from mfcli.cli import console
+    from mfcli.io.result import read_result
+    from mfcli.io.truth import load_truth_for_result
+    from mfcli.unmixing.evaluate import evaluate_unmixing
+
+    result = read_result(result_path)
+    chosen = result.layer(layer)
+    truth = load_truth_for_result(list(truth_specs), result, layer)
+    for note in truth.notes:
+        console.info(f"  {note}")
+    E_est = np.asarray(chosen.data_basis, dtype=np.float64)
+    A_est, abundances_from, dataset = _abundances(result, chosen, abundance_source, data_spec,
+                                                  need=truth.abundances is not None)
+    if abundances_from:
+        console.info(f"  estimated abundances: {abundances_from}")
+    document = evaluate_unmixing(E_est, A_est, truth.endmembers, truth.abundances, match=match,
+                                 names=truth.material_names())
+    document["abundances_from"] = abundances_from
+    document["relative_error"] = _relative_error(result, chosen, E_est, A_est, dataset, abundances_from)
+    document["truth"] = {**truth.sources, "notes": truth.notes,
+                         "endmembers_scaled_to_max_one": truth.endmembers_scaled_to_max_one}
+    document["result"] = {"path": result_path, "model": result.model, "layer": layer if layer != -1 else
+                          len(result.layers), "rank": chosen.rank}
+    if library_spec:
+        document["library"] = _library_labels(library_spec, result, E_est, top)
+    _print_table(document)
+    if as_json:
+        console.emit_json(document)
+
+
+def _load_data(result, data_spec: str | None):
+    """The data behind ``result``: --data, else its recorded input if it can still be read."""
+    import os
+
+    from mfcli.cli import console
+    from mfcli.cli.options import load_input
+
+    spec = data_spec or result.input.get("source")
+    if not spec:
+        return None
+    if data_spec is None and not (spec.startswith("sample:") or os.path.exists(spec)):
+        return None
+    variable = result.input.get("variable") if data_spec is None else None
+    dataset = load_input(spec, variable=variable)
+    if data_spec is None:
+        console.detail(f"  data from the result's recorded input {spec}")
+    return dataset
+
+
+def _abundances(result, chosen, source: str, data_spec: str | None, need: bool):
+    """(abundances r x n, how they were obtained, dataset or None)."""
+    import numpy as np
+
+    from mfcli.errors import DataError
+    from mfcli.models.nnls import fcls
+
+    if chosen.abundances is not None and source != "fcls":
+        return np.asarray(chosen.abundances, dtype=np.float64), "the layer's stored abundances", None
+    coefficients = np.asarray(chosen.data_coefficients, dtype=np.float64)
+    kind = (chosen.attrs or {}).get("coefficients")
+    sums_to_one = coefficients.size and np.abs(coefficients.sum(axis=0) - 1).max() <= 1e-3 and coefficients.min() >= -1e-6
+    if source == "stored" or (source == "auto" and (kind in ("fcls", "nnls") or sums_to_one)):
+        how = f"the layer's coefficients ({kind})" if kind else "the layer's coefficients"
+        return coefficients, how, None
+    dataset = _load_data(result, data_spec) if (need or source == "fcls") else None
+    if dataset is None:
+        if source == "fcls":
+            raise DataError("--abundances fcls needs the data: give --data INPUT (the result's recorded input "
+                            f"{result.input.get('source')!r} cannot be read)")
+        return coefficients, "the layer's coefficients (they do not sum to one; give --data for FCLS)", None
+    basis = np.asarray(chosen.data_basis)
+    if dataset.X.shape[0] != basis.shape[0] or dataset.X.shape[1] != coefficients.shape[1]:
+        raise DataError(f"the data are {dataset.X.shape[0]} x {dataset.X.shape[1]} but the result's layer has "
+                        f"{basis.shape[0]} bands and {coefficients.shape[1]} pixels; give the matching --data")
+    return np.asarray(fcls(basis, dataset.X), dtype=np.float64), "FCLS of the data for the layer's endmembers", dataset
+
+
+def _relative_error(result, chosen, E_est, A_est, dataset, abundances_from):
+    from mfcli.metrics import relative_error
+
+    if dataset is not None and abundances_from and abundances_from.startswith("FCLS"):
+        return relative_error(dataset.X, E_est, A_est)
+    if chosen.relative_error is not None:
+        return float(chosen.relative_error)
+    return result.relative_error
+
+
+def _library_labels(library_spec: str, result, E_est, top: int):
+    from mfcli.cli import console
+    from mfcli.errors import DataError
+    from mfcli.io.library import read_library
+    from mfcli.unmixing.library import closest_library_spectra
+
+    wavelengths = result.input.get("wavelengths")
+    if wavelengths is None:
+        raise DataError("the result's input has no wavelengths, so library spectra cannot be resampled to its bands")
+    library = read_library(library_spec)
+    console.info(f"  library {library.source}: {len(library)} spectra, "
+                 f"{library.wavelengths_nm.min():.0f}-{library.wavelengths_nm.max():.0f} nm")
+    labels = closest_library_spectra(E_est, wavelengths, library, top=top)
+    return [[{"name": item["name"], "sad": item["sad"]} for item in row] for row in labels]
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _print_table(document: dict) -> None:
+    from rich.table import Table
+
+    from mfcli.cli import console
+
+    table = Table(title=f"{document['result']['path']} (layer {document['result']['layer']}, "
+                        f"matched on {document['match']})")
+    table.add_column("true material")
+    table.add_column("estimate", justify="right")
+    table.add_column("SAD (deg)", justify="right")
+    table.add_column("abundance RMSE", justify="right")
+    library = document.get("library")
+    if library:
+        table.add_column("closest library spectra")
+    for entry in document["matching"]:
+        row = [entry["name"], "-" if entry["estimated"] is None else str(entry["estimated"] + 1),
+               _fmt(entry["sad"]), _fmt(entry["rmse"], 4)]
+        if library:
+            labels = library[entry["estimated"]] if entry["estimated"] is not None else []
+            row.append(", ".join(f"{item['name']} ({item['sad']:.1f})" for item in labels))
+        table.add_row(*row)
+    console.print_table(table)
+    sre = document["sre"]
+    console.info(f"mean SAD {_fmt(document['mean_sad'])} deg, aRMSE {_fmt(document['armse'], 4)}, "
+                 f"SRE {'-' if sre is None else ('inf' if sre == float('inf') else f'{sre:.2f}')} dB, "
+                 f"relative error {_fmt(document['relative_error'], 4)}")
+    if document["unmatched_estimates"]:
+        console.info(f"estimates without a true material: {', '.join(str(j + 1) for j in document['unmatched_estimates'])}")
