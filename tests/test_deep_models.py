@@ -143,7 +143,7 @@ def test_every_deep_model_runs_keeps_dtype_and_builds_a_tree(model):
 
 
 @pytest.mark.parametrize("model,params", [
-    ("deep-nmf", {}), ("deep-nmf", {"loss": "layers", "layer_weight": 0.5}), ("deep-aonmf", {}),
+    ("deep-onmf", {"loss": "layers"}), ("deep-nmf", {}), ("deep-nmf", {"loss": "layers", "layer_weight": 0.5}), ("deep-aonmf", {}),
     ("deep-sparse", {"l1": 0.05}), ("deep-nsnmf", {"theta": 0.3})])
 def test_descent_variants_never_increase_their_objective(model, params):
     X, _ = scene(m=15, n=200, seed=8)
@@ -194,3 +194,17 @@ def test_estimator():
     assert len(model.layers_) == 2 and model.history_["global_loss"].size == model.n_iter_ + 1
     abundances = model.transform(X[:, :10], layer=1)
     assert abundances.shape == (4, 10) and abundances.min() >= 0
+
+
+@pytest.mark.parametrize("method", ["nnls", "fcls"])
+def test_layer_abundances_are_the_exact_constrained_least_squares(method):
+    from mfcli.models.deep import layer_abundances
+    from mfcli.models.nnls import fcls, nnls
+
+    X, _ = scene(seed=13)
+    result = deep_factorize(X, [4, 2], "deep-onmf", seed=0)
+    layer_abundances(result, X, method)
+    for layer in result.layers:
+        expected = (nnls if method == "nnls" else fcls)(layer.data_basis, X)
+        np.testing.assert_allclose(layer.abundances, expected, atol=1e-9)
+        assert layer.abundances.dtype == X.dtype

@@ -207,13 +207,34 @@ class DeepVariant:
 
 
 class DeepONMF(DeepVariant):
-    """Deep orthogonal NMF (hard assignments at every layer); see the module docstring."""
+    """Deep orthogonal NMF (hard assignments at every layer); see the module docstring.
+
+    ``loss="global"`` (default): ||X - W_L H_L ... H_1||^2. ``loss="layers"``: the data-centric
+    sum_l ||X - W_l H_l ... H_1||^2 of De Handschutter & Gillis ("A consistent and flexible
+    framework for deep matrix factorizations", Pattern Recognition 134, 2023), in which every
+    layer's basis fits the data; BCD with the same three steps, each exact, so it never increases.
+    """
 
     name = "deep-onmf"
     chain = "features"
     default_init = "restarts"
     inits = ("restarts", "spa", "kmeans++", "random")
-    default_tol = 1e-7
+    default_tol = 1e-5
+
+    def __init__(self, init=None, **params):
+        super().__init__(init, **params)
+        self.loss = str(params.get("loss", "global"))
+        if self.loss not in ("global", "layers"):
+            raise ParameterError(f"deep-onmf loss must be 'global' or 'layers', not '{self.loss}'")
+
+    def weights(self, state) -> np.ndarray:
+        """lambda_l of every layer's term in the loss."""
+        lam = np.zeros(state.L)
+        if self.loss == "global":
+            lam[-1] = 1.0
+        else:
+            lam[:] = 1.0
+        return lam
 
     def init_layer(self, Y, rank, index, seed, callback):
         from mfcli.models.onmf import onmf
@@ -221,53 +242,39 @@ class DeepONMF(DeepVariant):
         restarts = int(self.params.get("restarts", 10))
         screen = int(self.params.get("screen_size", 10000))
         result = onmf(Y, rank, init=self.init, restarts=restarts, screen_size=screen, seed=seed,
-                      callback=callback, max_iter=int(self.params.get("layer_max_iter", 200)))
+                      callback=callback, max_iter=int(self.params.get("layer_max_iter", 200)),
+                      tol=float(self.params.get("layer_tol", 1e-3)))  # the joint stage polishes
         return result.layers[0]
 
     def prepare(self, state):
         state.cache["assign"] = [np.asarray(layer.assignments, dtype=np.int64) for layer in state.init_layers]
-        state.cache["weight"] = [np.asarray(layer.assignment_weights, dtype=np.float64) / 1.0
-                                 for layer in state.init_layers]
-        # the hard H_l of the initialization carry the weights in display scaling
-        for index, layer in enumerate(state.init_layers):
+        state.cache["weight"] = []
+        for index, layer in enumerate(state.init_layers):  # the weights of the hard H_l
             H = np.asarray(layer.H, dtype=np.float64)
             assign = state.cache["assign"][index]
-            state.cache["weight"][index] = H[assign, np.arange(assign.size)]
+            state.cache["weight"].append(H[assign, np.arange(assign.size)])
         state.W = [np.asarray(layer.W, dtype=np.float64) for layer in state.init_layers]
-        self._composite_from_scratch(state)
+        # every layer's data-space basis fits its composite coefficients (the model's own W_l
+        # for l < L come from factorizing W_{l-1}, not X)
+        self._fit_bases(state)
 
     # helpers on the tree ----------------------------------------------------------------------
     @staticmethod
-    def _ancestors(state) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """For each layer l (0-based): top-level group of each cluster, and the product of the
-        weights above it (layers l+1..L)."""
+    def _paths(state) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """For every pair of layers (l <= i), the ancestor in layer i of each cluster of layer l
+        and the product of the weights of layers l+1..i on the way: anc[l][i], gain[l][i]."""
         assign, weight = state.cache["assign"], state.cache["weight"]
         L = state.L
-        groups = [None] * L
-        above = [None] * L
-        groups[L - 1] = np.arange(state.ranks[L - 1])
-        above[L - 1] = np.ones(state.ranks[L - 1])
-        for index in range(L - 2, -1, -1):
-            parent = assign[index + 1]
-            groups[index] = groups[index + 1][parent]
-            above[index] = weight[index + 1] * above[index + 1][parent]
-        return groups, above
-
-    def _composite_from_scratch(self, state) -> None:
-        """X H_1^T and the Gram diagonals, by one pass (after the initialization)."""
-        r1 = state.ranks[0]
-        assign, weight = state.cache["assign"][0], state.cache["weight"][0]
-        n = assign.size
-
-        def hard(B, cols):
-            H_block = np.zeros((r1, B.shape[1]), dtype=state.dtype)
-            H_block[assign[cols], np.arange(B.shape[1])] = weight[cols]
-            return H_block
-
-        state.cache["XH1t"] = np.asarray(project_update(state.data, np.zeros((state.data.shape[0], 1),
-                                                                                  dtype=state.dtype), hard),
-                                         dtype=np.float64)
-        del n
+        anc = [[None] * L for _ in range(L)]
+        gain = [[None] * L for _ in range(L)]
+        for low in range(L):
+            anc[low][low] = np.arange(state.ranks[low])
+            gain[low][low] = np.ones(state.ranks[low])
+            for high in range(low + 1, L):
+                parent = assign[high][anc[low][high - 1]]
+                anc[low][high] = parent
+                gain[low][high] = gain[low][high - 1] * weight[high][anc[low][high - 1]]
+        return anc, gain
 
     def _layer_products(self, state) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Y_l = X C_l^T (m x r_l) and d_l = diag(C_l C_l^T) for every layer."""
@@ -281,6 +288,28 @@ class DeepONMF(DeepVariant):
             d.append(np.bincount(assign[index], weights=weight[index] ** 2 * d[-1], minlength=state.ranks[index]))
         return Y, d
 
+    def _fit_bases(self, state) -> None:
+        """X H_1^T by one pass, then every W_l = X C_l^T diag(C_l C_l^T)^-1 (least squares)."""
+        r1 = state.ranks[0]
+        assign, weight = state.cache["assign"][0], state.cache["weight"][0]
+
+        def hard(B, cols):
+            H_block = np.zeros((r1, B.shape[1]), dtype=state.dtype)
+            H_block[assign[cols], np.arange(B.shape[1])] = weight[cols]
+            return H_block
+
+        dummy = np.zeros((state.data.shape[0], 1), dtype=state.dtype)
+        state.cache["XH1t"] = np.asarray(project_update(state.data, dummy, hard), dtype=np.float64)
+        self._update_bases(state)
+
+    def _update_bases(self, state) -> None:
+        Y, d = self._layer_products(state)
+        for index in range(state.L):
+            ok = d[index] > 0
+            W = state.W[index].copy()
+            W[:, ok] = Y[index][:, ok] / d[index][ok]
+            state.W[index] = W
+
     # the sweep ---------------------------------------------------------------------------------
     def update_layer(self, state, index):
         if index == 0:
@@ -289,101 +318,120 @@ class DeepONMF(DeepVariant):
             self._move_clusters(state, index)
 
     def _move_pixels(self, state) -> None:
+        """Each pixel to its best layer-1 cluster with the optimal weight (exact for the loss)."""
         L, ranks = state.L, state.ranks
-        groups, above = self._ancestors(state)
-        W_top = state.W[L - 1]
-        W_1 = state.W[0]
-        top_norm = np.linalg.norm(W_top, axis=0)
-        first_norm = np.linalg.norm(W_1, axis=0)
-        has_child = np.bincount(groups[0], minlength=ranks[L - 1]) > 0
-        usable = has_child & (top_norm > 0)
-        top_scale = np.where(usable, 1.0 / np.where(top_norm > 0, top_norm, 1.0), 0.0)
-        first_scale = 1.0 / np.where(first_norm > 0, first_norm, 1.0)
-        group_of_first = groups[0]
+        lam = self.weights(state)
+        anc, gain = self._paths(state)
+        r1 = ranks[0]
         assign, weight = state.cache["assign"][0], state.cache["weight"][0]
-        r_top, r1 = ranks[L - 1], ranks[0]
-        basis = np.hstack([W_top, W_1]).astype(state.dtype)
-        top_sq = np.where(top_norm > 0, top_norm**2, 1.0)
+        # the loss of pixel j in layer-1 cluster k with weight h is sum_l lam_l ||x_j - h a_lk v_lk||^2,
+        # a_lk = weights above k up to layer l, v_lk = k's ancestor in W_l: minimized by
+        # h = z_k^T x_j / D_k with z_k = sum_l lam_l a_lk v_lk, D_k = sum_l lam_l a_lk^2 ||v_lk||^2.
+        Z = np.zeros((state.data.shape[0], r1))
+        D = np.zeros(r1)
+        for level in range(L):
+            if lam[level] == 0:
+                continue
+            V = state.W[level][:, anc[0][level]]
+            Z += lam[level] * V * gain[0][level]
+            D += lam[level] * gain[0][level] ** 2 * np.sum(V * V, axis=0)
+        alive = D > 0
+        inv_sqrt_D = np.where(alive, 1.0 / np.sqrt(np.where(alive, D, 1.0)), 0.0)
+        if self.loss == "global":
+            # siblings under one top-level cluster fit equally (their z_k are parallel): the tie is
+            # broken by the cosine with the layer-1 basis, which leaves the loss unchanged
+            tie_basis = state.W[0]
+            tie_norm = np.linalg.norm(tie_basis, axis=0)
+            tie_scale = 1.0 / np.where(tie_norm > 0, tie_norm, 1.0)
+            top = anc[0][L - 1]
+            basis = np.hstack([Z, tie_basis])
+        else:
+            basis = Z
 
         def move(B, cols):
             B = np.asarray(B, dtype=np.float64)
             width = B.shape[1]
-            scores = B[:r_top] * top_scale[:, None]
-            scores[~usable] = -np.inf
-            group = np.argmax(scores, axis=0)
-            projection = np.maximum(B[:r_top][group, np.arange(width)], 0.0)
-            composite = projection / top_sq[group]
-            fine = B[r_top:] * first_scale[:, None]
-            fine[group_of_first[:, None] != group[None, :]] = -np.inf
-            cluster = np.argmax(fine, axis=0)
-            h = composite / above[0][cluster]
+            scores = B[:r1] * inv_sqrt_D[:, None]
+            scores[~alive] = -np.inf
+            cluster = np.argmax(scores, axis=0)
+            if self.loss == "global":
+                group = top[cluster]
+                fine = B[r1:] * tie_scale[:, None]
+                fine[top[:, None] != group[None, :]] = -np.inf
+                fine[~alive] = -np.inf
+                cluster = np.argmax(fine, axis=0)
+            h = np.maximum(B[:r1][cluster, np.arange(width)], 0.0) / np.where(alive[cluster], D[cluster], 1.0)
             assign[cols] = cluster
             weight[cols] = h
             H_block = np.zeros((r1, width), dtype=state.dtype)
             H_block[cluster, np.arange(width)] = h
             return H_block
 
-        state.cache["XH1t"] = np.asarray(project_update(state.data, basis, move), dtype=np.float64)
+        state.cache["XH1t"] = np.asarray(project_update(state.data, basis.astype(state.dtype), move),
+                                         dtype=np.float64)
 
     def _move_clusters(self, state, index) -> None:
+        """Each cluster k of layer l-1, as a block, to its best layer-l cluster with the optimal weight."""
         L, ranks = state.L, state.ranks
-        groups, above = self._ancestors(state)
+        lam = self.weights(state)
+        anc, gain = self._paths(state)
         Y, d = self._layer_products(state)
         y = Y[index - 1]           # X C_{l-1}^T: one column per cluster of layer l-1
         sizes = d[index - 1]       # ||c_k||^2
-        W_top, W_here = state.W[L - 1], state.W[index]
-        top_norm = np.linalg.norm(W_top, axis=0)
-        here_norm = np.linalg.norm(W_here, axis=0)
+        r = ranks[index]
+        # cluster k under q with factor g costs sum_{i >= l} lam_i ||X_k - g b_iq v_iq c_k^T||^2
+        # (b_iq: weights above q up to layer i): minimized by g = z_q^T y_k / (D_q ||c_k||^2).
+        Z = np.zeros((state.data.shape[0], r))
+        D = np.zeros(r)
+        for level in range(index, L):
+            if lam[level] == 0:
+                continue
+            V = state.W[level][:, anc[index][level]]
+            Z += lam[level] * V * gain[index][level]
+            D += lam[level] * gain[index][level] ** 2 * np.sum(V * V, axis=0)
+        alive = D > 0
+        fits = (Z.T @ y) / np.where(alive, np.sqrt(np.where(alive, D, 1.0)), 1.0)[:, None]  # r x r_{l-1}
+        fits[~alive] = -np.inf
+        top = anc[index][L - 1]
+        here = state.W[index]
+        here_norm = np.linalg.norm(here, axis=0)
+        cosines = (here.T @ y) / np.where(here_norm > 0, here_norm, 1.0)[:, None]
         assign, weight = state.cache["assign"][index], state.cache["weight"][index]
-        group_of_here = groups[index]
-        children = np.bincount(assign, minlength=ranks[index])
-        has_child = np.bincount(group_of_here, minlength=ranks[L - 1]) > 0
-        usable = has_child & (top_norm > 0)
+        children = np.bincount(assign, minlength=r)
         for k in range(ranks[index - 1]):
             if sizes[k] <= 0:
                 continue
             current = assign[k]
-            if children[current] <= 1 and index < L:  # keep every cluster of layer l nonempty
-                allowed_groups = np.zeros(ranks[L - 1], dtype=bool)
-                allowed_groups[group_of_here[current]] = True
-            elif children[current] <= 1:
-                continue
-            else:
-                allowed_groups = usable.copy()
-            allowed_groups &= usable
-            if not allowed_groups.any():
-                continue
-            fits = (W_top.T @ y[:, k]) / np.where(top_norm > 0, top_norm, 1.0)
-            fits[~allowed_groups] = -np.inf
-            group = int(np.argmax(fits))
-            projection = max(float(W_top[:, group] @ y[:, k]), 0.0)
-            factor = projection / (top_norm[group] ** 2 * sizes[k])
             if children[current] <= 1:
-                target = current  # sole child: stays, only its weight changes
+                options = np.array([current])  # a sole child stays: every cluster keeps a child
             else:
-                candidates = np.flatnonzero(group_of_here == group)
-                cosines = (W_here[:, candidates].T @ y[:, k]) / np.where(here_norm[candidates] > 0,
-                                                                          here_norm[candidates], 1.0)
-                target = int(candidates[np.argmax(cosines)])
+                options = np.flatnonzero(alive)
+            if options.size == 0:
+                continue
+            best = options[np.argmax(fits[options, k])]
+            if self.loss == "global":  # equal fits within a top-level cluster: the closest basis vector
+                siblings = options[top[options] == top[best]]
+                best = siblings[np.argmax(cosines[siblings, k])]
+            factor = max(float(Z[:, best] @ y[:, k]), 0.0) / (D[best] * sizes[k])
             children[current] -= 1
-            children[target] += 1
-            assign[k] = target
-            weight[k] = factor / above[index][target]
+            children[best] += 1
+            assign[k] = best
+            weight[k] = factor
 
     def end_sweep(self, state):
-        Y, d = self._layer_products(state)
-        for index in range(state.L):
-            ok = d[index] > 0
-            W = state.W[index].copy()
-            W[:, ok] = Y[index][:, ok] / d[index][ok]
-            state.W[index] = W
+        self._update_bases(state)
         return self.evaluate(state)
 
     def evaluate(self, state):
         Y, d = self._layer_products(state)
+        lam = self.weights(state)
+        objective = 0.0
+        for index in range(state.L):
+            if lam[index]:
+                objective += lam[index] * max(_residual_sq(state.x_sq, state.W[index], Y[index], np.diag(d[index])), 0.0)
         top = state.L - 1
         residual = _residual_sq(state.x_sq, state.W[top], Y[top], np.diag(d[top]))
-        return _relative(state.x_sq, residual), 0.5 * max(residual, 0.0)
+        return _relative(state.x_sq, residual), 0.5 * objective
 
     def finish(self, state):
         Y, d = self._layer_products(state)
@@ -1011,6 +1059,30 @@ def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = Non
                "global_loss": float(objectives[-1]), "stop_reason": reason, "chain": variant.chain}
     return Result(model=model, layers=layers, params=result_params, history=history, summary=summary,
                   seconds=time.perf_counter() - started, converged=converged, n_iter=sweeps)
+
+
+def layer_abundances(result: Result, X, method: str = "nnls") -> None:
+    """Soft abundances of every layer's data-space endmembers for all columns at once, exact
+    NNLS (H >= 0) or FCLS (also sum to one) by :mod:`mfcli.models.nnls`, stored in
+    ``Layer.abundances`` in X's dtype. NNLS is warm-started from a few HALS sweeps (the passive
+    sets are then nearly right, and block principal pivoting settles in fewer exchanges)."""
+    from mfcli.models.matrix import as_data_matrix
+    from mfcli.models.nnls import fcls, nnls_from_grams
+
+    if method not in ("nnls", "fcls"):
+        raise ParameterError(f"abundances are nnls or fcls, not '{method}'")
+    data = as_data_matrix(X)
+    for layer in result.layers:
+        W = np.asarray(layer.data_basis, dtype=data.dtype)
+        if method == "fcls":
+            layer.abundances = np.asarray(fcls(W, data), dtype=data.dtype)
+        else:
+            WtX = np.asarray(data.WtX(W), dtype=np.float64)
+            G = W.astype(np.float64).T @ W.astype(np.float64)
+            start = np.maximum(np.linalg.lstsq(G, WtX, rcond=None)[0], 0.0)
+            start = hals_rows(start, WtX, G, 5, 0.0, floor=0.0)
+            layer.abundances = np.asarray(nnls_from_grams(G, WtX, init=start), dtype=data.dtype)
+        layer.attrs["abundances"] = method
 
 
 class DeepFactorization:

@@ -163,13 +163,14 @@ def best_of_starts(data: DataMatrix, rank: int, *, kinds: list[str], stopping: S
 
 
 def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int = 10, screen_size: int = 10000,
-         max_iter: int = 200, tol: float = 1e-6, target_error: float | None = None, max_time: float | None = None,
-         seed: int = 0, callback=None, dtype=None):
+         screen_tol: float = 1e-4, max_iter: int = 200, tol: float = 1e-6, target_error: float | None = None,
+         max_time: float | None = None, seed: int = 0, callback=None, dtype=None):
     """Orthogonal NMF X ~= W H, H >= 0 with one nonzero per column (a hard clustering).
 
     ``init``: ``restarts`` (default: the best of ``restarts`` starts, SPA, k-means++-style and
-    random, screened on ``screen_size`` columns for larger data), or a single start ``spa`` |
-    ``kmeans++`` | ``random``; a given ``W`` starts from it (``H`` is ignored: ONMF derives it).
+    random, screened on ``screen_size`` columns for larger data, each start run until its
+    relative decrease is below ``screen_tol``), or a single start ``spa`` | ``kmeans++`` |
+    ``random``; a given ``W`` starts from it (``H`` is ignored: ONMF derives it).
     Returns a Result whose layer has ``assignments`` (cluster of each column), and
     ``assignment_weights``; W's columns are typical members (weights average 1 per cluster).
     """
@@ -188,7 +189,7 @@ def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int 
     elif init == "restarts":
         kinds = start_kinds(restarts)
         if data.shape[1] > screen_size or len(kinds) > 1:
-            screen_stop = Stopping(max_iter=max_iter, tol=max(tol, 1e-4))  # ranking the starts needs less
+            screen_stop = Stopping(max_iter=max_iter, tol=max(tol, screen_tol))  # ranking needs less
             W0, report, screened = best_of_starts(data, rank, kinds=kinds, stopping=screen_stop, seed=seed,
                                                   screen_size=screen_size, callback=callback)
         else:

@@ -184,7 +184,11 @@ _NMF_INITS = ("nndsvda", "nndsvd", "nndsvdar", "spa", "kmeans++", "random")
 DEEP_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("deep-onmf", _DEEP, "deep orthogonal NMF: hard clusters merged layer by layer (survey 3.2.1)",
               "mfcli.models.deep:DeepFactorization", kind="deep", inits=("spa", "kmeans++", "random"),
-              default_init="restarts", extra_inits=("restarts",), params=_ONMF_PARAMS),
+              default_init="restarts", extra_inits=("restarts",),
+              params={**_ONMF_PARAMS,
+                      "loss": Param(str, "global", "global (||X - W_L H_L...H_1||) or layers "
+                                                   "(sum_l ||X - W_l H_l...H_1||: every layer fits the data)"),
+                      "layer_tol": Param(float, 1e-3, "tolerance of the layer-wise ONMF initialization")}),
     ModelSpec("deep-aonmf", _DEEP, "deep approximately orthogonal NMF: soft H_l with the AONMF penalty",
               "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS, default_init="spa",
               params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> on every layer")}),

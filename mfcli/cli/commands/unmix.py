@@ -93,6 +93,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     check_output_path(output, force, kind="folder")
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
+    dataset.X = np.ascontiguousarray(dataset.X)  # once, not in every solver (MATLAB files are column-major)
     ranks = check_ranks(ranks, dataset.X.shape)
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     kwargs["init"] = init or spec.default_init
@@ -100,7 +101,9 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
         result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
     if abundances != "none":
-        add_abundances(result, dataset.X, abundances)
+        from mfcli.models.deep import layer_abundances
+
+        layer_abundances(result, dataset.X, abundances)
     finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, **model_params})
     result.seconds = time.perf_counter() - started
 
@@ -135,7 +138,6 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
             "abundances": abundances,
             "layers": layers,
         })
-    del np
 
 
 def write_unmix_plots(result, dataset, folder) -> list[str]:
@@ -144,19 +146,6 @@ def write_unmix_plots(result, dataset, folder) -> list[str]:
     written. To be filled by the pictures work (issue #5): per-layer abundance maps, endmember
     spectra and the hierarchy picture."""
     return []
-
-
-def add_abundances(result, X, method: str) -> None:
-    """Soft abundances of every layer's endmembers for all pixels at once (NNLS or FCLS)."""
-    import numpy as np
-
-    from mfcli.models.nnls import fcls, nnls
-
-    solve = fcls if method == "fcls" else nnls
-    for layer in result.layers:
-        basis = np.asarray(layer.data_basis, dtype=X.dtype)
-        layer.abundances = np.asarray(solve(basis, X), dtype=X.dtype)
-        layer.attrs["abundances"] = method
 
 
 def layer_summaries(result, tree) -> list[dict]:

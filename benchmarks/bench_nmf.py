@@ -1,0 +1,127 @@
+"""NMF speed: mfcli's accelerated HALS against scikit-learn's coordinate descent, same data, same run.
+
+    python benchmarks/bench_nmf.py [--size 162x94249] [--rank 7] [--sklearn-iter 200]
+
+A seeded synthetic nonnegative matrix of Urban's size (162 bands x 94249 pixels), rank 7:
+X = W H + noise with W ~ U(0, 1), the columns of H Dirichlet(0.5) abundances (sum to one, many
+nearly pure pixels, as in a hyperspectral scene), Gaussian noise of 1% of the mean, clipped at 0.
+
+1. The anchor: scikit-learn ``NMF(n_components=7, solver='cd', init='nndsvda', max_iter=200)``
+   on X^T (scikit-learn wants samples x features), float64. Its relative error
+   ||X - WH||_F / ||X||_F becomes the target.
+2. mfcli ``nmf`` is timed to reach that error (``target_error``, no other stopping rule), in
+   float64 and float32, with its default initialization and with nndsvda (scikit-learn's).
+   Time includes the initialization; the float32 copy of X is made before timing.
+3. Printed beside them: the time of one pass over X (W^T X), the floor of any method that reads
+   the data, and the peak memory mfcli allocated above what was allocated before its call
+   (tracemalloc; NumPy reports its buffers to it), in multiples of the input's size.
+
+Target (issue 3): mfcli / scikit-learn <= 0.15 in float64, about half that in float32; peak
+memory at most 2x the input. The machine may be shared: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+
+
+def synthetic(m: int, n: int, rank: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    W = rng.random((m, rank))
+    H = rng.dirichlet(np.full(rank, 0.5), size=n).T
+    X = W @ H
+    X += 0.01 * X.mean() * rng.standard_normal((m, n))
+    np.maximum(X, 0, out=X)
+    return X
+
+
+def one_pass_seconds(X: np.ndarray, rank: int, repeat: int = 7) -> float:
+    from mfcli.models.matrix import InMemoryMatrix
+
+    data = InMemoryMatrix(X)
+    W = np.random.default_rng(1).random((X.shape[0], rank)).astype(X.dtype)
+    data.WtX(W)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        data.WtX(W)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run_mfcli(X: np.ndarray, rank: int, target: float, init: str | None):
+    from mfcli.models.nmf import nmf
+
+    kwargs = {} if init is None else {"init": init}
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    start = time.perf_counter()
+    result = nmf(X, rank, target_error=target, tol=0, max_iter=2000, **kwargs)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    return result, seconds, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="162x94249", help="m x n of the synthetic matrix")
+    parser.add_argument("--rank", type=int, default=7)
+    parser.add_argument("--sklearn-iter", type=int, default=200)
+    args = parser.parse_args()
+    m, n = (int(v) for v in args.size.lower().split("x"))
+    rank = args.rank
+
+    from sklearn.decomposition import NMF as SklearnNMF
+
+    from mfcli.metrics import relative_error
+    from mfcli.models.nmf import nmf
+
+    print(f"bench_nmf: synthetic {m} x {n}, rank {rank}; {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    X = synthetic(m, n, rank)
+    X32 = X.astype(np.float32)
+    print(f"input: {X.nbytes / 2**20:.1f} MiB in float64, {X32.nbytes / 2**20:.1f} MiB in float32")
+    pass64, pass32 = one_pass_seconds(X, rank), one_pass_seconds(X32, rank)
+    print(f"one pass over X (W^T X): {pass64 * 1e3:.1f} ms float64, {pass32 * 1e3:.1f} ms float32")
+
+    model = SklearnNMF(n_components=rank, solver="cd", init="nndsvda", max_iter=args.sklearn_iter, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        coefficients = model.fit_transform(X.T)  # n x r: our H^T
+        sk_seconds = time.perf_counter() - start
+    target = relative_error(X, model.components_.T, coefficients.T)
+    print(f"scikit-learn cd, nndsvda, {model.n_iter_} iterations: {sk_seconds:.3f} s, relative error {target:.6f}")
+    print()
+    nmf(X[:, :2000], rank, max_iter=2)  # warm imports and code paths outside the timings
+
+    header = f"{'mfcli run':<30} {'seconds':>8} {'ratio':>7} {'iters':>6} {'passes':>7} {'rel. error':>11} " \
+             f"{'peak mem':>13}"
+    print(header)
+    print("-" * len(header))
+    for label, data, init in (("float64, default init", X, None), ("float32, default init", X32, None),
+                              ("float64, init nndsvda", X, "nndsvda"), ("float32, init nndsvda", X32, "nndsvda")):
+        result, seconds, peak = run_mfcli(data, rank, target, init)
+        layer = result.layers[0]
+        error = relative_error(X, layer.W.astype(np.float64), layer.H.astype(np.float64))
+        floor = pass64 if data.dtype == np.float64 else pass32
+        print(f"{label + ' (' + result.params['init'] + ')':<30} {seconds:>8.3f} {seconds / sk_seconds:>7.3f} "
+              f"{result.n_iter:>6d} {seconds / floor:>7.0f} {error:>11.6f} "
+              f"{peak / 2**20:>7.1f} MiB {peak / data.nbytes:>4.2f}x"
+              + ("" if error <= target * (1 + 1e-6) else "  (target not reached)"))
+    print()
+    print("ratio = mfcli seconds / scikit-learn seconds (target <= 0.15 float64, ~0.075 float32);")
+    print("passes = mfcli seconds / one pass over X; peak mem = allocated during the run, x input size (<= 2x).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Deep unmixing speed and quality: the whole `mfcli unmix --ranks 7,6,4,2` run beside scikit-learn NMF.
+
+    python benchmarks/bench_unmix.py [--ranks 7,6,4,2] [--keep DIR]
+
+Data: the bundled Urban stand-in (sample:urban: 162 bands x 94249 pixels, the published
+6-material ground truth M, A times 1000 plus seeded noise) written to an Urban_R162-style
+MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`, `maxValue`).
+
+1. The anchor: scikit-learn ``NMF(n_components=7, solver='cd', init='nndsvda', max_iter=200)``
+   on the same matrix as mfcli reads it (X^T, float32), fit time only.
+2. mfcli: ``mfcli unmix urban.mat --ranks 7,6,4,2 -o OUT --json`` in a subprocess, timed from
+   the start of the process to the written folder (load, deep ONMF with restarts, joint
+   refinement, NNLS abundances of every layer, result.h5 and hierarchy files; --no-plots, the
+   pictures being another issue's work). Peak memory: the child's own high-water resident set
+   size (VmHWM), minus that of a child that only starts mfcli (`mfcli --version`).
+3. Quality: the rank-6 layer's endmembers against the six ground-truth spectra, by spectral angle
+   after optimal (Hungarian) matching (mfcli.metrics.match_endmembers); and the tree, every
+   cluster named after its closest ground-truth material, with what merges at each layer.
+
+Target (issue 4): mfcli / scikit-learn <= 0.5, aim 0.25. The machine may be shared: the load
+average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def write_urban_mat(path: Path):
+    """The Urban stand-in in the Urban_R162 layout; returns (X as mfcli reads it, M, names)."""
+    import scipy.io
+
+    from mfcli.io.samples import build_urban, sample_path
+
+    data = build_urban(scipy.io.loadmat(sample_path("urban")))
+    scipy.io.savemat(path, {key: data[key] for key in ("Y", "nRow", "nCol", "SlectBands", "maxValue")})
+    X = data["Y"] / np.float32(data["maxValue"][0, 0])
+    names = [str(np.ravel(entry)[0]).split("-", 1)[-1].lower() for entry in np.ravel(data["cood"])]
+    return np.ascontiguousarray(X, dtype=np.float32), np.asarray(data["M"], dtype=np.float64), names
+
+
+PEAK_WRAPPER = (
+    "import atexit, sys\n"
+    "def report():\n"
+    "    status = open('/proc/self/status').read().split('\\n')\n"
+    "    peak = [line for line in status if line.startswith('VmHWM')][0].split()[1]\n"
+    "    sys.stderr.write('PEAK_KIB ' + peak + '\\n')\n"
+    "atexit.register(report)\n"
+    "from mfcli.cli.main import main\n"
+    "sys.argv = ['mfcli', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def run_mfcli(arguments: list[str]):
+    """Run mfcli in a fresh interpreter; returns (completed process, seconds, peak RSS in MiB).
+
+    The peak is the child's own high-water mark (VmHWM), which starts afresh in the new process
+    (unlike getrusage's, which keeps the pages a forked child shares with this process).
+    """
+    start = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *arguments], check=False,
+                               capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if completed.returncode != 0:
+        raise SystemExit(f"mfcli {' '.join(arguments)} failed:\n{completed.stderr}")
+    peaks = [line.split()[1] for line in completed.stderr.splitlines() if line.startswith("PEAK_KIB ")]
+    return completed, seconds, int(peaks[-1]) / 1024.0 if peaks else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ranks", default="7,6,4,2")
+    parser.add_argument("--keep", metavar="DIR", help="keep the output folder here")
+    args = parser.parse_args()
+    ranks = [int(r) for r in args.ranks.split(",")]
+
+    from sklearn.decomposition import NMF as SklearnNMF
+
+    from mfcli.hierarchy import tree_from_result
+    from mfcli.io.result import read_result
+    from mfcli.metrics import match_endmembers, spectral_angle_matrix
+
+    print(f"bench_unmix: {os.cpu_count()} cores, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    work = Path(tempfile.mkdtemp(prefix="bench_unmix."))
+    try:
+        mat = work / "urban.mat"
+        X, M, names = write_urban_mat(mat)
+        print(f"data: {mat.name}, {X.shape[0]} x {X.shape[1]} float32 ({X.nbytes / 2**20:.1f} MiB), "
+              f"ground truth: {', '.join(names)}")
+
+        model = SklearnNMF(n_components=ranks[0], solver="cd", init="nndsvda", max_iter=200, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            coefficients = model.fit_transform(X.T)
+            sk_seconds = time.perf_counter() - start
+        from mfcli.metrics import relative_error
+
+        sk_error = relative_error(X.astype(np.float64), model.components_.T.astype(np.float64),
+                                  coefficients.T.astype(np.float64))
+        print(f"scikit-learn NMF rank {ranks[0]} (cd, nndsvda, {model.n_iter_} iterations): {sk_seconds:.3f} s, "
+              f"relative error {sk_error:.5f}")
+        del coefficients
+
+        _, _, baseline_rss = run_mfcli(["--version"])
+        out = work / "out"
+        completed, mfcli_seconds, peak_rss = run_mfcli(
+            ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(out), "--json", "--no-plots"])
+        document = json.loads(completed.stdout)
+        print(f"mfcli unmix --ranks {args.ranks} (whole process, load to written folder): {mfcli_seconds:.3f} s "
+              f"(its own count {document['seconds']:.3f} s), {document['n_iter']} refinement sweeps")
+        print(f"ratio mfcli / scikit-learn: {mfcli_seconds / sk_seconds:.3f}  (target <= 0.5, aim 0.25)")
+        print(f"peak memory (max RSS): {peak_rss:.0f} MiB, {peak_rss - baseline_rss:.0f} MiB above a bare mfcli "
+              f"start ({baseline_rss:.0f} MiB) = {(peak_rss - baseline_rss) / (X.nbytes / 2**20):.2f}x the input")
+        errors = document["relative_error"]
+        print("relative error per layer: " + ", ".join(
+            f"L{i + 1} (r={r}) {e:.5f}" for i, (r, e) in enumerate(zip(ranks, errors["layers"]))))
+        print()
+
+        result = read_result(out / "result.h5")
+        six = next((i for i, r in enumerate(ranks) if r == M.shape[1]), None)
+        if six is not None:
+            basis = result.layers[six].data_basis
+            matched = match_endmembers(basis, M)
+            angles = spectral_angle_matrix(basis, M)
+            print(f"layer {six + 1} (rank {ranks[six]}) endmembers vs ground truth, spectral angle after "
+                  f"Hungarian matching:")
+            for q, name in enumerate(names):
+                print(f"  {name:<14} <- cluster #{matched[q]}: {angles[matched[q], q]:6.2f} deg")
+            print(f"  mean {np.mean([angles[matched[q], q] for q in range(len(names))]):.2f} deg")
+            print()
+
+        tree = tree_from_result(result)
+        print("tree (each cluster named after its closest ground-truth spectrum, angle in degrees):")
+
+        def label(level: int, cid: int) -> str:
+            angles = spectral_angle_matrix(result.layers[level - 1].data_basis[:, [cid]], M)[0]
+            best = int(np.argmin(angles))
+            size = tree.cluster(level, cid).size
+            return f"#{cid} {names[best]} {angles[best]:.1f} ({size} px)"
+
+        print("  layer 1: " + "; ".join(label(1, c.id) for c in tree.layers[0]))
+        for level in range(2, len(ranks) + 1):
+            merges = tree.merges(level)
+            text = "; ".join(f"{label(level, cid)} = " + " + ".join(label(level - 1, child) for child in children)
+                             for cid, children in merges) or "no merge"
+            print(f"  layer {level} merges: {text}")
+        if args.keep:
+            shutil.copytree(out, args.keep, dirs_exist_ok=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
