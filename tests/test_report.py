@@ -97,14 +97,14 @@ def test_report_of_a_deep_ratings_result_has_the_tree_and_no_maps(invoke, result
     assert "#1 = #1 + #2" in text  # the merge, in the layers table
 
 
-def test_report_refuses_to_overwrite_and_names_missing_truth(invoke, result_files, tmp_path):
+def test_report_refuses_to_overwrite_and_unusable_truth(invoke, result_files, tmp_path):
     out = tmp_path / "r.html"
     out.write_text("keep")
     run = invoke("report", str(result_files / "survey.h5"), "-o", str(out))
     assert run.exit_code == 1 and "--force" in run.stderr and out.read_text() == "keep"
     run = invoke("report", str(result_files / "samson.h5"), "--truth", "sample:survey-ratings",
                  "-o", str(tmp_path / "t.html"))
-    assert run.exit_code == 1 and "no ground truth" in run.stderr
+    assert run.exit_code == 1 and run.stderr.startswith("Error: ") and run.stderr.count("\n") == 1
     assert not (tmp_path / "t.html").exists()
 
 
@@ -227,11 +227,11 @@ def test_the_browser_check_does_see_external_fetches(tmp_path):
 def test_abundance_only_ground_truth_is_matched_by_maps(result_files, tmp_path):
     from mfcli.io.result import read_result
     from mfcli.plotting.report import build_report
-    from mfcli.plotting.truth import load_ground_truth
+    from mfcli.io.truth import load_truth_for_result
 
     result = read_result(result_files / "samson.h5")
-    truth = load_ground_truth("sample:samson", result)
-    truth.spectra = None
+    truth = load_truth_for_result("sample:samson", result)
+    truth.endmembers = None
     text = build_report(result, truth=truth)
     assert "abundances only" in text and "abundance maps against the ground truth" in text
     assert "mean spectral angle" not in text

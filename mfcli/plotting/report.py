@@ -137,19 +137,21 @@ def _evaluation(result, truth, wavelengths) -> str:
     from mfcli.metrics import abundance_rmse_per_material
     from mfcli.plotting.abundances import truth_abundance_figure
     from mfcli.plotting.endmembers import endmember_figure
-    from mfcli.plotting.truth import match_maps, match_spectra
+    from mfcli.plotting.truth import match_maps, match_spectra, truth_label
 
+    names = truth.material_names()
     how = ("spectra are matched to each layer's endmembers by the Hungarian algorithm on spectral angle "
-           "(scale-free, so references normalised to a maximum of 1 compare fairly)") if truth.spectra is not None \
+           "(scale-free, so references normalised to a maximum of 1 compare fairly)") if truth.endmembers is not None \
         else "it has abundances only, matched to the layer's maps by the Hungarian algorithm on their RMSE"
-    parts = [f"<p>Ground truth: <code>{_e(truth.source)}</code> — {len(truth.names)} materials: "
-             f"{_e(', '.join(truth.names))}; {how}.</p>"]
-    best = _closest_layer(result, len(truth.names))
-    if truth.spectra is not None:
+    parts = [f"<p>Ground truth: <code>{_e(truth_label(truth))}</code> — {len(names)} materials: "
+             f"{_e(', '.join(names))}; {how}.</p>"]
+    parts += [f'<p class="sub">{_e(note)}</p>' for note in truth.notes]
+    best = _closest_layer(result, len(names))
+    if truth.endmembers is not None:
         rows = []
         for index in range(1, len(result.layers) + 1):
             match = match_spectra(result, index, truth)
-            per = "; ".join(f"#{e} ↔ {truth.names[r]}: {a:.2f}°" for (e, r), a in zip(match.pairs, match.angles_deg))
+            per = "; ".join(f"#{e} ↔ {names[r]}: {a:.2f}°" for (e, r), a in zip(match.pairs, match.angles_deg))
             rows.append([str(index), str(result.ranks[index - 1]), _number(float(np.mean(match.angles_deg)), 4),
                          _e(per)])
         parts.append(_table(["layer", "rank", "mean spectral angle (°)", "matched pairs and angles"], rows, {2}))
@@ -157,7 +159,7 @@ def _evaluation(result, truth, wavelengths) -> str:
         parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match),
                               f"layer {best} endmembers against the ground truth",
                               f"Layer {best} (rank {result.ranks[best - 1]}, the closest to the "
-                              f"{len(truth.names)} reference materials): extracted spectra (colour) and matched "
+                              f"{len(names)} reference materials): extracted spectra (colour) and matched "
                               "references (dashed, scaled by least squares)."))
     else:
         match = match_maps(result, best, truth)
@@ -169,7 +171,7 @@ def _evaluation(result, truth, wavelengths) -> str:
             ref = np.asarray(truth.abundances)[[r for _, r in match.pairs]]
             errors = abundance_rmse_per_material(est, ref)
             note = " Abundance RMSE per matched material: " + ", ".join(
-                f"{truth.names[r]} {err:.4f}" for (_, r), err in zip(match.pairs, errors)) + "."
+                f"{names[r]} {err:.4f}" for (_, r), err in zip(match.pairs, errors)) + "."
         parts.append(_attempt(lambda: truth_abundance_figure(result, best, truth, match),
                               f"layer {best} abundance maps against the ground truth",
                               f"Top: reference abundances; bottom: the matched maps of layer {best}.{note}"))

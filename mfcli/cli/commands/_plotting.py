@@ -16,9 +16,9 @@ wavelengths_option = click.option(
     "--wavelengths", "wavelengths_path", metavar="FILE", type=click.Path(dir_okay=False),
     help="Wavelengths of the kept bands (text/CSV or .npy, nm or micrometres), overriding the result's metadata.")
 truth_option = click.option(
-    "--truth", "truth_spec", metavar="GT",
-    help="Ground truth (.mat/.h5 with endmembers and/or abundances, e.g. M/A or GT/S_GT; sample:NAME works) "
-         "to compare with.")
+    "--truth", "truth_specs", multiple=True, metavar="GT",
+    help="Ground truth to compare with, read as by `mfcli evaluate` (.mat/.h5/.npz/.npy/CSV or sample:NAME with "
+         "endmembers and/or abundances, e.g. M/A or GT/S_GT); repeat for endmembers and abundances in two files.")
 
 
 def picture_options(func):
@@ -44,14 +44,14 @@ def load_wavelengths(path: str | None):
     return read_wavelengths(path)
 
 
-def load_truth(spec: str | None, result):
-    """The ground truth for ``result`` (see :func:`mfcli.plotting.truth.load_ground_truth`)."""
-    if spec is None:
+def load_truth(specs: tuple[str, ...], result):
+    """The ground truth for ``result`` (:func:`mfcli.io.truth.load_truth_for_result`), or None."""
+    if not specs:
         return None
     from mfcli.cli import console
-    from mfcli.plotting.truth import load_ground_truth
+    from mfcli.io.truth import load_truth_for_result
 
-    truth = load_ground_truth(spec, result)
+    truth = load_truth_for_result(list(specs), result)
     for note in truth.notes:
         console.detail(f"  {note}")
     return truth

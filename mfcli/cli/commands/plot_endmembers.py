@@ -15,7 +15,7 @@ from mfcli.cli.options import layer_option, result_argument
 @wavelengths_option
 @truth_option
 @picture_options
-def command(result_path: str, layer: int, wavelengths_path: str | None, truth_spec: str | None, output: str,
+def command(result_path: str, layer: int, wavelengths_path: str | None, truth_specs: tuple[str, ...], output: str,
             dpi: int, force: bool) -> None:
     """Plot the endmembers (data-space basis vectors) of RESULT.
 
@@ -37,9 +37,9 @@ def command(result_path: str, layer: int, wavelengths_path: str | None, truth_sp
     wavelengths = load_wavelengths(wavelengths_path)
     index = len(result.layers) if layer == -1 else layer
     result.layer(index)
-    truth = load_truth(truth_spec, result)
+    truth = load_truth(truth_specs, result)
     match = match_spectra(result, index, truth) if truth is not None else None
     figure = endmember_figure(result, index, wavelengths=wavelengths, truth=match, dpi=dpi)
-    extra = f" against {truth_spec} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)" \
+    extra = f" against {', '.join(truth_specs)} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)" \
         if match is not None else ""
     save(figure, output, force, dpi, f"endmembers of layer {index}{extra}")

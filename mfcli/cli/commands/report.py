@@ -14,7 +14,7 @@ from mfcli.cli.options import force_option, result_argument
 @wavelengths_option
 @click.option("-o", "--output", required=True, metavar="FILE.html", help="The HTML file to write.")
 @force_option
-def command(result_path: str, truth_spec: str | None, wavelengths_path: str | None, output: str,
+def command(result_path: str, truth_specs: tuple[str, ...], wavelengths_path: str | None, output: str,
             force: bool) -> None:
     """Write one HTML file describing RESULT: the input, the parameters, per-layer errors, the
     abundance maps, endmembers, hierarchy and convergence pictures, and with --truth the
@@ -34,7 +34,7 @@ def command(result_path: str, truth_spec: str | None, wavelengths_path: str | No
 
     check_output_path(output, force)
     result = read_result(result_path)
-    truth = load_truth(truth_spec, result)
+    truth = load_truth(truth_specs, result)
     write_report(result, output, truth=truth, wavelengths=load_wavelengths(wavelengths_path), force=force,
                  result_name=Path(result_path).name)
     size = Path(output).stat().st_size
