@@ -45,7 +45,9 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
     materials x bands), abundances A, S_GT (materials x pixels, pixels x materials, or an
     abundance cube rows x cols x materials); names from 'cood'. Samson's GT spectra are each
     scaled to a maximum of 1: the spectral angle is scale-free and compares with them, and the
-    note says so.
+    note says so. Plain NMF coefficients carry an arbitrary scale per component, so abundances
+    are then FCLS of the data for the layer's endmembers, which depends on those endmembers'
+    scale: for such results trust the spectral angles first.
 
     A table goes to stderr; --json prints on stdout: mean_sad, sad (per true material), armse,
     armse_per_material, sre, match, matching [{true, name, estimated, sad, rmse}],

@@ -1,0 +1,132 @@
+"""Endmember extraction, minimum-volume NMF and HySime on planted mixtures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfcli.errors import ParameterError
+from mfcli.metrics import match_endmembers, spectral_angles
+from mfcli.models.endmembers import endmember_indices, extract_endmembers, nfindr, vca
+from mfcli.models.minvol import MinVolNMF, minvol, simplex_logdet
+from mfcli.models.rank import estimate_noise, hysime
+
+
+def planted_mixture(seed: int, m: int = 40, r: int = 4, n: int = 600, alpha: float = 1.0, pure: bool = True,
+                    noise: float = 0.0):
+    """X = E A (+ noise) with A on the simplex; with ``pure`` the first r pixels are the endmembers."""
+    rng = np.random.default_rng(seed)
+    E = np.abs(rng.standard_normal((m, r))) + 0.1
+    A = rng.dirichlet(np.full(r, alpha), size=n).T
+    if pure:
+        A[:, :r] = np.eye(r)
+    X = E @ A + noise * rng.standard_normal((m, n))
+    return np.maximum(X, 0), E, A
+
+
+@pytest.mark.parametrize("method", ["spa", "vca", "nfindr"])
+def test_pixel_methods_find_the_planted_pure_pixels(method):
+    X, E, _ = planted_mixture(0)
+    indices = endmember_indices(X, 4, method, seed=1)
+    assert sorted(indices.tolist()) == [0, 1, 2, 3]
+    spectra, same = extract_endmembers(X, 4, method, seed=1)
+    np.testing.assert_array_equal(same, indices)
+    np.testing.assert_array_equal(spectra, X[:, indices])
+
+
+def test_vca_low_snr_branch_and_seed_reproducibility():
+    X, _, _ = planted_mixture(1, noise=0.0)
+    first = vca(X, 4, seed=3, snr_db=0.0)  # forces the PCA (low-SNR) projection
+    assert sorted(first.tolist()) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(vca(X, 4, seed=3), vca(X, 4, seed=3))
+
+
+def test_nfindr_from_random_start_reaches_the_largest_simplex():
+    X, _, _ = planted_mixture(2)
+    assert sorted(nfindr(X, 4, init="random", seed=5).tolist()) == [0, 1, 2, 3]
+
+
+def test_unknown_method_is_a_parameter_error():
+    X, _, _ = planted_mixture(3)
+    with pytest.raises(ParameterError, match="unknown endmember method"):
+        endmember_indices(X, 3, "atgp")
+
+
+def test_minvol_objective_never_increases_and_abundances_are_on_the_simplex():
+    X, E, A = planted_mixture(4, alpha=0.7, noise=0.01)
+    result = minvol(X, 4, lam=0.004, delta=0.5, max_iter=60, tol=0)
+    layer = result.layers[0]
+    objective = layer.history["objective"]
+    assert np.all(np.diff(objective) <= 1e-9 * np.abs(objective[:-1]))
+    assert layer.H.min() >= 0
+    np.testing.assert_allclose(layer.H.sum(axis=0), 1.0, atol=1e-6)
+    assert layer.attrs["coefficients"] == "fcls"
+
+
+@pytest.mark.parametrize("normalize", ["l1", "l2", "none"])
+def test_minvol_recovers_endmembers_without_pure_pixels(normalize):
+    # No pixel has more than ~80% of any material: the pure-pixel methods cannot reach the
+    # vertices, minimum volume can.
+    rng = np.random.default_rng(5)
+    m, r, n = 30, 3, 800
+    E = np.abs(rng.standard_normal((m, r))) + 0.1
+    A = rng.dirichlet(np.full(r, 1.0), size=4 * n).T
+    A = A[:, A.max(axis=0) < 0.8][:, :n]
+    X = E @ A
+    result = minvol(X, r, lam=1e-5, delta=0.5, normalize=normalize, max_iter=300, tol=1e-9)
+    W = result.layers[0].W
+    minvol_sad = spectral_angles(W[:, match_endmembers(W, E)], E).mean()
+    pixels = X[:, endmember_indices(X, r, "nfindr")]
+    pixel_sad = spectral_angles(pixels[:, match_endmembers(pixels, E)], E).mean()
+    assert minvol_sad < 0.35 * pixel_sad
+    assert minvol_sad < 2.5
+
+
+def test_minvol_through_the_registry_and_estimator():
+    from mfcli.models.registry import get_model
+
+    X, _, _ = planted_mixture(6, r=3, n=300)
+    spec = get_model("minvol")
+    result = spec.run(X, 3, max_iter=20, seed=0, init="vca", lam=0.004)
+    assert result.model == "minvol" and result.layers[0].W.shape == (40, 3)
+    estimator = MinVolNMF(3, max_iter=20)
+    H = estimator.fit_transform(X)
+    np.testing.assert_allclose(estimator.transform(X), H, atol=1e-6)
+    with pytest.raises(ParameterError, match="volume"):
+        minvol(X, 3, volume="box")
+    with pytest.raises(ParameterError, match="delta"):
+        minvol(X, 3, delta=0)
+
+
+def test_affine_logdet_ignores_translation_and_origin_logdet_does_not():
+    rng = np.random.default_rng(7)
+    W = rng.random((10, 3))
+    shift = rng.random((10, 1))
+    assert simplex_logdet(W + shift, 1e-3, "affine") == pytest.approx(simplex_logdet(W, 1e-3, "affine"))
+    assert simplex_logdet(W + shift, 1e-3, "origin") != pytest.approx(simplex_logdet(W, 1e-3, "origin"))
+
+
+def test_noise_regression_is_the_residual_of_each_band_on_the_others():
+    rng = np.random.default_rng(8)
+    Y = rng.random((6, 200))
+    noise = estimate_noise(Y)
+    for band in (0, 3):
+        others = np.delete(Y, band, axis=0)
+        beta = np.linalg.lstsq(others.T, Y[band], rcond=None)[0]
+        np.testing.assert_allclose(noise[band], Y[band] - beta @ others, atol=1e-8)
+
+
+@pytest.mark.parametrize("rank", [3, 6])
+@pytest.mark.parametrize("colored", [False, True])
+def test_hysime_finds_the_planted_rank(rank, colored):
+    rng = np.random.default_rng(rank)
+    m, n = 60, 3000
+    E = np.abs(rng.standard_normal((m, rank)))
+    A = rng.dirichlet(np.ones(rank), size=n).T
+    sigma = 0.01 * (np.linspace(0.3, 3.0, m) if colored else np.ones(m))
+    X = E @ A + sigma[:, None] * rng.standard_normal((m, n))
+    estimate = hysime(X)
+    assert estimate["rank"] == rank
+    # The regression residual also carries some noise of the other bands: close, not exact.
+    assert 0.8 < np.median(estimate["noise_std"] / sigma) < 1.3
+    assert hysime(X, max_rank=2)["rank"] == 2
