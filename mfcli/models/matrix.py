@@ -45,7 +45,8 @@ class DataMatrix(Protocol):
 
 
 class InMemoryMatrix:
-    """X held in memory as a NumPy array (C-contiguous, float32 or float64)."""
+    """X held in memory as a NumPy array (float32 or float64; C- or Fortran-contiguous, as MATLAB
+    files load, so a column-major array is used as it is rather than copied)."""
 
     engine = "memory"
 
@@ -53,7 +54,7 @@ class InMemoryMatrix:
         X = np.asarray(X)
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)
-        self.X = np.ascontiguousarray(X)
+        self.X = X if X.flags.c_contiguous or X.flags.f_contiguous else np.ascontiguousarray(X)
         self.shape = self.X.shape
         self.dtype = self.X.dtype
         self._sq_norm: float | None = None

@@ -69,8 +69,6 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
 
     Example: mfcli factorize sample:urban -r 6 --model nmf --init spa -o urban_nmf.h5
     """
-    import numpy as np
-
     from mfcli.cli.commands._factorization import finish_result, read_matrix
     from mfcli.cli.options import check_factorization_input, load_input
     from mfcli.errors import ParameterError
@@ -88,7 +86,6 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
 
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
-    dataset.X = np.ascontiguousarray(dataset.X)  # once, not in every solver (MATLAB files are column-major)
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     if spec.inits:
         kwargs["init"] = init or spec.default_init

@@ -77,8 +77,6 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     """
     import time
 
-    import numpy as np
-
     from mfcli.cli.commands._factorization import finish_result
     from mfcli.cli.options import check_factorization_input, load_input
     from mfcli.errors import ParameterError
@@ -93,7 +91,6 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     check_output_path(output, force, kind="folder")
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
-    dataset.X = np.ascontiguousarray(dataset.X)  # once, not in every solver (MATLAB files are column-major)
     ranks = check_ranks(ranks, dataset.X.shape)
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     kwargs["init"] = init or spec.default_init
@@ -143,9 +140,15 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
 def write_unmix_plots(result, dataset, folder) -> list[str]:
     """The hook where `mfcli unmix` writes its default pictures into ``folder`` (the output folder,
     still temporary: it is renamed into place only after this returns). Returns the file names
-    written. To be filled by the pictures work (issue #5): per-layer abundance maps, endmember
-    spectra and the hierarchy picture."""
-    return []
+    written: per-layer abundance maps and endmember spectra, the hierarchy picture and the
+    convergence plot (:func:`mfcli.plotting.bundle.write_pictures`). A picture that does not
+    apply (no image shape: no maps) is skipped with a note, never failing the run."""
+    from mfcli.plotting.bundle import write_pictures
+
+    written, skipped = write_pictures(result, folder)
+    for note in skipped:
+        console.detail(f"  no picture {note}")
+    return [path.name for path in written]
 
 
 def layer_summaries(result, tree) -> list[dict]:
