@@ -53,6 +53,7 @@ DMF_DEFAULTS: dict[str, Any] = {
     "hidden": [512],
     "latent": 128,
     "dropout": 0.3,
+    "input_dropout": 0.0,
     "batch_norm": False,
     "activation": "relu",
     "lr": 1e-3,
@@ -70,6 +71,7 @@ DMF_DEFAULTS: dict[str, Any] = {
     # DMF-D
     "lambda_start": 1.0,
     "lambda_end": 200.0,
+    "lambda_epochs": 15,
     "gamma2": 1e-3,
 }
 
@@ -335,14 +337,18 @@ def _export_branch(branch) -> list[dict[str, np.ndarray]]:
     return layers
 
 
-def _sparse_rows(torch, matrix: sp.csr_matrix, rows: np.ndarray, hide: np.ndarray | None, device):
-    """torch sparse COO of ``matrix[rows]`` and of its transpose, the columns where ``hide`` is true removed."""
+def _sparse_rows(torch, matrix: sp.csr_matrix, rows: np.ndarray, hide: np.ndarray | None, device,
+                 drop: float = 0.0, rng: np.random.Generator | None = None):
+    """torch sparse COO of ``matrix[rows]`` and of its transpose, the columns where ``hide`` is true removed
+    and, with ``drop`` > 0, a random fraction ``drop`` of the other entries dropped (the rest scaled by
+    1 / (1 - drop), as inverted dropout does)."""
     sub = matrix[rows].tocoo()
-    if hide is not None:
-        keep = ~hide[sub.col]
-        sub_row, sub_col, data = sub.row[keep], sub.col[keep], sub.data[keep]
-    else:
-        sub_row, sub_col, data = sub.row, sub.col, sub.data
+    keep = np.ones(sub.nnz, dtype=bool) if hide is None else ~hide[sub.col]
+    if drop > 0:
+        keep &= rng.random(sub.nnz) >= drop
+    sub_row, sub_col, data = sub.row[keep], sub.col[keep], sub.data[keep]
+    if drop > 0:
+        data = data / (1.0 - drop)
     row_index = torch.from_numpy(sub_row.astype(np.int64))
     col_index = torch.from_numpy(sub_col.astype(np.int64))
     values = torch.from_numpy(data.astype(np.float32))
@@ -370,7 +376,8 @@ class DMF:
     with decay ``lr_decay`` per epoch and ``weight_decay`` (gamma), ``batch_size`` rows and columns
     per sub-matrix, at most ``epochs`` epochs, early stopping after ``patience`` epochs without a
     better validation RMSE, ``time_budget`` seconds at most, ``threads`` for torch on the CPU,
-    ``device``; DMF-D: ``lambda_start`` -> ``lambda_end`` and ``gamma2``.
+    ``device``; DMF-D: lambda grows from ``lambda_start`` to ``lambda_end`` over ``lambda_epochs``
+    epochs (early stopping waits until it has), ``gamma2`` the boundary penalty.
     """
 
     name = "dmf"
@@ -448,9 +455,12 @@ class DMF:
         for epoch in range(1, epochs + 1):
             user_net.train()
             item_net.train()
-            progress = (epoch - 1) / max(epochs - 1, 1)
+            # DMF-D: lambda grows geometrically over the first lambda_epochs epochs (or the first
+            # 80% of the time budget), then stays at lambda_end.
+            ramp = min(int(p["lambda_epochs"]), epochs)
+            progress = (epoch - 1) / max(ramp - 1, 1)
             if budget:
-                progress = max(progress, (time.perf_counter() - start) / budget)
+                progress = max(progress, (time.perf_counter() - start) / (0.8 * budget))
             lam = p["lambda_start"] * (p["lambda_end"] / p["lambda_start"]) ** min(progress, 1.0)
             row_blocks = np.array_split(rng.permutation(n_users), max(1, math.ceil(n_users / batch)))
             col_blocks = np.array_split(rng.permutation(n_items), max(1, math.ceil(n_items / batch)))
@@ -473,8 +483,8 @@ class DMF:
                 in_cols[cols] = True
                 hide_cols = in_cols if p["mask_targets"] else None
                 hide_rows = in_rows if p["mask_targets"] else None
-                x, x_t = _sparse_rows(torch, X, rows, hide_cols, device)
-                y, y_t = _sparse_rows(torch, Y, cols, hide_rows, device)
+                x, x_t = _sparse_rows(torch, X, rows, hide_cols, device, p["input_dropout"], rng)
+                y, y_t = _sparse_rows(torch, Y, cols, hide_rows, device, p["input_dropout"], rng)
                 in_rows[rows] = False
                 in_cols[cols] = False
                 u = torch.nn.functional.normalize(user_net(x, x_t), dim=1)
@@ -520,7 +530,8 @@ class DMF:
                 callback(epoch, train_rmse, validation_rmse=val_rmse, seconds=seconds, total=epochs)
             if not math.isnan(val_rmse) and val_rmse < best[0]:
                 best = (val_rmse, epoch, self._snapshot())
-            elif not math.isnan(val_rmse) and epoch - best[1] >= p["patience"] > 0:
+            elif not math.isnan(val_rmse) and epoch - best[1] >= p["patience"] > 0 and \
+                    (not self.discrete or lam >= p["lambda_end"]):
                 stopped_by = "early stopping"
                 break
             if out_of_time or (budget and seconds > budget):

@@ -133,6 +133,14 @@ def _rating_range(train: Ratings) -> tuple[float, float]:
     return float(train.values.min()), float(train.values.max())
 
 
+def _initial_factors(train: Ratings, rank: int, seed: int, init_scale: float):
+    """(rng, U, V, b, c): small random factors N(0, init_scale^2) and zero biases."""
+    rng = np.random.default_rng(seed)
+    U = rng.normal(0.0, init_scale, (train.n_users, rank))
+    V = rng.normal(0.0, init_scale, (train.n_items, rank))
+    return rng, U, V, np.zeros(train.n_users), np.zeros(train.n_items)
+
+
 # ---------------------------------------------------------------- baseline
 
 def _baseline_loop(train: Ratings, reg: float, epochs: int, tracker: _Tracker) -> FactorModel:
@@ -169,11 +177,7 @@ def _wals_loop(train: Ratings, rank: int, reg: float, reg_bias: float, w0: float
                biases: bool, implicit: bool, alpha: float, epochs: int, seed: int, tracker: _Tracker,
                init_scale: float) -> FactorModel:
     n_users, n_items = train.shape
-    rng = np.random.default_rng(seed)
-    U = rng.normal(0.0, init_scale, (n_users, rank))
-    V = rng.normal(0.0, init_scale, (n_items, rank))
-    b = np.zeros(n_users)
-    c = np.zeros(n_items)
+    rng, U, V, b, c = _initial_factors(train, rank, seed, init_scale)
     if implicit:
         mu = 0.0
         w = (1.0 + alpha * train.values) * (1.0 if weights is None else weights)
@@ -270,11 +274,7 @@ def _scatter(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 def _sgd_loop(train: Ratings, rank: int, reg: float, reg_bias: float, lr: float, lr_decay: float, batch_size: int,
               epochs: int, seed: int, tracker: _Tracker, init_scale: float) -> FactorModel:
     n_users, n_items = train.shape
-    rng = np.random.default_rng(seed)
-    U = rng.normal(0.0, init_scale, (n_users, rank))
-    V = rng.normal(0.0, init_scale, (n_items, rank))
-    b = np.zeros(n_users)
-    c = np.zeros(n_items)
+    rng, U, V, b, c = _initial_factors(train, rank, seed, init_scale)
     mu = float(train.values.mean())
     model = FactorModel(mu, b, c, U, V, train.user_ids, train.item_ids, _rating_range(train), True,
                         {"reg": reg, "reg_bias": reg_bias, "reg_scaling": "count", "w0": 0.0, "biases": True})

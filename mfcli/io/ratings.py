@@ -93,23 +93,29 @@ def _ids(values: list[str]) -> np.ndarray:
         return array.astype(str)
 
 
-def read_triplets(path: str) -> Ratings:
-    """Ratings from a CSV/TSV/``::`` file of user, item, rating[, ...] lines (see the module docstring)."""
-    rows, numbers = _split_table(_read_text(path), path, 3, "ratings")
-    users = _ids([r[0] for r in rows])
-    items = _ids([r[1] for r in rows])
-    texts = [r[2] for r in rows]
+def _numbers(texts: list[str], numbers: list[int], path: str, hint: str) -> np.ndarray:
+    """The ratings as floats, or an InputError naming the first line whose rating is not a number."""
     try:
         values = np.asarray(texts, dtype=np.float64)
     except ValueError:
-        bad = next(k for k, t in enumerate(texts) if not _is_number(t))
-        raise InputError(f"line {numbers[bad]} of '{path}': rating '{texts[bad]}' is not a number; "
-                         "ratings must be numeric (user, item, rating)") from None
-    if not np.all(np.isfinite(values)):
-        bad = int(np.argmax(~np.isfinite(values)))
-        raise InputError(f"line {numbers[bad]} of '{path}': rating '{texts[bad]}' is not a finite number")
+        values = None
+    if values is None or not np.all(np.isfinite(values)):
+        bad = next(k for k, t in enumerate(texts) if not _is_number(t) or not np.isfinite(float(t)))
+        raise InputError(f"line {numbers[bad]} of '{path}': rating '{texts[bad]}' is not a finite number; "
+                         f"ratings must be numeric ({hint})")
+    return values
+
+
+def read_triplets(path: str) -> Ratings:
+    """Ratings from a CSV/TSV/``::`` file of user, item, rating[, ...] lines (see the module docstring)."""
+    rows, numbers = _split_table(_read_text(path), path, 3, "ratings")
+    return _triplets(rows, numbers, path)
+
+
+def _triplets(rows: list[list[str]], numbers: list[int], path: str) -> Ratings:
+    values = _numbers([r[2] for r in rows], numbers, path, "user, item, rating")
     try:
-        return Ratings.from_triplets(users, items, values)
+        return Ratings.from_triplets(_ids([r[0] for r in rows]), _ids([r[1] for r in rows]), values)
     except DataError as exc:
         raise DataError(f"'{path}': {exc}") from None
 
@@ -190,21 +196,15 @@ def describe_source(path: str) -> dict:
 def read_new_ratings(path: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """A new user's ratings for fold-in: ``item,rating`` lines (one user), or ``user,item,rating``
     triplets (several users). Returns (user ids or None, item ids, ratings)."""
-    text = _read_text(path)
-    rows, numbers = _split_table(text, path, 2, "new ratings")
+    rows, numbers = _split_table(_read_text(path), path, 2, "new ratings")
     width = min(len(r) for r in rows)
     if width >= 3 and _is_number(rows[-1][2]):
-        ratings = read_triplets(path)
+        if not _is_number(rows[0][2]):  # a header of a triplets file
+            rows, numbers = rows[1:], numbers[1:]
+        ratings = _triplets(rows, numbers, path)
         return ratings.user_ids.ids[ratings.users], ratings.item_ids.ids[ratings.items], ratings.values
-    texts = [r[1] for r in rows]
-    try:
-        values = np.asarray(texts, dtype=np.float64)
-    except ValueError:
-        bad = next(k for k, t in enumerate(texts) if not _is_number(t))
-        raise InputError(f"line {numbers[bad]} of '{path}': rating '{texts[bad]}' is not a number; "
-                         "give item,rating lines (or user,item,rating)") from None
+    values = _numbers([r[1] for r in rows], numbers, path, "item,rating lines, or user,item,rating")
     items = _ids([r[0] for r in rows])
     if len(np.unique(items)) != len(items):
         raise DataError(f"'{path}' rates an item more than once; keep one rating per item")
     return None, items, values
-
