@@ -39,24 +39,38 @@ def _check_data(X) -> np.ndarray:
     return X
 
 
-def _principal_subspace(X: np.ndarray, dim: int, centre: np.ndarray | None):
-    """The ``dim`` leading left singular vectors of X (or of X - centre) from the m x m Gram."""
-    m, n = X.shape
-    gram = X @ X.T if centre is None else X @ X.T - n * np.outer(centre, centre)
-    gram = np.asarray(gram, dtype=np.float64) / n
+def _second_moment(X: np.ndarray) -> np.ndarray:
+    """X X^T / n in float64 (the one m x m product over all pixels)."""
+    return np.asarray(X @ X.T, dtype=np.float64) / X.shape[1]
+
+
+def _principal_subspace(X: np.ndarray, dim: int, centre: np.ndarray | None, moment: np.ndarray | None = None):
+    """The ``dim`` leading left singular vectors of X (or of X - centre 1^T), from the m x m
+    second moment (given, or computed)."""
+    gram = _second_moment(X) if moment is None else moment
+    if centre is not None:
+        gram = gram - np.outer(centre, centre)
     evals, evecs = np.linalg.eigh((gram + gram.T) / 2)
     order = np.argsort(evals)[::-1][:dim]
     return evecs[:, order]
 
 
-def estimate_snr_db(X: np.ndarray, rank: int) -> float:
+def _project(U: np.ndarray, X: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
+    """U^T (X - centre 1^T) in float64, without copying X (k x n)."""
+    projected = np.asarray(U.T.astype(X.dtype) @ X, dtype=np.float64)
+    if centre is not None:
+        projected -= (U.T @ centre)[:, None]
+    return projected
+
+
+def estimate_snr_db(X: np.ndarray, rank: int, moment: np.ndarray | None = None) -> float:
     """VCA's SNR estimate (dB) from the energy inside and outside the rank-p signal subspace."""
     X = _check_data(X)
     m, n = X.shape
     mean = X.mean(axis=1, dtype=np.float64)
-    U = _principal_subspace(X, rank, mean)
+    U = _principal_subspace(X, rank, mean, moment)
     power_total = float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / n
-    projected = U.T @ (X - mean[:, None].astype(X.dtype))
+    projected = _project(U, X, mean)
     power_signal = float(np.einsum("ij,ij->", projected, projected, dtype=np.float64)) / n + float(mean @ mean)
     noise = power_total - power_signal
     signal = power_signal - rank / m * power_total
@@ -77,11 +91,12 @@ def vca(X, rank: int, seed: int = 0, snr_db: float | None = None) -> np.ndarray:
     m, n = X.shape
     p = check_rank(rank, (m, n))
     rng = np.random.default_rng(seed)
-    snr = estimate_snr_db(X, p) if snr_db is None else float(snr_db)
+    moment = _second_moment(X)
+    snr = estimate_snr_db(X, p, moment) if snr_db is None else float(snr_db)
     threshold = 15.0 + 10.0 * np.log10(p)
     if snr > threshold:
-        U = _principal_subspace(X, p, None)
-        Xp = U.T @ X.astype(np.float64)
+        U = _principal_subspace(X, p, None, moment)
+        Xp = _project(U, X, None)
         u = Xp.mean(axis=1)
         denominators = u @ Xp
         tiny = np.abs(denominators) < 1e-12 * max(np.abs(denominators).max(), 1e-300)
@@ -89,8 +104,8 @@ def vca(X, rank: int, seed: int = 0, snr_db: float | None = None) -> np.ndarray:
         Y = Xp / denominators
     else:
         mean = X.mean(axis=1, dtype=np.float64)
-        U = _principal_subspace(X, p - 1, mean) if p > 1 else np.zeros((m, 0))
-        Xp = U.T @ (X.astype(np.float64) - mean[:, None])
+        U = _principal_subspace(X, p - 1, mean, moment) if p > 1 else np.zeros((m, 0))
+        Xp = _project(U, X, mean)
         c = float(np.sqrt((Xp**2).sum(axis=0).max())) if Xp.size else 1.0
         Y = np.vstack([Xp, np.full((1, n), c if c > 0 else 1.0)])
     A = np.zeros((p, p))
@@ -122,7 +137,7 @@ def nfindr(X, rank: int, seed: int = 0, init: str = "spa", max_sweeps: int | Non
         return np.array([int(np.argmax(np.einsum("ij,ij->j", X, X)))], dtype=np.int64)
     mean = X.mean(axis=1, dtype=np.float64)
     U = _principal_subspace(X, p - 1, mean)
-    Z = np.vstack([np.ones((1, n)), U.T @ (X.astype(np.float64) - mean[:, None])])  # p x n
+    Z = np.vstack([np.ones((1, n)), _project(U, X, mean)])  # p x n
     if init == "spa":
         indices = spa(X, p).astype(np.int64)
     elif init == "random":
