@@ -1,6 +1,7 @@
-"""Every picture of real results: `mfcli factorize` (and `mfcli unmix` where it exists) on
-sample:samson and sample:survey-ratings, drawn by every picture command, as valid images of
-sensible size; a report of each opens as HTML with all its pictures embedded."""
+"""Every picture of real results: `mfcli factorize` and `mfcli unmix` on sample:samson and
+sample:survey-ratings, drawn by every picture command, as valid images of sensible size; a
+report of each is HTML with its pictures embedded; unmix leaves its pictures in its folder
+unless --no-plots."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def real_results(tmp_path_factory):
     _run("factorize", "sample:samson", "-r", "3", "--model", "onmf", "--max-iter", "15",
          "-o", str(folder / "samson_onmf.h5"))
     _run("factorize", "sample:survey-ratings", "-r", "4", "--model", "onmf", "-o", str(folder / "survey.h5"))
+    _run("unmix", "sample:samson", "--ranks", "3,2", "-p", "restarts=2", "--max-iter", "3",
+         "-o", str(folder / "samson_unmix"))
+    _run("unmix", "sample:survey-ratings", "--ranks", "4,3", "-o", str(folder / "survey_unmix"))
     return folder
 
 
@@ -48,11 +52,19 @@ CASES = [
     ("survey", "plot-endmembers", [], True),
     ("survey", "plot-tree", [], True),
     ("survey", "plot-convergence", [], True),
+    ("samson_unmix/result", "plot-abundances", ["--layer", "all"], True),
+    ("samson_unmix/result", "plot-endmembers", ["--layer", "1", "--truth", "sample:samson"], True),
+    ("samson_unmix/result", "plot-tree", [], True),
+    ("samson_unmix/result", "plot-convergence", [], True),
+    ("survey_unmix/result", "plot-abundances", [], False),
+    ("survey_unmix/result", "plot-endmembers", [], True),
+    ("survey_unmix/result", "plot-tree", [], True),
+    ("survey_unmix/result", "plot-convergence", [], True),
 ]
 
 
 @pytest.mark.parametrize("name,command,extra,applies", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_pictures_of_factorize_results(real_results, tmp_path, name, command, extra, applies):
+def test_pictures_of_real_results(real_results, tmp_path, name, command, extra, applies):
     out = tmp_path / "picture.png"
     run = CliRunner().invoke(cli, [command, str(real_results / f"{name}.h5"), *extra, "--dpi", "50", "-o", str(out)])
     if applies:
@@ -64,11 +76,32 @@ def test_pictures_of_factorize_results(real_results, tmp_path, name, command, ex
         assert not out.exists()
 
 
-@pytest.mark.parametrize("name", ["samson", "survey"])
-def test_reports_of_factorize_results(real_results, tmp_path, name):
+@pytest.mark.parametrize("name,images", [("samson", 4), ("survey", 2), ("samson_unmix/result", 8),
+                                         ("survey_unmix/result", 4)])
+def test_reports_of_real_results(real_results, tmp_path, name, images):
     out = tmp_path / "report.html"
-    extra = ["--truth", "sample:samson"] if name == "samson" else []
+    extra = ["--truth", "sample:samson"] if name.startswith("samson") else []
     _run("report", str(real_results / f"{name}.h5"), *extra, "-o", str(out))
     text = out.read_text(encoding="utf-8")
-    assert text.count('src="data:image/png;base64,') >= (4 if name == "samson" else 2)
+    assert text.count('src="data:image/png;base64,') >= images
     assert 'src="http' not in text and "<script" not in text
+
+
+def test_unmix_leaves_its_pictures_in_the_output_folder(real_results):
+    samson = sorted(p.name for p in (real_results / "samson_unmix").glob("*.png"))
+    assert samson == ["abundances_layer1.png", "abundances_layer2.png", "convergence.png", "endmembers_layer1.png",
+                      "endmembers_layer2.png", "hierarchy.png"]
+    for name in samson:
+        _check_png(real_results / "samson_unmix" / name)
+    survey = sorted(p.name for p in (real_results / "survey_unmix").glob("*.png"))
+    assert survey == ["convergence.png", "endmembers_layer1.png", "endmembers_layer2.png", "hierarchy.png"]
+
+
+def test_unmix_no_plots_writes_no_pictures_and_json_lists_them(tmp_path):
+    import json
+
+    run = _run("unmix", "sample:survey-ratings", "--ranks", "4,3", "--no-plots", "-o", str(tmp_path / "plain"))
+    assert not list((tmp_path / "plain").glob("*.png"))
+    run = _run("unmix", "sample:survey-ratings", "--ranks", "4,3", "--json", "-o", str(tmp_path / "pictures"))
+    files = json.loads(run.stdout)["files"]
+    assert "hierarchy.png" in files and "endmembers_layer2.png" in files

@@ -154,3 +154,18 @@ def test_wavelength_files_in_micrometres_or_nm(tmp_path):
         read_wavelengths(str(bad))
     with pytest.raises(InputError, match="does not exist"):
         read_wavelengths(str(tmp_path / "missing.txt"))
+
+
+def test_a_merged_cluster_keeps_the_colour_of_its_largest_child():
+    from mfcli.plotting.style import component_color
+    from mfcli.plotting.views import cluster_colors
+
+    result, _ = _survey_like()  # layer-1 sizes 3, 2, 2, 3; merges [0, 1, 1, 2] then [0, 0, 1]
+    assert cluster_colors(result, 1) == [component_color(k) for k in range(4)]
+    # layer 2: #0 = {0}, #1 = {1, 2} (equal sizes: the first), #2 = {3}
+    assert cluster_colors(result, 2) == [component_color(0), component_color(1), component_color(3)]
+    # layer 3: #0 = layer-2 #0 (3 columns) + #1 (4 columns): the larger, #1, passes on its colour
+    assert cluster_colors(result, 3) == [component_color(1), component_color(3)]
+    for index in (1, 2, 3):
+        colors = cluster_colors(result, index)
+        assert len(set(colors)) == len(colors)

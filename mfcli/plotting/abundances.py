@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, component_color, new_figure, plot_style
-from mfcli.plotting.views import as_images, component_title, layer_indices, layer_maps, robust_vmax
+from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, new_figure, plot_style
+from mfcli.plotting.views import as_images, cluster_colors, component_title, layer_indices, layer_maps, robust_vmax
 
 PANEL_INCHES = 1.75
 
@@ -25,6 +25,7 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
     indices = layer_indices(result, layer)
     maps = [layer_maps(result, index, kind) for index in indices]
     images = [as_images(result, m.values) for m in maps]
+    colors = [cluster_colors(result, index) for index in indices]
     rows, cols = result.image_shape
     top = float(vmax) if vmax is not None else robust_vmax(np.concatenate([m.values.ravel() for m in maps]),
                                                                   fractions=all(m.fractions for m in maps))
@@ -62,7 +63,7 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
                 ax.set_yticks([])
                 for spine in ax.spines.values():
                     spine.set_visible(True)
-                    spine.set_color(component_color(k))
+                    spine.set_color(colors[which][k])
                     spine.set_linewidth(2.0)
                 ax.set_title(component_title(k, layer_map.labels[k], layer_map.shares[k]), pad=3)
                 if grid_col == 0 and len(maps) > 1:
@@ -88,6 +89,7 @@ def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = 
     """
     maps = layer_maps(result, layer, "auto")
     estimated = as_images(result, maps.values)
+    colors = cluster_colors(result, layer)
     reference = as_images(result, np.asarray(truth.abundances, dtype=np.float64))
     rows, cols = result.image_shape
     pairs = list(match.pairs)
@@ -112,7 +114,7 @@ def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = 
                     ax.set_title(component_title(est, maps.labels[est], maps.shares[est]))
                     for spine in ax.spines.values():
                         spine.set_visible(True)
-                        spine.set_color(component_color(est))
+                        spine.set_color(colors[est])
                         spine.set_linewidth(2.0)
             if mappable is not None:
                 figure.colorbar(mappable, ax=list(axes[row]), shrink=0.85, pad=0.02, aspect=15)

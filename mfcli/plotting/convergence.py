@@ -2,8 +2,8 @@
 
 Left panel: each layer's own history (``Layer.history["relative_error"]``, layer-wise
 pretraining of a deep model, or the only layer of a shallow one). Right panel, when the result
-has one: the global history of a deep model's joint refinement (``Result.history``, e.g.
-``relative_error`` or ``global_loss``). The final value of every curve is in its legend entry.
+has one: the global history of a deep model's joint refinement (``Result.history``: its
+``relative_error``, else ``global_loss``...; one curve, as they do not share a unit). The final value of every curve is in its legend entry.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def convergence_curves(result) -> tuple[list[tuple[str, np.ndarray]], list[tuple
             if values is not None and np.size(values):
                 name = f"layer {index} (r={layer.rank})" if len(result.layers) > 1 else f"rank {layer.rank}"
                 per_layer.append((name, np.asarray(values, dtype=np.float64).ravel()))
+    # one global curve: the first of GLOBAL_KEYS present (a relative error and a loss do not
+    # share a unit, so they are not drawn on one axis)
     global_curves = [(key.replace("_", " "), np.asarray(result.history[key], dtype=np.float64).ravel())
-                     for key in GLOBAL_KEYS if key in result.history and np.size(result.history[key])]
+                     for key in GLOBAL_KEYS if key in result.history and np.size(result.history[key])][:1]
     return per_layer, global_curves
 
 
@@ -37,22 +39,29 @@ def _plot_curves(ax, curves, colors) -> None:
         positive = np.where(values > 0, values, np.nan)
         ax.plot(iterations, positive, color=color, label=f"{name}: {values[-1]:.4g} after {values.size}",
                 marker="o" if values.size <= 30 else None, markersize=2.5)
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_yscale("log")
     _plain_log_labels(ax)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.grid(True, which="both", axis="y")
-    ax.legend(loc="upper right", frameon=False)
+    ax.legend(loc="best", frameon=False)
 
 
 def _plain_log_labels(ax) -> None:
     """Tick labels as plain numbers (0.15, not 1.5x10^-1); minor ticks labelled too when the
     curves span less than about a decade, where there would be no major label at all."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     plain = FuncFormatter(lambda value, _pos: f"{value:.3g}")
     ax.yaxis.set_major_formatter(plain)
     low, high = ax.get_ylim()
-    ax.yaxis.set_minor_formatter(plain if high / max(low, 1e-300) < 20 else NullFormatter())
+    if high / max(low, 1e-300) < 20:
+        ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(1.5, 2, 3, 4, 5, 6, 7, 8, 9)))
+        ax.yaxis.set_minor_formatter(plain)
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def convergence_figure(result, dpi: float = DEFAULT_DPI):
@@ -75,8 +84,7 @@ def convergence_figure(result, dpi: float = DEFAULT_DPI):
         if global_curves:
             _plot_curves(axes[column], global_curves, ["#222222", "#888888", "#555555", "#aaaaaa", "#000000"])
             axes[column].set_title("joint refinement (all layers)")
-            if column == 0:
-                axes[column].set_ylabel("relative error / loss")
+            axes[column].set_ylabel(global_curves[0][0])
         ranks = ",".join(map(str, result.ranks))
         figure.suptitle(f"{result.model} · ranks {ranks} · convergence (log scale)")
     return figure

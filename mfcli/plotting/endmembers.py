@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfcli.plotting.style import GAP_COLOR, TRUTH_COLOR, DEFAULT_DPI, component_color, new_figure, plot_style
-from mfcli.plotting.views import (SpectralAxis, break_at_gaps, component_title, hard_assignments, shares,
-                                  spectral_axis)
+from mfcli.plotting.style import DEFAULT_DPI, GAP_COLOR, TRUTH_COLOR, new_figure, plot_style
+from mfcli.plotting.views import (SpectralAxis, break_at_gaps, cluster_colors, component_title, hard_assignments,
+                                  shares, spectral_axis)
 
 
 @dataclass
@@ -65,6 +65,7 @@ def endmember_figure(result, layer: int = -1, wavelengths: np.ndarray | None = N
     axis = spectral_axis(result, n_features, wavelengths)
     pixel_shares = shares(hard_assignments(result, index), rank)
     labels = list(chosen.labels) if chosen.labels else [None] * rank
+    colors = cluster_colors(result, index)
     markers = n_features <= 40
     is_image = result.image_shape is not None
     ylabel = "reflectance" if axis.is_wavelength else ("value" if is_image else "basis value")
@@ -76,7 +77,7 @@ def endmember_figure(result, layer: int = -1, wavelengths: np.ndarray | None = N
             figure = new_figure(8.0, 3.6, dpi=dpi)
             ax = figure.subplots()
             for k in range(rank):
-                _draw_spectrum(ax, axis, basis[:, k], markers, color=component_color(k),
+                _draw_spectrum(ax, axis, basis[:, k], markers, color=colors[k],
                                label=component_title(k, labels[k], pixel_shares[k]))
             _decorate(ax, axis, ylabel)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if rank <= 12 else 2,
@@ -96,7 +97,7 @@ def endmember_figure(result, layer: int = -1, wavelengths: np.ndarray | None = N
             if k >= rank:
                 ax.set_axis_off()
                 continue
-            _draw_spectrum(ax, axis, basis[:, k], markers, color=component_color(k), label="extracted")
+            _draw_spectrum(ax, axis, basis[:, k], markers, color=colors[k], label="extracted")
             name = component_title(k, labels[k], pixel_shares[k])
             if k in matched:
                 reference = truth.spectra[:, matched[k]]

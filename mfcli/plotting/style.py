@@ -22,13 +22,15 @@ IMAGE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 DEFAULT_DPI = 150
 
 # Component k has the same colour in every picture (spectra, tree sparklines, panel frames):
-# matplotlib's tab10, then the lighter half of tab20.
+# matplotlib's tab10, then the lighter half of tab20. In a hierarchy a cluster wears the colour
+# of its largest layer-1 descendant (mfcli.plotting.views.cluster_colors).
 COMPONENT_COLORS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 )
 TRUTH_COLOR = "#222222"
+EMPTY_COLOR = "#999999"  # a cluster with no members
 GAP_COLOR = "#ececec"
 ABUNDANCE_CMAP = "viridis"
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, component_color, new_figure, plot_style
-from mfcli.plotting.views import as_images, break_at_gaps, layer_maps, robust_vmax, spectral_axis
+from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, new_figure, plot_style
+from mfcli.plotting.views import as_images, break_at_gaps, cluster_colors, layer_maps, robust_vmax, spectral_axis
 
 SLOT_INCHES = 1.45  # horizontal room of one layer-1 cluster
 THUMB_INCHES = 1.12
@@ -117,6 +117,7 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
             basis = np.asarray(chosen.data_basis, dtype=np.float64)
             axis = spectral_axis(result, basis.shape[0], wavelengths)
             order = np.argsort(axis.x, kind="stable")
+            colors = cluster_colors(result, layer)
             row_top = TOP_INCHES + row * row_h
             figure.text(0.12 / width, 1.0 - (row_top + TITLE_INCHES + thumb_h / 2) / height,
                         f"layer {layer}\nr = {chosen.rank}", ha="left", va="center", fontsize=8,
@@ -124,7 +125,7 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
             for cluster in tree.layers[layer - 1]:
                 k = cluster.id
                 centre = left + (positions[layer - 1][k] + 0.5) * SLOT_INCHES
-                color = component_color(k)
+                color = colors[k]
                 name = f"#{k}" + (f" {cluster.label}" if cluster.label else "")
                 share = cluster.size / max(n_total, 1)
                 merged = len(cluster.children) >= 2

@@ -59,6 +59,32 @@ def hard_assignments(result, index: int) -> np.ndarray:
     return assign
 
 
+def cluster_colors(result, index: int) -> list[str]:
+    """Colour of each component of layer ``index``, the same in every picture.
+
+    In a hierarchy a merged cluster continues the colour of its largest child (recursively down
+    to layer 1, where cluster k has colour k), so a material keeps its colour from layer 1 up
+    through every merge it leads. Clusters of one layer never share a colour, since they have
+    disjoint children. Without a hierarchy, component k has colour k.
+    """
+    from mfcli.plotting.style import EMPTY_COLOR, component_color
+
+    layers = result.layers[:index]
+    colors = [component_color(k) for k in range(layers[0].rank)]
+    if index == 1 or not all(layer.assignments is not None for layer in layers):
+        return [component_color(k) for k in range(result.layer(index).rank)]
+    for level in range(2, index + 1):
+        below = hard_assignments(result, level - 1)
+        sizes = np.bincount(below[below >= 0], minlength=result.layer(level - 1).rank)
+        upper = np.asarray(result.layer(level).assignments, dtype=np.int64)
+        next_colors = []
+        for k in range(result.layer(level).rank):
+            children = np.flatnonzero(upper == k)
+            next_colors.append(colors[int(children[np.argmax(sizes[children])])] if children.size else EMPTY_COLOR)
+        colors = next_colors
+    return colors
+
+
 def shares(assign: np.ndarray, rank: int) -> np.ndarray:
     """Fraction of all data columns in each cluster."""
     counts = np.bincount(assign[assign >= 0], minlength=rank)[:rank]
@@ -96,7 +122,9 @@ def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
         description = "hard clusters (1 = pixel in the cluster)"
     elif layer.abundances is not None:
         values = np.asarray(layer.abundances, dtype=np.float64)
-        method = layer.attrs.get("abundance_method")
+        method = layer.attrs.get("abundance_method") or layer.attrs.get("abundances") or \
+            result.params.get("abundances")
+        method = method.upper() if isinstance(method, str) else None
         description = f"soft abundances ({method})" if method else "soft abundances"
     else:
         values = np.asarray(layer.data_coefficients, dtype=np.float64)
