@@ -133,12 +133,9 @@ def match_abundances(A_est: np.ndarray, A_true: np.ndarray) -> np.ndarray:
 
 
 def abundance_rmse(A_est: np.ndarray, A_true: np.ndarray) -> float:
-    """aRMSE = sqrt(mean over materials and pixels of (a_est - a_true)^2); same shapes."""
-    A_est = np.asarray(A_est, dtype=np.float64)
-    A_true = np.asarray(A_true, dtype=np.float64)
-    if A_est.shape != A_true.shape:
-        raise ValueError(f"shapes {A_est.shape} and {A_true.shape} differ")
-    return float(np.sqrt(np.mean((A_est - A_true) ** 2)))
+    """aRMSE = sqrt(mean over materials and pixels of (a_est - a_true)^2); same shapes.
+    The same number as :func:`rmse` over all entries."""
+    return rmse(A_true, A_est)
 
 
 def abundance_rmse_per_material(A_est: np.ndarray, A_true: np.ndarray) -> np.ndarray:
