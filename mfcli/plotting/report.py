@@ -112,7 +112,7 @@ def _layer_rows(result, tree) -> list[list[str]]:
         history = layer.history.get("relative_error")
         seconds = layer.history.get("seconds")
         iterations = len(history) if history is not None else None
-        spent = float(np.asarray(seconds)[-1]) if seconds is not None and np.size(seconds) else None
+        spent = float(np.sum(seconds)) if seconds is not None and np.size(seconds) else None  # per iteration
         try:
             fraction = shares(hard_assignments(result, index), layer.rank)
             sizes = ", ".join(f"#{k} {100 * f:.1f}%" for k, f in enumerate(fraction))
@@ -212,7 +212,8 @@ def build_report(result, truth=None, wavelengths: np.ndarray | None = None, resu
     sections.append(("parameters", "Parameters",
                      _table(["parameter", "value"], params) if params else "<p>No parameters recorded.</p>"))
     sections.append(("layers", "Layers and errors", _table(
-        ["layer", "rank", "relative error", "iterations", "seconds", "share of the data per cluster", "merges"],
+        ["layer", "rank", "relative error", "iterations", "seconds in iterations", "share of the data per cluster",
+         "merges"],
         _layer_rows(result, tree), {0, 1, 2, 3, 4}) + "<p class=\"sub\">Relative error ||X − WH||<sub>F</sub> / "
         "||X||<sub>F</sub> of each layer's own factorization; shares from each column's cluster (hard "
         "assignment or largest coefficient).</p>"))
