@@ -77,7 +77,13 @@ def main() -> None:
     parser.add_argument("--size", default="162x94249", help="m x n of the synthetic matrix")
     parser.add_argument("--rank", type=int, default=7)
     parser.add_argument("--sklearn-iter", type=int, default=200)
+    parser.add_argument("--threads", type=int, help="BLAS threads for both (default: the libraries' own); "
+                                                    "1 gives steadier figures on a shared machine")
     args = parser.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+        threadpool_limits(args.threads)
     m, n = (int(v) for v in args.size.lower().split("x"))
     rank = args.rank
 
@@ -87,7 +93,7 @@ def main() -> None:
     from mfcli.models.nmf import nmf
 
     print(f"bench_nmf: synthetic {m} x {n}, rank {rank}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"{os.cpu_count()} cores, BLAS threads {args.threads or 'default'}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     X = synthetic(m, n, rank)
     X32 = X.astype(np.float32)
     print(f"input: {X.nbytes / 2**20:.1f} MiB in float64, {X32.nbytes / 2**20:.1f} MiB in float32")

@@ -84,7 +84,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ranks", default="7,6,4,2")
     parser.add_argument("--keep", metavar="DIR", help="keep the output folder here")
+    parser.add_argument("--threads", type=int, help="BLAS threads for both (default: the libraries' own); "
+                                                    "1 gives steadier figures on a shared machine")
     args = parser.parse_args()
+    if args.threads:
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+        threadpool_limits(args.threads)
     ranks = [int(r) for r in args.ranks.split(",")]
 
     from sklearn.decomposition import NMF as SklearnNMF
@@ -93,7 +100,7 @@ def main() -> None:
     from mfcli.io.result import read_result
     from mfcli.metrics import match_endmembers, spectral_angle_matrix
 
-    print(f"bench_unmix: {os.cpu_count()} cores, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"bench_unmix: {os.cpu_count()} cores, BLAS threads {args.threads or 'default'}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="bench_unmix."))
     try:
         mat = work / "urban.mat"

@@ -219,7 +219,7 @@ class DeepONMF(DeepVariant):
     chain = "features"
     default_init = "restarts"
     inits = ("restarts", "spa", "kmeans++", "random")
-    default_tol = 1e-5
+    default_tol = 1e-4
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
@@ -240,7 +240,7 @@ class DeepONMF(DeepVariant):
         from mfcli.models.onmf import onmf
 
         restarts = int(self.params.get("restarts", 10))
-        screen = int(self.params.get("screen_size", 10000))
+        screen = int(self.params.get("screen_size", 5000))
         result = onmf(Y, rank, init=self.init, restarts=restarts, screen_size=screen, seed=seed,
                       callback=callback, max_iter=int(self.params.get("layer_max_iter", 200)),
                       tol=float(self.params.get("layer_tol", 1e-3)))  # the joint stage polishes

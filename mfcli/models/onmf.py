@@ -140,7 +140,7 @@ def start_kinds(restarts: int) -> list[str]:
 
 
 def best_of_starts(data: DataMatrix, rank: int, *, kinds: list[str], stopping: Stopping, seed,
-                   screen_size: int = 10000, callback=None):
+                   screen_size: int = 5000, callback=None):
     """Run ONMF from every start (on a subsample of ``screen_size`` columns when n is larger)
     and return (best unit W, list of (kind, relative error) per start, screened: bool)."""
     n = data.shape[1]
@@ -162,7 +162,7 @@ def best_of_starts(data: DataMatrix, rank: int, *, kinds: list[str], stopping: S
     return best_W, report, screened
 
 
-def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int = 10, screen_size: int = 10000,
+def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int = 10, screen_size: int = 5000,
          screen_tol: float = 1e-4, max_iter: int = 200, tol: float = 1e-6, target_error: float | None = None,
          max_time: float | None = None, seed: int = 0, callback=None, dtype=None):
     """Orthogonal NMF X ~= W H, H >= 0 with one nonzero per column (a hard clustering).

@@ -141,7 +141,7 @@ def as_result(value: Any, model: str):
 
 _ONMF_PARAMS = {
     "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept"),
-    "screen_size": Param(int, 10000, "above this many columns, starts are screened on a random subsample of this size"),
+    "screen_size": Param(int, 5000, "above this many columns, starts are screened on a random subsample of this size"),
 }
 
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
