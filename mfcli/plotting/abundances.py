@@ -42,7 +42,7 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
     aspect = rows / cols
     panel_w = PANEL_INCHES
     panel_h = PANEL_INCHES * min(max(aspect, 0.25), 4.0)
-    width = n_cols * (panel_w + 0.08) + (1.3 if len(maps) > 1 else 1.0)
+    width = max(n_cols * (panel_w + 0.08) + (1.3 if len(maps) > 1 else 1.0), 5.6)  # room for the title
     height = len(grid) * (panel_h + 0.3) + 0.45
 
     with plot_style():

@@ -104,8 +104,9 @@ class LayerMaps:
 
     @property
     def fractions(self) -> bool:
-        """True for abundances and memberships (values meant to lie in [0, 1])."""
-        return not self.description.startswith("coefficients")
+        """True for values that are fractions by construction (memberships, sum-to-one FCLS
+        abundances), drawn on [0, 1]; coefficients and NNLS abundances have a free scale."""
+        return self.kind == "hard" or "FCLS" in self.description
 
 
 def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
