@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.models.base import (FactorizationEstimator, Monitor, Stopping, frobenius_relative_error, prepare_data,
+from mfcli.models.base import (FactorizationEstimator, Monitor, begin_run, frobenius_relative_error,
                                single_layer_result)
 from mfcli.models.init import kmeanspp_columns
 from mfcli.models.matrix import DataMatrix, project_update
 from mfcli.models.spa import spa
-from mfcli.validation import check_rank
 
 H_STEPS = 5  # projected-gradient steps on H per pass over X
 
@@ -100,8 +99,9 @@ def archetypal(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int
     """
     from mfcli.errors import ParameterError
 
-    data = prepare_data(X, "aa", nonnegative=False, dtype=dtype)
-    rank = check_rank(rank, data.shape)
+    data, rank, stopping, monitor = begin_run(X, rank, "aa", nonnegative=False, dtype=dtype, max_iter=max_iter,
+                                              tol=tol, target_error=target_error, max_time=max_time,
+                                              callback=callback)
     if W is not None:
         raise ParameterError("archetypal analysis starts from data columns (--init spa|kmeans++|random), "
                              "not from a given W")
@@ -118,8 +118,6 @@ def archetypal(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int
     A = np.zeros((n, rank))
     A[picked, np.arange(rank)] = 1.0
     H0 = np.full((rank, n), 1.0 / rank)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="aa")
     lipschitz = _spectral_norm_sq(data, seed)
     A_, H_, W_, error = _aa_loop(data, A, H0, lipschitz, monitor)
     dtype_ = np.dtype(data.dtype)

@@ -155,8 +155,16 @@ def prepare_data(X, model: str, nonnegative: bool = True, dtype=None) -> DataMat
     return as_data_matrix(X)
 
 
-def check_model_rank(rank: int, data: DataMatrix) -> int:
-    return check_rank(rank, data.shape)
+def begin_run(X, rank: int, model: str, *, nonnegative: bool = True, dtype=None, max_iter: int = 200,
+              tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, callback=None,
+              stage: str | None = None) -> tuple[DataMatrix, int, Stopping, Monitor]:
+    """What every single-layer model does first: wrap and check the data (:func:`prepare_data`),
+    check the rank, and set up the stopping rules and the monitor (whose clock starts now, so
+    the run's time includes the initialization)."""
+    data = prepare_data(X, model, nonnegative=nonnegative, dtype=dtype)
+    rank = check_rank(rank, data.shape)
+    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    return data, rank, stopping, Monitor(stopping, callback, stage=stage or model)
 
 
 def rng_for(seed: int | np.random.SeedSequence | None) -> np.random.Generator:

@@ -29,10 +29,9 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.metrics import BETA_EPSILON, beta_divergence
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
+from mfcli.models.base import FactorizationEstimator, Monitor, begin_run, single_layer_result
 from mfcli.models.init import initialize
 from mfcli.models.matrix import DataMatrix, column_blocks
-from mfcli.validation import check_rank
 
 
 def mm_exponent(beta: float) -> float:
@@ -116,10 +115,9 @@ def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, 
     from mfcli.models.nmf import loss_name
 
     name = loss_name(beta)
-    data = prepare_data(X, f"NMF with the {name} loss", nonnegative=True, dtype=dtype)
-    rank = check_rank(rank, data.shape)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage=f"nmf ({name})")
+    data, rank, stopping, monitor = begin_run(X, rank, f"NMF with the {name} loss", dtype=dtype, max_iter=max_iter,
+                                              tol=tol, target_error=target_error, max_time=max_time,
+                                              callback=callback, stage=f"nmf ({name})")
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
     if H0 is None:
         from mfcli.models.nmf import _positive_start

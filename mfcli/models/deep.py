@@ -758,12 +758,13 @@ class DeepNMF(ActivationsChain):
     """Survey Algorithm 4 (BCD on the global loss), or the layer-balanced loss."""
 
     name = "deep-nmf"
+    losses = ("global", "layers")
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
         self.loss = str(params.get("loss", "global"))
-        if self.loss not in ("global", "layers"):
-            raise ParameterError(f"deep-nmf loss must be 'global' or 'layers', not '{self.loss}'")
+        if self.loss not in self.losses:
+            raise ParameterError(f"{self.name} takes loss {' or '.join(self.losses)}, not '{self.loss}'")
         self.layer_weight = float(params.get("layer_weight", 1.0))
 
     def lam(self, index: int) -> float:
@@ -849,12 +850,10 @@ class DeepSparse(DeepNMF):
     """Deep NMF with lambda ||H_L||_1; unit columns of W_1, column-stochastic W_l (l >= 2)."""
 
     name = "deep-sparse"
+    losses = ("global",)
 
     def __init__(self, init=None, **params):
-        params.setdefault("loss", "global")
         super().__init__(init, **params)
-        if self.loss != "global":
-            raise ParameterError("deep-sparse uses the global loss")
         self.l1 = float(params.get("l1", 0.1))
 
     def layer_model(self, index):
@@ -895,12 +894,10 @@ class DeepNsNMF(DeepNMF):
     """Deep nonsmooth NMF: X ~= W_1 S_1 W_2 S_2 ... W_L S_L H_L."""
 
     name = "deep-nsnmf"
+    losses = ("global",)
 
     def __init__(self, init=None, **params):
-        params.setdefault("loss", "global")
         super().__init__(init, **params)
-        if self.loss != "global":
-            raise ParameterError("deep-nsnmf uses the global loss")
         self.theta = float(params.get("theta", 0.5))
         if not 0 <= self.theta <= 1:
             raise ParameterError(f"theta must be between 0 and 1, got {self.theta}")

@@ -250,6 +250,26 @@ class Scheme:
         return 0.0
 
 
+class UnitColumnsScheme(Scheme):
+    """Models whose penalty is not scale-invariant keep the columns of W on the unit sphere
+    (sparse NMF, AONMF): exact unit-norm column updates of W, no rescaling, no extrapolation."""
+
+    balance = False
+    extrapolatable = False
+
+    def update_w(self, W, XHt, HHt):
+        return unit_columns_update(W, XHt, HHt, sweeps=min(self.max_w_sweeps, 10))
+
+    @staticmethod
+    def unit_start(W0: np.ndarray, H0: np.ndarray | None, dtype):
+        """W's columns scaled to unit norm and H's rows inversely (the same product)."""
+        norms = np.linalg.norm(W0, axis=0)
+        norms = np.where(norms > 0, norms, 1.0)
+        W = (W0 / norms).astype(dtype)
+        H = None if H0 is None else (H0 * norms[:, None]).astype(dtype)
+        return W, H
+
+
 def alternating_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, scheme: Scheme,
                      monitor: Monitor, extrapolation: Extrapolation | None = None
                      ) -> tuple[np.ndarray, np.ndarray, float]:

@@ -24,12 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import (FactorizationEstimator, Monitor, Stopping, frobenius_relative_error, prepare_data,
-                               single_layer_result)
+from mfcli.models.base import FactorizationEstimator, Monitor, begin_run, frobenius_relative_error, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.models.matrix import DataMatrix, project_update
-from mfcli.validation import check_rank
 
 SOLVERS = ("hals", "mu")
 
@@ -136,10 +134,9 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
                         target_error=target_error, max_time=max_time, seed=seed, callback=callback, dtype=dtype)
     if solver not in SOLVERS:
         raise ParameterError(f"unknown NMF solver '{solver}'; choose one of {', '.join(SOLVERS)}")
-    data = prepare_data(X, "nmf", nonnegative=True, dtype=dtype)
-    rank = check_rank(rank, data.shape)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage=f"nmf ({solver})")
+    data, rank, stopping, monitor = begin_run(X, rank, "nmf", dtype=dtype, max_iter=max_iter, tol=tol,
+                                              target_error=target_error, max_time=max_time, callback=callback,
+                                              stage=f"nmf ({solver})")
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
     if solver == "mu":
         W_, H_, error = _mu_loop(data, W0, H0, monitor)

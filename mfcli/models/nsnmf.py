@@ -17,10 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
+from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, hals_rows, inner_sweeps
 from mfcli.models.init import initialize
-from mfcli.validation import check_rank
 
 
 def smoothing_matrix(rank: int, theta: float, dtype=np.float64) -> np.ndarray:
@@ -54,10 +53,8 @@ def nsnmf(X, rank: int, *, theta: float = 0.5, init: str = "nndsvda", W=None, H=
     ``extrapolate`` as in :func:`mfcli.models.nmf.nmf`."""
     if not 0.0 <= theta <= 1.0:
         raise ParameterError(f"theta must be between 0 and 1, got {theta}")
-    data = prepare_data(X, "nsnmf", nonnegative=True, dtype=dtype)
-    rank = check_rank(rank, data.shape)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="nsnmf")
+    data, rank, stopping, monitor = begin_run(X, rank, "nsnmf", dtype=dtype, max_iter=max_iter, tol=tol,
+                                              target_error=target_error, max_time=max_time, callback=callback)
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
     S = smoothing_matrix(rank, theta, data.dtype)
     h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)

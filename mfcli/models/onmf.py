@@ -38,11 +38,10 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import (FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result)
-from mfcli.models.hals import ALPHA, EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
+from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
+from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize, kmeanspp_init, spa_init
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
-from mfcli.validation import check_rank
 
 ONMF_STARTS = ("restarts", "spa", "kmeans++", "random")
 
@@ -174,12 +173,11 @@ def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int 
     Returns a Result whose layer has ``assignments`` (cluster of each column), and
     ``assignment_weights``; W's columns are typical members (weights average 1 per cluster).
     """
-    data = prepare_data(X, "onmf", nonnegative=True, dtype=dtype)
-    rank = check_rank(rank, data.shape)
     if restarts < 1:
         raise ParameterError(f"restarts must be at least 1, got {restarts}")
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="onmf")  # created first: its clock times the restarts too
+    # the monitor is created first: its clock times the restarts too
+    data, rank, stopping, monitor = begin_run(X, rank, "onmf", dtype=dtype, max_iter=max_iter, tol=tol,
+                                              target_error=target_error, max_time=max_time, callback=callback)
     report: list = []
     screened = False
     if W is not None:
@@ -241,11 +239,8 @@ class ONMF(FactorizationEstimator):
         return H
 
 
-class AONMFScheme(Scheme):
+class AONMFScheme(UnitColumnsScheme):
     """HALS for AONMF: Gram of the H step G = W^T W + lambda (11^T - I); unit columns of W."""
-
-    balance = False
-    extrapolatable = False  # W lives on the unit sphere
 
     def __init__(self, dtype, penalty: float, max_h_sweeps: int, max_w_sweeps: int, eps: float = EPSILON):
         super().__init__(dtype, max_h_sweeps, max_w_sweeps, eps)
@@ -254,9 +249,6 @@ class AONMFScheme(Scheme):
     def h_gram(self, AtA: np.ndarray) -> np.ndarray:
         r = AtA.shape[0]
         return np.asarray(AtA, dtype=np.float64) + self.penalty_weight * (np.ones((r, r)) - np.eye(r))
-
-    def update_w(self, W, XHt, HHt):
-        return unit_columns_update(W, XHt, HHt, sweeps=min(self.max_w_sweeps, 10))
 
     def penalty(self, W, H, HHt) -> float:
         HHt = np.asarray(HHt, dtype=np.float64)
@@ -273,16 +265,9 @@ def aonmf(X, rank: int, *, penalty: float = 1.0, init: str = "spa", W=None, H=No
     """
     if penalty < 0:
         raise ParameterError(f"penalty must be >= 0, got {penalty}")
-    data = prepare_data(X, "aonmf", nonnegative=True, dtype=dtype)
-    rank = check_rank(rank, data.shape)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="aonmf")
-    W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
-    norms = np.linalg.norm(W0, axis=0)
-    norms = np.where(norms > 0, norms, 1.0)
-    W0 = (W0 / norms).astype(data.dtype)
-    if H0 is not None:
-        H0 = (H0 * norms[:, None]).astype(data.dtype)
+    data, rank, stopping, monitor = begin_run(X, rank, "aonmf", dtype=dtype, max_iter=max_iter, tol=tol,
+                                              target_error=target_error, max_time=max_time, callback=callback)
+    W0, H0 = AONMFScheme.unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
     h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
     scheme = AONMFScheme(data.dtype, penalty, h_sweeps, w_sweeps, eps)
     W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor)

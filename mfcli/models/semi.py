@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
+from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
-from mfcli.validation import check_rank
 
 
 def least_squares_basis(XHt: np.ndarray, HHt: np.ndarray, dtype) -> np.ndarray:
@@ -43,10 +42,9 @@ def semi_nmf(X, rank: int, *, init: str = "kmeans++", W=None, H=None, max_iter: 
              eps: float = EPSILON):
     """Semi-NMF X ~= W H with H >= 0 only (see module docstring); ``extrapolate`` as in
     :func:`mfcli.models.nmf.nmf`."""
-    data = prepare_data(X, "semi-nmf", nonnegative=False, dtype=dtype)
-    rank = check_rank(rank, data.shape)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="semi-nmf")
+    data, rank, stopping, monitor = begin_run(X, rank, "semi-nmf", nonnegative=False, dtype=dtype,
+                                              max_iter=max_iter, tol=tol, target_error=target_error,
+                                              max_time=max_time, callback=callback)
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H, nonnegative=False)
     h_sweeps = inner_sweeps(*data.shape, rank, alpha)[0] if accelerate else 1
     W_, H_, error = alternating_loop(data, W0, H0, SemiScheme(data.dtype, h_sweeps, eps), monitor,

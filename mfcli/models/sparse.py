@@ -18,35 +18,19 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
-from mfcli.models.hals import ALPHA, EPSILON, Scheme, alternating_loop, inner_sweeps, unit_columns_update
+from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
+from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
-from mfcli.validation import check_rank
 
 
-class SparseScheme(Scheme):
-    balance = False
-    extrapolatable = False  # W lives on the unit sphere
-
+class SparseScheme(UnitColumnsScheme):
     def __init__(self, dtype, l1_weight: float, max_h_sweeps: int, max_w_sweeps: int, eps: float = EPSILON):
         super().__init__(dtype, max_h_sweeps, max_w_sweeps, eps)
         self.l1 = float(l1_weight)
         self.floor = 0.0  # exact zeros are the point of the penalty; unit W keeps G_kk = 1
 
-    def update_w(self, W, XHt, HHt):
-        return unit_columns_update(W, XHt, HHt, sweeps=min(self.max_w_sweeps, 10))
-
     def penalty(self, W, H, HHt) -> float:
         return self.l1 * float(H.sum(dtype=np.float64))
-
-
-def unit_start(W0: np.ndarray, H0: np.ndarray | None, dtype):
-    """Scale W's columns to unit norm and H's rows inversely (same product)."""
-    norms = np.linalg.norm(W0, axis=0)
-    norms = np.where(norms > 0, norms, 1.0)
-    W = (W0 / norms).astype(dtype)
-    H = None if H0 is None else (H0 * norms[:, None]).astype(dtype)
-    return W, H
 
 
 def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
@@ -55,12 +39,10 @@ def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, 
     """Sparse NMF (see module docstring). ``l1``: penalty relative to the rms column norm of X."""
     if l1 < 0:
         raise ParameterError(f"l1 must be >= 0, got {l1}")
-    data = prepare_data(X, "sparse-nmf", nonnegative=True, dtype=dtype)
-    rank = check_rank(rank, data.shape)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="sparse-nmf")
+    data, rank, stopping, monitor = begin_run(X, rank, "sparse-nmf", dtype=dtype, max_iter=max_iter, tol=tol,
+                                              target_error=target_error, max_time=max_time, callback=callback)
     lam = l1 * float(np.sqrt(data.sq_norm() / data.shape[1]))
-    W0, H0 = unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
+    W0, H0 = SparseScheme.unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
     h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
     W_, H_, error = alternating_loop(data, W0, H0, SparseScheme(data.dtype, lam, h_sweeps, w_sweeps, eps), monitor)
     params = {"rank": rank, "l1": l1, "l1_absolute": lam, "init": init if W is None else "given", "seed": seed,

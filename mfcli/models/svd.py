@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, prepare_data, single_layer_result
+from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
 from mfcli.models.matrix import DataMatrix, project_update
-from mfcli.validation import check_rank
 
 
 def _ritz(Q: np.ndarray, B: np.ndarray, rank: int):
@@ -72,10 +71,9 @@ def svd(X, rank: int, *, max_iter: int = 100, tol: float = 1e-10, target_error: 
     every constrained model is compared with. See the module docstring for the algorithm.
     Returns a :class:`~mfcli.result.Result`; the layer also keeps ``singular_values``.
     """
-    data = prepare_data(X, "svd", nonnegative=False, dtype=dtype)
-    rank = check_rank(rank, data.shape)
-    stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="svd")
+    data, rank, stopping, monitor = begin_run(X, rank, "svd", nonnegative=False, dtype=dtype, max_iter=max_iter,
+                                              tol=tol, target_error=target_error, max_time=max_time,
+                                              callback=callback)
     U, s, Vt, error = subspace_svd(data, rank, oversample=oversample, stopping=stopping, seed=seed,
                                    monitor=monitor)
     dtype = np.dtype(data.dtype)
