@@ -113,6 +113,16 @@ def test_errors_leave_no_output(invoke, tmp_path, args, message):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_max_iter_zero_keeps_the_layer_wise_solution(invoke, tmp_path):
+    out = tmp_path / "layerwise"
+    result = invoke("unmix", "sample:survey-ratings", "--ranks", "4,3", "--max-iter", "0", "-o", str(out), "--json",
+                    "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["n_iter"] == 0
+    assert read_result(out / "result.h5").history["global_loss"].size == 1
+
+
 def test_usage_errors(invoke, tmp_path):
     result = invoke("unmix", "sample:survey-ratings", "--ranks", "4,x", "-o", str(tmp_path / "o"))
     assert result.exit_code == 2

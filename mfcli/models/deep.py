@@ -1029,7 +1029,7 @@ def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = Non
     init_seconds = time.perf_counter() - started
     error0, objective0 = variant.evaluate(state)
     errors, objectives, seconds = [error0], [objective0], [init_seconds]
-    converged, reason, sweeps = True, "no joint stage", 0
+    converged, reason, sweeps = True, "no joint stage" if not variant.refines else "max_iter 0", 0
     if variant.refines and max_iter > 0:
         stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
         monitor = Monitor(stopping, _stage_callback(callback, "joint refinement"))

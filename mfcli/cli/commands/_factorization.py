@@ -6,9 +6,7 @@ from typing import Any
 
 import click
 
-stopping_options = [
-    click.option("--max-iter", type=click.IntRange(min=1), default=None,
-                 help="Maximum number of iterations (default: the model's, 200 for most)."),
+_OTHER_STOPPING_OPTIONS = [
     click.option("--tol", type=click.FloatRange(min=0), default=None,
                  help="Stop when the objective decreases by less than this, relative, over one iteration "
                       "(0: never; default: the model's, 1e-4 for most)."),
@@ -17,6 +15,13 @@ stopping_options = [
     click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
                  help="Stop after this many seconds (checked after each iteration)."),
 ]
+
+
+def stopping_options(max_iter_help: str = "Maximum number of iterations (default: the model's, 200 for most).",
+                     min_iter: int = 1):
+    """--max-iter, --tol, --target-error, --max-time (only what the user gives is passed on)."""
+    return [click.option("--max-iter", type=click.IntRange(min=min_iter), default=None, help=max_iter_help),
+            *_OTHER_STOPPING_OPTIONS]
 
 
 def stack(options):

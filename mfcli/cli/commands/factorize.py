@@ -47,7 +47,7 @@ def _check_model(ctx, param, value):
               help="nndsvda, nndsvd, nndsvdar, spa, kmeans++, random (onmf also: restarts). Default: the model's.")
 @click.option("--init-w", metavar="FILE", help="Initial W (m x r) from a data file, or the W of a result file.")
 @click.option("--init-h", metavar="FILE", help="Initial H (r x n) from a data file, or the H of a result file.")
-@stack(stopping_options)
+@stack(stopping_options())
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A model parameter, e.g. -p theta=0.3 (nsnmf), -p solver=mu (nmf); repeatable.")
 @seed_option

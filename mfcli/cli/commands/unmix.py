@@ -41,7 +41,8 @@ def _check_model(ctx, param, value):
 @click.option("--init", default=None, metavar="METHOD",
               help="Layer-wise initialization: restarts (deep-onmf's default: best of SPA, k-means++ and random "
                    "starts), spa, kmeans++, random, nndsvd, nndsvda, nndsvdar (NMF-based models).")
-@stack(stopping_options)
+@stack(stopping_options("Maximum number of sweeps of the joint refinement (default 100; 0 keeps the layer-wise "
+                         "initialization).", min_iter=0))
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A model parameter, e.g. -p restarts=20 (deep-onmf), -p loss=layers (deep-nmf); repeatable.")
 @click.option("--abundances", type=click.Choice(ABUNDANCES), default="nnls", show_default=True,
