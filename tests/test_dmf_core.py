@@ -142,7 +142,8 @@ def test_dmf_learns_better_than_the_mean(torch):
     assert error < 0.85 * np.std(test.values), (error, np.std(test.values))
 
 
-def test_extends_to_unseen_rows_and_columns_without_retraining(torch):
+@pytest.mark.parametrize("input_norm", [False, True])
+def test_extends_to_unseen_rows_and_columns_without_retraining(torch, input_norm):
     from mfcli.completion.data import areas
     from mfcli.completion.dmf import DMF
     from mfcli.completion.evaluate import evaluate_areas
@@ -150,7 +151,7 @@ def test_extends_to_unseen_rows_and_columns_without_retraining(torch):
     ratings = tiny_ratings()
     seen_users, seen_items = holdout_split(ratings, 0.25, 0.25, seed=0)
     area_one = restrict(ratings, seen_users, seen_items)
-    model = DMF(**FAST).fit(area_one)
+    model = DMF(**FAST, input_norm=input_norm).fit(area_one)
     predictor = model.predictor(ratings)
     assert len(predictor.user_ids) == ratings.n_users and len(predictor.item_ids) == ratings.n_items
     # A new user's embedding is the user branch applied to its ratings of the training items.
@@ -184,7 +185,7 @@ def test_result_round_trip_keeps_predictions_and_extension(torch, tmp_path):
 
     ratings = tiny_ratings()
     seen_users, seen_items = holdout_split(ratings, 0.2, 0.2, seed=1)
-    model = DMF(**FAST).fit(restrict(ratings, seen_users, seen_items))
+    model = DMF(**FAST, input_norm=True, input_dropout=0.2).fit(restrict(ratings, seen_users, seen_items))
     in_memory = model.predictor(ratings)
     write_result(model.to_result(ratings, {"model": "dmf"}, {}), tmp_path / "m.h5")
     loaded = predictor_from_result(read_result(tmp_path / "m.h5"))

@@ -54,6 +54,7 @@ DMF_DEFAULTS: dict[str, Any] = {
     "latent": 128,
     "dropout": 0.3,
     "input_dropout": 0.0,
+    "input_norm": False,
     "batch_norm": False,
     "activation": "relu",
     "lr": 1e-3,
@@ -170,6 +171,14 @@ def _activate(h: np.ndarray, activation: str) -> np.ndarray:
     raise ParameterError(f"unknown activation '{activation}'")
 
 
+def scale_inputs(matrix: sp.csr_matrix, input_norm: bool) -> sp.csr_matrix:
+    """With ``input_norm``, each input row divided by the square root of its number of ratings."""
+    if not input_norm:
+        return matrix
+    counts = np.diff(matrix.indptr)
+    return sp.diags(1.0 / np.sqrt(np.maximum(counts, 1))) @ matrix
+
+
 def normalize_rows(Z: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(Z, axis=1, keepdims=True)
     return Z / np.maximum(norms, 1e-12)
@@ -197,7 +206,7 @@ class DMFPredictor:
     """
 
     def __init__(self, U, V, user_ids: IdMap, item_ids: IdMap, alpha, beta, baseline, user_layers=None,
-                 activation="relu", input_item_index=None, levels=None, boundaries=None):
+                 activation="relu", input_item_index=None, levels=None, boundaries=None, input_norm=False):
         self.U, self.V = U, V
         self.user_ids, self.item_ids = user_ids, item_ids
         self.alpha, self.beta = float(alpha), float(beta)
@@ -207,6 +216,7 @@ class DMFPredictor:
         self.input_item_index = input_item_index  # model item index of each network input column
         self.levels = levels
         self.boundaries = boundaries
+        self.input_norm = bool(input_norm)
 
     @property
     def discrete(self) -> bool:
@@ -249,12 +259,14 @@ class DMFPredictor:
         keep = columns >= 0
         x = np.zeros((1, len(self.input_item_index)))
         x[0, columns[keep]] = np.asarray(values, dtype=np.float64)[keep] / self.beta
+        if self.input_norm:
+            x /= np.sqrt(max(int(keep.sum()), 1))
         u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))[0]
         return self._finish(self.V @ u)
 
 
 def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users: np.ndarray,
-              seen_items: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+              seen_items: np.ndarray, beta: float, input_norm: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Unit embeddings of every user and item of ``ratings`` from their ratings of the *seen* items /
     by the *seen* users (the network's input columns), with NumPy only."""
     user_cols = np.full(ratings.n_items, -1, dtype=np.int64)
@@ -267,8 +279,8 @@ def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users
     keep = item_cols[ratings.users] >= 0
     Y = sp.csr_matrix((ratings.values[keep] / beta, (ratings.items[keep], item_cols[ratings.users[keep]])),
                       shape=(ratings.n_items, int(seen_users.sum())))
-    U = normalize_rows(forward_numpy(user_layers, X, activation))
-    V = normalize_rows(forward_numpy(item_layers, Y, activation))
+    U = normalize_rows(forward_numpy(user_layers, scale_inputs(X, input_norm), activation))
+    V = normalize_rows(forward_numpy(item_layers, scale_inputs(Y, input_norm), activation))
     return U, V
 
 
@@ -338,7 +350,7 @@ def _export_branch(branch) -> list[dict[str, np.ndarray]]:
 
 
 def _sparse_rows(torch, matrix: sp.csr_matrix, rows: np.ndarray, hide: np.ndarray | None, device,
-                 drop: float = 0.0, rng: np.random.Generator | None = None):
+                 drop: float = 0.0, rng: np.random.Generator | None = None, input_norm: bool = False):
     """torch sparse COO of ``matrix[rows]`` and of its transpose, the columns where ``hide`` is true removed
     and, with ``drop`` > 0, a random fraction ``drop`` of the other entries dropped (the rest scaled by
     1 / (1 - drop), as inverted dropout does)."""
@@ -347,7 +359,9 @@ def _sparse_rows(torch, matrix: sp.csr_matrix, rows: np.ndarray, hide: np.ndarra
     if drop > 0:
         keep &= rng.random(sub.nnz) >= drop
     sub_row, sub_col, data = sub.row[keep], sub.col[keep], sub.data[keep]
-    if drop > 0:
+    if input_norm:
+        data = data / np.sqrt(np.maximum(np.bincount(sub_row, minlength=len(rows)), 1))[sub_row]
+    elif drop > 0:
         data = data / (1.0 - drop)
     row_index = torch.from_numpy(sub_row.astype(np.int64))
     col_index = torch.from_numpy(sub_col.astype(np.int64))
@@ -483,8 +497,8 @@ class DMF:
                 in_cols[cols] = True
                 hide_cols = in_cols if p["mask_targets"] else None
                 hide_rows = in_rows if p["mask_targets"] else None
-                x, x_t = _sparse_rows(torch, X, rows, hide_cols, device, p["input_dropout"], rng)
-                y, y_t = _sparse_rows(torch, Y, cols, hide_rows, device, p["input_dropout"], rng)
+                x, x_t = _sparse_rows(torch, X, rows, hide_cols, device, p["input_dropout"], rng, p["input_norm"])
+                y, y_t = _sparse_rows(torch, Y, cols, hide_rows, device, p["input_dropout"], rng, p["input_norm"])
                 in_rows[rows] = False
                 in_cols[cols] = False
                 u = torch.nn.functional.normalize(user_net(x, x_t), dim=1)
@@ -580,7 +594,8 @@ class DMF:
         seen_items = np.zeros(ratings.n_items, dtype=bool)
         seen_items[: train.n_items] = True
         activation = self.params["activation"]
-        U, V = embed_all(user_layers, item_layers, activation, ratings, seen_users, seen_items, self.beta_)
+        U, V = embed_all(user_layers, item_layers, activation, ratings, seen_users, seen_items, self.beta_,
+                         self.params["input_norm"])
         mu, b, c = self.baseline_
         b = np.concatenate([b, np.zeros(ratings.n_users - len(b))])
         c = np.concatenate([c, np.zeros(ratings.n_items - len(c))])
@@ -588,7 +603,7 @@ class DMF:
         return DMFPredictor(U, V, ratings.user_ids, ratings.item_ids, self.alpha_, self.beta_, (mu, b, c),
                             user_layers, activation, np.arange(train.n_items),
                             self.levels_ if self.discrete else None,
-                            self.boundaries_ if self.discrete else None)
+                            self.boundaries_ if self.discrete else None, self.params["input_norm"])
 
     def discrete_report(self, predictor: DMFPredictor, test: Ratings) -> dict[str, Any]:
         """RMSE/MAE of the continuous output before the quantizer, and the learned boundaries."""
@@ -624,6 +639,7 @@ class DMF:
         dmf = {"alpha": self.alpha_, "beta": self.beta_, "global_mean": predictor.baseline[0],
                "hidden": self.params["hidden"], "latent": self.rank_, "activation": self.params["activation"],
                "batch_norm": self.params["batch_norm"], "n_layers": len(self.user_layers_),
+               "input_norm": self.params["input_norm"],
                "discrete": self.discrete, "best_epoch": self.best_epoch_, "stopped_by": self.stopped_by_,
                "device": self.device_, "threads": self.threads_}
         layer = Layer(W=predictor.U, H=predictor.V.T.copy(), history=dict(self.history_),
@@ -670,4 +686,4 @@ def dmf_predictor_from_result(result) -> DMFPredictor:
                          np.asarray(a["completion/item_bias"])),
                         user_layers, dmf.get("activation", "relu"), np.asarray(a["dmf/input_item_index"]),
                         np.asarray(a["dmf/levels"]) if discrete else None,
-                        np.asarray(a["dmf/boundaries"]) if discrete else None)
+                        np.asarray(a["dmf/boundaries"]) if discrete else None, bool(dmf.get("input_norm", False)))
