@@ -10,7 +10,7 @@ NMF, ONMF and deep ONMF need X only through a handful of products:
 Optional, where an engine reads X block by block anyway: ``blocks()`` yields
 ``(start, stop, X[:, start:stop])``. :func:`project_update` uses it to fuse the two products of
 an alternating solver into ONE pass (``W^T X`` block, update that block of H, ``X H^T`` from
-the same block while it is in cache), and :func:`column_blocks` to stream elementwise losses
+the same block while it is in memory), and :func:`column_blocks` to stream elementwise losses
 (beta-divergences); engines without ``blocks`` fall back to ``WtX``/``XHt``/``columns``.
 
 Solvers are written once against this interface. :class:`InMemoryMatrix` wraps a NumPy array;
@@ -49,6 +49,7 @@ class InMemoryMatrix:
     files load, so a column-major array is used as it is rather than copied)."""
 
     engine = "memory"
+    fused_pass = False  # see project_update: in memory, two whole-matrix products are steadier
 
     def __init__(self, X: np.ndarray):
         X = np.asarray(X)
@@ -122,19 +123,35 @@ def column_blocks(data: DataMatrix, block_size: int | None = None):
 
 
 def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
-    """One fused pass of an alternating solver: ``X H^T`` for the H that ``update`` produces.
+    """One step of an alternating solver: ``X H^T`` for the H that ``update`` produces.
 
     For each block ``J`` of columns, ``update(W^T X[:, J], J)`` (J a slice) returns the new
-    ``H[:, J]`` (k x |J|; k need not be W's number of columns), which may depend only on that block (true of HALS, MU and ONMF
-    coefficient updates: the problem in H separates over columns). The result is
-    ``sum_J X[:, J] H[:, J]^T`` (m x r), accumulated in float64 and returned in X's dtype.
-    Engines with ``blocks()`` read X once; others fall back to ``WtX``, ``update`` on all
-    columns, then ``XHt`` (two passes, same result).
+    ``H[:, J]`` (k x |J|; k need not be W's number of columns), which may depend only on that
+    block (true of HALS, MU and ONMF coefficient updates: the problem in H separates over
+    columns). The result is ``X H^T`` (m x k) in X's dtype.
+
+    Engines that stream X (``blocks()`` and no ``fused_pass = False``) read it ONCE: each block
+    gives W^T X_J, the update, and X_J H_J^T while it is in memory, summed in float64. In memory
+    (``fused_pass = False``) the two products are two whole-matrix BLAS calls, which cost the
+    same but make far fewer multithreaded calls (those stall when other processes compete for
+    the cores), and ``update`` still runs block by block on slices of W^T X, so its small work
+    stays in cache. Engines without ``blocks`` (Dask) get ``WtX``, one ``update`` on all
+    columns, then ``XHt``.
     """
     dtype = np.dtype(data.dtype)
     blocks = getattr(data, "blocks", None)
     if blocks is None:
         H = update(data.WtX(W), slice(0, data.shape[1]))
+        return np.asarray(data.XHt(H), dtype=dtype)
+    if not getattr(data, "fused_pass", True):
+        B = data.WtX(W)
+        n = data.shape[1]
+        H = None
+        for start, stop, _ in blocks():
+            H_block = update(B[:, start:stop], slice(start, stop))
+            if H is None:
+                H = np.empty((H_block.shape[0], n), dtype=dtype)
+            H[:, start:stop] = H_block
         return np.asarray(data.XHt(H), dtype=dtype)
     Wt = np.ascontiguousarray(W.T, dtype=dtype)
     total = None
