@@ -26,9 +26,9 @@ Layer updates:
   when that would leave its parent empty); (3) W_L is the least-squares basis for the new
   composite coefficients (and so is each W_l for its layer's view, which the global loss does not
   involve). Each step is an exact block minimization, so the global loss never increases. All
-  of it needs one fused pass over X per sweep: X C_l^T = (X H_1^T) (H_l ... H_2)^T.
+  of it needs the products with X once per sweep: X C_l^T = (X H_1^T) (H_l ... H_2)^T.
 - ``deep-aonmf``: soft H_l >= 0 with the AONMF penalty lambda sum_{j<k} <h_j, h_k> on each; H_1
-  by HALS (fused pass), H_l (l >= 2) by projected gradient with step 1/L on the global loss,
+  by HALS, H_l (l >= 2) by projected gradient with step 1/L on the global loss,
   W_L by exact unit-norm column updates. Objective: 1/2 global loss + penalties, never increases.
 - ``multilayer`` (Cichocki & Zdunek, Electronics Letters 42(16), 2006; survey Algorithm 2): the
   sequential NMFs only.

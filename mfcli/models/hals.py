@@ -14,11 +14,11 @@ matrix factorization", Neural Computation 24(4), 2012): after each pass over X, 
 stopping early once a sweep changes F by less than ``eps`` times what the first sweep changed.
 
 The loop :func:`alternating_loop` runs every two-block Frobenius model (NMF by HALS, sparse NMF,
-nsNMF, semi-NMF, AONMF) with ONE pass over X per iteration: for each block of columns it
-computes ``A^T X_J``, updates ``H_J`` (the problem in H separates over columns, so the eps rule
-is applied block by block) and accumulates ``X_J H_J^T`` for the W update while ``X_J`` is still
-in cache (:func:`mfcli.models.matrix.project_update`). The relative error then comes from small
-matrices only: ||X||^2 - 2 <A, X H^T> + <A^T A, H H^T>. NumPy only.
+nsNMF, semi-NMF, AONMF) with the two products of X per iteration, ``A^T X`` and ``X H^T``,
+through :func:`mfcli.models.matrix.project_update`: H is updated block of columns by block (the
+problem in H separates over columns, so the eps rule is applied block by block and the small
+arrays stay in cache), and a streaming engine reads X only once per iteration. The relative
+error then comes from small matrices only: ||X||^2 - 2 <A, X H^T> + <A^T A, H H^T>. NumPy only.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Nature 401, 1999; Paatero & Tapper, Environmetrics 5, 1994):
 Solvers:
 
 - ``hals`` (default): accelerated HALS (Gillis & Glineur, Neural Computation 24(4), 2012), see
-  :mod:`mfcli.models.hals`: one fused pass over X per iteration, several cheap inner sweeps on
+  :mod:`mfcli.models.hals`: the two products with X once per iteration, several cheap inner sweeps on
   the r x r Gram matrices, column-by-column updates of Cichocki & Phan (2009), and safeguarded
   extrapolation of the iterates (Ang & Gillis, Neural Computation 31(2), 2019).
 - ``mu``: the multiplicative updates of Lee & Seung ("Algorithms for non-negative matrix
@@ -59,7 +59,7 @@ def inner_sweep_counts(data: DataMatrix, rank: int, accelerate: bool, alpha: flo
 
 
 def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Monitor):
-    """Lee-Seung multiplicative updates for the Frobenius loss (one fused pass per iteration)."""
+    """Lee-Seung multiplicative updates for the Frobenius loss (W^T X and X H^T once per iteration)."""
     dtype = np.dtype(data.dtype)
     tiny = np.finfo(dtype).tiny * 1e6
     x_sq = data.sq_norm()

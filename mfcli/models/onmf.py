@@ -15,9 +15,9 @@ spherical k-means. The alternating scheme of Pompili et al. (their EM-like algor
 2. set each w_k to the leading singular vector of its cluster X_k (the best rank-one fit;
    nonnegative by Perron-Frobenius). We take one power step per iteration,
    w_k <- X_k X_k^T w_k / ||.||, which for all k at once is X H^T with the H of step 1: the two
-   steps together are ONE fused pass over X (:func:`mfcli.models.matrix.project_update`), never a
-   full SVD of a cluster. The Rayleigh quotient of a PSD matrix never decreases along a power
-   step, so the loss never increases.
+   steps together are the two products W^T X and X H^T (:func:`mfcli.models.matrix.project_update`,
+   a single pass on a streaming engine), never a full SVD of a cluster. The Rayleigh quotient of
+   a PSD matrix never decreases along a power step, so the loss never increases.
 
 An emptied cluster is re-seeded with the worst-fitted column. ONMF has poor local optima, so
 :func:`onmf` runs several starts (SPA, k-means++-style D^2 seeding, random) and keeps the best;

@@ -4,9 +4,9 @@ min_{rank(WH) <= r} ||X - WH||_F^2 is solved by the leading singular triplets (E
 "The approximation of one matrix by another of lower rank", Psychometrika 1936): W = U_r S_r,
 H = V_r^T. They are computed by block subspace iteration with Rayleigh-Ritz (Halko, Martinsson &
 Tropp, "Finding structure with randomness", SIAM Review 53(2), 2011, Algorithms 4.4/5.1):
-Q <- orth(X X^T Q) with k = r + oversampling columns. Each iteration is ONE fused pass over X
-(:func:`mfcli.models.matrix.project_update` returns X (Q^T X)^T while keeping Q^T X), so it runs
-on every engine. NumPy only.
+Q <- orth(X X^T Q) with k = r + oversampling columns. Each iteration is the two products Q^T X and
+X (Q^T X)^T (:func:`mfcli.models.matrix.project_update`, one pass on a streaming engine), so it
+runs on every engine. NumPy only.
 """
 
 from __future__ import annotations
