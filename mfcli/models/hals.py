@@ -93,7 +93,8 @@ def hals_sweeps(Z: np.ndarray, M: np.ndarray, max_sweeps: int, eps: float, floor
             np.maximum(buffer, floor, out=F[k])
         if previous is not None:
             previous -= F
-            change = float(np.vdot(previous, previous))
+            # a NumPy reduction, not BLAS: a multithreaded dot stalls when the cores are busy
+            change = float(np.einsum("ij,ij->", previous, previous))
             if first is None:
                 first = change
             elif change <= eps * eps * first:

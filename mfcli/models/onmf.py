@@ -91,7 +91,7 @@ def _onmf_loop(data: DataMatrix, W: np.ndarray, monitor: Monitor):
     while True:
         XHt = np.asarray(project_update(data, W, assign), dtype=np.float64)
         w64 = weights.astype(np.float64)
-        fitted = float(np.dot(w64, w64))
+        fitted = float(np.einsum("j,j->", w64, w64))
         error = float(np.sqrt(max(x_sq - fitted, 0.0) / x_sq)) if x_sq > 0 else 0.0
         if monitor(error, objective=0.5 * max(x_sq - fitted, 0.0)):
             return W, assignments.copy(), weights.copy(), error
