@@ -184,6 +184,15 @@ def single_layer_result(model: str, W: np.ndarray, H: np.ndarray, monitor: Monit
                   seconds=monitor.elapsed, converged=monitor.converged, n_iter=monitor.iteration)
 
 
+def gram_solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """G^+ B for a small symmetric positive semidefinite Gram matrix G (r x r) and a wide B (r x n):
+    the least-squares coefficients of every column at once, in float64. One small
+    pseudo-inverse and one matrix product (LAPACK's least squares with thousands of right-hand
+    sides is far slower)."""
+    G = np.asarray(gram, dtype=np.float64)
+    return np.linalg.pinv(G, hermitian=True) @ np.asarray(rhs, dtype=np.float64)
+
+
 def frobenius_relative_error(x_sq_norm: float, W: np.ndarray, XHt: np.ndarray, WtW: np.ndarray,
                              HHt: np.ndarray) -> float:
     """||X - WH||_F / ||X||_F from ``X H^T`` (m x r) and the two Gram matrices, in float64."""

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import Monitor, Stopping, prepare_data
+from mfcli.models.base import Monitor, Stopping, gram_solve, prepare_data
 from mfcli.models.hals import floor_for, hals_rows, unit_columns_update
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.result import Layer, Result
@@ -1076,7 +1076,7 @@ def layer_abundances(result: Result, X, method: str = "nnls") -> None:
         else:
             WtX = np.asarray(data.WtX(W), dtype=np.float64)
             G = W.astype(np.float64).T @ W.astype(np.float64)
-            start = np.maximum(np.linalg.lstsq(G, WtX, rcond=None)[0], 0.0)
+            start = np.maximum(gram_solve(G, WtX), 0.0)
             start = hals_rows(start, WtX, G, 5, 0.0, floor=0.0)
             layer.abundances = np.asarray(nnls_from_grams(G, WtX, init=start), dtype=data.dtype)
         layer.attrs["abundances"] = method

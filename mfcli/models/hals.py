@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfcli.models.base import Monitor, frobenius_relative_error
+from mfcli.models.base import Monitor, frobenius_relative_error, gram_solve
 from mfcli.models.matrix import DataMatrix, project_update
 
 # Inner sweeps: at most 1 + ALPHA * rho (Gillis & Glineur 2012 use alpha = 0.5 in MATLAB). A
@@ -221,7 +221,7 @@ class Scheme:
         def update(B: np.ndarray, cols: slice) -> np.ndarray:
             Z = np.empty((2 * r + 1, B.shape[1]), dtype=dtype)
             if start is None:
-                first = np.linalg.lstsq(AtA64, np.asarray(B, dtype=np.float64), rcond=None)[0]
+                first = gram_solve(AtA64, B)
                 np.maximum(first, floor, out=first)
                 Z[:r] = first
             else:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import FactorizationEstimator, Monitor, begin_run, frobenius_relative_error, single_layer_result
+from mfcli.models.base import (FactorizationEstimator, Monitor, begin_run, frobenius_relative_error, gram_solve,
+                               single_layer_result)
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.models.matrix import DataMatrix, project_update
@@ -93,7 +94,7 @@ def _positive_start(data: DataMatrix, W: np.ndarray) -> np.ndarray:
     """H from least squares, clipped to a small positive value (MU cannot leave zero)."""
     WtX = np.asarray(data.WtX(W), dtype=np.float64)
     W64 = np.asarray(W, dtype=np.float64)
-    H = np.linalg.lstsq(W64.T @ W64, WtX, rcond=None)[0]
+    H = gram_solve(W64.T @ W64, WtX)
     positive = H[H > 0]
     small = 1e-3 * float(positive.mean()) if positive.size else 1e-6
     return np.maximum(H, small).astype(data.dtype)

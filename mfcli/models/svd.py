@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
+from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, gram_solve, single_layer_result
 from mfcli.models.matrix import DataMatrix, project_update
 
 
@@ -100,4 +100,4 @@ class TruncatedSVD(FactorizationEstimator):
         data = as_data_matrix(X)
         W = self.W_.astype(np.float64)
         WtX = np.asarray(data.WtX(self.W_), dtype=np.float64)
-        return np.linalg.lstsq(W.T @ W, WtX, rcond=None)[0].astype(data.dtype)
+        return gram_solve(W.T @ W, WtX).astype(data.dtype)

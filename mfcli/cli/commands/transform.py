@@ -108,5 +108,7 @@ def solve_coefficients(W, X, method: str):
         H = np.zeros((W.shape[1], X.shape[1]), dtype=X.dtype)
         H[best, np.arange(best.size)] = weights
         return H
+    from mfcli.models.base import gram_solve
+
     W64 = W.astype(np.float64)
-    return np.linalg.lstsq(W64.T @ W64, W64.T @ X, rcond=None)[0].astype(X.dtype)
+    return gram_solve(W64.T @ W64, W64.T @ X).astype(X.dtype)
