@@ -30,7 +30,7 @@ DATA = Path(os.environ.get("MFCLI_SHARED_DATA", REPO.parent / "shared" / "data")
 
 # mfcli settings per dataset (the library defaults where not listed).
 SETTINGS = {
-    "100k": {"baseline": {}, "als": {"reg": 0.12}, "sgd": {}, "wals": {"reg": 0.12, "w0": 0.001},
+    "100k": {"baseline": {}, "als": {"reg": 0.12, "epochs": 6}, "sgd": {}, "wals": {"reg": 0.12, "w0": 0.001},
              "svd": {"rank": 16}},
     "1m": {"baseline": {}, "als": {"reg": 0.08}, "sgd": {}, "wals": {"reg": 0.08, "w0": 0.001},
            "svd": {"rank": 16}},

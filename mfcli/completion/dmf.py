@@ -53,7 +53,7 @@ DMF_DEFAULTS: dict[str, Any] = {
     "hidden": [512],
     "latent": 128,
     "dropout": 0.3,
-    "input_dropout": 0.0,
+    "input_dropout": 0.25,
     "input_norm": False,
     "batch_norm": False,
     "activation": "relu",
@@ -386,7 +386,10 @@ class DMF:
     """Deep matrix factorization estimator (see the module docstring); ``discrete=True`` for DMF-D.
 
     Parameters (defaults in ``DMF_DEFAULTS``, chosen for a 2-core CPU on MovieLens 1M): hidden
-    layer sizes ``hidden``, latent dimension ``latent``, ``dropout``, ``batch_norm``, Adam's ``lr``
+    layer sizes ``hidden``, latent dimension ``latent``, ``dropout`` (hidden units) and
+    ``input_dropout`` (a random fraction of each training input's ratings, which helps unseen
+    rows), ``input_norm`` (divide each input by the square root of its number of ratings: better
+    on unseen rows and columns, slower to train, a little worse on seen ones), ``batch_norm``, Adam's ``lr``
     with decay ``lr_decay`` per epoch and ``weight_decay`` (gamma), ``batch_size`` rows and columns
     per sub-matrix, at most ``epochs`` epochs, early stopping after ``patience`` epochs without a
     better validation RMSE, ``time_budget`` seconds at most, ``threads`` for torch on the CPU,

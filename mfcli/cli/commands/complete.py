@@ -75,8 +75,8 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
       wals      weighted MF, w0 on unobserved entries, WALS   as als plus w0 0.001
       svd       truncated SVD of the zero-filled matrix       rank 16 (the naive reference)
       dmf       deep MF: MLP branches on a user's row and an  hidden 512, rank (latent) 128,
-                item's column, cosine output (needs torch:    dropout 0.3, lr 0.001, batch
-                pip install 'mfcli[deep]')                    512 x 512, at most 40 epochs
+                item's column, cosine output (needs torch:    dropout 0.3 (inputs 0.25), lr
+                pip install 'mfcli[deep]')                    0.001, batch 512 x 512, <= 40 epochs
       dmf-d     DMF with a learned smooth quantizer           as dmf; discrete predictions
     The regularization of als/sgd/wals is per rating (lambda n_i |u_i|^2 per user); for dmf,
     --reg is the weight decay gamma (default 1e-5). dmf stops early when the validation RMSE
