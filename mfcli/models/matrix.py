@@ -7,11 +7,17 @@ NMF, ONMF and deep ONMF need X only through a handful of products:
 - ``sq_norm()`` = ||X||_F^2, ``col_sq_norms()`` = ||x_j||^2 for every column
 - ``columns(idx)`` = X[:, idx]   (a few columns: initializations, restarts on a subsample)
 
-Optional, where an engine reads X block by block anyway: ``blocks()`` yields
+Optional, where an engine reads X block by block anyway: ``blocks(block_size=None)`` yields
 ``(start, stop, X[:, start:stop])``. :func:`project_update` uses it to fuse the two products of
 an alternating solver into ONE pass (``W^T X`` block, update that block of H, ``X H^T`` from
 the same block while it is in memory), and :func:`column_blocks` to stream elementwise losses
 (beta-divergences); engines without ``blocks`` fall back to ``WtX``/``XHt``/``columns``.
+
+Whatever the engine and its block size, :func:`project_update` hands the solver's update the
+same column ranges, those of :func:`update_block_size` (:func:`aligned_blocks` regroups an
+engine's blocks onto that grid), so an update whose rule looks at a whole block (the early stop
+of accelerated HALS's inner sweeps) makes the same decisions on every engine, and the same
+seed gives the same result up to floating-point summation order.
 
 Solvers are written once against this interface. :class:`InMemoryMatrix` wraps a NumPy array;
 out-of-core engines (a chunked HDF5 dataset streamed block by block, a Dask array) implement
@@ -84,11 +90,11 @@ class InMemoryMatrix:
 
     def blocks(self, block_size: int | None = None):
         """Yield ``(start, stop, X[:, start:stop])`` (views) over all columns, in blocks of
-        about 8 MiB: small enough to stay in a last-level cache between two products, large
-        enough that a pass makes few BLAS calls."""
+        about 8 MiB (:func:`update_block_size`): small enough to stay in a last-level cache
+        between two products, large enough that a pass makes few BLAS calls."""
         n = self.shape[1]
         if block_size is None:
-            block_size = max(256, (8 << 20) // max(1, self.shape[0] * self.X.itemsize))
+            block_size = update_block_size(self)
         for start in range(0, n, block_size):
             stop = min(start + block_size, n)
             yield start, stop, self.X[:, start:stop]
@@ -105,6 +111,38 @@ def as_data_matrix(X) -> DataMatrix:
     if isinstance(X, DataMatrix):
         return X
     return InMemoryMatrix(np.asarray(X))
+
+
+UPDATE_BLOCK_BYTES = 8 << 20
+
+
+def update_block_size(data: DataMatrix) -> int:
+    """Columns per block of about 8 MiB of X (at least 256): the grid of column ranges on which
+    :func:`project_update` runs a solver's update, the same for every engine."""
+    m = data.shape[0]
+    return max(256, UPDATE_BLOCK_BYTES // max(1, m * np.dtype(data.dtype).itemsize))
+
+
+def aligned_blocks(blocks, size: int, n: int):
+    """Regroup ``(start, stop, block)`` covering columns 0..n in order onto the grid of ranges
+    ``[k size, min((k + 1) size, n))``: views where an engine block holds a whole range, else the
+    pieces copied and joined (at most one range of ``size`` columns is held apart)."""
+    pieces: list[np.ndarray] = []
+    for start, stop, block in blocks:
+        position = start
+        while position < stop:
+            cell_start = (position // size) * size
+            cell_stop = min(cell_start + size, n)
+            piece_stop = min(stop, cell_stop)
+            piece = block[:, position - start:piece_stop - start]
+            if not pieces and position == cell_start and piece_stop == cell_stop:
+                yield cell_start, cell_stop, piece
+            else:
+                pieces.append(np.array(piece))
+                if piece_stop == cell_stop:
+                    yield cell_start, cell_stop, np.concatenate(pieces, axis=1)
+                    pieces = []
+            position = piece_stop
 
 
 def column_blocks(data: DataMatrix, block_size: int | None = None):
@@ -135,19 +173,18 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
     (``fused_pass = False``) the two products are two whole-matrix BLAS calls, which cost the
     same but make far fewer multithreaded calls (those stall when other processes compete for
     the cores), and ``update`` still runs block by block on slices of W^T X, so its small work
-    stays in cache. Engines without ``blocks`` (Dask) get ``WtX``, one ``update`` on all
-    columns, then ``XHt``.
+    stays in cache. Engines without ``blocks`` (Dask) get ``WtX``, ``update`` block by block,
+    then ``XHt``. On every engine the blocks J are the grid of :func:`update_block_size`.
     """
     dtype = np.dtype(data.dtype)
+    n = data.shape[1]
+    size = update_block_size(data)
     blocks = getattr(data, "blocks", None)
-    if blocks is None:
-        H = update(data.WtX(W), slice(0, data.shape[1]))
-        return np.asarray(data.XHt(H), dtype=dtype)
-    if not getattr(data, "fused_pass", True):
+    if blocks is None or not getattr(data, "fused_pass", True):
         B = data.WtX(W)
-        n = data.shape[1]
         H = None
-        for start, stop, _ in blocks():
+        for start in range(0, n, size):
+            stop = min(start + size, n)
             H_block = update(B[:, start:stop], slice(start, stop))
             if H is None:
                 H = np.empty((H_block.shape[0], n), dtype=dtype)
@@ -155,7 +192,7 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
         return np.asarray(data.XHt(H), dtype=dtype)
     Wt = np.ascontiguousarray(W.T, dtype=dtype)
     total = None
-    for start, stop, block in blocks():
+    for start, stop, block in aligned_blocks(blocks(), size, n):
         H_block = update(Wt @ block, slice(start, stop))
         product = block @ np.asarray(H_block, dtype=dtype).T
         if total is None:
