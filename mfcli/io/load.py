@@ -23,19 +23,28 @@ Rules, in order (all documented in ``docs/data.md``):
 6. **Wavelengths.** From ENVI headers, a ``wavelengths``/``wavelength`` variable or
    attribute; ``SlectBands`` gives 1-based band indices and, for HYDICE (<= 210 bands,
    400-2500 nm), the nominal wavelengths of the kept bands.
+
+The rules are applied once, by :func:`describe_data`, from the shape and dtype of the stored
+array and the small variables beside it, without reading the data matrix; the result is a
+Dataset without X and an :class:`ArrayPlan` saying how the stored array becomes X.
+:func:`load_dataset` then reads the array and applies the plan (:func:`apply_plan`);
+:func:`open_lazy` (``--engine stream|dask``) turns the plan into a source that the streaming
+engines read block by block (:mod:`mfcli.engines`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mfcli.dataset import Dataset, cube_to_matrix
 from mfcli.errors import DataError, InputError, ParameterError
-from mfcli.io.formats import FORMATS, Container, VariableInfo, open_container
+from mfcli.io.formats import (FORMATS, Container, SingleArrayContainer, VariableInfo, format_from_path,
+                              open_container, sniff_format)
 
 PREFERRED_NAMES = ("Y", "X", "data", "V", "M_data", "image", "cube", "hsi", "img")
 SHAPE_PAIRS = (("nRow", "nCol"), ("nrow", "ncol"), ("lines", "cols"), ("rows", "cols"),
@@ -44,6 +53,7 @@ GROUND_TRUTH_NAMES = ("GT", "S_GT", "M", "A", "E", "endmembers", "abundances", "
                       "M1", "A1", "gt_endmembers", "gt_abundances")
 LAYOUTS = ("auto", "matrix", "cube", "cube-bands-first", "bands-x-pixels", "pixels-x-bands")
 EXTRAS_MAX_SIZE = 50_000_000  # elements: ground truth read beside the data up to this size
+LAZY_EXTRAS_MAX_SIZE = 1_000_000  # elements: the same beside data that are streamed, not loaded
 DESCRIBE_MAX_SIZE = 25_000_000  # elements: `info` computes ranges of arrays up to this size
 
 # HYDICE: 210 bands from 400 to 2500 nm (about 10 nm apart); Urban keeps 162 of them.
@@ -237,11 +247,57 @@ def _check_options(layout: str, order: str | None, dtype: str | None) -> None:
         raise ParameterError(f"dtype must be float32 or float64, not {dtype}")
 
 
+@dataclass
+class ArrayPlan:
+    """How the stored array ``variable`` becomes X (features x samples), decided by
+    :func:`describe_data` from its shape alone: ``transposed`` (X is the stored 2-D array
+    transposed), ``cube`` ("cube" for (rows, cols, bands), "cube-bands-first" for (bands, rows,
+    cols), flattened in ``pixel_order``), then divided by ``scale`` and converted to ``dtype``.
+    Shapes and transposition are as the container reports the array (a MATLAB v7.3 container
+    has already undone MATLAB's column-major storage)."""
+
+    variable: str
+    shape: tuple[int, ...]
+    stored_dtype: np.dtype
+    transposed: bool = False
+    cube: str | None = None
+    pixel_order: str | None = None
+    scale: float = 1.0
+    dtype: str | None = None
+
+
+def apply_plan(raw: np.ndarray, plan: ArrayPlan) -> np.ndarray:
+    """X from the stored array as read, by ``plan``."""
+    X = raw if raw.dtype.kind == "f" else raw.astype(np.float64)
+    if plan.cube is not None:
+        cube = X if plan.cube == "cube" else np.moveaxis(X, 0, 2)
+        X = cube_to_matrix(cube, plan.pixel_order or "C")
+    elif plan.transposed:
+        X = X.T
+    if plan.scale != 1.0:
+        X = X / X.dtype.type(plan.scale)
+    if plan.dtype is not None:
+        X = np.ascontiguousarray(X, dtype=plan.dtype)
+    return X
+
+
 def dataset_from_container(container: Container, source: str, variable: str | None = None, *,
                            layout: str = "auto", order: str | None = None, transpose: bool = False,
                            image_shape: tuple[int, int] | None = None, dtype: str | None = None,
                            apply_scale: bool = True) -> Dataset:
     """The Dataset held by an open container, by the rules of the module docstring."""
+    dataset, plan = describe_data(container, source, variable, layout=layout, order=order, transpose=transpose,
+                                  image_shape=image_shape, dtype=dtype, apply_scale=apply_scale)
+    dataset.X = apply_plan(np.asarray(container.read(plan.variable)), plan)
+    return dataset
+
+
+def describe_data(container: Container, source: str, variable: str | None = None, *,
+                  layout: str = "auto", order: str | None = None, transpose: bool = False,
+                  image_shape: tuple[int, int] | None = None, dtype: str | None = None,
+                  apply_scale: bool = True, extras_max_size: int = EXTRAS_MAX_SIZE) -> tuple[Dataset, ArrayPlan]:
+    """Everything the rules of the module docstring decide, without reading the data array:
+    a Dataset whose ``X`` is None, and the plan that turns the stored array into X."""
     _check_options(layout, order, dtype)
     order = order.upper() if order else None
     notes: list[str] = []
@@ -256,22 +312,24 @@ def dataset_from_container(container: Container, source: str, variable: str | No
             available = ", ".join(sorted(infos)) or "none"
             raise InputError(f"'{source}' has no variable '{variable}'; available: {available}")
         variable = name
-    raw = np.asarray(container.read(variable))
+    info = infos[variable]
+    shape, stored_dtype = tuple(int(s) for s in info.shape), np.dtype(info.dtype)
     where = f"'{variable}' of '{source}'" if len(infos) > 1 or variable != "data" else f"'{source}'"
-    if raw.dtype.kind not in "biuf":
-        raise DataError(f"{where} is not numeric (dtype {raw.dtype}); choose another variable with FILE:VAR")
-    if raw.size == 0:
-        raise DataError(f"{where} is empty (shape {raw.shape}); check the file and the variable")
-    if raw.ndim not in (2, 3):
-        raise DataError(f"{where} has {raw.ndim} dimension(s) (shape {raw.shape}); mfcli needs a 2-D "
+    if stored_dtype.kind not in "biuf":
+        raise DataError(f"{where} is not numeric (dtype {stored_dtype}); choose another variable with FILE:VAR")
+    if info.size == 0:
+        raise DataError(f"{where} is empty (shape {shape}); check the file and the variable")
+    if len(shape) not in (2, 3):
+        raise DataError(f"{where} has {len(shape)} dimension(s) (shape {shape}); mfcli needs a 2-D "
                         "matrix (features x samples) or a 3-D image cube (rows, cols, bands)")
-    X = raw if raw.dtype.kind == "f" else raw.astype(np.float64)
+    plan = ArrayPlan(variable=variable, shape=shape, stored_dtype=stored_dtype, dtype=dtype)
+    current = shape  # the shape of X as the rules below transform it
     flipped = False
     if transpose:
-        if X.ndim != 2:
-            raise ParameterError(f"--transpose applies to a 2-D matrix, but {where} has shape {X.shape}; "
+        if len(shape) != 2:
+            raise ParameterError(f"--transpose applies to a 2-D matrix, but {where} has shape {shape}; "
                                  "for a (bands, rows, cols) cube use --layout cube-bands-first")
-        X = X.T
+        current = shape[::-1]
         flipped = True
         notes.append("transposed (--transpose)")
 
@@ -280,49 +338,51 @@ def dataset_from_container(container: Container, source: str, variable: str | No
         found_shape, shape_reason = (int(image_shape[0]), int(image_shape[1])), "--image-shape"
 
     if layout == "auto":
-        if X.ndim == 3:
+        if len(current) == 3:
             layout = "cube"
-        elif found_shape is not None and X.shape[1] == found_shape[0] * found_shape[1]:
+        elif found_shape is not None and current[1] == found_shape[0] * found_shape[1]:
             layout = "bands-x-pixels"
-        elif found_shape is not None and X.shape[0] == found_shape[0] * found_shape[1]:
+        elif found_shape is not None and current[0] == found_shape[0] * found_shape[1]:
             layout = "pixels-x-bands"
         else:
             if found_shape is not None:
                 if shape_reason == "--image-shape":
                     raise DataError(f"--image-shape {found_shape[0]}x{found_shape[1]} ({found_shape[0] * found_shape[1]} "
-                                    f"pixels) matches neither side of the {X.shape[0]}x{X.shape[1]} matrix")
+                                    f"pixels) matches neither side of the {current[0]}x{current[1]} matrix")
                 notes.append(f"image shape {found_shape[0]}x{found_shape[1]} ({shape_reason}) does not "
-                             f"match the {X.shape[0]}x{X.shape[1]} matrix; reading it as a plain matrix")
+                             f"match the {current[0]}x{current[1]} matrix; reading it as a plain matrix")
             layout = "matrix"
 
     pixel_order: str | None = None
     if layout in ("cube", "cube-bands-first"):
-        if X.ndim != 3:
-            raise DataError(f"--layout {layout} needs a 3-D array, but {where} has shape {X.shape}")
-        cube = X if layout == "cube" else np.moveaxis(X, 0, 2)
+        if len(current) != 3:
+            raise DataError(f"--layout {layout} needs a 3-D array, but {where} has shape {current}")
+        cube_shape = current if layout == "cube" else (current[1], current[2], current[0])
         pixel_order = order or "C"
-        X = cube_to_matrix(cube, pixel_order)
-        found_shape, shape_reason = (int(cube.shape[0]), int(cube.shape[1])), "the cube"
+        plan.cube, plan.pixel_order = layout, pixel_order
+        current = (cube_shape[2], cube_shape[0] * cube_shape[1])
+        found_shape, shape_reason = (int(cube_shape[0]), int(cube_shape[1])), "the cube"
         layout = "cube"
     else:
-        if X.ndim != 2:
-            raise DataError(f"--layout {layout} needs a 2-D matrix, but {where} has shape {X.shape}; "
+        if len(current) != 2:
+            raise DataError(f"--layout {layout} needs a 2-D matrix, but {where} has shape {current}; "
                             "use --layout cube or cube-bands-first")
         if layout in ("bands-x-pixels", "pixels-x-bands"):
             if found_shape is None:
                 raise DataError(f"--layout {layout} needs an image shape and none is stored in '{source}'; "
                                 "give --image-shape ROWSxCOLS")
             if layout == "pixels-x-bands":
-                X = X.T
+                current = current[::-1]
                 flipped = not flipped
                 notes.append("the matrix is pixels x bands; transposed to bands x pixels")
                 layout = "bands-x-pixels"
-            if found_shape[0] * found_shape[1] != X.shape[1]:
+            if found_shape[0] * found_shape[1] != current[1]:
                 raise DataError(f"image shape {found_shape[0]}x{found_shape[1]} ({shape_reason}) does not match "
-                                f"the {X.shape[1]} pixels of the {X.shape[0]}x{X.shape[1]} matrix")
+                                f"the {current[1]} pixels of the {current[0]}x{current[1]} matrix")
             pixel_order = order or _stored_pixel_order(container, variable) or ("F" if container.matlab else "C")
         else:
             found_shape = None
+        plan.transposed = flipped
     if found_shape is not None:
         notes.append(f"image {found_shape[0]}x{found_shape[1]} from {shape_reason}, pixel order {pixel_order}")
 
@@ -332,16 +392,17 @@ def dataset_from_container(container: Container, source: str, variable: str | No
         if max_value is None and container.metadata.get("scale_factor"):
             max_value, scale_name = float(container.metadata["scale_factor"]), "the reflectance scale factor"
         if max_value and max_value > 0 and max_value != 1.0:
-            X = X / X.dtype.type(max_value)
             scale = float(max_value)
             notes.append(f"divided by {scale_name} = {max_value:g} (scale applied)")
+    plan.scale = scale
 
+    n_bands = current[0]
     band_indices = None
     if "SlectBands" in infos and infos["SlectBands"].numeric:
         selected = container.read_small("SlectBands")
-        if selected is not None and np.asarray(selected).size == X.shape[0]:
+        if selected is not None and np.asarray(selected).size == n_bands:
             band_indices = np.asarray(selected).astype(np.int64).ravel()
-    wavelengths = _stored_wavelengths(container, variable, X.shape[0])
+    wavelengths = _stored_wavelengths(container, variable, n_bands)
     if wavelengths is None and band_indices is not None and 1 <= band_indices.min() and \
             band_indices.max() <= HYDICE_BANDS:
         wavelengths = hydice_wavelengths(band_indices)
@@ -349,13 +410,11 @@ def dataset_from_container(container: Container, source: str, variable: str | No
 
     extras: dict[str, Any] = {}
     for name in GROUND_TRUTH_NAMES:
-        if name in infos and name != variable and infos[name].size <= EXTRAS_MAX_SIZE:
+        if name in infos and name != variable and infos[name].size <= extras_max_size:
             extras[name] = container.read(name)
-    if dtype is not None:
-        X = np.ascontiguousarray(X, dtype=dtype)
     column_names = container.metadata.get("column_names")
-    return Dataset(
-        X=X,
+    dataset = Dataset(
+        X=None,  # type: ignore[arg-type]
         image_shape=found_shape,
         pixel_order=pixel_order,
         wavelengths=wavelengths,
@@ -369,6 +428,64 @@ def dataset_from_container(container: Container, source: str, variable: str | No
         feature_names=column_names if flipped else None,
         sample_names=None if flipped else column_names,
     )
+    return dataset, plan
+
+
+STREAMABLE_FORMATS = ("h5", "mat73", "npy")
+
+
+def open_lazy(spec: str, variable: str | None = None, fmt: str | None = None, layout: str = "auto",
+              order: str | None = None, transpose: bool = False, image_shape: tuple[int, int] | None = None,
+              dtype: str | None = None, apply_scale: bool = True):
+    """``spec`` described by the same rules as :func:`load_dataset`, without reading its data
+    matrix: returns (Dataset whose ``X`` is None, source), the source being an
+    :class:`~mfcli.engines.stream.H5Source` (HDF5, MATLAB v7.3) or
+    :class:`~mfcli.engines.stream.NpySource` (``.npy``, mapped from disk) that the streaming
+    engines read block by block. Other inputs are refused with a one-line InputError. The
+    sha256 is computed reading the file in chunks."""
+    from mfcli.engines.stream import H5Source, NpySource
+
+    _check_options(layout, order, dtype)
+    if spec == "-" or spec.startswith("sample:"):
+        what = "standard input" if spec == "-" else f"'{spec}' (a bundled sample, held in memory)"
+        raise InputError(f"the stream and dask engines read a file on disk, not {what}; use --engine memory")
+    path, spec_var, spec_fmt = parse_spec(spec)
+    container = _open_streamable(path, fmt or spec_fmt)
+    with container:
+        dataset, plan = describe_data(container, path, variable or spec_var, layout=layout, order=order,
+                                      transpose=transpose, image_shape=image_shape, dtype=dtype,
+                                      apply_scale=apply_scale, extras_max_size=LAZY_EXTRAS_MAX_SIZE)
+        if plan.cube is not None:
+            raise DataError(f"'{plan.variable}' of '{path}' is an image cube {plan.shape}; the stream and dask "
+                            "engines read a 2-D bands x pixels (or pixels x bands) matrix: write one with "
+                            "`mfcli convert`, or use --engine memory")
+        if isinstance(container, SingleArrayContainer):
+            source = NpySource(path, transposed=plan.transposed, scale=plan.scale)
+        else:  # h5py sees a MATLAB v7.3 array transposed
+            source = H5Source(path, plan.variable, transposed=plan.transposed != container.matlab, scale=plan.scale)
+    dataset.sha256 = sha256_of(path)
+    return dataset, source
+
+
+def _open_streamable(path: str, fmt: str | None) -> Container:
+    """A container of ``path`` that reads nothing until asked: HDF5 (MATLAB v7.3 included), or a
+    ``.npy`` mapped from disk. Any other format: an InputError saying what to do."""
+    if not os.path.isfile(path):
+        return open_container(path, fmt)  # its one-line error for missing, folder, unreadable
+    kind = format_from_path(path, fmt)
+    if kind == "mat" and sniff_format(path) in ("mat73", "h5"):
+        kind = "mat73"
+    if kind not in STREAMABLE_FORMATS:
+        raise InputError(f"the stream and dask engines read HDF5, MATLAB v7.3 and .npy files, not {kind} "
+                         f"('{path}'); use --engine memory, or convert it first: mfcli convert {path} OUT.h5")
+    if kind != "npy":
+        return open_container(path, kind)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"cannot read '{path}' as npy ({reason}); the file may be corrupt or truncated") from None
+    return SingleArrayContainer(path, array, "npy")
 
 
 def describe_container(container: Container, source: str) -> dict[str, Any]:
