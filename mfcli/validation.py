@@ -24,11 +24,15 @@ def require_finite(X: np.ndarray, what: str = "the data") -> None:
     bad = count_nonfinite(X)
     if bad:
         n_nan = int(np.count_nonzero(np.isnan(X)))
-        raise DataError(
-            f"{what} contain {bad} non-finite values ({n_nan} NaN, {bad - n_nan} Inf); "
-            "factorization needs complete data: remove or fill them "
-            "(matrix completion, `mfcli complete`, treats NaN as missing)"
-        )
+        raise _nonfinite_error(n_nan, bad - n_nan, what)
+
+
+def _nonfinite_error(n_nan: int, n_inf: int, what: str) -> DataError:
+    return DataError(
+        f"{what} contain {n_nan + n_inf} non-finite values ({n_nan} NaN, {n_inf} Inf); "
+        "factorization needs complete data: remove or fill them "
+        "(matrix completion, `mfcli complete`, treats NaN as missing)"
+    )
 
 
 def require_nonempty(X: np.ndarray, what: str = "the data") -> None:
@@ -41,12 +45,15 @@ def require_nonnegative(X: np.ndarray, model: str, what: str = "the data") -> No
     X = np.asarray(X)
     minimum = X.min() if X.size else 0
     if minimum < 0:
-        n_neg = int(np.count_nonzero(X < 0))
-        raise DataError(
-            f"{what} have {n_neg} negative values (minimum {float(minimum):.4g}) but {model} needs "
-            "nonnegative data; use --clip-negative to set them to 0, or a model that allows "
-            "signed data (semi-nmf, svd)"
-        )
+        raise _negative_error(int(np.count_nonzero(X < 0)), float(minimum), model, what)
+
+
+def _negative_error(n_negative: int, minimum: float, model: str, what: str) -> DataError:
+    return DataError(
+        f"{what} have {n_negative} negative values (minimum {minimum:.4g}) but {model} needs "
+        "nonnegative data; use --clip-negative to set them to 0, or a model that allows "
+        "signed data (semi-nmf, svd)"
+    )
 
 
 def clip_negative(X: np.ndarray) -> tuple[np.ndarray, int]:
@@ -75,6 +82,20 @@ def check_factorization_input(X: np.ndarray, model: str, nonnegative: bool = Tru
         return _clip_negative(X)
     require_nonnegative(X, model, what)
     return X, 0
+
+
+def check_value_counts(counts: dict, model: str, nonnegative: bool = True, clip_negative: bool = False,
+                       what: str = "the data") -> int:
+    """:func:`check_factorization_input` for data that are not held in memory, from counts made
+    where they are (``{"nan", "inf", "negative", "minimum"}``, e.g. by a streaming engine's
+    ``scan()``): the same errors. Returns the number of values clipped (the engine clips them)."""
+    if counts["nan"] or counts["inf"]:
+        raise _nonfinite_error(int(counts["nan"]), int(counts["inf"]), what)
+    if not nonnegative or not counts["negative"]:
+        return 0
+    if clip_negative:
+        return int(counts["negative"])
+    raise _negative_error(int(counts["negative"]), float(counts["minimum"]), model, what)
 
 
 def as_float_matrix(X: np.ndarray, dtype: str | np.dtype | None = None, what: str = "the data") -> np.ndarray:

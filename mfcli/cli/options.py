@@ -71,6 +71,19 @@ data_options = _stack(
                  help="Transpose a 2-D matrix as it is read (samples x features input), before layout detection."),
 )
 
+engine_options = _stack(
+    click.option("--engine", type=click.Choice(["memory", "stream", "dask"]), default="memory", show_default=True,
+                 help="Where X lives: memory (loaded whole); stream (an HDF5/MATLAB v7.3/.npy file read block by "
+                      "block of columns, bounded memory); dask (a Dask array: local threads, or a cluster with "
+                      "--scheduler). Same results on every engine."),
+    click.option("--chunk-size", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="Columns per block read by the stream and dask engines (default 32768)."),
+    click.option("--scheduler", metavar="ADDRESS",
+                 help="dask.distributed scheduler for --engine dask, e.g. tcp://host:8786 (default: local threads)."),
+    click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
+                 help="For --engine memory: cpu (NumPy) or cuda, cuda:N (X as a torch tensor on a GPU)."),
+)
+
 output_option = click.option("-o", "--output", "output", required=True, metavar="PATH",
                              help="Output file ('-' for stdout where data is written).")
 force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
@@ -87,20 +100,75 @@ layer_option = click.option("--layer", type=int, default=-1, show_default=False,
 
 
 def load_input(input_spec: str, variable=None, input_format=None, layout="auto", pixel_order=None,
-               image_shape=None, transpose=False, dtype=None, **_ignored: Any):
-    """Load INPUT with the shared data options and log what was detected."""
+               image_shape=None, transpose=False, dtype=None, engine="memory", chunk_size=None, scheduler=None,
+               device="cpu", **_ignored: Any):
+    """Load INPUT with the shared data options and log what was detected.
+
+    With ``engine`` "stream" or "dask" the data matrix is not read: ``dataset.X`` is the
+    engine's DataMatrix over the file (same detection rules, :func:`mfcli.io.load.open_lazy`).
+    With ``device`` "cuda" it is a :class:`~mfcli.engines.gpu.TorchMatrix` on the GPU.
+    """
     from mfcli.cli import console
+    from mfcli.errors import ParameterError
     from mfcli.io import load_dataset
 
-    dataset = load_dataset(input_spec, variable=variable, fmt=input_format, layout=layout, order=pixel_order,
-                           transpose=transpose, image_shape=image_shape, dtype=dtype)
+    if scheduler and engine != "dask":
+        raise ParameterError("--scheduler applies to --engine dask")
+    if chunk_size and engine == "memory":
+        raise ParameterError("--chunk-size applies to --engine stream or dask")
+    if device != "cpu" and engine != "memory":
+        raise ParameterError(f"--device {device} applies to --engine memory (the stream and dask engines run on CPUs)")
+    options = {"variable": variable, "fmt": input_format, "layout": layout, "order": pixel_order,
+               "transpose": transpose, "image_shape": image_shape, "dtype": dtype}
+    if engine == "memory":
+        if device != "cpu":
+            from mfcli.engines.gpu import check_device
+
+            check_device(device)
+        dataset = load_dataset(input_spec, **options)
+        verb = "Read"
+        if device != "cpu":
+            from mfcli.engines.gpu import TorchMatrix
+
+            dataset.X = TorchMatrix(dataset.X, device)
+            verb = f"Read (X on {device})"
+    else:
+        from mfcli.engines import open_matrix
+        from mfcli.io.load import open_lazy
+
+        client = None
+        if engine == "dask":
+            from mfcli.engines.dask import connect, import_dask
+
+            import_dask()
+            if scheduler:
+                client = connect(scheduler)
+                context = click.get_current_context(silent=True)
+                if context is not None:
+                    context.call_on_close(client.close)
+        dataset, source = open_lazy(input_spec, **options)
+        dataset.X = open_matrix(source, engine, dtype=dtype, chunk_size=chunk_size, client=client)
+        blocks = getattr(dataset.X, "chunk_size", chunk_size) or "default"
+        where = f", scheduler {scheduler}" if scheduler else ""
+        verb = f"Opened (--engine {engine}, blocks of {blocks} columns{where})"
     shape = f"{dataset.n_features} x {dataset.n_samples}"
     image = f", image {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order)" \
         if dataset.image_shape else ""
-    console.info(f"Read {dataset.source}: {shape} {dataset.X.dtype}{image}")
+    console.info(f"{verb} {dataset.source}: {shape} {dataset.X.dtype}{image}")
     for note in dataset.notes:
         console.detail(f"  {note}")
     return dataset
+
+
+def check_engine(model_spec, dataset) -> None:
+    """Refuse a model that needs X in memory as a NumPy array when X is on another engine."""
+    import numpy as np
+
+    from mfcli.errors import ParameterError
+
+    if not model_spec.any_engine and not isinstance(dataset.X, np.ndarray):
+        raise ParameterError(f"model {model_spec.name} needs the data in memory as a NumPy array; "
+                             "use --engine memory --device cpu")
 
 
 def check_factorization_input(dataset, model: str, nonnegative: bool = True, clip_negative: bool = False):
@@ -110,8 +178,15 @@ def check_factorization_input(dataset, model: str, nonnegative: bool = True, cli
     from mfcli.validation import check_factorization_input as check
 
     what = f"the data of {dataset.source}" if dataset.source else "the data"
-    dataset.X, n_clipped = check(dataset.X, model, nonnegative=nonnegative, clip_negative=clip_negative,
-                                 what=what)
+    if hasattr(dataset.X, "scan"):  # an engine: one pass where the data are, clipping as they are read
+        from mfcli.validation import check_value_counts
+
+        dataset.X.clip_negative = bool(nonnegative and clip_negative)
+        n_clipped = check_value_counts(dataset.X.scan(), model, nonnegative=nonnegative,
+                                       clip_negative=clip_negative, what=what)
+    else:
+        dataset.X, n_clipped = check(dataset.X, model, nonnegative=nonnegative, clip_negative=clip_negative,
+                                     what=what)
     if n_clipped:
         message = f"set {n_clipped} negative values to 0 (--clip-negative)"
         dataset.notes.append(message)

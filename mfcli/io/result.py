@@ -20,13 +20,17 @@ Layout (all names are stable; scripts and other tools may read them with h5py)::
     /history/<name>        global histories (e.g. global_loss of a deep refinement)
     /arrays/<name...>      model-specific arrays, nested by "/"
 
-Large factors are stored chunked and gzip-compressed.
+Large factors are stored chunked and gzip-compressed. Layer arrays too large to hold (the
+abundance maps of streamed data) can be written block by block of columns into the same file
+before it is renamed into place (:func:`result_writer`); the layout is the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +109,55 @@ def _read_tree(group, prefix: str = "") -> dict[str, np.ndarray]:
 
 def write_result(result: Result, path: str | os.PathLike, force: bool = False) -> Path:
     """Write ``result`` to ``path`` atomically (temporary file, then rename)."""
+    with result_writer(result, path, force=force):
+        pass
+    return Path(path)
+
+
+class ResultFile:
+    """A result file being written (inside :func:`result_writer`): layer arrays can be added
+    block by block of columns."""
+
+    def __init__(self, f):
+        self.file = f
+
+    def layer_array(self, layer: int, name: str, shape: tuple[int, int], dtype) -> ColumnWriter:
+        """An empty (rows x columns) array ``name`` of layer ``layer`` (1-based), stored chunked
+        and gzip-compressed like every large array, to be filled by :meth:`ColumnWriter.write`."""
+        if name not in _LAYER_ARRAYS:
+            raise ValueError(f"'{name}' is not a layer array of the result layout ({', '.join(_LAYER_ARRAYS)})")
+        group = self.file["layers"][str(layer)]
+        if name in group:
+            raise ValueError(f"layer {layer} already has '{name}'")
+        rows, columns = (int(s) for s in shape)
+        chunks = (max(1, rows), max(1, min(columns, max(1, (1 << 18) // max(1, rows)))))
+        dataset = group.create_dataset(name, shape=(rows, columns), dtype=np.dtype(dtype), chunks=chunks,
+                                       compression="gzip", compression_opts=4, shuffle=True)
+        return ColumnWriter(dataset)
+
+
+class ColumnWriter:
+    """Fills a stored (rows x n) array block of columns by block."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.shape = tuple(dataset.shape)
+
+    def write(self, start: int, stop: int, values: np.ndarray) -> None:
+        self.dataset[:, start:stop] = np.asarray(values, dtype=self.dataset.dtype)
+
+
+@contextlib.contextmanager
+def result_writer(result: Result, path: str | os.PathLike, force: bool = False) -> Iterator[ResultFile]:
+    """Write ``result`` to a temporary file, let the caller add layer arrays block by block
+    (``out.layer_array(1, "abundances", (r, n), dtype).write(start, stop, block)``), then rename
+    it to ``path``: atomic like :func:`write_result`, so a failure leaves nothing behind."""
     import h5py
 
     with atomic_file(path, force=force) as tmp:
         with h5py.File(tmp, "w") as f:
             _fill_file(f, result)
-    return Path(path)
+            yield ResultFile(f)
 
 
 def _fill_file(f, result: Result) -> None:

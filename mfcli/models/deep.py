@@ -1064,22 +1064,31 @@ def layer_abundances(result: Result, X, method: str = "nnls") -> None:
     ``Layer.abundances`` in X's dtype. NNLS is warm-started from a few HALS sweeps (the passive
     sets are then nearly right, and block principal pivoting settles in fewer exchanges)."""
     from mfcli.models.matrix import as_data_matrix
-    from mfcli.models.nnls import fcls, nnls_from_grams
 
     if method not in ("nnls", "fcls"):
         raise ParameterError(f"abundances are nnls or fcls, not '{method}'")
     data = as_data_matrix(X)
     for layer in result.layers:
-        W = np.asarray(layer.data_basis, dtype=data.dtype)
-        if method == "fcls":
-            layer.abundances = np.asarray(fcls(W, data), dtype=data.dtype)
-        else:
-            WtX = np.asarray(data.WtX(W), dtype=np.float64)
-            G = W.astype(np.float64).T @ W.astype(np.float64)
-            start = np.maximum(gram_solve(G, WtX), 0.0)
-            start = hals_rows(start, WtX, G, 5, 0.0, floor=0.0)
-            layer.abundances = np.asarray(nnls_from_grams(G, WtX, init=start), dtype=data.dtype)
+        layer.abundances = soft_abundances(layer.data_basis, data, method)
         layer.attrs["abundances"] = method
+
+
+def soft_abundances(basis: np.ndarray, X, method: str = "nnls") -> np.ndarray:
+    """NNLS or FCLS abundances of the columns of X (an array or DataMatrix, e.g. one block of
+    columns: each column is solved on its own) for ``basis``, in X's dtype (see
+    :func:`layer_abundances`)."""
+    from mfcli.models.matrix import as_data_matrix
+    from mfcli.models.nnls import fcls, nnls_from_grams
+
+    data = as_data_matrix(X)
+    W = np.asarray(basis, dtype=data.dtype)
+    if method == "fcls":
+        return np.asarray(fcls(W, data), dtype=data.dtype)
+    WtX = np.asarray(data.WtX(W), dtype=np.float64)
+    G = W.astype(np.float64).T @ W.astype(np.float64)
+    start = np.maximum(gram_solve(G, WtX), 0.0)
+    start = hals_rows(start, WtX, G, 5, 0.0, floor=0.0)
+    return np.asarray(nnls_from_grams(G, WtX, init=start), dtype=data.dtype)
 
 
 class DeepFactorization:

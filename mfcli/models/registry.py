@@ -59,6 +59,9 @@ class ModelSpec:
     values ("beta" stands for beta=B). ``inits``: accepted ``--init`` methods (empty: the model
     takes no init). ``nonnegative``: X must be >= 0. ``transform``: how coefficients of new data
     are solved with the basis fixed: nnls | fcls | lstsq | assign (hard cluster, ONMF).
+    ``any_engine``: the function reads X only through :class:`~mfcli.models.matrix.DataMatrix`,
+    so it runs on every engine (``--engine stream|dask``, ``--device cuda``); else it needs a
+    NumPy array in memory.
     """
 
     name: str
@@ -73,6 +76,7 @@ class ModelSpec:
     transform: str = "nnls"
     params: dict[str, Param] = field(default_factory=dict)
     extra_inits: tuple[str, ...] = ()
+    any_engine: bool = True
 
     def load(self) -> Callable[..., Any]:
         return _import(self.function)
@@ -168,7 +172,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("minvol", "mfcli.models.minvol:minvol",
               "minimum-volume NMF: columns of H on the simplex, logdet volume of the endmember simplex (unmixing)",
               "mfcli.models.minvol:MinVolNMF", inits=("spa", "vca", "nfindr"), default_init="spa",
-              transform="fcls",
+              transform="fcls", any_engine=False,
               params={"lam": Param(float, 0.004, "volume weight, relative to ||X||_F^2 of the (normalized) data"),
                       "delta": Param(float, 0.5, "logdet(J W^T W J + delta I): delta relative to the initial simplex"),
                       "volume": Param(str, "affine", "affine (simplex volume) or origin (logdet(W^T W + delta I))"),

@@ -6,8 +6,8 @@ import click
 
 from mfcli.cli import console
 from mfcli.cli.commands._factorization import format_seconds, stack, stopping_kwargs, stopping_options
-from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, force_option, input_argument,
-                               json_option, output_option, rank_option, seed_option)
+from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, force_option,
+                               input_argument, json_option, output_option, rank_option, seed_option)
 from mfcli.models import registry
 
 
@@ -38,6 +38,7 @@ def _check_model(ctx, param, value):
                epilog=_model_list())
 @input_argument
 @data_options
+@engine_options
 @rank_option
 @click.option("-m", "--model", default="nmf", show_default=True, callback=_check_model, metavar="NAME",
               help="Model: " + ", ".join(registry.model_names("single")) + " (see below).")
@@ -67,10 +68,14 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     a summary table is printed at the end. --json prints {model, rank, loss, relative_error,
     n_iter, seconds, converged, stop_reason, output, ...} on stdout.
 
+    Data larger than memory: --engine stream reads an HDF5, MATLAB v7.3 or .npy file block by
+    block of columns; --engine dask runs on Dask (--scheduler for a cluster). The same seed
+    gives the same result on every engine.
+
     Example: mfcli factorize sample:urban -r 6 --model nmf --init spa -o urban_nmf.h5
     """
     from mfcli.cli.commands._factorization import finish_result, read_matrix
-    from mfcli.cli.options import check_factorization_input, load_input
+    from mfcli.cli.options import check_engine, check_factorization_input, load_input
     from mfcli.errors import ParameterError
     from mfcli.io.atomic import check_output_path
     from mfcli.io.result import write_result
@@ -85,6 +90,7 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     check_output_path(output, force)
 
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
+    check_engine(spec, dataset)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     if spec.inits:
@@ -116,6 +122,7 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
         "stop_reason": result.summary.get("stop_reason"),
         "shape": list(dataset.X.shape),
         "dtype": str(dataset.X.dtype),
+        "engine": data_opts.get("engine", "memory"),
         "output": str(output),
     }
     if "divergence" in result.summary:

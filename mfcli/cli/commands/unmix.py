@@ -6,8 +6,8 @@ import click
 
 from mfcli.cli import console
 from mfcli.cli.commands._factorization import format_seconds, stack, stopping_kwargs, stopping_options
-from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, force_option, input_argument,
-                               json_option, parse_int_list, seed_option)
+from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, force_option,
+                               input_argument, json_option, parse_int_list, seed_option)
 from mfcli.models import registry
 
 ABUNDANCES = ("nnls", "fcls", "none")
@@ -34,6 +34,7 @@ def _check_model(ctx, param, value):
                epilog=_model_list())
 @input_argument
 @data_options
+@engine_options
 @click.option("--ranks", required=True, callback=parse_int_list, metavar="R1,R2,...",
               help="Ranks of the layers, first layer first, non-increasing, e.g. 7,6,4,2.")
 @click.option("-m", "--model", default="deep-onmf", show_default=True, callback=_check_model, metavar="NAME",
@@ -74,12 +75,16 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     A summary per layer (rank, relative error, cluster sizes, merges) goes to stderr; --json
     prints {ranks, model, relative_error: {global, layers}, seconds, output, layers: [...]}.
 
+    Data larger than memory: --engine stream|dask (see `mfcli factorize --help`). The soft
+    abundances are then computed and written block by block of columns, never held whole, and
+    no pictures are drawn (draw them from OUTDIR/result.h5 with the plot-* commands).
+
     Example: mfcli unmix sample:urban --ranks 7,6,4,2 -o urban_deep
     """
     import time
 
     from mfcli.cli.commands._factorization import finish_result
-    from mfcli.cli.options import check_factorization_input, load_input
+    from mfcli.cli.options import check_engine, check_factorization_input, load_input
     from mfcli.errors import ParameterError
     from mfcli.io.atomic import atomic_directory, check_output_path
     from mfcli.validation import check_ranks
@@ -91,17 +96,22 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
         raise ParameterError(f"model {spec.name} takes --init {', '.join(spec.all_inits)}, not '{init}'")
     check_output_path(output, force, kind="folder")
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
+    check_engine(spec, dataset)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
     ranks = check_ranks(ranks, dataset.X.shape)
+    out_of_core = data_opts.get("engine", "memory") != "memory"
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     kwargs["init"] = init or spec.default_init
     console.info(f"Unmixing with {spec.name}, ranks {','.join(map(str, ranks))}, init {kwargs['init']}")
     with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
         result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
-    if abundances != "none":
+    if abundances != "none" and not out_of_core:
         from mfcli.models.deep import layer_abundances
 
         layer_abundances(result, dataset.X, abundances)
+    elif abundances != "none":  # computed block by block while the result file is written
+        for layer in result.layers:
+            layer.attrs["abundances"] = abundances
     finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, **model_params})
     result.seconds = time.perf_counter() - started
 
@@ -111,13 +121,19 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     with atomic_directory(output, force=force) as folder:
         import json
 
-        from mfcli.io.result import write_result
+        from mfcli.io.result import result_writer
 
-        write_result(result, folder / "result.h5")
+        with result_writer(result, folder / "result.h5") as out:
+            if abundances != "none" and out_of_core:
+                write_abundances_by_blocks(out, result, dataset.X, abundances)
         (folder / "hierarchy.json").write_text(json.dumps(to_json_dict(tree)) + "\n")
         (folder / "hierarchy.nwk").write_text(to_newick(tree) + "\n")
         (folder / "hierarchy.dot").write_text(to_dot(tree))
-        pictures = [] if no_plots else write_unmix_plots(result, dataset, folder)
+        if out_of_core and not no_plots:
+            console.info(f"No pictures with --engine {data_opts['engine']} (the abundance maps are not held in "
+                           f"memory); draw them from {output}/result.h5 with mfcli plot-abundances, plot-endmembers, "
+                           "plot-tree, plot-convergence")
+        pictures = [] if no_plots or out_of_core else write_unmix_plots(result, dataset, folder)
     seconds = time.perf_counter() - started
 
     layers = layer_summaries(result, tree)
@@ -136,6 +152,30 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
             "abundances": abundances,
             "layers": layers,
         })
+
+
+def write_abundances_by_blocks(out, result, data, method: str) -> None:
+    """Soft abundances of every layer's endmembers for X on a stream/dask engine: one pass over
+    X, each block of columns solved (on a Dask worker where the block is) and written into the
+    result file being written (``out``, :func:`mfcli.io.result.result_writer`) before the next,
+    so no r x n abundance map is ever held whole."""
+    import numpy as np
+
+    from mfcli.engines import map_columns
+    from mfcli.models.deep import soft_abundances
+
+    bases = [np.asarray(layer.data_basis, dtype=data.dtype) for layer in result.layers]
+
+    def solve(block):
+        return [soft_abundances(basis, block, method) for basis in bases]
+
+    writers = [out.layer_array(index, "abundances", (basis.shape[1], data.shape[1]), data.dtype)
+               for index, basis in enumerate(bases, start=1)]
+    with console.Progress(f"abundances ({method})", data.shape[1]) as progress:
+        for start, stop, maps in map_columns(data, solve):
+            for writer, values in zip(writers, maps):
+                writer.write(start, stop, values)
+            progress(stop)
 
 
 def write_unmix_plots(result, dataset, folder) -> list[str]:
