@@ -160,13 +160,11 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
     return dataset
 
 
-def check_engine(model_spec, dataset) -> None:
-    """Refuse a model that needs X in memory as a NumPy array when X is on another engine."""
-    import numpy as np
-
+def check_engine(model_spec, engine="memory", device="cpu", **_ignored: Any) -> None:
+    """Refuse a model that needs X in memory as a NumPy array on another engine (before reading)."""
     from mfcli.errors import ParameterError
 
-    if not model_spec.any_engine and not isinstance(dataset.X, np.ndarray):
+    if not model_spec.any_engine and (engine != "memory" or device != "cpu"):
         raise ParameterError(f"model {model_spec.name} needs the data in memory as a NumPy array; "
                              "use --engine memory --device cpu")
 

@@ -101,9 +101,11 @@ class DaskMatrix:
         proxy = _SourceProxy(source)
         chunk_size = max(1, int(chunk_size))
         if source.transposed:
-            array = da.from_array(proxy, chunks=(chunk_size, -1), asarray=True, fancy=False, name=False).T
+            array = da.from_array(proxy, chunks=(chunk_size, -1), asarray=True, fancy=False, name=False,
+                                  inline_array=True).T
         else:
-            array = da.from_array(proxy, chunks=(-1, chunk_size), asarray=True, fancy=False, name=False)
+            array = da.from_array(proxy, chunks=(-1, chunk_size), asarray=True, fancy=False, name=False,
+                                  inline_array=True)
         work = working_dtype(proxy.dtype, dtype)
         array = array.astype(work)
         if source.scale != 1.0:

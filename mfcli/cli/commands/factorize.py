@@ -89,8 +89,8 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
         raise ParameterError(f"model {spec.name} takes --init {', '.join(spec.all_inits)}, not '{init}'")
     check_output_path(output, force)
 
+    check_engine(spec, **data_opts)
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
-    check_engine(spec, dataset)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     if spec.inits:

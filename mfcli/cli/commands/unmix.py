@@ -95,8 +95,8 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     if init is not None and init not in spec.all_inits:
         raise ParameterError(f"model {spec.name} takes --init {', '.join(spec.all_inits)}, not '{init}'")
     check_output_path(output, force, kind="folder")
+    check_engine(spec, **data_opts)
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
-    check_engine(spec, dataset)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
     ranks = check_ranks(ranks, dataset.X.shape)
     out_of_core = data_opts.get("engine", "memory") != "memory"
