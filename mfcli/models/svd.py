@@ -17,17 +17,38 @@ from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_r
 from mfcli.models.matrix import DataMatrix, project_update
 
 
+RITZ_BLOCK = 65536  # columns of B converted to float64 at a time
+
+
 def _ritz(Q: np.ndarray, B: np.ndarray, rank: int):
-    """SVD of X ~= Q B from the small k x n matrix B = Q^T X (via the k x k Gram matrix)."""
-    B64 = np.asarray(B, dtype=np.float64)
-    evals, evecs = np.linalg.eigh(B64 @ B64.T)
+    """Left singular vectors and values of X ~= Q B from the small k x n matrix B = Q^T X (via the
+    k x k Gram matrix): (U, s, Ub) with U = Q Ub; :func:`_right_vectors` gives Vt.
+
+    Worked in float64 block of columns by block, so no float64 copy of the whole k x n B is
+    made (with millions of columns it would outweigh the solver's own factors)."""
+    k, n = B.shape
+    gram = np.zeros((k, k))
+    for start in range(0, n, RITZ_BLOCK):
+        block = np.asarray(B[:, start:start + RITZ_BLOCK], dtype=np.float64)
+        gram += block @ block.T
+    evals, evecs = np.linalg.eigh(gram)
     order = np.argsort(evals)[::-1][:rank]
     s = np.sqrt(np.maximum(evals[order], 0.0))
     Ub = evecs[:, order]
     U = np.asarray(Q, dtype=np.float64) @ Ub
+    return U, s, Ub
+
+
+def _right_vectors(B: np.ndarray, Ub: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Vt = diag(1/s) Ub^T B (r x n, float64), block of columns by block."""
+    n = B.shape[1]
     safe = np.where(s > 0, s, 1.0)
-    Vt = (Ub.T @ B64) / safe[:, None]
-    return U, s, Vt
+    Vt = np.empty((Ub.shape[1], n))
+    for start in range(0, n, RITZ_BLOCK):
+        columns = slice(start, start + RITZ_BLOCK)
+        np.matmul(Ub.T, np.asarray(B[:, columns], dtype=np.float64), out=Vt[:, columns])
+        Vt[:, columns] /= safe[:, None]
+    return Vt
 
 
 def subspace_svd(data: DataMatrix, rank: int, *, oversample: int = 10, stopping: Stopping | None = None,
@@ -54,11 +75,11 @@ def subspace_svd(data: DataMatrix, rank: int, *, oversample: int = 10, stopping:
     monitor.restart_clock()
     while True:
         Y = np.asarray(project_update(data, Q, keep), dtype=np.float64)  # X X^T Q, B = Q^T X
-        U, s, Vt = _ritz(Q, B, rank)
+        U, s, Ub = _ritz(Q, B, rank)
         captured = float(np.sum(s * s))
         error = float(np.sqrt(max(x_sq - captured, 0.0) / x_sq)) if x_sq > 0 else 0.0
         if monitor(error, objective=error):
-            return U, s, Vt, error
+            return U, s, _right_vectors(B, Ub, s), error
         Q, _ = np.linalg.qr(Y)
         Q = Q.astype(data.dtype)
 
