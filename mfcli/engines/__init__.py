@@ -28,9 +28,9 @@ def open_matrix(source, engine: str, dtype=None, chunk_size: int | None = None, 
     from mfcli.engines.stream import DEFAULT_CHUNK, StreamedMatrix
     from mfcli.errors import ParameterError
 
-    chunk_size = chunk_size or DEFAULT_CHUNK
     if engine == "stream":
-        return StreamedMatrix(source, dtype=dtype, chunk_size=chunk_size, clip_negative=clip_negative)
+        return StreamedMatrix(source, dtype=dtype, chunk_size=chunk_size or DEFAULT_CHUNK,
+                              clip_negative=clip_negative)
     if engine == "dask":
         from mfcli.engines.dask import DaskMatrix
 

@@ -1,10 +1,13 @@
 """The Dask engine: X as a Dask array chunked by columns, on local threads or a cluster.
 
-Each product the solvers need is one Dask graph: ``W^T X`` is a map over column blocks,
-``X H^T`` a sum over them. With a ``dask.distributed`` Client (``--scheduler ADDRESS``), the
-graph runs on its workers; files are opened on the workers through a picklable source
-(:class:`~mfcli.engines.stream.H5Source`, :class:`~mfcli.engines.stream.NpySource`), so nothing
-but the small factors crosses the network (the workers must see the file at the same path).
+Each product the solvers need is a map over the column chunks of X: ``W^T X`` fills its
+columns chunk by chunk, ``X H^T`` is a sum of per-chunk products (each task gets its slice of H).
+The chunks are computed a window at a time (one more than the threads), in column order, so the memory
+held is a few chunks and the small per-chunk results, however many chunks there are. With a
+``dask.distributed`` Client (``--scheduler ADDRESS``) the tasks run on its workers; files are
+opened on the workers through a picklable source (:class:`~mfcli.engines.stream.H5Source`,
+:class:`~mfcli.engines.stream.NpySource`), so nothing but the small factors crosses the network
+(the workers must see the file at the same path).
 """
 
 from __future__ import annotations
@@ -89,16 +92,23 @@ class DaskMatrix:
         _, da = import_dask()
         self._clip = bool(value)
         self.X = da.maximum(self._raw, 0) if self._clip else self._raw
+        self._chunks = None
         self._sq_norm: float | None = None
         self._col_sq_norms: np.ndarray | None = None
 
     @classmethod
-    def from_source(cls, source, dtype=None, chunk_size: int = DEFAULT_CHUNK, client=None,
+    def from_source(cls, source, dtype=None, chunk_size: int | None = None, client=None,
                     clip_negative: bool = False) -> DaskMatrix:
-        """X read from a file source, ``chunk_size`` columns per Dask chunk, divided by the
-        source's scale in the working dtype."""
+        """X read from a file source, ``chunk_size`` columns per Dask chunk (default: about
+        8 MiB, the solvers' update blocks), divided by the source's scale in the working dtype."""
+        from mfcli.models.matrix import UPDATE_BLOCK_BYTES
+
         _, da = import_dask()
         proxy = _SourceProxy(source)
+        work = working_dtype(proxy.dtype, dtype)
+        if chunk_size is None:
+            m = proxy.shape[1] if source.transposed else proxy.shape[0]
+            chunk_size = max(256, UPDATE_BLOCK_BYTES // max(1, m * work.itemsize))
         chunk_size = max(1, int(chunk_size))
         if source.transposed:
             array = da.from_array(proxy, chunks=(chunk_size, -1), asarray=True, fancy=False, name=False,
@@ -106,7 +116,6 @@ class DaskMatrix:
         else:
             array = da.from_array(proxy, chunks=(-1, chunk_size), asarray=True, fancy=False, name=False,
                                   inline_array=True)
-        work = working_dtype(proxy.dtype, dtype)
         array = array.astype(work)
         if source.scale != 1.0:
             array = array / work.type(source.scale)
@@ -120,33 +129,97 @@ class DaskMatrix:
         dask, _ = import_dask()
         return dask.compute(*arrays)
 
-    def WtX(self, W: np.ndarray) -> np.ndarray:
-        Wt = np.ascontiguousarray(W.T, dtype=self.dtype)
-        product = self.X.map_blocks(lambda block: Wt @ block, chunks=((Wt.shape[0],), self.X.chunks[1]),
-                                    dtype=self.dtype)
-        return np.asarray(self._compute(product)[0])
+    @property
+    def window(self) -> int:
+        """Chunks computed at a time: one more than the threads that compute them."""
+        import os
 
-    def XHt(self, H: np.ndarray) -> np.ndarray:
-        _, da = import_dask()
-        Ht = da.from_array(np.ascontiguousarray(H.T, dtype=self.dtype), chunks=(self.X.chunks[1], -1))
-        return np.asarray(self._compute(self.X @ Ht)[0])
+        if self.client is not None:
+            threads = sum(self.client.nthreads().values())
+        else:
+            threads = os.cpu_count() or 1
+        return max(2, threads + 1)
+
+    def column_windows(self, multiple: int) -> Iterator[tuple[int, int]]:
+        """Consecutive column ranges of about ``window`` chunks, each a multiple of ``multiple``
+        columns wide (the last one excepted), for :func:`mfcli.models.matrix.project_update`."""
+        n = self.shape[1]
+        width = max(1, -(-self.window * self.chunk_size // multiple)) * multiple
+        for start in range(0, n, width):
+            yield start, min(start + width, n)
+
+    def _chunk_results(self, func, columns_of=(), raw: bool = False,
+                       columns: slice | None = None) -> Iterator[tuple[int, int, object]]:
+        """``(start, stop, func(X[:, start:stop], *[A[:, start:stop] for A in columns_of]))`` for
+        every chunk, in column order, a window of chunks at a time (``raw``: X before clipping;
+        ``columns``: only these columns of X, positions then counted from their start)."""
+        dask, _ = import_dask()
+        array = self._raw if raw else self.X
+        if columns is not None:
+            array = array[:, columns]
+        if raw or columns is not None or self._chunks is None:
+            pieces = array.to_delayed().ravel()
+            bounds = np.concatenate([[0], np.cumsum(array.chunks[1])]).astype(int)
+            if not raw and columns is None:
+                self._chunks = (pieces, bounds)
+        else:
+            pieces, bounds = self._chunks
+        window = self.window
+        for first in range(0, len(pieces), window):
+            indices = range(first, min(first + window, len(pieces)))
+            tasks = [dask.delayed(func)(pieces[i], *[np.ascontiguousarray(A[:, bounds[i]:bounds[i + 1]])
+                                                     for A in columns_of]) for i in indices]
+            for i, value in zip(indices, self._compute(*tasks)):
+                yield int(bounds[i]), int(bounds[i + 1]), value
+
+    def WtX(self, W: np.ndarray, columns: slice | None = None) -> np.ndarray:
+        """W^T X (or W^T X[:, columns])."""
+        Wt = np.ascontiguousarray(W.T, dtype=self.dtype)
+        width = len(range(*columns.indices(self.shape[1]))) if columns is not None else self.shape[1]
+        out = np.empty((Wt.shape[0], width), dtype=self.dtype)
+        for start, stop, value in self._chunk_results(lambda block: Wt @ block, columns=columns):
+            out[:, start:stop] = value
+        return out
+
+    def XHt(self, H: np.ndarray, columns: slice | None = None) -> np.ndarray:
+        """X H^T (or X[:, columns] H^T, H having as many columns), summed in float64."""
+        total = np.zeros((self.shape[0], H.shape[0]))
+        H = np.asarray(H, dtype=self.dtype)
+        for _, _, value in self._chunk_results(lambda block, h: block @ h.T, columns_of=[H], columns=columns):
+            total += value
+        return total.astype(self.dtype, copy=False)
 
     def scan(self) -> dict:
-        """One pass (one graph): NaN, Inf and negative counts of X as stored and its minimum, for
-        the input checks; the column norms of X as the solvers see it are kept."""
-        _, da = import_dask()
-        raw = self._raw
-        nan, inf, negative, minimum, col = self._compute(
-            da.isnan(raw).sum(), da.isinf(raw).sum(), (raw < 0).sum(), da.nanmin(raw), (self.X * self.X).sum(axis=0))
-        self._col_sq_norms = np.asarray(col, dtype=self.dtype)
-        self._sq_norm = float(self._col_sq_norms.sum(dtype=np.float64))
-        return {"nan": int(nan), "inf": int(inf), "negative": int(negative), "minimum": float(minimum)}
+        """One pass: NaN, Inf and negative counts of X as stored and its minimum, counted on the
+        workers, for the input checks; the column norms of X as the solvers see it are kept."""
+        clip = self._clip
+
+        def count(block):
+            finite = np.isfinite(block)
+            values = block[finite] if not finite.all() else block
+            negative = int(np.count_nonzero(values < 0))
+            seen = np.maximum(block, 0) if clip and negative else block
+            return (int(np.count_nonzero(np.isnan(block))), int(np.count_nonzero(np.isinf(block))), negative,
+                    float(values.min()) if values.size else np.inf, np.einsum("ij,ij->j", seen, seen))
+
+        counts = {"nan": 0, "inf": 0, "negative": 0, "minimum": np.inf}
+        col = np.empty(self.shape[1], dtype=self.dtype)
+        for start, stop, (nan, inf, negative, minimum, norms) in self._chunk_results(count, raw=True):
+            counts["nan"] += nan
+            counts["inf"] += inf
+            counts["negative"] += negative
+            counts["minimum"] = min(counts["minimum"], minimum)
+            col[start:stop] = norms
+        self._col_sq_norms = col
+        self._sq_norm = float(col.sum(dtype=np.float64))
+        return counts
 
     def _norms(self) -> None:
-        col = (self.X * self.X).sum(axis=0)
-        (values,) = self._compute(col)
-        self._col_sq_norms = np.asarray(values, dtype=self.dtype)
-        self._sq_norm = float(self._col_sq_norms.sum(dtype=np.float64))
+        col = np.empty(self.shape[1], dtype=self.dtype)
+        for start, stop, norms in self._chunk_results(lambda block: np.einsum("ij,ij->j", block, block)):
+            col[start:stop] = norms
+        self._col_sq_norms = col
+        self._sq_norm = float(col.sum(dtype=np.float64))
 
     def sq_norm(self) -> float:
         if self._sq_norm is None:
@@ -167,19 +240,13 @@ class DaskMatrix:
         return out
 
     def map_blocks(self, func, out_rows: int, dtype=None) -> np.ndarray:
-        result = self.X.map_blocks(func, chunks=((out_rows,), self.X.chunks[1]), dtype=dtype or self.dtype)
-        return np.asarray(self._compute(result)[0])
+        """Apply ``func(block) -> (out_rows, block_columns)`` to every chunk; concatenate."""
+        out = np.empty((out_rows, self.shape[1]), dtype=dtype or self.dtype)
+        for start, stop, value in self._chunk_results(func):
+            out[:, start:stop] = value
+        return out
 
-    def map_column_blocks(self, func, window: int = 4) -> Iterator[tuple[int, int, np.ndarray]]:
+    def map_column_blocks(self, func) -> Iterator[tuple[int, int, object]]:
         """Yield ``(start, stop, func(X[:, start:stop]))`` chunk by chunk, in column order: ``func``
-        runs where the chunk is (a worker), ``window`` chunks at a time, so only small results
-        travel and at most ``window`` of them are held."""
-        pieces = self.X.to_delayed().ravel()
-        widths = self.X.chunks[1]
-        bounds = np.concatenate([[0], np.cumsum(widths)]).astype(int)
-        dask, _ = import_dask()
-        for first in range(0, len(pieces), window):
-            tasks = [dask.delayed(func)(piece) for piece in pieces[first:first + window]]
-            for offset, value in enumerate(self._compute(*tasks)):
-                index = first + offset
-                yield int(bounds[index]), int(bounds[index + 1]), value
+        runs where the chunk is (a worker), so only its (small) results travel."""
+        return self._chunk_results(func)

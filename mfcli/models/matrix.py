@@ -173,12 +173,33 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
     (``fused_pass = False``) the two products are two whole-matrix BLAS calls, which cost the
     same but make far fewer multithreaded calls (those stall when other processes compete for
     the cores), and ``update`` still runs block by block on slices of W^T X, so its small work
-    stays in cache. Engines without ``blocks`` (Dask) get ``WtX``, ``update`` block by block,
-    then ``XHt``. On every engine the blocks J are the grid of :func:`update_block_size`.
+    stays in cache. Engines that compute where the data are (Dask: ``column_windows``) take a
+    window of columns at a time: ``W^T X_window``, ``update`` block by block, ``X_window
+    H_window^T``, so no r x n product is held whole. Other engines without ``blocks`` get
+    ``WtX``, ``update`` block by block, then ``XHt``. On every engine the blocks J are the grid
+    of :func:`update_block_size`.
     """
     dtype = np.dtype(data.dtype)
     n = data.shape[1]
     size = update_block_size(data)
+    windows = getattr(data, "column_windows", None)
+    if windows is not None:
+        total = None
+        for window_start, window_stop in windows(size):
+            window = slice(window_start, window_stop)
+            B = data.WtX(W, columns=window)
+            H = None
+            for start in range(window_start, window_stop, size):
+                stop = min(start + size, window_stop)
+                H_block = update(B[:, start - window_start:stop - window_start], slice(start, stop))
+                if H is None:
+                    H = np.empty((H_block.shape[0], window_stop - window_start), dtype=dtype)
+                H[:, start - window_start:stop - window_start] = H_block
+            product = data.XHt(H, columns=window)
+            if total is None:
+                total = np.zeros(product.shape, dtype=np.float64)
+            total += product
+        return total.astype(dtype, copy=False)
     blocks = getattr(data, "blocks", None)
     if blocks is None or not getattr(data, "fused_pass", True):
         B = data.WtX(W)
