@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from mfcli.engines.base import ColumnNorms
 from mfcli.engines.stream import DEFAULT_CHUNK, working_dtype
 from mfcli.errors import MissingDependencyError
 
@@ -60,7 +61,7 @@ class _SourceProxy:
         return self.source.read(key)
 
 
-class DaskMatrix:
+class DaskMatrix(ColumnNorms):
     """:class:`~mfcli.models.matrix.DataMatrix` over a Dask array (m x n, chunked by columns).
 
     ``client``: a ``dask.distributed`` Client (None: Dask's local threads).
@@ -93,8 +94,7 @@ class DaskMatrix:
         self._clip = bool(value)
         self.X = da.maximum(self._raw, 0) if self._clip else self._raw
         self._chunks = None
-        self._sq_norm: float | None = None
-        self._col_sq_norms: np.ndarray | None = None
+        self._sq_norm = self._col_sq_norms = None  # the norms change with clipping
 
     @classmethod
     def from_source(cls, source, dtype=None, chunk_size: int | None = None, client=None,
@@ -189,47 +189,8 @@ class DaskMatrix:
             total += value
         return total.astype(self.dtype, copy=False)
 
-    def scan(self) -> dict:
-        """One pass: NaN, Inf and negative counts of X as stored and its minimum, counted on the
-        workers, for the input checks; the column norms of X as the solvers see it are kept."""
-        clip = self._clip
-
-        def count(block):
-            finite = np.isfinite(block)
-            values = block[finite] if not finite.all() else block
-            negative = int(np.count_nonzero(values < 0))
-            seen = np.maximum(block, 0) if clip and negative else block
-            return (int(np.count_nonzero(np.isnan(block))), int(np.count_nonzero(np.isinf(block))), negative,
-                    float(values.min()) if values.size else np.inf, np.einsum("ij,ij->j", seen, seen))
-
-        counts = {"nan": 0, "inf": 0, "negative": 0, "minimum": np.inf}
-        col = np.empty(self.shape[1], dtype=self.dtype)
-        for start, stop, (nan, inf, negative, minimum, norms) in self._chunk_results(count, raw=True):
-            counts["nan"] += nan
-            counts["inf"] += inf
-            counts["negative"] += negative
-            counts["minimum"] = min(counts["minimum"], minimum)
-            col[start:stop] = norms
-        self._col_sq_norms = col
-        self._sq_norm = float(col.sum(dtype=np.float64))
-        return counts
-
-    def _norms(self) -> None:
-        col = np.empty(self.shape[1], dtype=self.dtype)
-        for start, stop, norms in self._chunk_results(lambda block: np.einsum("ij,ij->j", block, block)):
-            col[start:stop] = norms
-        self._col_sq_norms = col
-        self._sq_norm = float(col.sum(dtype=np.float64))
-
-    def sq_norm(self) -> float:
-        if self._sq_norm is None:
-            self._norms()
-        return self._sq_norm  # type: ignore[return-value]
-
-    def col_sq_norms(self) -> np.ndarray:
-        if self._col_sq_norms is None:
-            self._norms()
-        return self._col_sq_norms  # type: ignore[return-value]
+    def _map_raw_blocks(self, func) -> Iterator[tuple[int, int, object]]:
+        return self._chunk_results(func, raw=True)
 
     def columns(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64).ravel()
@@ -237,13 +198,6 @@ class DaskMatrix:
         (picked,) = self._compute(self.X[:, idx[order]])
         out = np.empty((self.shape[0], idx.size), dtype=self.dtype)
         out[:, order] = picked
-        return out
-
-    def map_blocks(self, func, out_rows: int, dtype=None) -> np.ndarray:
-        """Apply ``func(block) -> (out_rows, block_columns)`` to every chunk; concatenate."""
-        out = np.empty((out_rows, self.shape[1]), dtype=dtype or self.dtype)
-        for start, stop, value in self._chunk_results(func):
-            out[:, start:stop] = value
         return out
 
     def map_column_blocks(self, func) -> Iterator[tuple[int, int, object]]:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mfcli.engines.base import ColumnNorms
+
 DEFAULT_CHUNK = 32768
 
 
@@ -117,7 +119,7 @@ def working_dtype(stored: np.dtype, dtype=None) -> np.dtype:
     return np.dtype(stored) if np.dtype(stored) in (np.float32, np.float64) else np.dtype(np.float64)
 
 
-class StreamedMatrix:
+class StreamedMatrix(ColumnNorms):
     """:class:`~mfcli.models.matrix.DataMatrix` over a stored array, block by block of columns.
 
     ``source``: an :class:`H5Source` or :class:`NpySource`. ``chunk_size``: columns per block
@@ -136,9 +138,16 @@ class StreamedMatrix:
         self.prefetch = prefetch
         self.clip_negative = clip_negative
         self._arrays = _ThreadLocalArray(source)
-        self._sq_norm: float | None = None
-        self._col_sq_norms: np.ndarray | None = None
         self.passes = 0  # how many full passes over X were made (for benchmarks)
+
+    @property
+    def clip_negative(self) -> bool:
+        return self._clip
+
+    @clip_negative.setter
+    def clip_negative(self, value: bool) -> None:
+        self._clip = bool(value)
+        self._sq_norm = self._col_sq_norms = None  # the norms change with clipping
 
     # ------------------------------------------------------------------ reading
 
@@ -157,7 +166,7 @@ class StreamedMatrix:
         block = buffer.T if self.source.transposed else buffer
         if self.source.scale != 1.0:
             block /= self.dtype.type(self.source.scale)
-        if self.clip_negative and not raw:
+        if self._clip and not raw:
             np.maximum(block, 0, out=block)
         return block
 
@@ -183,29 +192,9 @@ class StreamedMatrix:
         blocks of ``block_size`` columns (default: the engine's ``chunk_size``)."""
         return self._blocks(block_size)
 
-    def scan(self) -> dict:
-        """One pass over X: the number of NaN, Inf and negative values as stored (before any
-        clipping) and the minimum, for the input checks; the column norms (of X as the solvers
-        see it) are kept, so the solvers' first pass is saved."""
-        n = self.shape[1]
-        col = np.empty(n, dtype=self.dtype)
-        counts = {"nan": 0, "inf": 0, "negative": 0, "minimum": np.inf}
+    def _map_raw_blocks(self, func) -> Iterator[tuple[int, int, object]]:
         for start, stop, block in self._blocks(raw=True):
-            norms = np.einsum("ij,ij->j", block, block)
-            if not np.isfinite(norms).all():  # NaN/Inf somewhere (or a float32 overflow): count them
-                counts["nan"] += int(np.count_nonzero(np.isnan(block)))
-                counts["inf"] += int(np.count_nonzero(np.isinf(block)))
-            minimum = float(np.nanmin(block)) if block.size else np.inf
-            counts["minimum"] = min(counts["minimum"], minimum)
-            if minimum < 0:
-                counts["negative"] += int(np.count_nonzero(block < 0))
-                if self.clip_negative:
-                    np.maximum(block, 0, out=block)
-                    norms = np.einsum("ij,ij->j", block, block)
-            col[start:stop] = norms
-        self._col_sq_norms = col
-        self._sq_norm = float(col.sum(dtype=np.float64))
-        return counts
+            yield start, stop, func(block)
 
     # ------------------------------------------------------------------ DataMatrix
 
@@ -223,23 +212,6 @@ class StreamedMatrix:
             out += block @ H[:, start:stop].T
         return out.astype(self.dtype, copy=False)
 
-    def _norms(self) -> None:
-        col = np.empty(self.shape[1], dtype=self.dtype)
-        for start, stop, block in self.blocks():
-            col[start:stop] = np.einsum("ij,ij->j", block, block)
-        self._col_sq_norms = col
-        self._sq_norm = float(col.sum(dtype=np.float64))
-
-    def sq_norm(self) -> float:
-        if self._sq_norm is None:
-            self._norms()
-        return self._sq_norm  # type: ignore[return-value]
-
-    def col_sq_norms(self) -> np.ndarray:
-        if self._col_sq_norms is None:
-            self._norms()
-        return self._col_sq_norms  # type: ignore[return-value]
-
     def columns(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64).ravel()
         out = np.empty((self.shape[0], idx.size), dtype=self.dtype)
@@ -253,13 +225,6 @@ class StreamedMatrix:
             lo, hi = int(wanted.min()), int(wanted.max()) + 1
             block = self._read(start + lo, start + hi)
             out[:, order[positions]] = block[:, wanted - lo]
-        return out
-
-    def map_blocks(self, func, out_rows: int, dtype=None) -> np.ndarray:
-        """Apply ``func(block) -> (out_rows, block_columns)`` to every block; concatenate."""
-        out = np.empty((out_rows, self.shape[1]), dtype=dtype or self.dtype)
-        for start, stop, block in self.blocks():
-            out[:, start:stop] = func(block)
         return out
 
     def map_column_blocks(self, func) -> Iterator[tuple[int, int, np.ndarray]]:
