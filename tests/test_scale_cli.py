@@ -175,3 +175,28 @@ def test_device_cuda_runs_the_torch_engine(invoke, scene, tmp_path, monkeypatch)
     in_numpy = run(invoke, "factorize", str(scene / "scene64.h5"), "-r", "3", "--max-iter", "10",
                    "-o", str(tmp_path / "n.h5"))
     assert on_torch["relative_error"] == pytest.approx(in_numpy["relative_error"], rel=1e-9)
+
+
+def test_result_writer_adds_layer_arrays_block_by_block_and_leaves_nothing_on_failure(tmp_path):
+    from mfcli.io.result import result_writer, write_result
+    from mfcli.result import Layer, Result
+
+    rng = np.random.default_rng(9)
+    result = Result(model="nmf", layers=[Layer(W=rng.random((5, 2)), H=rng.random((2, 1000)))])
+    maps = rng.random((2, 1000)).astype(np.float32)
+    with result_writer(result, tmp_path / "r.h5") as out:
+        writer = out.layer_array(1, "abundances", (2, 1000), np.float32)
+        for start in range(0, 1000, 300):
+            writer.write(start, min(start + 300, 1000), maps[:, start:start + 300])
+        with pytest.raises(ValueError):
+            out.layer_array(1, "not_a_layer_array", (2, 1000), np.float32)
+    back = read_result(tmp_path / "r.h5")
+    np.testing.assert_array_equal(back.layers[0].abundances, maps)
+    np.testing.assert_array_equal(back.layers[0].H, result.layers[0].H)
+    write_result(result, tmp_path / "whole.h5")
+    with h5py.File(tmp_path / "r.h5", "r") as a, h5py.File(tmp_path / "whole.h5", "r") as b:
+        assert set(a["layers/1"]) == set(b["layers/1"]) | {"abundances"}
+    with pytest.raises(RuntimeError), result_writer(result, tmp_path / "failed.h5") as out:
+        out.layer_array(1, "abundances", (2, 1000), np.float32).write(0, 10, maps[:, :10])
+        raise RuntimeError("interrupted")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.h5", "whole.h5"]
