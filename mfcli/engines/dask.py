@@ -2,7 +2,7 @@
 
 Each product the solvers need is a map over the column chunks of X: ``W^T X`` fills its
 columns chunk by chunk, ``X H^T`` is a sum of per-chunk products (each task gets its slice of H).
-The chunks are computed a window at a time (one more than the threads), in column order, so the memory
+The chunks are computed a window at a time (twice the threads), in column order, so the memory
 held is a few chunks and the small per-chunk results, however many chunks there are. With a
 ``dask.distributed`` Client (``--scheduler ADDRESS``) the tasks run on its workers; files are
 opened on the workers through a picklable source (:class:`~mfcli.engines.stream.H5Source`,
@@ -82,6 +82,7 @@ class DaskMatrix(ColumnNorms):
         self.shape = tuple(int(s) for s in raw.shape)
         self.chunk_size = int(max(raw.chunks[1])) if raw.chunks[1] else 0
         self.client = client
+        self._window: int | None = None
         self.clip_negative = clip_negative
 
     @property
@@ -93,7 +94,7 @@ class DaskMatrix(ColumnNorms):
         _, da = import_dask()
         self._clip = bool(value)
         self.X = da.maximum(self._raw, 0) if self._clip else self._raw
-        self._chunks = None
+        self._chunks: dict = {}
         self._sq_norm = self._col_sq_norms = None  # the norms change with clipping
 
     @classmethod
@@ -131,14 +132,13 @@ class DaskMatrix(ColumnNorms):
 
     @property
     def window(self) -> int:
-        """Chunks computed at a time: one more than the threads that compute them."""
-        import os
+        """Chunks computed at a time: twice the threads that compute them (counted once)."""
+        if self._window is None:
+            import os
 
-        if self.client is not None:
-            threads = sum(self.client.nthreads().values())
-        else:
-            threads = os.cpu_count() or 1
-        return max(2, threads + 1)
+            threads = sum(self.client.nthreads().values()) if self.client is not None else os.cpu_count() or 1
+            self._window = max(2, 2 * threads)
+        return self._window
 
     def column_windows(self, multiple: int) -> Iterator[tuple[int, int]]:
         """Consecutive column ranges of about ``window`` chunks, each a multiple of ``multiple``
@@ -148,22 +148,31 @@ class DaskMatrix(ColumnNorms):
         for start in range(0, n, width):
             yield start, min(start + width, n)
 
+    def _pieces(self, raw: bool, columns: slice | None = None):
+        """(delayed chunks, their column bounds) of X (``raw``: before clipping) or of
+        X[:, columns]; the whole array's are made once and reused for ranges on chunk bounds."""
+        key = "raw" if raw else "X"
+        if key not in self._chunks:
+            array = self._raw if raw else self.X
+            self._chunks[key] = (array.to_delayed().ravel(),
+                                 np.concatenate([[0], np.cumsum(array.chunks[1])]).astype(int))
+        pieces, bounds = self._chunks[key]
+        if columns is None:
+            return pieces, bounds
+        start, stop, _ = columns.indices(self.shape[1])
+        first, last = np.searchsorted(bounds, [start, stop])
+        if first < bounds.size and last < bounds.size and bounds[first] == start and bounds[last] == stop:
+            return pieces[first:last], bounds[first:last + 1] - start
+        array = (self._raw if raw else self.X)[:, start:stop]
+        return array.to_delayed().ravel(), np.concatenate([[0], np.cumsum(array.chunks[1])]).astype(int)
+
     def _chunk_results(self, func, columns_of=(), raw: bool = False,
                        columns: slice | None = None) -> Iterator[tuple[int, int, object]]:
         """``(start, stop, func(X[:, start:stop], *[A[:, start:stop] for A in columns_of]))`` for
         every chunk, in column order, a window of chunks at a time (``raw``: X before clipping;
         ``columns``: only these columns of X, positions then counted from their start)."""
         dask, _ = import_dask()
-        array = self._raw if raw else self.X
-        if columns is not None:
-            array = array[:, columns]
-        if raw or columns is not None or self._chunks is None:
-            pieces = array.to_delayed().ravel()
-            bounds = np.concatenate([[0], np.cumsum(array.chunks[1])]).astype(int)
-            if not raw and columns is None:
-                self._chunks = (pieces, bounds)
-        else:
-            pieces, bounds = self._chunks
+        pieces, bounds = self._pieces(raw, columns)
         window = self.window
         for first in range(0, len(pieces), window):
             indices = range(first, min(first + window, len(pieces)))
