@@ -72,7 +72,7 @@ DMF_DEFAULTS: dict[str, Any] = {
     # DMF-D
     "lambda_start": 1.0,
     "lambda_end": 200.0,
-    "lambda_epochs": 15,
+    "lambda_epochs": 30,
     "gamma2": 1e-3,
 }
 
