@@ -77,7 +77,8 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
       dmf       deep MF: MLP branches on a user's row and an  hidden 512, rank (latent) 128,
                 item's column, cosine output (needs torch:    dropout 0.3 (inputs 0.25), lr
                 pip install 'mfcli[deep]')                    0.001, batch 512 x 512, <= 40 epochs
-      dmf-d     DMF with a learned smooth quantizer           as dmf; discrete predictions
+      dmf-d     DMF + a learned smooth quantizer whose slope  as dmf; lambda 1 -> 200 over 30
+                lambda grows until the output is discrete     epochs; discrete predictions
     The regularization of als/sgd/wals is per rating (lambda n_i |u_i|^2 per user); for dmf,
     --reg is the weight decay gamma (default 1e-5). dmf stops early when the validation RMSE
     (the VAL mask, else 5% of the training ratings) has not improved for 4 epochs, or after
