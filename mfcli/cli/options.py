@@ -134,30 +134,38 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
             dataset.X = TorchMatrix(dataset.X, device)
             verb = f"Read (X on {device})"
     else:
-        from mfcli.engines import open_matrix
-        from mfcli.io.load import open_lazy
-
-        client = None
-        if engine == "dask":
-            from mfcli.engines.dask import connect, import_dask
-
-            import_dask()
-            if scheduler:
-                client = connect(scheduler)
-                context = click.get_current_context(silent=True)
-                if context is not None:
-                    context.call_on_close(client.close)
-        dataset, source = open_lazy(input_spec, **options)
-        dataset.X = open_matrix(source, engine, dtype=dtype, chunk_size=chunk_size, client=client)
-        blocks = getattr(dataset.X, "chunk_size", chunk_size) or "default"
+        dataset = _open_out_of_core(input_spec, engine, chunk_size, scheduler, options)
         where = f", scheduler {scheduler}" if scheduler else ""
-        verb = f"Opened (--engine {engine}, blocks of {blocks} columns{where})"
+        verb = f"Opened (--engine {engine}, blocks of {dataset.X.chunk_size} columns{where})"
     shape = f"{dataset.n_features} x {dataset.n_samples}"
     image = f", image {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order)" \
         if dataset.image_shape else ""
     console.info(f"{verb} {dataset.source}: {shape} {dataset.X.dtype}{image}")
     for note in dataset.notes:
         console.detail(f"  {note}")
+    return dataset
+
+
+def _open_out_of_core(input_spec: str, engine: str, chunk_size, scheduler, options: dict):
+    """The Dataset of INPUT with X the stream/dask engine's DataMatrix over the file (not read);
+    a dask.distributed Client for ``scheduler``, closed when the command ends."""
+    from mfcli.engines import open_matrix
+    from mfcli.io.load import open_lazy
+
+    if engine == "dask":
+        from mfcli.engines.dask import import_dask
+
+        import_dask()  # says how to install it before anything else
+    dataset, source = open_lazy(input_spec, **options)
+    client = None
+    if scheduler:
+        from mfcli.engines.dask import connect
+
+        client = connect(scheduler)
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(client.close)
+    dataset.X = open_matrix(source, engine, dtype=options["dtype"], chunk_size=chunk_size, client=client)
     return dataset
 
 
