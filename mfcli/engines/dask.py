@@ -102,14 +102,13 @@ class DaskMatrix(ColumnNorms):
                     clip_negative: bool = False) -> DaskMatrix:
         """X read from a file source, ``chunk_size`` columns per Dask chunk (default: about
         8 MiB, the solvers' update blocks), divided by the source's scale in the working dtype."""
-        from mfcli.models.matrix import UPDATE_BLOCK_BYTES
+        from mfcli.models.matrix import block_columns
 
         _, da = import_dask()
         proxy = _SourceProxy(source)
         work = working_dtype(proxy.dtype, dtype)
         if chunk_size is None:
-            m = proxy.shape[1] if source.transposed else proxy.shape[0]
-            chunk_size = max(256, UPDATE_BLOCK_BYTES // max(1, m * work.itemsize))
+            chunk_size = block_columns(proxy.shape[1] if source.transposed else proxy.shape[0], work)
         chunk_size = max(1, int(chunk_size))
         if source.transposed:
             array = da.from_array(proxy, chunks=(chunk_size, -1), asarray=True, fancy=False, name=False,

@@ -119,8 +119,12 @@ UPDATE_BLOCK_BYTES = 8 << 20
 def update_block_size(data: DataMatrix) -> int:
     """Columns per block of about 8 MiB of X (at least 256): the grid of column ranges on which
     :func:`project_update` runs a solver's update, the same for every engine."""
-    m = data.shape[0]
-    return max(256, UPDATE_BLOCK_BYTES // max(1, m * np.dtype(data.dtype).itemsize))
+    return block_columns(data.shape[0], data.dtype)
+
+
+def block_columns(m: int, dtype) -> int:
+    """Columns of an m-row matrix of ``dtype`` in about 8 MiB (at least 256)."""
+    return max(256, UPDATE_BLOCK_BYTES // max(1, m * np.dtype(dtype).itemsize))
 
 
 def aligned_blocks(blocks, size: int, n: int):
