@@ -9,7 +9,7 @@ MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`
 1. The anchor: scikit-learn ``NMF(n_components=7, solver='cd', init='nndsvda', max_iter=200)``
    on the same matrix as mfcli reads it (X^T, float32), fit time only.
 2. mfcli: ``mfcli unmix urban.mat --ranks 7,6,4,2 -o OUT --json`` in a subprocess, timed from
-   the start of the process to the written folder (load, deep ONMF with restarts, joint
+   the start of the process to the written folder (load, deep ONMF (--init auto: SPA on images), joint
    refinement, NNLS abundances of every layer, result.h5 and hierarchy files; --no-plots, the
    pictures being another issue's work). Peak memory: the child's own high-water resident set
    size (VmHWM), minus that of the same command on the 9 x 15 survey sample (the interpreter and

@@ -161,13 +161,30 @@ def test_plot_hook_is_called_unless_no_plots(invoke, tmp_path, monkeypatch):
 
 
 def test_urban_end_to_end(invoke, tmp_path):
-    """The Urban stand-in with ranks 7,6,4,2: runs, hard layers, consistent sizes (a few seconds)."""
+    """The Urban stand-in with ranks 7,6,4,2: runs, hard layers, consistent sizes, and the rank-6
+    layer finds the six ground-truth materials (metal included) within a few degrees."""
+    from mfcli.io import load_dataset
+    from mfcli.metrics import match_endmembers, spectral_angle_matrix
+
     out = tmp_path / "urban"
     result = invoke("unmix", "sample:urban", "--ranks", "7,6,4,2", "-o", str(out), "--json", "--no-plots",
-                    "--abundances", "none", "-p", "restarts=4")
+                    "--abundances", "none")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["ranks"] == [7, 6, 4, 2]
     assert all(sum(entry["sizes"]) == 94249 for entry in document["layers"])
     tree = json.loads((out / "hierarchy.json").read_text())
     assert tree["n_columns"] == 94249 and tree["unassigned"] == 0
+    saved = read_result(out / "result.h5")
+    assert saved.params["init"] == "spa"  # --init auto on an image
+    truth = load_dataset("sample:urban").extras["M"]
+    estimated = saved.layer(2).data_basis
+    match = match_endmembers(estimated, truth)
+    angles = spectral_angle_matrix(estimated, truth)[match, np.arange(truth.shape[1])]
+    assert angles.max() < 10 and angles.mean() < 6, angles
+
+
+def test_auto_init_keeps_restarts_for_non_image_data(invoke, tmp_path):
+    result = invoke("unmix", "sample:survey-ratings", "--ranks", "4,3", "-o", str(tmp_path / "u"), "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    assert read_result(tmp_path / "u" / "result.h5").params["init"] == "restarts"
