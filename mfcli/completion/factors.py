@@ -31,7 +31,6 @@ weighted matrix factorization, ../shared/seeds/000).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,16 +79,14 @@ def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray,
 
 
 def single_threaded_blas():
-    """Limit BLAS to one thread (threadpoolctl, when installed) for many small matrix products.
+    """Limit BLAS to one thread (threadpoolctl) for many small matrix products.
 
     Thousands of k x k products are slower with a multi-threaded BLAS than with one thread, and
     far slower when other processes compete for the cores (the threads spin waiting for each
-    other). Without threadpoolctl this does nothing.
+    other).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=1, user_api="blas")
 
 
