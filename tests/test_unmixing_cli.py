@@ -101,6 +101,8 @@ def test_evaluate_permuted_nmf_like_result_uses_fcls_from_the_recorded_input(inv
     assert [entry["estimated"] for entry in document["matching"]] == [1, 2, 0]
     assert document["abundances_from"].startswith("FCLS")
     assert document["armse"] < 1e-6 and document["mean_sad"] < 1e-4
+    assert document["relative_error"] is None  # the hand-made result stored none of its own
+    assert document["fcls_relative_error"] < 1e-6  # exact endmembers: FCLS reconstructs the data
 
 
 def test_evaluate_samson_sample_notes_the_max_one_scaling(invoke, tmp_path):

@@ -39,7 +39,8 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
     (scipy.optimize.linear_sum_assignment) on spectral angle or on abundance RMSE. Reported per
     material: spectral angle distance (SAD, degrees) and abundance RMSE; overall: mean SAD,
     abundance RMSE (aRMSE), SRE of the abundances in dB (10 log10 ||A||^2 / ||A - A_est||^2) and
-    the relative reconstruction error of the result.
+    the result's relative reconstruction error ||X - WH||_F / ||X||_F (and, where abundances
+    were computed by FCLS, that of the endmembers with those abundances).
 
     Ground truth is detected under the usual names: endmembers M, GT, E (bands x materials or
     materials x bands), abundances A, S_GT (materials x pixels, pixels x materials, or an
@@ -51,7 +52,8 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
 
     A table goes to stderr; --json prints on stdout: mean_sad, sad (per true material), armse,
     armse_per_material, sre, match, matching [{true, name, estimated, sad, rmse}],
-    unmatched_estimates, abundances_from, relative_error, truth {endmembers, abundances, notes},
+    unmatched_estimates, abundances_from, relative_error, fcls_relative_error (null unless FCLS
+    abundances were computed), truth {endmembers, abundances, notes},
     library (with --library: per estimated endmember [{name, sad}]).
 
     \b
@@ -80,7 +82,9 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
     document = evaluate_unmixing(E_est, A_est, truth.endmembers, truth.abundances, match=match,
                                  names=truth.material_names())
     document["abundances_from"] = abundances_from
-    document["relative_error"] = _relative_error(result, chosen, E_est, A_est, dataset, abundances_from)
+    document["relative_error"] = chosen.relative_error if chosen.relative_error is not None \
+        else result.relative_error
+    document["fcls_relative_error"] = _fcls_relative_error(E_est, A_est, dataset, abundances_from)
     document["truth"] = {**truth.sources, "notes": truth.notes,
                          "endmembers_scaled_to_max_one": truth.endmembers_scaled_to_max_one}
     document["result"] = {"path": result_path, "model": result.model, "layer": layer if layer != -1 else
@@ -139,14 +143,13 @@ def _abundances(result, chosen, source: str, data_spec: str | None, need: bool):
     return np.asarray(fcls(basis, dataset.X), dtype=np.float64), "FCLS of the data for the layer's endmembers", dataset
 
 
-def _relative_error(result, chosen, E_est, A_est, dataset, abundances_from):
+def _fcls_relative_error(E_est, A_est, dataset, abundances_from):
+    """||X - E A||_F / ||X||_F for abundances computed here by FCLS, else None."""
     from mfcli.metrics import relative_error
 
     if dataset is not None and abundances_from and abundances_from.startswith("FCLS"):
         return relative_error(dataset.X, E_est, A_est)
-    if chosen.relative_error is not None:
-        return float(chosen.relative_error)
-    return result.relative_error
+    return None
 
 
 def _library_labels(library_spec: str, result, E_est, top: int):
@@ -196,6 +199,8 @@ def _print_table(document: dict) -> None:
     sre = document["sre"]
     console.info(f"mean SAD {_fmt(document['mean_sad'])} deg, aRMSE {_fmt(document['armse'], 4)}, "
                  f"SRE {'-' if sre is None else ('inf' if sre == float('inf') else f'{sre:.2f}')} dB, "
-                 f"relative error {_fmt(document['relative_error'], 4)}")
+                 f"relative error {_fmt(document['relative_error'], 4)}"
+                 + (f" (with FCLS abundances {_fmt(document['fcls_relative_error'], 4)})"
+                    if document["fcls_relative_error"] is not None else ""))
     if document["unmatched_estimates"]:
         console.info(f"estimates without a true material: {', '.join(str(j + 1) for j in document['unmatched_estimates'])}")
