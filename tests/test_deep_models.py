@@ -208,3 +208,24 @@ def test_layer_abundances_are_the_exact_constrained_least_squares(method):
         expected = (nnls if method == "nnls" else fcls)(layer.data_basis, X)
         np.testing.assert_allclose(layer.abundances, expected, atol=1e-9)
         assert layer.abundances.dtype == X.dtype
+
+
+def test_multilayer_with_a_minimum_volume_first_layer():
+    """first_layer=minvol: layer 1 is exactly mfcli's minvol (abundances on the simplex), and
+    the next layer groups those abundances."""
+    from mfcli.metrics import match_endmembers, spectral_angle_matrix
+    from mfcli.models.minvol import minvol
+
+    rng = np.random.default_rng(3)
+    E = rng.random((30, 3)) + 0.1
+    A = rng.dirichlet(np.full(3, 0.7), size=400).T
+    X = E @ A
+    result = deep_factorize(X, [3, 2], "multilayer", first_layer="minvol", seed=0)
+    first = result.layers[0]
+    np.testing.assert_allclose(first.H.sum(axis=0), 1.0, atol=1e-6)
+    np.testing.assert_allclose(first.W, minvol(X, 3, seed=0).layers[0].W, rtol=1e-10)
+    angles = spectral_angle_matrix(first.W, E)[match_endmembers(first.W, E), np.arange(3)]
+    assert angles.max() < 10.0
+    assert result.layers[1].data_basis.shape == (30, 2)
+    with pytest.raises(ParameterError, match="first_layer"):
+        deep_factorize(X, [3, 2], "multilayer", first_layer="sparse")

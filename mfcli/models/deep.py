@@ -744,10 +744,33 @@ class ActivationsChain(DeepVariant):
 
 
 class Multilayer(ActivationsChain):
-    """Cichocki's multilayer NMF: sequential NMFs H_{l-1} ~= W_l H_l, no joint stage."""
+    """Cichocki's multilayer NMF: sequential NMFs H_{l-1} ~= W_l H_l, no joint stage.
+
+    ``first_layer="minvol"`` makes the first layer a minimum-volume NMF (Leplat, Ang & Gillis
+    2020: endmembers spanning a simplex of small volume, abundances H_1 on the simplex,
+    :mod:`mfcli.models.minvol`), the best endmember extractor of the toolbox on Samson and
+    Moffett; the next layers then group its abundances, as in the sequential scheme.
+    """
 
     name = "multilayer"
     refines = False
+    first_layers = ("nmf", "minvol")
+
+    def __init__(self, init=None, **params):
+        super().__init__(init, **params)
+        self.first_layer = str(params.get("first_layer", "nmf"))
+        if self.first_layer not in self.first_layers:
+            raise ParameterError(f"first_layer must be one of {', '.join(self.first_layers)}, not '{self.first_layer}'")
+
+    def init_layer(self, Y, rank, index, seed, callback):
+        if index > 0 or self.first_layer != "minvol":
+            return super().init_layer(Y, rank, index, seed, callback)
+        from mfcli.models.minvol import INITS as MINVOL_INITS, minvol
+
+        if not hasattr(Y, "to_array"):
+            raise ParameterError("first_layer=minvol works on data in memory; use --engine memory")
+        init = self.init if self.init in MINVOL_INITS else "spa"
+        return minvol(Y.to_array(), rank, init=init, seed=seed, callback=callback).layers[0]
 
     def evaluate(self, state):
         self._refresh_top(state)

@@ -197,7 +197,9 @@ DEEP_MODELS: tuple[ModelSpec, ...] = (
               "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS, default_init="spa",
               params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> on every layer")}),
     ModelSpec("multilayer", _DEEP, "multilayer NMF: sequential NMFs of the activations (survey Alg. 2)",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS),
+              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              params={"first_layer": Param(str, "nmf", "nmf, or minvol: a minimum-volume first layer "
+                                                        "(endmembers), later layers group its abundances")}),
     ModelSpec("deep-semi", _DEEP, "deep semi-NMF of Trigeorgis et al. (survey Alg. 3), signed data allowed",
               "mfcli.models.deep:DeepFactorization", kind="deep", inits=("kmeans++", "spa", "random"),
               default_init="kmeans++", nonnegative=False),
