@@ -116,6 +116,18 @@ def test_shapes_of_embeddings_and_exported_layers(torch):
     assert len(model.history_["validation_rmse"]) >= 1
 
 
+def test_refit_on_other_data_validates_with_the_new_network(torch):
+    """A second fit starts afresh: its per-epoch validation uses the network being trained, not
+    the one exported at the end of the first fit (whose input width may not even match)."""
+    from mfcli.completion.dmf import DMF
+
+    first, second = tiny_ratings(seed=0), tiny_ratings(n_items=25, seed=1)
+    refitted = DMF(**FAST).fit(first).fit(second)
+    fresh = DMF(**FAST).fit(second)
+    np.testing.assert_allclose(refitted.history_["validation_rmse"], fresh.history_["validation_rmse"])
+    assert refitted.user_layers_[0]["weight"].shape == (16, second.n_items)
+
+
 def test_numpy_predictions_equal_the_torch_network(torch):
     """The saved-array forward pass (no torch) reproduces the torch branches in eval mode."""
     from mfcli.completion.dmf import DMF, input_matrices

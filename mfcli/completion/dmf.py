@@ -422,6 +422,8 @@ class DMF:
         p = self.params
         if len(train) == 0:
             raise DataError("the training set is empty")
+        # a refit's validation must see the network being trained, not one exported by an earlier fit
+        self.user_layers_ = self.item_layers_ = None
         threads = p["threads"] or max(1, min(os.cpu_count() or 1, 4))
         torch.set_num_threads(int(threads))
         device = _pick_device(torch, p["device"])
