@@ -772,10 +772,6 @@ class Multilayer(ActivationsChain):
         init = self.init if self.init in MINVOL_INITS else "spa"
         return minvol(Y.to_array(), rank, init=init, seed=seed, callback=callback).layers[0]
 
-    def evaluate(self, state):
-        self._refresh_top(state)
-        return super().evaluate(state)
-
 
 class DeepNMF(ActivationsChain):
     """Survey Algorithm 4 (BCD on the global loss), or the layer-balanced loss."""
