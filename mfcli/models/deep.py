@@ -571,13 +571,17 @@ class DeepAONMF(DeepVariant):
 
 
 def _finish_features_soft(state) -> list[Layer]:
+    """Layers of a soft features chain; X C_l^T = (X C_{l-1}^T) H_l^T from the kept X H_1^T, so
+    no pass over X."""
     dtype = state.dtype
     layers = []
     C = np.asarray(state.H[0], dtype=np.float64)
+    XCt = state.cache["XH1t"]
     for index in range(state.L):
         H = state.H[index]
         if index > 0:
             C = H @ C
+            XCt = XCt @ H.T
         layer_basis = np.asarray(state.W[index], dtype=np.float64)
         if index == 0:
             assignments = np.argmax(H, axis=0).astype(np.int64)
@@ -586,9 +590,6 @@ def _finish_features_soft(state) -> list[Layer]:
         else:
             contribution = (H * np.linalg.norm(layer_basis, axis=0)[:, None]).T  # children x parents
             assignments, shares = _soft_parent(contribution)
-        XCt = np.asarray(state.data.XHt(C.astype(dtype)), dtype=np.float64) if index else state.cache.get("XH1t")
-        if XCt is None:
-            XCt = np.asarray(state.data.XHt(C.astype(dtype)), dtype=np.float64)
         residual = _residual_sq(state.x_sq, layer_basis, XCt, C @ C.T)
         init_layer = state.init_layers[index]
         layers.append(Layer(W=layer_basis.astype(dtype), H=np.asarray(H, dtype=dtype),
