@@ -61,7 +61,7 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.models.base import Monitor, Stopping, gram_solve, prepare_data
-from mfcli.models.hals import floor_for, hals_rows, unit_columns_update
+from mfcli.models.hals import floor_for, hals_block_update, hals_rows, unit_columns_update
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.result import Layer, Result
 from mfcli.validation import check_ranks
@@ -511,23 +511,10 @@ class DeepAONMF(DeepVariant):
     def update_layer(self, state, index):
         r = state.ranks[index]
         if index == 0:
-            from mfcli.models.hals import sweep_matrix, hals_sweeps
-
             V = self._upper(state, 0).astype(state.dtype)
             G = V.T.astype(np.float64) @ V.astype(np.float64) + self._penalty_gram(r)
-            M = sweep_matrix(G, 0.0, state.dtype)
             H = state.H[0]
-            floor = floor_for(state.dtype)
-
-            def update(B, cols):
-                Z = np.empty((2 * r + 1, B.shape[1]), dtype=state.dtype)
-                Z[:r] = H[:, cols]
-                Z[r:2 * r] = B
-                Z[2 * r] = 1.0
-                hals_sweeps(Z, M, 3, 0.1, floor)
-                H[:, cols] = Z[:r]
-                return Z[:r]
-
+            update = hals_block_update(H, G, 3, 0.1, floor_for(state.dtype))
             state.cache["XH1t"] = np.asarray(project_update(state.data, V, update), dtype=np.float64)
             state.cache["H1H1t"] = np.asarray(H @ H.T, dtype=np.float64)
             return
@@ -669,23 +656,9 @@ class ActivationsChain(DeepVariant):
         return 0.0
 
     def end_sweep(self, state):
-        from mfcli.models.hals import hals_sweeps, sweep_matrix
-
         P = self.basis(state, state.L)
-        r = state.ranks[-1]
-        M = sweep_matrix(P.T @ P, self.h_l1(state), state.dtype)
         H = state.H[-1]
-        floor = 0.0
-
-        def update(B, cols):
-            Z = np.empty((2 * r + 1, B.shape[1]), dtype=state.dtype)
-            Z[:r] = H[:, cols]
-            Z[r:2 * r] = B
-            Z[2 * r] = 1.0
-            hals_sweeps(Z, M, 3, 0.1, floor)
-            H[:, cols] = Z[:r]
-            return Z[:r]
-
+        update = hals_block_update(H, P.T @ P, 3, 0.1, 0.0, l1=self.h_l1(state))
         state.cache["XHLt"] = np.asarray(project_update(state.data, P.astype(state.dtype), update), dtype=np.float64)
         state.cache["HLHLt"] = np.asarray(H @ H.T, dtype=np.float64)
         return self.evaluate(state)
@@ -807,23 +780,15 @@ class DeepNMF(ActivationsChain):
         gram = lam * (W.T @ W) + lam_next * np.eye(r)
         upper = state.W[index + 1] @ state.H[index + 1] if index + 1 < L else None
         if index == 0:
-            from mfcli.models.hals import hals_sweeps, sweep_matrix
-
-            M = sweep_matrix(gram, 0.0, state.dtype)
             H = state.H[0]
 
-            def update(B, cols):
-                Z = np.empty((2 * r + 1, B.shape[1]), dtype=state.dtype)
-                Z[:r] = H[:, cols]
-                cross = lam * np.asarray(B, dtype=np.float64)
+            def cross(B, cols):  # lambda_1 W_1^T X_J + lambda_2 (W_2 H_2)_J
+                out = lam * np.asarray(B, dtype=np.float64)
                 if upper is not None:
-                    cross += lam_next * upper[:, cols]
-                Z[r:2 * r] = cross
-                Z[2 * r] = 1.0
-                hals_sweeps(Z, M, 3, 0.1, 0.0)
-                H[:, cols] = Z[:r]
-                return Z[:r]
+                    out += lam_next * upper[:, cols]
+                return out
 
+            update = hals_block_update(H, gram, 3, 0.1, 0.0, cross=cross)
             XH1t = np.asarray(project_update(state.data, W.astype(state.dtype), update), dtype=np.float64)
             H64 = np.asarray(H, dtype=np.float64)
             Wt = hals_rows(np.ascontiguousarray(W.T), XH1t.T, H64 @ H64.T, 10, 0.1, floor=0.0)
@@ -957,8 +922,6 @@ class DeepSemi(ActivationsChain):
             state.cache["XHt"][index] = np.asarray(state.data.XHt(state.H[index]), dtype=np.float64)
 
     def update_layer(self, state, index):
-        from mfcli.models.hals import hals_sweeps, sweep_matrix
-
         L = state.L
         A = self.basis(state, index)                              # W_1 ... W_{l-1}
         if index == L - 1:
@@ -974,19 +937,8 @@ class DeepSemi(ActivationsChain):
         left = np.linalg.lstsq(A, XBt, rcond=None)[0]
         state.W[index] = np.linalg.lstsq(BBt, left.T, rcond=None)[0].T
         basis = A @ state.W[index]
-        r = state.ranks[index]
-        M = sweep_matrix(basis.T @ basis, 0.0, state.dtype)
         H = state.H[index]
-
-        def update(B, cols):
-            Z = np.empty((2 * r + 1, B.shape[1]), dtype=state.dtype)
-            Z[:r] = H[:, cols]
-            Z[r:2 * r] = B
-            Z[2 * r] = 1.0
-            hals_sweeps(Z, M, 3, 0.1, 0.0)
-            H[:, cols] = Z[:r]
-            return Z[:r]
-
+        update = hals_block_update(H, basis.T @ basis, 3, 0.1, 0.0)
         state.cache["XHt"][index] = np.asarray(project_update(state.data, basis.astype(state.dtype), update),
                                                dtype=np.float64)
         if index == L - 1:

@@ -122,6 +122,27 @@ def hals_rows(F: np.ndarray, C: np.ndarray, gram: np.ndarray, max_sweeps: int, e
     return np.ascontiguousarray(Z[:F.shape[0]])
 
 
+def hals_block_update(H: np.ndarray, gram: np.ndarray, sweeps: int, eps: float, floor: float, l1: float = 0.0,
+                      cross=None):
+    """The per-block update for :func:`~mfcli.models.matrix.project_update` that runs up to
+    ``sweeps`` HALS sweeps, in place on ``H[:, J]`` from its current value, for
+    min ||X - A H||^2 (+ l1 sum H) given ``gram`` = A^T A and the block B = A^T X_J (or
+    ``cross(B, J)`` where the right-hand side is more than A^T X_J). Returns the new block."""
+    r = H.shape[0]
+    M = sweep_matrix(gram, l1, H.dtype)
+
+    def update(B: np.ndarray, cols: slice) -> np.ndarray:
+        Z = np.empty((2 * r + 1, B.shape[1]), dtype=H.dtype)
+        Z[:r] = H[:, cols]
+        Z[r:2 * r] = B if cross is None else cross(B, cols)
+        Z[2 * r] = 1.0
+        hals_sweeps(Z, M, sweeps, eps, floor)
+        H[:, cols] = Z[:r]
+        return Z[:r]
+
+    return update
+
+
 def unit_columns_update(W: np.ndarray, XHt: np.ndarray, HHt: np.ndarray, sweeps: int = 1) -> np.ndarray:
     """Exact block update of each column of W >= 0 with ||w_k||_2 = 1 for min ||X - WH||^2.
 
