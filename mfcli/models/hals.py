@@ -43,13 +43,16 @@ def floor_for(dtype) -> float:
     return 1e-16 if np.dtype(dtype) == np.float64 else 1e-12
 
 
-def inner_sweeps(m: int, n: int, r: int, alpha: float = ALPHA) -> tuple[int, int]:
+def inner_sweeps(m: int, n: int, r: int, alpha: float = ALPHA, accelerate: bool = True) -> tuple[int, int]:
     """Inner sweep caps (for H, for W) from the cost ratios of Gillis & Glineur (2012):
 
     rho_H = 1 + (mn + mr) / (n(r + 1)),   rho_W = 1 + (mn + nr) / (m(r + 1)),
 
-    the flops of one pass over X (plus the Gram matrix) over those of one sweep.
+    the flops of one pass over X (plus the Gram matrix) over those of one sweep; (1, 1), plain
+    HALS, without ``accelerate``.
     """
+    if not accelerate:
+        return 1, 1
     rho_h = 1.0 + (m * n + m * r) / (n * (r + 1.0))
     rho_w = 1.0 + (m * n + n * r) / (m * (r + 1.0))
     return int(1 + alpha * rho_h), min(MAX_W_SWEEPS, int(1 + alpha * rho_w))

@@ -53,12 +53,6 @@ def loss_name(beta: float) -> str:
     return {2.0: "fro", 1.0: "kl", 0.0: "is"}.get(float(beta), f"beta={beta:g}")
 
 
-def inner_sweep_counts(data: DataMatrix, rank: int, accelerate: bool, alpha: float) -> tuple[int, int]:
-    if not accelerate:
-        return 1, 1
-    return inner_sweeps(data.shape[0], data.shape[1], rank, alpha)
-
-
 def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Monitor):
     """Lee-Seung multiplicative updates for the Frobenius loss (W^T X and X H^T once per iteration)."""
     dtype = np.dtype(data.dtype)
@@ -142,7 +136,7 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
     if solver == "mu":
         W_, H_, error = _mu_loop(data, W0, H0, monitor)
     else:
-        h_sweeps, w_sweeps = inner_sweep_counts(data, rank, accelerate, alpha)
+        h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)
         scheme = NMFScheme(data.dtype, h_sweeps, w_sweeps, eps)
         W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor, Extrapolation() if extrapolate else None)
     params = {"rank": rank, "loss": "fro", "solver": solver, "init": init if W is None else "given",

@@ -57,7 +57,7 @@ def nsnmf(X, rank: int, *, theta: float = 0.5, init: str = "nndsvda", W=None, H=
                                               target_error=target_error, max_time=max_time, callback=callback)
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
     S = smoothing_matrix(rank, theta, data.dtype)
-    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
+    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)
     W_, H_, error = alternating_loop(data, W0, H0, NsNMFScheme(data.dtype, S, h_sweeps, w_sweeps, eps), monitor,
                                      Extrapolation() if extrapolate else None)
     params = {"rank": rank, "theta": theta, "init": init if W is None else "given", "seed": seed,

@@ -268,7 +268,7 @@ def aonmf(X, rank: int, *, penalty: float = 1.0, init: str = "spa", W=None, H=No
     data, rank, stopping, monitor = begin_run(X, rank, "aonmf", dtype=dtype, max_iter=max_iter, tol=tol,
                                               target_error=target_error, max_time=max_time, callback=callback)
     W0, H0 = AONMFScheme.unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
-    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
+    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)
     scheme = AONMFScheme(data.dtype, penalty, h_sweeps, w_sweeps, eps)
     W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor)
     assignments, shares = soft_assignments(H_)

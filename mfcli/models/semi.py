@@ -46,7 +46,7 @@ def semi_nmf(X, rank: int, *, init: str = "kmeans++", W=None, H=None, max_iter: 
                                               max_iter=max_iter, tol=tol, target_error=target_error,
                                               max_time=max_time, callback=callback)
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H, nonnegative=False)
-    h_sweeps = inner_sweeps(*data.shape, rank, alpha)[0] if accelerate else 1
+    h_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)[0]
     W_, H_, error = alternating_loop(data, W0, H0, SemiScheme(data.dtype, h_sweeps, eps), monitor,
                                      Extrapolation() if extrapolate else None)
     params = {"rank": rank, "init": init if W is None else "given", "seed": seed, **stopping.as_dict()}

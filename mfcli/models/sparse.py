@@ -43,7 +43,7 @@ def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, 
                                               target_error=target_error, max_time=max_time, callback=callback)
     lam = l1 * float(np.sqrt(data.sq_norm() / data.shape[1]))
     W0, H0 = SparseScheme.unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
-    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha) if accelerate else (1, 1)
+    h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)
     W_, H_, error = alternating_loop(data, W0, H0, SparseScheme(data.dtype, lam, h_sweeps, w_sweeps, eps), monitor)
     params = {"rank": rank, "l1": l1, "l1_absolute": lam, "init": init if W is None else "given", "seed": seed,
               **stopping.as_dict()}
