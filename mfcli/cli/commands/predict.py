@@ -11,7 +11,7 @@ from mfcli.cli.options import force_option, json_option
 @click.command(short_help="Predict ratings for user,item pairs with a model saved by `mfcli complete`.")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.argument("pairs_path", metavar="PAIRS")
-@click.option("-o", "--output", metavar="PATH", help="Write the CSV here instead of stdout.")
+@click.option("-o", "--output", metavar="PATH", help="Write the CSV here instead of stdout ('-': stdout).")
 @force_option
 @json_option
 def command(model_path: str, pairs_path: str, output: str | None, force: bool, as_json: bool) -> None:
@@ -20,8 +20,12 @@ def command(model_path: str, pairs_path: str, output: str | None, force: bool, a
 
     Writes CSV 'user,item,score' to stdout (or -o FILE). Users or items the model has not
     seen are predicted by its baseline (global mean plus the known bias) and counted on
-    stderr. When PAIRS has a third column of ratings, RMSE and MAE are printed on stderr
-    (and in --json, which replaces the CSV with a JSON document).
+    stderr. When PAIRS has a third column of ratings, RMSE and MAE are printed on stderr.
+
+    \b
+    --json prints on stdout, instead of the CSV (which still goes to -o FILE if given):
+      {n_pairs, unknown_user_pairs, unknown_item_pairs, rmse, mae (with true ratings),
+       predictions: [{user, item, score}], output (with -o FILE)}
     """
     import io
 
@@ -33,6 +37,8 @@ def command(model_path: str, pairs_path: str, output: str | None, force: bool, a
     from mfcli.io.result import read_result
     from mfcli.metrics import mae, rmse
 
+    if output == "-":
+        output = None
     if output is not None:
         check_output_path(output, force)
     predictor = predictor_from_result(read_result(model_path))
@@ -51,18 +57,19 @@ def command(model_path: str, pairs_path: str, output: str | None, force: bool, a
         document["rmse"] = rmse(truth, scores)
         document["mae"] = mae(truth, scores)
         console.info(f"RMSE {document['rmse']:.4f}, MAE {document['mae']:.4f} on {len(scores)} rated pairs")
+    if output is not None or not as_json:
+        buffer = io.StringIO()
+        buffer.write("user,item,score\n")
+        for a, b, s in zip(users.tolist(), items.tolist(), scores.tolist()):
+            buffer.write(f"{a},{b},{s:.6g}\n")
+        if output is None:
+            click.echo(buffer.getvalue(), nl=False)
+        else:
+            with atomic_file(output, force=force) as tmp:
+                tmp.write_text(buffer.getvalue())
+            console.info(f"Wrote {len(scores)} predictions to {output}")
+            document["output"] = output
     if as_json:
         document["predictions"] = [{"user": a, "item": b, "score": float(s)}
                                    for a, b, s in zip(users.tolist(), items.tolist(), scores)]
         console.emit_json(document)
-        return
-    buffer = io.StringIO()
-    buffer.write("user,item,score\n")
-    for a, b, s in zip(users.tolist(), items.tolist(), scores.tolist()):
-        buffer.write(f"{a},{b},{s:.6g}\n")
-    if output is None:
-        click.echo(buffer.getvalue(), nl=False)
-    else:
-        with atomic_file(output, force=force) as tmp:
-            tmp.write_text(buffer.getvalue())
-        console.info(f"Wrote {len(scores)} predictions to {output}")

@@ -1,0 +1,45 @@
+"""Conventions every command keeps (DESIGN.md): what -o means, where data and messages go, and
+one-line errors for a user's mistakes, checked across commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def ratings_model(invoke, tmp_path):
+    """A small ALS model saved by `mfcli complete`."""
+    rng = np.random.default_rng(0)
+    lines = [f"{u}\t{i}\t{rng.integers(1, 6)}" for u in range(1, 21) for i in range(1, 16) if rng.random() < 0.6]
+    ratings = tmp_path / "u.data"
+    ratings.write_text("\n".join(lines) + "\n")
+    model = tmp_path / "model.h5"
+    result = invoke("complete", str(ratings), "--rank", "2", "--epochs", "3", "-o", str(model))
+    assert result.exit_code == 0, result.stderr
+    return model
+
+
+def test_predict_writes_its_csv_to_output_also_with_json(invoke, ratings_model, tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("1,1\n2,3\n")
+    out = tmp_path / "scores.csv"
+    result = invoke("predict", str(ratings_model), str(pairs), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["n_pairs"] == 2 and document["output"] == str(out)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "user,item,score" and len(lines) == 3
+    assert [float(line.split(",")[2]) for line in lines[1:]] == \
+        pytest.approx([entry["score"] for entry in document["predictions"]], rel=1e-5)
+
+
+def test_predict_output_dash_is_stdout(invoke, ratings_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pairs.csv").write_text("1,1\n")
+    result = invoke("predict", str(ratings_model), "pairs.csv", "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "user,item,score"
+    assert not (tmp_path / "-").exists()
