@@ -591,9 +591,13 @@ def _finish_features_soft(state) -> list[Layer]:
 
 
 class ActivationsChain(DeepVariant):
-    """X ~= W_1 M_2 ... M_L H_L with M_l = W_l S_l (S_l = I except for deep nsNMF)."""
+    """X ~= W_1 M_2 ... M_L H_L with M_l = W_l S_l (S_l = I except for deep nsNMF).
+
+    Layers >= 2 factorize activations, not data columns: where layer 1 starts from picked
+    columns (spa, kmeans++), they start from ``later_init``."""
 
     chain = "activations"
+    later_init = "nndsvda"
 
     def smoothing(self, rank: int) -> np.ndarray:
         return np.eye(rank)
@@ -608,9 +612,7 @@ class ActivationsChain(DeepVariant):
 
     def init_layer(self, Y, rank, index, seed, callback):
         model = self.layer_model(index)
-        init = self.init if index == 0 else ("nndsvda" if self.init in ("spa", "kmeans++") else self.init)
-        if model.__name__ == "semi_nmf" and init.startswith("nndsvd"):
-            init = "kmeans++"
+        init = self.later_init if index > 0 and self.init in ("spa", "kmeans++") else self.init
         return model(Y, rank, init=init, seed=seed, callback=callback, **self.layer_kwargs(index)).layers[0]
 
     def factor(self, state, index) -> np.ndarray:
@@ -907,6 +909,7 @@ class DeepSemi(ActivationsChain):
     name = "deep-semi"
     nonnegative = False
     default_init = "kmeans++"
+    later_init = "kmeans++"  # semi-NMF starts from picked columns or at random (no NNDSVD)
     inits = ("kmeans++", "spa", "random")
 
     def layer_model(self, index):
