@@ -43,3 +43,23 @@ def test_predict_output_dash_is_stdout(invoke, ratings_model, tmp_path, monkeypa
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == "user,item,score"
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ("factorize", "sample:survey-ratings", "-r", "2"),
+    ("endmembers", "sample:survey-ratings", "-r", "2"),
+    ("abundances", "sample:samson", "--endmembers", "sample:samson:GT"),
+    ("unmix", "sample:survey-ratings", "--ranks", "2,1"),
+    ("report", "RESULT"),
+    ("complete", "RATINGS"),
+])
+def test_an_output_that_is_a_file_refuses_stdout(invoke, ratings_model, tmp_path, monkeypatch, args):
+    """A result file (HDF5), a folder or a report cannot go to stdout: '-o -' is a usage error
+    before any work, not a file named '-'."""
+    monkeypatch.chdir(tmp_path)
+    args = [str(ratings_model) if a == "RESULT" else str(ratings_model.parent / "u.data") if a == "RATINGS"
+            else a for a in args]
+    result = invoke(*args, "-o", "-")
+    assert result.exit_code == 2, result.stderr
+    assert "standard output" in result.stderr and result.stdout == ""
+    assert not (tmp_path / "-").exists()

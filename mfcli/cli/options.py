@@ -85,8 +85,21 @@ engine_options = _stack(
                  help="For --engine memory: cpu (NumPy) or cuda, cuda:N (X as a torch tensor on a GPU)."),
 )
 
+def file_output(what: str) -> Callable:
+    """Callback of an -o that names a file or folder, never standard output (a result file is
+    HDF5, a folder is a folder): '-' is a usage error, not a file named '-'."""
+
+    def check(ctx, param, value: str | None):
+        if value is not None and (value == "-" or value.startswith("-:")):
+            raise click.BadParameter(f"{what} cannot be written to standard output; give a file name")
+        return value
+
+    return check
+
+
 output_option = click.option("-o", "--output", "output", required=True, metavar="PATH",
-                             help="Output file ('-' for stdout where data is written).")
+                             callback=file_output("a result file (HDF5)"),
+                             help="Result file to write (HDF5).")
 force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.options import command_line, force_option, json_option, seed_option
+from mfcli.cli.options import command_line, file_output, force_option, json_option, seed_option
 
 MODELS = ("baseline", "als", "sgd", "wals", "svd", "dmf", "dmf-d")
 
@@ -54,7 +54,8 @@ def _parse_masks(ctx, param, value):
               help="dmf: stop training after this many seconds.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="dmf: where to train (auto: cuda when available).")
-@click.option("-o", "--output", metavar="PATH", help="Save the trained model (HDF5 result file).")
+@click.option("-o", "--output", metavar="PATH", callback=file_output("the model (HDF5)"),
+              help="Save the trained model (HDF5 result file).")
 @force_option
 @json_option
 def command(ratings_path: str, model: str, seed: int, test_fraction: float, test_path: str | None, masks,

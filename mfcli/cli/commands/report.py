@@ -5,14 +5,15 @@ from __future__ import annotations
 import click
 
 from mfcli.cli.commands._plotting import load_truth, load_wavelengths, truth_option, wavelengths_option
-from mfcli.cli.options import force_option, result_argument
+from mfcli.cli.options import file_output, force_option, result_argument
 
 
 @click.command(short_help="Write a self-contained HTML report: input, parameters, errors, all pictures.")
 @result_argument
 @truth_option
 @wavelengths_option
-@click.option("-o", "--output", required=True, metavar="FILE.html", help="The HTML file to write.")
+@click.option("-o", "--output", required=True, metavar="FILE.html", callback=file_output("the HTML report"),
+              help="The HTML file to write.")
 @force_option
 def command(result_path: str, truth_specs: tuple[str, ...], wavelengths_path: str | None, output: str,
             force: bool) -> None:

@@ -6,8 +6,8 @@ import click
 
 from mfcli.cli import console
 from mfcli.cli.commands._factorization import format_seconds, stack, stopping_kwargs, stopping_options
-from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, force_option,
-                               input_argument, json_option, parse_int_list, seed_option)
+from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, file_output,
+                               force_option, input_argument, json_option, parse_int_list, seed_option)
 from mfcli.models import registry
 
 ABUNDANCES = ("nnls", "fcls", "none")
@@ -65,7 +65,8 @@ def _check_model(ctx, param, value):
 @seed_option
 @dtype_option
 @clip_negative_option
-@click.option("-o", "--output", required=True, metavar="OUTDIR", help="Output folder (created; --force replaces it).")
+@click.option("-o", "--output", required=True, metavar="OUTDIR", callback=file_output("the output folder"),
+              help="Output folder (created; --force replaces it).")
 @force_option
 @json_option
 @click.option("--no-plots", is_flag=True, help="Do not write the default pictures into OUTDIR.")
