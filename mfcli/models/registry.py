@@ -183,7 +183,6 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
 )
 
 _DEEP = "mfcli.models.deep:deep_factorize"
-_NMF_INITS = ("nndsvda", "nndsvd", "nndsvdar", "spa", "kmeans++", "random")
 
 DEEP_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("deep-onmf", _DEEP, "deep orthogonal NMF: hard clusters merged layer by layer (survey 3.2.1)",
@@ -194,24 +193,24 @@ DEEP_MODELS: tuple[ModelSpec, ...] = (
                                                    "(sum_l ||X - W_l H_l...H_1||: every layer fits the data)"),
                       "layer_tol": Param(float, 1e-3, "tolerance of the layer-wise ONMF initialization")}),
     ModelSpec("deep-aonmf", _DEEP, "deep approximately orthogonal NMF: soft H_l with the AONMF penalty",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS, default_init="spa",
+              "mfcli.models.deep:DeepFactorization", kind="deep", default_init="spa",
               params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> on every layer")}),
     ModelSpec("multilayer", _DEEP, "multilayer NMF: sequential NMFs of the activations (survey Alg. 2)",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              "mfcli.models.deep:DeepFactorization", kind="deep",
               params={"first_layer": Param(str, "nmf", "nmf, or minvol: a minimum-volume first layer "
                                                         "(endmembers), later layers group its abundances")}),
     ModelSpec("deep-semi", _DEEP, "deep semi-NMF of Trigeorgis et al. (survey Alg. 3), signed data allowed",
               "mfcli.models.deep:DeepFactorization", kind="deep", inits=("kmeans++", "spa", "random"),
               default_init="kmeans++", nonnegative=False),
     ModelSpec("deep-nmf", _DEEP, "deep NMF by BCD on the global loss (survey Alg. 4) or the layer-balanced loss",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              "mfcli.models.deep:DeepFactorization", kind="deep",
               params={"loss": Param(str, "global", "global (||X - W1...WL HL||) or layers (sum of layer losses)"),
                       "layer_weight": Param(float, 1.0, "lambda_l of layers >= 2 in the layer-balanced loss")}),
     ModelSpec("deep-sparse", _DEEP, "deep sparse NMF: l1 on H_L, unit W_1, column-stochastic W_l",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              "mfcli.models.deep:DeepFactorization", kind="deep",
               params={"l1": Param(float, 0.1, "l1 weight on H_L, relative to the rms column norm of X")}),
     ModelSpec("deep-nsnmf", _DEEP, "deep nonsmooth NMF: W_l S_l on every layer",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=_NMF_INITS,
+              "mfcli.models.deep:DeepFactorization", kind="deep",
               params={"theta": Param(float, 0.5, "smoothness of every layer, 0 <= theta <= 1")}),
 )
 
