@@ -63,3 +63,37 @@ def test_an_output_that_is_a_file_refuses_stdout(invoke, ratings_model, tmp_path
     assert result.exit_code == 2, result.stderr
     assert "standard output" in result.stderr and result.stdout == ""
     assert not (tmp_path / "-").exists()
+
+
+def test_an_unwritable_output_folder_is_a_one_line_error_before_any_work(invoke, tmp_path, monkeypatch):
+    import os
+
+    real_access = os.access
+    locked = str(tmp_path / "locked")
+    os.mkdir(locked)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if str(path) == locked and mode & os.W_OK
+                        else real_access(path, mode, **kw))
+    result = invoke("factorize", "sample:survey-ratings", "-r", "2", "-o", f"{locked}/out.h5")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: folder '{locked}' of output '{locked}/out.h5' is not writable; " \
+                                    "choose another output"
+    assert os.listdir(locked) == []
+
+
+@pytest.mark.parametrize("args", [("factorize", "sample:survey-ratings", "-r", "2", "-o", "OUT/x.h5"),
+                                  ("unmix", "sample:survey-ratings", "--ranks", "2", "-o", "OUT/x", "--no-plots")])
+def test_a_failure_to_create_the_output_is_not_an_internal_error(invoke, tmp_path, monkeypatch, args):
+    """Where the folder looks writable but is not (a read-only file system, root on /proc), the
+    failure to create the temporary output is the user's to fix, not a bug to report."""
+    import tempfile
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    result = invoke(*[a.replace("OUT", str(tmp_path)) for a in args])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == f"Error: cannot write into folder '{tmp_path}' (Permission denied); " \
+                                             "choose another output"
+    assert "internal error" not in result.stderr

@@ -26,7 +26,14 @@ def check_output_path(path: str | os.PathLike, force: bool = False, kind: str = 
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise OutputError(f"folder '{parent}' of output '{path}' does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"folder '{parent}' of output '{path}' is not writable; choose another output")
     return path
+
+
+def _unwritable(folder: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or " ".join(str(exc).split())
+    return OutputError(f"cannot write into folder '{folder}' ({reason}); choose another output")
 
 
 def current_umask() -> int:
@@ -50,7 +57,10 @@ def atomic_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     final = check_output_path(path, force)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or ".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or ".")
+    except OSError as exc:
+        raise _unwritable(final.parent, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -73,7 +83,10 @@ def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
     final = check_output_path(path, force, kind="folder")
     if final.exists() and not final.is_dir():
         raise OutputError(f"output '{final}' exists and is not a folder; choose another name")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or "."))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or "."))
+    except OSError as exc:
+        raise _unwritable(final.parent, exc) from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())
