@@ -123,6 +123,14 @@ def _solve_passive(C, B, passive, cols, H, Y, sum_to_one: bool) -> None:
         Y[:, group] = y
 
 
+def _infeasible(h, y, passive, b_scale, scale_C: float, sum_to_one: bool) -> np.ndarray:
+    """Entries violating the KKT conditions (h_F < 0 or y_G < 0) by more than a rounding
+    tolerance relative to each column's scale."""
+    h_scale = np.abs(h).max(axis=0, initial=0.0)
+    tol = 1e3 * _EPS * (b_scale + scale_C * h_scale + (1.0 if sum_to_one else 0.0) * scale_C)
+    return (passive & (h < -1e3 * _EPS * h_scale)) | (~passive & (y < -tol))
+
+
 def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = False):
     """Kim & Park's BPP over all columns. Returns (H, passive, unconverged column indices)."""
     r, n = B.shape
@@ -137,11 +145,7 @@ def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = F
     for _ in range(max_iter):
         if todo.size == 0:
             break
-        h, y, p = H[:, todo], Y[:, todo], passive[:, todo]
-        # Rounding tolerance per column: entries within it of zero count as feasible.
-        h_scale = np.abs(h).max(axis=0)
-        tol = 1e3 * _EPS * (b_scale[todo] + scale_C * h_scale + (1.0 if sum_to_one else 0.0) * scale_C)
-        infeasible = (p & (h < -1e3 * _EPS * h_scale)) | (~p & (y < -tol))
+        infeasible = _infeasible(H[:, todo], Y[:, todo], passive[:, todo], b_scale[todo], scale_C, sum_to_one)
         n_infeasible = infeasible.sum(axis=0)
         active = n_infeasible > 0
         todo, infeasible, n_infeasible = todo[active], infeasible[:, active], n_infeasible[active]
@@ -164,11 +168,8 @@ def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = F
         _solve_passive(C, B, passive, todo, H, Y, sum_to_one)
     else:
         # Ran out of sweeps: report the columns still violating the KKT conditions.
-        h, y, p = H[:, todo], Y[:, todo], passive[:, todo]
-        h_scale = np.abs(h).max(axis=0) if todo.size else np.zeros(0)
-        tol = 1e3 * _EPS * (b_scale[todo] + scale_C * h_scale + (1.0 if sum_to_one else 0.0) * scale_C)
-        bad = ((p & (h < -1e3 * _EPS * h_scale)) | (~p & (y < -tol))).any(axis=0)
-        todo = todo[bad]
+        bad = _infeasible(H[:, todo], Y[:, todo], passive[:, todo], b_scale[todo], scale_C, sum_to_one)
+        todo = todo[bad.any(axis=0)]
     H[~passive] = 0.0
     np.maximum(H, 0.0, out=H)
     return H, passive, todo
