@@ -97,3 +97,18 @@ def test_a_failure_to_create_the_output_is_not_an_internal_error(invoke, tmp_pat
     assert result.stderr.splitlines()[-1] == f"Error: cannot write into folder '{tmp_path}' (Permission denied); " \
                                              "choose another output"
     assert "internal error" not in result.stderr
+
+
+def test_factorize_reports_a_given_w_not_the_unused_init_method(invoke, tmp_path):
+    w_file = tmp_path / "w.csv"
+    w_file.write_text("\n".join(",".join(["1"] * 2) for _ in range(9)) + "\n")
+    out = tmp_path / "out.h5"
+    result = invoke("factorize", "sample:survey-ratings", "-r", "2", "--init-w", str(w_file), "-o", str(out),
+                    "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["init"] == "given" and document["init_w"] == str(w_file) and document["init_h"] is None
+    assert f"init W from {w_file}" in result.stderr and "nndsvda" not in result.stderr
+    from mfcli.io.result import read_result
+
+    assert read_result(out).params["init"] == document["init"]

@@ -65,8 +65,9 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     `mfcli info`, `mfcli export --factor W|H`, `mfcli transform`).
 
     A progress bar shows the iteration and the relative error ||X-WH||_F/||X||_F on stderr and
-    a summary table is printed at the end. --json prints {model, rank, loss, relative_error,
-    n_iter, seconds, converged, stop_reason, output, ...} on stdout.
+    a summary table is printed at the end. --json prints on stdout {model, rank, loss, init
+    ("given" with --init-w), init_w, init_h, relative_error, n_iter, seconds, converged,
+    stop_reason, shape, dtype, engine, output}, and divergence for the kl/is/beta losses.
 
     Data larger than memory: --engine stream reads an HDF5, MATLAB v7.3 or .npy file block by
     block of columns; --engine dask runs on Dask (--scheduler for a cluster). The same seed
@@ -101,9 +102,15 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
             kwargs["H"] = read_matrix(init_h, "H", factor="H")
     if spec.losses != ("fro",):
         kwargs["loss"] = loss
+    # A given W replaces the --init method (the result records init "given"); a given H alone
+    # is kept beside a W from the method.
+    init_used = "given" if init_w else kwargs.get("init")
+    start = f"W from {init_w}" if init_w else kwargs.get("init")
+    if init_h:
+        start = f"{start}, H from {init_h}"
     total = kwargs.get("max_iter", 200)
     console.info(f"Factorizing with {spec.name}, rank {rank}"
-                 + (f", loss {loss}" if loss != "fro" else "") + (f", init {kwargs['init']}" if "init" in kwargs else ""))
+                 + (f", loss {loss}" if loss != "fro" else "") + (f", init {start}" if start else ""))
     with console.Progress(f"{spec.name} r={rank}", total) as progress:
         result = spec.run(dataset.X, rank, callback=progress, **kwargs)
     finish_result(result, dataset, spec.name, {"model": spec.name, "loss": loss, **model_params})
@@ -114,7 +121,9 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
         "model": spec.name,
         "rank": rank,
         "loss": loss,
-        "init": kwargs.get("init"),
+        "init": init_used,
+        "init_w": init_w,
+        "init_h": init_h,
         "relative_error": layer.relative_error,
         "n_iter": result.n_iter,
         "seconds": result.seconds,
@@ -127,12 +136,12 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     }
     if "divergence" in result.summary:
         summary["divergence"] = result.summary["divergence"]
-    _print_summary(summary)
+    _print_summary(summary, start)
     if as_json:
         console.emit_json(summary)
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict, start: str | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"mfcli factorize: {summary['model']} rank {summary['rank']}", show_header=False)
@@ -141,7 +150,7 @@ def _print_summary(summary: dict) -> None:
     rows = [
         ("data", f"{summary['shape'][0]} x {summary['shape'][1]} {summary['dtype']}"),
         ("loss", summary["loss"]),
-        ("init", summary["init"] or "-"),
+        ("init", start or "-"),
         ("relative error", f"{summary['relative_error']:.6g}"),
     ]
     if "divergence" in summary:
