@@ -1,7 +1,8 @@
 """Numbers people rely on, computed one way, in one place.
 
 Every error, angle or RMSE that mfcli prints or stores comes from a function of this module,
-and each is tested against an independent computation in ``tests/test_metrics.py``.
+and each is tested against an independent computation (``tests/test_metrics_unmixing.py``,
+``tests/test_models_nmf.py``, ``tests/test_completion_core.py``).
 NumPy only (SciPy's Hungarian algorithm for matching endmembers).
 """
 

@@ -4,7 +4,7 @@ Every solver touches X only through :class:`mfcli.models.matrix.DataMatrix` (W^T
 norms, a few columns). An engine is an implementation of that interface:
 
 - ``memory``: a NumPy array (:class:`mfcli.models.matrix.InMemoryMatrix`), or, with
-  ``device="cuda"``, a torch tensor on a GPU (:class:`mfcli.engines.torch.TorchMatrix`);
+  ``device="cuda"``, a torch tensor on a GPU (:class:`mfcli.engines.gpu.TorchMatrix`);
 - ``stream``: a stored array (HDF5 dataset, MATLAB v7.3 variable, ``.npy``) read block by block
   of columns, in bounded memory (:class:`mfcli.engines.stream.StreamedMatrix`);
 - ``dask``: a Dask array, on local threads or a dask.distributed cluster
