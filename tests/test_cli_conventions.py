@@ -112,3 +112,24 @@ def test_factorize_reports_a_given_w_not_the_unused_init_method(invoke, tmp_path
     from mfcli.io.result import read_result
 
     assert read_result(out).params["init"] == document["init"]
+
+
+def test_info_reads_each_array_of_the_file_once(invoke, tmp_path, monkeypatch):
+    import h5py
+
+    from mfcli.io.formats import HDF5Container
+
+    path = tmp_path / "scene.h5"
+    with h5py.File(path, "w") as f:
+        f["Y"] = np.arange(24.0).reshape(3, 8)
+        f["A"] = np.full((2, 8), 0.5)
+        f["nRow"], f["nCol"] = 2, 4
+    reads: list[str] = []
+    real_read = HDF5Container.read
+    monkeypatch.setattr(HDF5Container, "read", lambda self, name: reads.append(name) or real_read(self, name))
+    result = invoke("info", str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["data"]["image_shape"] == [2, 4] and document["data"]["max"] == 23.0
+    assert {v["name"]: v["max"] for v in document["variables"]}["A"] == 0.5
+    assert sorted(name for name in reads if name in ("Y", "A")) == ["A", "Y"]

@@ -488,14 +488,18 @@ def _open_streamable(path: str, fmt: str | None) -> Container:
     return SingleArrayContainer(path, array, "npy")
 
 
-def describe_container(container: Container, source: str) -> dict[str, Any]:
+def describe_container(container: Container, source: str, already_read: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
     """Every array of an open container with shape, dtype, and (up to a size) range and counts of
-    NaN, Inf and negative values."""
+    NaN, Inf and negative values. ``already_read``: arrays the caller has read, by name (not
+    read again)."""
+    already_read = already_read or {}
     out = []
     for name, info in container.variables().items():
         entry: dict[str, Any] = {"name": name, "shape": list(info.shape), "dtype": str(info.dtype)}
         if info.numeric and 0 < info.size <= DESCRIBE_MAX_SIZE:
-            entry.update(value_counts(np.asarray(container.read(name))))
+            values = already_read[name] if name in already_read else container.read(name)
+            entry.update(value_counts(np.asarray(values)))
         out.append(entry)
     return {"source": source, "format": container.format, "variables": out}
 

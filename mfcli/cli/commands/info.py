@@ -25,7 +25,9 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
     orientation, image_shape, pixel_order, scale, wavelength_range_nm, has_band_indices,
     min, max, nan, inf, nonfinite, negative, sha256, notes}.
     """
-    from mfcli.io.load import dataset_from_container, describe_container, open_spec, parse_spec, value_counts
+    import numpy as np
+
+    from mfcli.io.load import apply_plan, describe_container, describe_data, open_spec, parse_spec, value_counts
     from mfcli.io.result import is_result_file
 
     path = parse_spec(input_spec)[0]
@@ -38,12 +40,14 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
         return
 
     container, source, spec_var, digest = open_spec(input_spec, data_opts.get("input_format"))
-    with container:
-        listing = describe_container(container, source)
-        dataset = dataset_from_container(
+    with container:  # every array read once: the data array and the ground truth beside it serve both
+        dataset, plan = describe_data(
             container, source, data_opts.get("variable") or spec_var, layout=data_opts.get("layout") or "auto",
             order=data_opts.get("pixel_order"), transpose=bool(data_opts.get("transpose")),
             image_shape=data_opts.get("image_shape"))
+        raw = np.asarray(container.read(plan.variable))
+        listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
+    dataset.X = apply_plan(raw, plan)
     dataset.sha256 = digest
     counts = value_counts(dataset.X)
     document = {
