@@ -151,14 +151,15 @@ def aligned_blocks(blocks, size: int, n: int):
 
 def column_blocks(data: DataMatrix, block_size: int | None = None):
     """Yield ``(start, stop, X[:, start:stop])`` over all columns of any engine: its own
-    ``blocks()`` where it has one, else ``columns()`` on consecutive ranges."""
+    ``blocks()`` where it has one, else ``columns()`` on consecutive ranges of
+    :func:`update_block_size` columns."""
     blocks = getattr(data, "blocks", None)
     if blocks is not None:
         yield from (blocks(block_size) if block_size is not None else blocks())
         return
-    m, n = data.shape
+    n = data.shape[1]
     if block_size is None:
-        block_size = max(256, (4 << 20) // max(1, m * np.dtype(data.dtype).itemsize))
+        block_size = update_block_size(data)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
         yield start, stop, data.columns(np.arange(start, stop))
