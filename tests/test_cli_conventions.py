@@ -133,3 +133,13 @@ def test_info_reads_each_array_of_the_file_once(invoke, tmp_path, monkeypatch):
     assert document["data"]["image_shape"] == [2, 4] and document["data"]["max"] == 23.0
     assert {v["name"]: v["max"] for v in document["variables"]}["A"] == 0.5
     assert sorted(name for name in reads if name in ("Y", "A")) == ["A", "Y"]
+
+
+def test_an_image_shape_that_contradicts_a_cube_is_refused(invoke, tmp_path):
+    path = tmp_path / "cube.npy"
+    np.save(path, np.ones((4, 5, 3)))
+    wrong = invoke("info", str(path), "--image-shape", "2x10")
+    assert wrong.exit_code == 1 and wrong.stdout == ""
+    assert wrong.stderr.startswith("Error: --image-shape 2x10 does not match the 4x5 image of the cube")
+    agreeing = invoke("info", str(path), "--image-shape", "4x5", "--json")
+    assert agreeing.exit_code == 0 and json.loads(agreeing.stdout)["data"]["image_shape"] == [4, 5]

@@ -358,6 +358,10 @@ def describe_data(container: Container, source: str, variable: str | None = None
         if len(current) != 3:
             raise DataError(f"--layout {layout} needs a 3-D array, but {where} has shape {current}")
         cube_shape = current if layout == "cube" else (current[1], current[2], current[0])
+        if image_shape is not None and (int(image_shape[0]), int(image_shape[1])) != cube_shape[:2]:
+            raise ParameterError(f"--image-shape {image_shape[0]}x{image_shape[1]} does not match the "
+                                 f"{cube_shape[0]}x{cube_shape[1]} image of the cube {where} {shape}; drop "
+                                 "--image-shape (a cube carries its shape), or check --layout")
         pixel_order = order or "C"
         plan.cube, plan.pixel_order = layout, pixel_order
         current = (cube_shape[2], cube_shape[0] * cube_shape[1])
