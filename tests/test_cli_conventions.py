@@ -143,3 +143,22 @@ def test_an_image_shape_that_contradicts_a_cube_is_refused(invoke, tmp_path):
     assert wrong.stderr.startswith("Error: --image-shape 2x10 does not match the 4x5 image of the cube")
     agreeing = invoke("info", str(path), "--image-shape", "4x5", "--json")
     assert agreeing.exit_code == 0 and json.loads(agreeing.stdout)["data"]["image_shape"] == [4, 5]
+
+
+@pytest.mark.parametrize("fraction", ["0", "1", "1.5", "-0.1"])
+def test_complete_refuses_a_test_fraction_outside_0_1_as_a_usage_error(invoke, tmp_path, fraction):
+    missing = tmp_path / "not-read.data"  # refused before the ratings are read
+    result = invoke("complete", str(missing), "--test-fraction", fraction)
+    assert result.exit_code == 2 and "--test-fraction" in result.stderr and result.stdout == ""
+
+
+def test_model_is_m_on_every_command_that_has_a_model(invoke):
+    from mfcli.cli.main import cli
+
+    import click
+
+    context = click.Context(cli)
+    for name in cli.list_commands(context):
+        for option in cli.get_command(context, name).params:
+            if "--model" in getattr(option, "opts", []):
+                assert "-m" in option.opts, f"mfcli {name} --model has no -m"

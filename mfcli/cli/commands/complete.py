@@ -21,7 +21,7 @@ def _parse_masks(ctx, param, value):
 
 @click.command(short_help="Matrix completion of ratings: train baseline/ALS/SGD/WALS/SVD/DMF, report RMSE and MAE.")
 @click.argument("ratings_path", metavar="RATINGS")
-@click.option("--model", type=click.Choice(MODELS), default="als", show_default=True, help="Completion model.")
+@click.option("-m", "--model", type=click.Choice(MODELS), default="als", show_default=True, help="Completion model.")
 @click.option("-r", "--rank", type=click.IntRange(min=1), default=None,
               help="Number of latent factors (default per model, see below).")
 @click.option("--reg", type=click.FloatRange(min=0), default=None, help="L2 regularization lambda of the factors.")
@@ -37,7 +37,8 @@ def _parse_masks(ctx, param, value):
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="sgd: ratings per minibatch; dmf: rows and columns per sub-matrix.")
 @seed_option
-@click.option("--test-fraction", type=float, default=0.2, show_default=True,
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True,
               help="Random fraction of the ratings held out for testing.")
 @click.option("--test", "test_path", metavar="FILE", help="Test ratings from a file instead of a random split.")
 @click.option("--masks", callback=_parse_masks, metavar="TRAIN,[VAL,]TEST",
