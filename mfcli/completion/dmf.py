@@ -46,6 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mfcli.completion.data import IdMap, Ratings
+from mfcli.completion.evaluate import align
 from mfcli.errors import DataError, MissingDependencyError, ParameterError
 from mfcli.metrics import mae, rmse
 
@@ -538,9 +539,7 @@ class DMF:
             val_rmse = math.nan
             if validation is not None and len(validation):
                 predictor = self.predictor()
-                users = predictor.user_ids.index(validation.user_ids.ids[validation.users])
-                items = predictor.item_ids.index(validation.item_ids.ids[validation.items])
-                val_rmse = rmse(validation.values, predictor.scores(users, items))
+                val_rmse = rmse(validation.values, predictor.scores(*align(predictor, validation)))
             seconds = time.perf_counter() - start
             for key, value in (("train_rmse", train_rmse), ("validation_rmse", val_rmse), ("seconds", seconds),
                                ("lambda", lam)):
@@ -612,24 +611,19 @@ class DMF:
 
     def discrete_report(self, predictor: DMFPredictor, test: Ratings) -> dict[str, Any]:
         """RMSE/MAE of the continuous output before the quantizer, and the learned boundaries."""
-        users = predictor.user_ids.index(test.user_ids.ids[test.users])
-        items = predictor.item_ids.index(test.item_ids.ids[test.items])
-        continuous = predictor.continuous_scores(users, items)
+        continuous = predictor.continuous_scores(*align(predictor, test))
         return {"continuous_rmse": rmse(test.values, continuous), "continuous_mae": mae(test.values, continuous),
                 "boundaries": [float(v) for v in self.boundaries_]}
 
     def to_result(self, inputs: Ratings, params: dict[str, Any], summary: dict[str, Any]):
         """The Result of this model; ``inputs`` the ratings the predictor was built from (training
         plus side ratings of extended users and items)."""
+        from mfcli.completion.persist import ratings_arrays
         from mfcli.result import Layer, Result
 
         predictor = self.predictor(inputs if inputs is not self.train_ else None)
-        ratings = self._predictor_ratings
         arrays = {
-            "completion/user_ids": ratings.user_ids.ids, "completion/item_ids": ratings.item_ids.ids,
-            "completion/train_users": ratings.users.astype(np.int32),
-            "completion/train_items": ratings.items.astype(np.int32),
-            "completion/train_values": ratings.values.astype(np.float32),
+            **ratings_arrays(self._predictor_ratings),
             "completion/user_bias": predictor.baseline[1], "completion/item_bias": predictor.baseline[2],
             "dmf/input_item_index": predictor.input_item_index.astype(np.int64),
             "dmf/input_user_index": np.arange(self.train_.n_users, dtype=np.int64),

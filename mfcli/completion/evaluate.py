@@ -37,7 +37,7 @@ def align(predictor, ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
     return users, items
 
 
-def evaluate(predictor, test: Ratings, discrete_levels: np.ndarray | None = None) -> dict[str, Any]:
+def evaluate(predictor, test: Ratings) -> dict[str, Any]:
     """RMSE and MAE on ``test`` (any id maps); unseen users/items are predicted by the baseline and counted."""
     if len(test) == 0:
         raise DataError("the test set is empty; give a larger --test-fraction or a test file with ratings")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mfcli.completion.data import IdMap, Ratings
+from mfcli.completion.data import IdMap
 
 
 def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarray,

@@ -29,7 +29,8 @@ FACTOR_MODELS = ("baseline", "als", "sgd", "wals", "svd")
 DEEP_MODELS = ("dmf", "dmf-d")
 
 
-def _ratings_arrays(train: Ratings) -> dict[str, np.ndarray]:
+def ratings_arrays(train: Ratings) -> dict[str, np.ndarray]:
+    """The id maps and the training ratings (as indices) of a completion Result."""
     return {
         "completion/user_ids": train.user_ids.ids,
         "completion/item_ids": train.item_ids.ids,
@@ -47,7 +48,7 @@ def factor_model_to_result(name: str, model: FactorModel, train: Ratings, params
     layer = Layer(W=np.asarray(model.user_factors), H=np.asarray(model.item_factors).T.copy(),
                   history=dict(history or {}),
                   attrs={"W": "user factors (n_users x rank)", "H": "item factors transposed (rank x n_items)"})
-    arrays = _ratings_arrays(train)
+    arrays = ratings_arrays(train)
     arrays["completion/user_bias"] = np.asarray(model.user_bias, dtype=np.float64)
     arrays["completion/item_bias"] = np.asarray(model.item_bias, dtype=np.float64)
     completion = {"global_mean": model.global_mean,
@@ -83,7 +84,7 @@ def is_completion_result(result: Result) -> bool:
     return "completion/user_ids" in result.arrays
 
 
-def predictor_from_result(result: Result, device: str = "cpu"):
+def predictor_from_result(result: Result):
     """An object with ``user_ids``, ``item_ids``, ``scores(users, items)``, ``user_scores(user)`` and
     ``new_user_scores(items, values)`` for a completion Result of any model."""
     if not is_completion_result(result):
