@@ -162,3 +162,53 @@ def test_model_is_m_on_every_command_that_has_a_model(invoke):
         for option in cli.get_command(context, name).params:
             if "--model" in getattr(option, "opts", []):
                 assert "-m" in option.opts, f"mfcli {name} --model has no -m"
+
+
+def test_complete_dmf_d_prints_the_continuous_errors_it_reports(invoke, tmp_path):
+    pytest.importorskip("torch", reason="torch (pip install 'mfcli[deep]') is needed for dmf-d")
+    rng = np.random.default_rng(1)
+    lines = [f"{u}\t{i}\t{rng.integers(1, 6)}" for u in range(30) for i in range(20) if rng.random() < 0.5]
+    ratings = tmp_path / "r.tsv"
+    ratings.write_text("\n".join(lines) + "\n")
+    result = invoke("complete", str(ratings), "-m", "dmf-d", "--rank", "4", "--hidden", "8", "--epochs", "1",
+                    "--batch-size", "16", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert f"before the quantizer: RMSE {document['continuous_rmse']:.4f}" in result.stderr
+
+
+def _help_text(name: str) -> str:
+    import click
+
+    from mfcli.cli.main import cli
+
+    command = cli.get_command(click.Context(cli), name)
+    return command.get_help(click.Context(command, info_name=name))
+
+
+def test_every_json_key_is_documented_in_help(invoke, ratings_model, tmp_path):
+    """Scripts rely on --json keys (DESIGN.md): each command's --help names every top-level key
+    its document has."""
+    result_file, deep_dir = tmp_path / "f.h5", tmp_path / "deep"
+    runs = {
+        "samples": ["samples"],
+        "info": ["info", "sample:survey-ratings"],
+        "factorize": ["factorize", "sample:survey-ratings", "-r", "2", "-o", str(result_file)],
+        "unmix": ["unmix", "sample:survey-ratings", "--ranks", "3,2", "-o", str(deep_dir), "--no-plots"],
+        "transform": ["transform", str(result_file), "sample:survey-ratings", "-o", str(tmp_path / "t.h5")],
+        "endmembers": ["endmembers", "sample:moffett", "-r", "3", "-o", str(tmp_path / "e.h5")],
+        "abundances": ["abundances", "sample:moffett", "--endmembers", str(tmp_path / "e.h5"), "-o",
+                       str(tmp_path / "a.h5")],
+        "evaluate": ["evaluate", str(tmp_path / "e.h5"), "--truth", "sample:moffett"],
+        "estimate-rank": ["estimate-rank", "sample:moffett"],
+        "recommend": ["recommend", str(ratings_model), "--user", "1"],
+        "info-result": ["info", str(result_file)],
+    }
+    for name, args in runs.items():
+        result = invoke(*args, "--json")
+        assert result.exit_code == 0, (name, result.stderr)
+        document = json.loads(result.stdout)
+        entries = document if isinstance(document, list) else [document]
+        help_text = " ".join(_help_text(args[0]).split())
+        for key in {key for entry in entries for key in entry}:
+            assert key in help_text, f"mfcli {args[0]} --help does not document the JSON key '{key}'"

@@ -92,8 +92,14 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     items are predicted from their training ratings without retraining (fold-in for factor
     models, the network's branches for DMF).
 
-    Prints a table on stderr; --json prints {model, rank, rmse, mae, n_train, n_test, seconds,
-    ...} on stdout. -o saves the model for `mfcli predict` and `mfcli recommend`.
+    Prints a table on stderr; -o saves the model for `mfcli predict` and `mfcli recommend`.
+
+    \b
+    --json prints on stdout {model, rank, rmse, mae, n_train, n_test, seconds, n_validation,
+    unseen_users, unseen_items, n_test_unseen, split}, and where they apply: best_epoch and
+    validation_rmse (a validation set), areas {I, II, III, IV: {rmse, mae, n_test}}
+    (--holdout-rows/--holdout-cols), continuous_rmse, continuous_mae and boundaries (dmf-d:
+    rmse and mae are of the discrete predictions), output (-o).
     """
     import time
 
@@ -250,8 +256,9 @@ def _print_summary(summary: dict) -> None:
     table.add_row(str(summary["rank"]), f"{summary['rmse']:.4f}", f"{summary['mae']:.4f}", str(summary["n_train"]),
                   str(summary["n_test"]), unseen, f"{summary['seconds']:.2f}")
     console.print_table(table)
-    if "discrete_rmse" in summary:
-        console.info(f"Discrete predictions: RMSE {summary['discrete_rmse']:.4f}, MAE {summary['discrete_mae']:.4f}")
+    if "continuous_rmse" in summary:
+        console.info(f"Discrete predictions above; before the quantizer: RMSE {summary['continuous_rmse']:.4f}, "
+                     f"MAE {summary['continuous_mae']:.4f}")
     if "areas" in summary:
         areas = Table(title="Extendability (Nguyen et al., Fig. 2)")
         for column in ("area", "users", "items", "RMSE", "MAE", "test ratings"):

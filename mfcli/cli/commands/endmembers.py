@@ -35,7 +35,7 @@ def command(input_spec: str, rank: int, method: str, abundance_method: str, seed
               started from SPA's pixels
 
     --json prints {method, rank, indices, pixels (row, col, where the image shape is known),
-    relative_error, seconds, output}.
+    abundances, relative_error, seconds, output}.
 
     \b
     Example:

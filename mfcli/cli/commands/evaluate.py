@@ -53,7 +53,8 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
     A table goes to stderr; --json prints on stdout: mean_sad, sad (per true material), armse,
     armse_per_material, sre, match, matching [{true, name, estimated, sad, rmse}],
     unmatched_estimates, abundances_from, relative_error, fcls_relative_error (null unless FCLS
-    abundances were computed), truth {endmembers, abundances, notes},
+    abundances were computed), truth {endmembers, abundances, notes,
+    endmembers_scaled_to_max_one}, result {path, model, layer, rank},
     library (with --library: per estimated endmember [{name, sad}]).
 
     \b

@@ -17,13 +17,15 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
     Inf and negative values, then how mfcli reads it (the chosen array, layout, image shape,
     pixel order, scale, wavelengths).
 
-    A result file written by mfcli is summarised instead (model, ranks, errors).
-
     \b
     JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
     nonfinite, negative}], data{variable, n_features, n_samples, shape, dtype, layout,
     orientation, image_shape, pixel_order, scale, wavelength_range_nm, has_band_indices,
     min, max, nan, inf, nonfinite, negative, sha256, notes}.
+
+    A result file written by mfcli is summarised instead (model, ranks, errors); its JSON
+    keys: source, format ("mfcli-result"), model, ranks, relative_error, layers[{layer, rank,
+    W, H (shapes), relative_error}], input, params, provenance.
     """
     import numpy as np
 

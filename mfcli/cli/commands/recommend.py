@@ -23,7 +23,8 @@ def command(model_path: str, user_id: str | None, top_n: int, new_ratings: str |
     """Recommend the TOP items with the highest predicted scores for --user, leaving out the items
     the user rated in training (or in --new-ratings).
 
-    Writes CSV 'rank,item,score' to stdout, or a JSON document with --json. A new user's
+    Writes CSV 'rank,item,score' to stdout, or with --json {user, n_rated, items: [{rank,
+    item, score}]}. A new user's
     ratings (--new-ratings) are folded into the model: the user's factors are solved with the
     item factors fixed, as WALS projects a new row (for DMF: the user branch of the network is
     applied to the new rating vector).

@@ -32,7 +32,7 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
 
     The basis is the data-space basis of --layer (for a deep result, the endmembers of that
     layer). NEWDATA must have the same number of features (bands) as the data RESULT was fitted
-    on. --json prints {model, method, rank, relative_error, shape, seconds, output}.
+    on. --json prints {model, method, layer, rank, relative_error, shape, seconds, output}.
 
     Example: mfcli transform urban_nmf.h5 other_scene.mat -o other_abundances.h5 --method fcls
     """

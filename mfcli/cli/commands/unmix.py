@@ -91,7 +91,9 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution).
 
     A summary per layer (rank, relative error, cluster sizes, merges) goes to stderr; --json
-    prints {ranks, model, relative_error: {global, layers}, seconds, output, layers: [...]}.
+    prints {ranks, model, relative_error: {global, layers}, seconds, output, files, n_iter,
+    converged, stop_reason, abundances, layers: [{layer, rank, relative_error, sizes, and from
+    layer 2: merged [{cluster, children}], children}]}.
 
     Data larger than memory: --engine stream|dask (see `mfcli factorize --help`). The soft
     abundances are then computed and written block by block of columns, never held whole, and
