@@ -14,7 +14,9 @@ from typing import Any
 import click
 
 
-def _stack(*decorators: Callable) -> Callable:
+def stack_options(*decorators: Callable) -> Callable:
+    """One decorator applying ``decorators`` in the order written (the first is the outermost)."""
+
     def apply(func: Callable) -> Callable:
         for decorator in reversed(decorators):
             func = decorator(func)
@@ -54,7 +56,7 @@ DATA_FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi")
 input_argument = click.argument("input_spec", metavar="INPUT")
 result_argument = click.argument("result_path", metavar="RESULT", type=click.Path(dir_okay=False))
 
-data_options = _stack(
+data_options = stack_options(
     click.option("--var", "variable", metavar="NAME",
                  help="Variable or HDF5 dataset to read (same as INPUT:NAME). Default: Y, X, data... else the largest array."),
     click.option("--format", "input_format", type=click.Choice(DATA_FORMATS, case_sensitive=False),
@@ -71,7 +73,7 @@ data_options = _stack(
                  help="Transpose a 2-D matrix as it is read (samples x features input), before layout detection."),
 )
 
-engine_options = _stack(
+engine_options = stack_options(
     click.option("--engine", type=click.Choice(["memory", "stream", "dask"]), default="memory", show_default=True,
                  help="Where X lives: memory (loaded whole); stream (an HDF5/MATLAB v7.3/.npy file read block by "
                       "block of columns, bounded memory); dask (a Dask array: local threads, or a cluster with "

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from mfcli.cli.options import stack_options
+
 _OTHER_STOPPING_OPTIONS = [
     click.option("--tol", type=click.FloatRange(min=0), default=None,
                  help="Stop when the objective decreases by less than this, relative, over one iteration "
@@ -20,17 +22,24 @@ _OTHER_STOPPING_OPTIONS = [
 def stopping_options(max_iter_help: str = "Maximum number of iterations (default: the model's, 200 for most).",
                      min_iter: int = 1):
     """--max-iter, --tol, --target-error, --max-time (only what the user gives is passed on)."""
-    return [click.option("--max-iter", type=click.IntRange(min=min_iter), default=None, help=max_iter_help),
-            *_OTHER_STOPPING_OPTIONS]
+    return stack_options(click.option("--max-iter", type=click.IntRange(min=min_iter), default=None,
+                                      help=max_iter_help), *_OTHER_STOPPING_OPTIONS)
 
 
-def stack(options):
-    def apply(func):
-        for option in reversed(options):
-            func = option(func)
-        return func
+def check_model(kind: str):
+    """Callback of --model: the registry's name of a model of ``kind`` ("single" or "deep"); an
+    unknown name is a usage error."""
 
-    return apply
+    def check(ctx, param, value):
+        from mfcli.errors import MfcliError
+        from mfcli.models import registry
+
+        try:
+            return registry.get_model(value, kind).name
+        except MfcliError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
 
 
 def stopping_kwargs(max_iter, tol, target_error, max_time) -> dict[str, Any]:

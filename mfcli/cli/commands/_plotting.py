@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from mfcli.cli.options import force_option
+from mfcli.cli.options import force_option, stack_options
 
 picture_output_option = click.option(
     "-o", "--output", "output", required=True, metavar="FILE",
@@ -21,10 +21,7 @@ truth_option = click.option(
          "endmembers and/or abundances, e.g. M/A or GT/S_GT); repeat for endmembers and abundances in two files.")
 
 
-def picture_options(func):
-    for decorator in reversed((picture_output_option, dpi_option, force_option)):
-        func = decorator(func)
-    return func
+picture_options = stack_options(picture_output_option, dpi_option, force_option)
 
 
 def check_picture_output(output: str, force: bool) -> None:

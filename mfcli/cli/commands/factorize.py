@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.commands._factorization import format_seconds, stack, stopping_kwargs, stopping_options
+from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_kwargs, stopping_options
 from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, force_option,
                                input_argument, json_option, output_option, rank_option, seed_option)
 from mfcli.models import registry
@@ -27,20 +27,13 @@ def _model_list() -> str:
     return "\n".join(lines)
 
 
-def _check_model(ctx, param, value):
-    try:
-        return registry.get_model(value, "single").name
-    except Exception as exc:  # ParameterError: a usage error here
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command(short_help="Factorize X ~= W H (nmf, onmf, aonmf, semi-nmf, sparse-nmf, nsnmf, aa, svd, ...).",
                epilog=_model_list())
 @input_argument
 @data_options
 @engine_options
 @rank_option
-@click.option("-m", "--model", default="nmf", show_default=True, callback=_check_model, metavar="NAME",
+@click.option("-m", "--model", default="nmf", show_default=True, callback=check_model("single"), metavar="NAME",
               help="Model: " + ", ".join(registry.model_names("single")) + " (see below).")
 @click.option("--loss", default="fro", show_default=True, metavar="LOSS",
               help="fro (Frobenius), kl (Kullback-Leibler), is (Itakura-Saito) or beta=B (nmf only for the last three).")
@@ -48,7 +41,7 @@ def _check_model(ctx, param, value):
               help="nndsvda, nndsvd, nndsvdar, spa, kmeans++, random (onmf also: restarts). Default: the model's.")
 @click.option("--init-w", metavar="FILE", help="Initial W (m x r) from a data file, or the W of a result file.")
 @click.option("--init-h", metavar="FILE", help="Initial H (r x n) from a data file, or the H of a result file.")
-@stack(stopping_options())
+@stopping_options()
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A model parameter, e.g. -p theta=0.3 (nsnmf), -p solver=mu (nmf); repeatable.")
 @seed_option

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.commands._factorization import format_seconds, stack, stopping_kwargs, stopping_options
+from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_kwargs, stopping_options
 from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, file_output,
                                force_option, input_argument, json_option, parse_int_list, seed_option)
 from mfcli.models import registry
@@ -36,13 +36,6 @@ def automatic_init(spec, dataset) -> str:
     return spec.default_init
 
 
-def _check_model(ctx, param, value):
-    try:
-        return registry.get_model(value, "deep").name
-    except Exception as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command(short_help="Deep unmixing: a hierarchy of endmembers and abundance maps (deep ONMF, ...).",
                epilog=_model_list())
 @input_argument
@@ -50,14 +43,14 @@ def _check_model(ctx, param, value):
 @engine_options
 @click.option("--ranks", required=True, callback=parse_int_list, metavar="R1,R2,...",
               help="Ranks of the layers, first layer first, non-increasing, e.g. 7,6,4,2.")
-@click.option("-m", "--model", default="deep-onmf", show_default=True, callback=_check_model, metavar="NAME",
+@click.option("-m", "--model", default="deep-onmf", show_default=True, callback=check_model("deep"), metavar="NAME",
               help="Model: " + ", ".join(registry.model_names("deep")) + " (see below).")
 @click.option("--init", default="auto", show_default=True, metavar="METHOD",
               help="Layer-wise initialization: auto (deep-onmf: spa for images, restarts for other data; the "
                    "model's default otherwise), restarts (best of SPA, k-means++ and random starts), spa, "
                    "kmeans++, random, nndsvd, nndsvda, nndsvdar (NMF-based models).")
-@stack(stopping_options("Maximum number of sweeps of the joint refinement (default 100; 0 keeps the layer-wise "
-                         "initialization).", min_iter=0))
+@stopping_options("Maximum number of sweeps of the joint refinement (default 100; 0 keeps the layer-wise "
+                  "initialization).", min_iter=0)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A model parameter, e.g. -p restarts=20 (deep-onmf), -p loss=layers (deep-nmf); repeatable.")
 @click.option("--abundances", type=click.Choice(ABUNDANCES), default="nnls", show_default=True,
