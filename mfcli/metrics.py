@@ -11,17 +11,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def relative_error_from_grams(x_sq_norm: float, cross: float, WtW: np.ndarray, HHt: np.ndarray) -> float:
-    """Relative Frobenius error ||X - WH||_F / ||X||_F without forming WH.
+def residual_sq_from_grams(x_sq_norm: float, cross: float, WtW: np.ndarray, HHt: np.ndarray) -> float:
+    """||X - WH||_F^2 = ||X||^2 - 2 <W^T X, H> + <W^T W, H H^T> without forming WH, where
+    ``cross`` = <W^T X, H> = trace(W^T X H^T). Not clipped: the difference can lose digits to
+    cancellation when the fit is almost exact, and come out slightly negative."""
+    return x_sq_norm - 2.0 * float(cross) + float(np.vdot(WtW, HHt))
 
-    ||X - WH||^2 = ||X||^2 - 2 <W^T X, H> + <W^T W, H H^T>, where ``cross`` = <W^T X, H>
-    = trace(W^T X H^T). The difference can lose digits to cancellation when the fit is almost
-    exact; it is clipped at 0.
-    """
+
+def relative_error_from_residual(x_sq_norm: float, residual_sq: float) -> float:
+    """||X - WH||_F / ||X||_F from ||X||_F^2 and ||X - WH||_F^2 (clipped at 0; 0 for X = 0)."""
     if x_sq_norm <= 0:
         return 0.0
-    residual = x_sq_norm - 2.0 * float(cross) + float(np.vdot(WtW, HHt))
-    return float(np.sqrt(max(residual, 0.0) / x_sq_norm))
+    return float(np.sqrt(max(residual_sq, 0.0) / x_sq_norm))
+
+
+def relative_error_from_grams(x_sq_norm: float, cross: float, WtW: np.ndarray, HHt: np.ndarray) -> float:
+    """Relative Frobenius error ||X - WH||_F / ||X||_F without forming WH
+    (:func:`residual_sq_from_grams`, clipped at 0)."""
+    return relative_error_from_residual(x_sq_norm, residual_sq_from_grams(x_sq_norm, cross, WtW, HHt))
 
 
 def relative_error(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:

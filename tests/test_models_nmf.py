@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mfcli.metrics import beta_divergence, relative_error
+from mfcli.metrics import beta_divergence, relative_error, relative_error_from_residual, residual_sq_from_grams
 from mfcli.models.beta import beta_nmf
 from mfcli.models.init import INIT_METHODS, initialize
 from mfcli.models.matrix import InMemoryMatrix, project_update
@@ -88,6 +88,12 @@ def test_relative_error_matches_direct_computation():
     direct = np.linalg.norm(X - layer.W @ layer.H) / np.linalg.norm(X)
     assert layer.relative_error == pytest.approx(direct, rel=1e-9)
     assert relative_error(X, layer.W, layer.H) == pytest.approx(direct, rel=1e-9)
+    # the pieces every solver uses: the squared residual from Gram matrices, the ratio from it
+    residual = residual_sq_from_grams(float(np.sum(X * X)), np.sum((layer.W.T @ X) * layer.H),
+                                      layer.W.T @ layer.W, layer.H @ layer.H.T)
+    assert residual == pytest.approx(np.sum((X - layer.W @ layer.H) ** 2), rel=1e-9)
+    assert relative_error_from_residual(float(np.sum(X * X)), residual) == pytest.approx(direct, rel=1e-9)
+    assert relative_error_from_residual(0.0, 1.0) == 0.0 and relative_error_from_residual(4.0, -1e-12) == 0.0
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.metrics import BETA_EPSILON, beta_divergence
+from mfcli.metrics import BETA_EPSILON, beta_divergence, relative_error_from_residual
 from mfcli.models.base import FactorizationEstimator, Monitor, begin_run, single_layer_result
 from mfcli.models.init import initialize
 from mfcli.models.matrix import DataMatrix, column_blocks
@@ -80,7 +80,7 @@ def _beta_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray, beta: float, moni
             if gamma != 1.0:
                 factor **= gamma
             H_next[:, start:stop] = np.maximum(H_block * factor, tiny)
-        error = float(np.sqrt(max(residual, 0.0) / x_sq)) if x_sq > 0 else 0.0
+        error = relative_error_from_residual(x_sq, residual)
         if monitor(error, objective=divergence):
             return W, H, error, divergence
         H = H_next

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from mfcli.errors import ParameterError
+from mfcli.metrics import relative_error_from_residual, residual_sq_from_grams
 from mfcli.models.base import Monitor, Stopping, gram_solve, prepare_data
 from mfcli.models.hals import floor_for, hals_block_update, hals_rows, unit_columns_update
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
@@ -91,15 +92,11 @@ class DeepState:
         return len(self.ranks)
 
 
-def _relative(x_sq: float, residual_sq: float) -> float:
-    return float(np.sqrt(max(residual_sq, 0.0) / x_sq)) if x_sq > 0 else 0.0
-
-
 def _residual_sq(x_sq: float, basis: np.ndarray, XCt: np.ndarray, CCt: np.ndarray) -> float:
     """||X - B C||^2 from X C^T and C C^T (float64)."""
     B = np.asarray(basis, dtype=np.float64)
-    return float(x_sq - 2.0 * np.vdot(B, np.asarray(XCt, dtype=np.float64))
-                 + np.vdot(B.T @ B, np.asarray(CCt, dtype=np.float64)))
+    return residual_sq_from_grams(x_sq, np.vdot(B, np.asarray(XCt, dtype=np.float64)), B.T @ B,
+                                  np.asarray(CCt, dtype=np.float64))
 
 
 def _lipschitz(*grams: np.ndarray) -> float:
@@ -431,7 +428,7 @@ class DeepONMF(DeepVariant):
                 objective += lam[index] * max(_residual_sq(state.x_sq, state.W[index], Y[index], np.diag(d[index])), 0.0)
         top = state.L - 1
         residual = _residual_sq(state.x_sq, state.W[top], Y[top], np.diag(d[top]))
-        return _relative(state.x_sq, residual), 0.5 * objective
+        return relative_error_from_residual(state.x_sq, residual), 0.5 * objective
 
     def finish(self, state):
         Y, d = self._layer_products(state)
@@ -458,9 +455,9 @@ class DeepONMF(DeepVariant):
             init_layer = state.init_layers[index]
             layers.append(Layer(W=state.W[index].astype(dtype), H=H, coefficients=coefficients,
                                 assignments=assign[index].copy(), assignment_weights=weight[index].copy(),
-                                relative_error=_relative(state.x_sq, residual), history=init_layer.history,
-                                attrs={"init_relative_error": init_layer.relative_error,
-                                       "init": init_layer.attrs}))
+                                relative_error=relative_error_from_residual(state.x_sq, residual),
+                                history=init_layer.history,
+                                attrs={"init_relative_error": init_layer.relative_error, "init": init_layer.attrs}))
         return layers
 
 
@@ -551,7 +548,7 @@ class DeepAONMF(DeepVariant):
             else:
                 HHt = state.H[index] @ state.H[index].T
             penalty += self.penalty * 0.5 * float(HHt.sum() - np.trace(HHt))
-        return _relative(state.x_sq, residual), 0.5 * max(residual, 0.0) + penalty
+        return relative_error_from_residual(state.x_sq, residual), 0.5 * max(residual, 0.0) + penalty
 
     def finish(self, state):
         return _finish_features_soft(state)
@@ -582,8 +579,8 @@ def _finish_features_soft(state) -> list[Layer]:
         layers.append(Layer(W=layer_basis.astype(dtype), H=np.asarray(H, dtype=dtype),
                             coefficients=None if index == 0 else C.astype(dtype),
                             assignments=assignments, assignment_weights=np.asarray(shares, dtype=np.float64),
-                            relative_error=_relative(state.x_sq, residual), history=init_layer.history,
-                            attrs={"init_relative_error": init_layer.relative_error}))
+                            relative_error=relative_error_from_residual(state.x_sq, residual),
+                            history=init_layer.history, attrs={"init_relative_error": init_layer.relative_error}))
     return layers
 
 
@@ -669,7 +666,7 @@ class ActivationsChain(DeepVariant):
         P = self.basis(state, state.L)
         residual = _residual_sq(state.x_sq, P, state.cache["XHLt"], state.cache["HLHLt"])
         penalty = self.h_l1(state) * float(np.asarray(state.H[-1], dtype=np.float64).sum())
-        return _relative(state.x_sq, residual), 0.5 * max(residual, 0.0) + penalty
+        return relative_error_from_residual(state.x_sq, residual), 0.5 * max(residual, 0.0) + penalty
 
     def implied_coefficients(self, state) -> list[np.ndarray]:
         """H_l for every layer: the top H_L carried down, H_l = M_{l+1} ... M_L H_L, so every
@@ -712,7 +709,7 @@ class ActivationsChain(DeepVariant):
             layers.append(Layer(W=W_own, H=C.astype(dtype), basis=None if index == 0 and np.allclose(
                 self.factor(state, 0), state.W[0]) else basis.astype(dtype),
                 assignments=assignments, assignment_weights=np.asarray(shares, dtype=np.float64),
-                relative_error=_relative(state.x_sq, residual), history=init_layer.history,
+                relative_error=relative_error_from_residual(state.x_sq, residual), history=init_layer.history,
                 attrs={"init_relative_error": init_layer.relative_error}))
             if "S" in state.cache and not np.allclose(state.cache["S"][index], np.eye(r)):
                 layers[-1].arrays["S"] = state.cache["S"][index]
@@ -825,7 +822,7 @@ class DeepNMF(ActivationsChain):
         self._refresh_top(state)  # the global error is reported too (one more pass)
         P = self.basis(state, state.L)
         residual = _residual_sq(state.x_sq, P, state.cache["XHLt"], state.cache["HLHLt"])
-        return _relative(state.x_sq, residual), 0.5 * objective
+        return relative_error_from_residual(state.x_sq, residual), 0.5 * objective
 
     def coefficients_for_output(self, state):
         if self.loss == "layers":

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
+from mfcli.metrics import relative_error_from_residual
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize, kmeanspp_init, spa_init
@@ -92,7 +93,7 @@ def _onmf_loop(data: DataMatrix, W: np.ndarray, monitor: Monitor):
         XHt = np.asarray(project_update(data, W, assign), dtype=np.float64)
         w64 = weights.astype(np.float64)
         fitted = float(np.einsum("j,j->", w64, w64))
-        error = float(np.sqrt(max(x_sq - fitted, 0.0) / x_sq)) if x_sq > 0 else 0.0
+        error = relative_error_from_residual(x_sq, x_sq - fitted)
         if monitor(error, objective=0.5 * max(x_sq - fitted, 0.0)):
             return W, assignments.copy(), weights.copy(), error
         norms = np.linalg.norm(XHt, axis=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfcli.metrics import relative_error_from_residual
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, gram_solve, single_layer_result
 from mfcli.models.matrix import DataMatrix, project_update
 
@@ -77,7 +78,7 @@ def subspace_svd(data: DataMatrix, rank: int, *, oversample: int = 10, stopping:
         Y = np.asarray(project_update(data, Q, keep), dtype=np.float64)  # X X^T Q, B = Q^T X
         U, s, Ub = _ritz(Q, B, rank)
         captured = float(np.sum(s * s))
-        error = float(np.sqrt(max(x_sq - captured, 0.0) / x_sq)) if x_sq > 0 else 0.0
+        error = relative_error_from_residual(x_sq, x_sq - captured)
         if monitor(error, objective=error):
             return U, s, _right_vectors(B, Ub, s), error
         Q, _ = np.linalg.qr(Y)
