@@ -5,7 +5,8 @@ image shape, pixel order and wavelengths where the format can hold them:
 
 - ``.mat`` (v5, or v7.3 with ``mat73``): ``Y`` bands x pixels in MATLAB (Fortran) pixel order,
   ``nRow``, ``nCol``, ``wavelengths`` — the layout of Urban/Samson files.
-- ``.h5``: dataset ``Y`` with attributes ``image_shape``, ``pixel_order``, ``wavelengths``.
+- ``.h5``: dataset ``Y`` with attributes ``image_shape``, ``pixel_order``; datasets
+  ``wavelengths`` and ``SlectBands`` (band numbers) where known.
 - ENVI: the (rows, cols, bands) cube, BSQ, with wavelengths in the header.
 - ``.npy``/``.csv``/``.tsv``: the bands x pixels matrix only.
 """
@@ -25,7 +26,7 @@ import numpy as np
 
 from mfcli.dataset import Dataset, image_to_pixels, matrix_to_cube, pixels_to_image
 from mfcli.errors import DataError, OutputError
-from mfcli.io.atomic import atomic_file, check_output_path
+from mfcli.io.atomic import atomic_file, check_output_path, current_umask
 from mfcli.io.formats import format_from_path, write_text_matrix
 
 MATLAB_CLASSES = {"f4": "single", "f8": "double", "i1": "int8", "i2": "int16", "i4": "int32", "i8": "int64",
@@ -166,7 +167,7 @@ def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | Non
     try:
         written_header, written_data = write_envi(str(tmpdir / data.name), cube, wavelengths)
         for written in (written_header, written_data):
-            os.chmod(written, 0o666 & ~_umask())
+            os.chmod(written, 0o666 & ~current_umask())
         os.replace(written_data, data)
         try:
             os.replace(written_header, header)
@@ -175,12 +176,6 @@ def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | Non
             raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def _umask() -> int:
-    from mfcli.io.atomic import current_umask
-
-    return current_umask()
 
 
 def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bool = False) -> None:
