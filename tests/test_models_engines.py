@@ -85,3 +85,27 @@ def test_beta_nmf_on_the_streamed_engine(stored):
     reference = nmf(X, 3, loss="kl", max_iter=5, tol=0).layers[0]
     layer = nmf(StreamedMatrix(H5Source(str(path), "X"), chunk_size=100), 3, loss="kl", max_iter=5, tol=0).layers[0]
     np.testing.assert_allclose(layer.W, reference.W, rtol=1e-8)
+
+
+PASSES_PER_ITERATION = [  # what the docstrings promise on a streaming engine
+    ("nmf hals", lambda X, k: nmf(X, 4, init="spa", max_iter=k, tol=0), 1),
+    ("nmf mu", lambda X, k: nmf(X, 4, solver="mu", init="spa", max_iter=k, tol=0), 1),
+    ("nmf kl", lambda X, k: nmf(X, 4, loss="kl", init="spa", max_iter=k, tol=0), 2),
+    ("onmf", lambda X, k: onmf(X, 4, init="spa", max_iter=k, tol=0), 1),
+    ("svd", lambda X, k: svd(X, 4, max_iter=k, tol=0), 1),
+    ("deep-onmf", lambda X, k: deep_factorize(X, [4, 3, 2], "deep-onmf", init="spa", max_iter=k, tol=0), 1),
+    ("deep-nmf", lambda X, k: deep_factorize(X, [4, 3, 2], "deep-nmf", max_iter=k, tol=0), 1),
+]
+
+
+@pytest.mark.parametrize("name, run, per_iteration", PASSES_PER_ITERATION, ids=[p[0] for p in PASSES_PER_ITERATION])
+def test_streamed_passes_per_iteration(stored, name, run, per_iteration):
+    """Each iteration (each sweep of a deep model) reads the streamed file as often as documented:
+    three more iterations, three times that many more passes."""
+    path, _ = stored
+    counts = []
+    for iterations in (3, 6):
+        engine = StreamedMatrix(H5Source(str(path), "X"), chunk_size=128)
+        run(engine, iterations)
+        counts.append(engine.passes)
+    assert counts[1] - counts[0] == 3 * per_iteration, counts

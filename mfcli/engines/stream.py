@@ -138,7 +138,7 @@ class StreamedMatrix(ColumnNorms):
         self.prefetch = prefetch
         self.clip_negative = clip_negative
         self._arrays = _ThreadLocalArray(source)
-        self.passes = 0  # how many full passes over X were made (for benchmarks)
+        self.passes = 0  # how many full passes over X were made (tests count them per iteration)
 
     @property
     def clip_negative(self) -> bool:
