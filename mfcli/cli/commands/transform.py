@@ -34,7 +34,13 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
     layer). NEWDATA must have the same number of features (bands) as the data RESULT was fitted
     on. --json prints {model, method, layer, rank, relative_error, shape, seconds, output}.
 
-    Example: mfcli transform urban_nmf.h5 other_scene.mat -o other_abundances.h5 --method fcls
+    --method fcls needs endmembers at the data's scale (mfcli endmembers, abundances): the
+    columns of an NMF W have a free scale, so sum-to-one abundances of them fit poorly.
+
+    \b
+    Examples:
+      mfcli transform urban_nmf.h5 other_scene.mat -o other_coefficients.h5
+      mfcli transform samson_vca.h5 other_samson.mat --method fcls -o other_abundances.h5
     """
     import time
 
