@@ -1,5 +1,6 @@
-"""What the out-of-core engines share: column norms made in one pass and kept, and the scan of
-the input checks (NaN, Inf and negative values counted where the data are)."""
+"""What the out-of-core engines share: column norms made in one pass and kept (and forgotten
+when ``clip_negative`` changes), and the scan of the input checks (NaN, Inf and negative values
+counted where the data are)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ class ColumnNorms:
 
     _sq_norm: float | None = None
     _col_sq_norms: np.ndarray | None = None
+    _clip = False
+
+    @property
+    def clip_negative(self) -> bool:
+        """Negative values count as 0 (the stored data are not changed)."""
+        return self._clip
+
+    @clip_negative.setter
+    def clip_negative(self, value: bool) -> None:
+        self._clip = bool(value)
+        self._sq_norm = self._col_sq_norms = None  # the norms change with clipping
+        self._clipping_changed()
+
+    def _clipping_changed(self) -> None:
+        """Hook for an engine that derives more than the norms from the clipping."""
 
     def _keep_norms(self, col: np.ndarray) -> None:
         self._col_sq_norms = col

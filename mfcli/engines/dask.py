@@ -85,17 +85,10 @@ class DaskMatrix(ColumnNorms):
         self._window: int | None = None
         self.clip_negative = clip_negative
 
-    @property
-    def clip_negative(self) -> bool:
-        return self._clip
-
-    @clip_negative.setter
-    def clip_negative(self, value: bool) -> None:
+    def _clipping_changed(self) -> None:
         _, da = import_dask()
-        self._clip = bool(value)
         self.X = da.maximum(self._raw, 0) if self._clip else self._raw
         self._chunks: dict = {}
-        self._sq_norm = self._col_sq_norms = None  # the norms change with clipping
 
     @classmethod
     def from_source(cls, source, dtype=None, chunk_size: int | None = None, client=None,

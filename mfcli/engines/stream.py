@@ -140,15 +140,6 @@ class StreamedMatrix(ColumnNorms):
         self._arrays = _ThreadLocalArray(source)
         self.passes = 0  # how many full passes over X were made (tests count them per iteration)
 
-    @property
-    def clip_negative(self) -> bool:
-        return self._clip
-
-    @clip_negative.setter
-    def clip_negative(self, value: bool) -> None:
-        self._clip = bool(value)
-        self._sq_norm = self._col_sq_norms = None  # the norms change with clipping
-
     # ------------------------------------------------------------------ reading
 
     def _read(self, start: int, stop: int, raw: bool = False) -> np.ndarray:
