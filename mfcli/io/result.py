@@ -225,6 +225,15 @@ def is_result_file(path: str | os.PathLike) -> bool:
         return False
 
 
+def result_path_of(spec: str) -> str | None:
+    """The path of the result file that an input spec (``FILE[:VAR]``) names, or None where it
+    names data: standard input, a bundled sample, or a file that is not an mfcli result."""
+    from mfcli.io.load import parse_spec
+
+    path = parse_spec(spec)[0]
+    return path if path != "-" and not path.startswith("sample:") and is_result_file(path) else None
+
+
 def read_result(path: str | os.PathLike) -> Result:
     """Load a Result written by :func:`write_result`."""
     import h5py

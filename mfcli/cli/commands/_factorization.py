@@ -48,16 +48,16 @@ def stopping_kwargs(max_iter, tol, target_error, max_time) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def read_matrix(spec: str, what: str, layer: int = 1, factor: str = "W"):
-    """A matrix from a data file (as stored, no layout guessing) or a factor of a result file."""
+def read_matrix(spec: str, factor: str, layer: int = 1):
+    """A matrix from a data file (as stored, no layout guessing) or the factor ``factor`` ("W" or
+    "H") of a result file's layer ``layer``."""
     import numpy as np
 
     from mfcli.io import load_dataset
-    from mfcli.io.load import parse_spec
-    from mfcli.io.result import is_result_file, read_result
+    from mfcli.io.result import read_result, result_path_of
 
-    path = parse_spec(spec)[0]
-    if path != "-" and not path.startswith("sample:") and is_result_file(path):
+    path = result_path_of(spec)
+    if path is not None:
         result = read_result(path)
         chosen = result.layer(layer)
         return np.asarray(chosen.W if factor == "W" else chosen.H)

@@ -49,8 +49,7 @@ def command(input_spec: str, endmembers_spec: str, layer: int, method: str, delt
     from mfcli.cli.options import check_factorization_input, load_input
     from mfcli.errors import InputError
     from mfcli.io.atomic import check_output_path
-    from mfcli.io.load import parse_spec
-    from mfcli.io.result import is_result_file, read_result, write_result
+    from mfcli.io.result import read_result, result_path_of, write_result
     from mfcli.io.truth import load_truth
     from mfcli.metrics import relative_error
     from mfcli.models.nnls import fcls, nnls
@@ -60,8 +59,8 @@ def command(input_spec: str, endmembers_spec: str, layer: int, method: str, delt
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
     check_factorization_input(dataset, method, nonnegative=False)
     m = dataset.X.shape[0]
-    path = parse_spec(endmembers_spec)[0]
-    if path != "-" and not path.startswith("sample:") and is_result_file(path):
+    path = result_path_of(endmembers_spec)
+    if path is not None:
         source = read_result(path)
         E = np.asarray(source.layer(layer).data_basis)
         how = f"the basis of layer {len(source.layers) if layer == -1 else layer} of {path}"

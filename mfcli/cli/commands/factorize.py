@@ -90,9 +90,9 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     if spec.inits:
         kwargs["init"] = init or spec.default_init
         if init_w:
-            kwargs["W"] = read_matrix(init_w, "W", factor="W")
+            kwargs["W"] = read_matrix(init_w, "W")
         if init_h:
-            kwargs["H"] = read_matrix(init_h, "H", factor="H")
+            kwargs["H"] = read_matrix(init_h, "H")
     if spec.losses != ("fro",):
         kwargs["loss"] = loss
     # A given W replaces the --init method (the result records init "given"); a given H alone

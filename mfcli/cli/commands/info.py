@@ -29,11 +29,11 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
     """
     import numpy as np
 
-    from mfcli.io.load import apply_plan, describe_container, describe_data, open_spec, parse_spec, value_counts
-    from mfcli.io.result import is_result_file
+    from mfcli.io.load import apply_plan, describe_container, describe_data, open_spec, value_counts
+    from mfcli.io.result import result_path_of
 
-    path = parse_spec(input_spec)[0]
-    if path != "-" and not path.startswith("sample:") and is_result_file(path):
+    path = result_path_of(input_spec)
+    if path is not None:
         document = _describe_result(path)
         if as_json:
             console.emit_json(document)
