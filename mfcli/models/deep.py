@@ -621,7 +621,11 @@ class ActivationsChain(DeepVariant):
         state.H = [np.asarray(layer.H, dtype=np.float64) for layer in state.init_layers]
         state.H[-1] = np.asarray(state.init_layers[-1].H, dtype=state.dtype).copy()
         state.cache["S"] = [self.smoothing(r) for r in state.ranks]
+        self.rescale(state)
         self._refresh_top(state)
+
+    def rescale(self, state) -> None:
+        """Move scale between the initial factors before X H_L^T is computed (deep sparse NMF)."""
 
     def _refresh_top(self, state) -> None:
         H = np.asarray(state.H[-1], dtype=state.dtype)
@@ -849,8 +853,7 @@ class DeepSparse(DeepNMF):
     def layer_kwargs(self, index):
         return {"l1": self.l1} if index == 0 else {}
 
-    def prepare(self, state):
-        super().prepare(state)
+    def rescale(self, state):
         for index in range(1, state.L):  # column-stochastic W_l; the scale moves up the chain
             sums = state.W[index].sum(axis=0)
             sums = np.where(sums > 0, sums, 1.0)
@@ -859,7 +862,9 @@ class DeepSparse(DeepNMF):
                 state.W[index + 1] = sums[:, None] * state.W[index + 1]
             else:
                 state.H[index] = (np.asarray(state.H[index], dtype=np.float64) * sums[:, None]).astype(state.dtype)
-        self._refresh_top(state)
+
+    def prepare(self, state):
+        super().prepare(state)
         state.cache["l1"] = self.l1 * float(np.sqrt(state.x_sq / state.data.shape[1]))
 
     def h_l1(self, state) -> float:
@@ -915,11 +920,10 @@ class DeepSemi(ActivationsChain):
         return semi_nmf
 
     def prepare(self, state):
-        super().prepare(state)
+        super().prepare(state)  # X H_L^T is in the cache already
         state.H = [np.asarray(H, dtype=state.dtype).copy() for H in state.H]
-        state.cache["XHt"] = [None] * state.L
-        for index in range(state.L):
-            state.cache["XHt"][index] = np.asarray(state.data.XHt(state.H[index]), dtype=np.float64)
+        state.cache["XHt"] = [np.asarray(state.data.XHt(H), dtype=np.float64) for H in state.H[:-1]]
+        state.cache["XHt"].append(state.cache["XHLt"])
 
     def update_layer(self, state, index):
         L = state.L
