@@ -279,3 +279,15 @@ def test_pixel_order_helpers_agree_with_numpy_flatten():
     image = np.arange(12).reshape(3, 4)
     np.testing.assert_array_equal(image_to_pixels(image, "F"), image.flatten(order="F"))
     np.testing.assert_array_equal(image_to_pixels(image, "C"), image.flatten(order="C"))
+
+
+def test_envi_keeps_the_wavelengths_of_a_matrix_without_image_shape(tmp_path):
+    from mfcli.dataset import Dataset
+    from mfcli.io.write import write_dataset
+
+    X = np.arange(12, dtype=np.float32).reshape(3, 4)
+    wavelengths = np.array([450.0, 550.0, 650.0])
+    write_dataset(Dataset(X=X, wavelengths=wavelengths), str(tmp_path / "m.hdr"))
+    back = load_dataset(str(tmp_path / "m.hdr"))
+    np.testing.assert_array_equal(back.X, X)
+    np.testing.assert_allclose(back.wavelengths, wavelengths)

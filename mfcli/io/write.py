@@ -187,10 +187,10 @@ def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bo
     fmt = format_from_path(path, fmt)
     if fmt == "envi":
         if dataset.image_shape is None:
-            write_array(X, path, "envi", force)
+            cube = np.asarray(X).T[None, :, :]  # one image row of n pixels with m bands, as write_array
         else:
             cube = matrix_to_cube(X, dataset.image_shape, dataset.pixel_order or "C")
-            write_envi_atomic(path, cube, dataset.wavelengths, force)
+        write_envi_atomic(path, cube, dataset.wavelengths, force)
         return
     if fmt in ("csv", "tsv", "npy"):
         write_array(X, path, fmt, force)
