@@ -95,6 +95,7 @@ PASSES_PER_ITERATION = [  # what the docstrings promise on a streaming engine
     ("svd", lambda X, k: svd(X, 4, max_iter=k, tol=0), 1),
     ("deep-onmf", lambda X, k: deep_factorize(X, [4, 3, 2], "deep-onmf", init="spa", max_iter=k, tol=0), 1),
     ("deep-nmf", lambda X, k: deep_factorize(X, [4, 3, 2], "deep-nmf", max_iter=k, tol=0), 1),
+    ("deep-nmf layers", lambda X, k: deep_factorize(X, [4, 3, 2], "deep-nmf", loss="layers", max_iter=k, tol=0), 2),
 ]
 
 

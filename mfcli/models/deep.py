@@ -810,6 +810,7 @@ class DeepNMF(ActivationsChain):
     def end_sweep(self, state):
         if self.loss == "global":
             return super().end_sweep(state)
+        self._refresh_top(state)  # H_L moved: the global error is reported too (one more pass)
         return self.evaluate(state)
 
     def evaluate(self, state):
@@ -823,7 +824,6 @@ class DeepNMF(ActivationsChain):
         for index in range(1, state.L):
             below = np.asarray(state.H[index - 1], dtype=np.float64)
             objective += self.lam(index) * float(np.sum((below - state.W[index] @ state.H[index]) ** 2))
-        self._refresh_top(state)  # the global error is reported too (one more pass)
         P = self.basis(state, state.L)
         residual = _residual_sq(state.x_sq, P, state.cache["XHLt"], state.cache["HLHLt"])
         return relative_error_from_residual(state.x_sq, residual), 0.5 * objective
