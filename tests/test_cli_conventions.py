@@ -212,3 +212,12 @@ def test_every_json_key_is_documented_in_help(invoke, ratings_model, tmp_path):
         help_text = " ".join(_help_text(args[0]).split())
         for key in {key for entry in entries for key in entry}:
             assert key in help_text, f"mfcli {args[0]} --help does not document the JSON key '{key}'"
+
+
+def test_unmix_refuses_a_file_as_its_folder_before_any_work(invoke, tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("keep me")
+    result = invoke("unmix", "sample:survey-ratings", "--ranks", "3,2", "-o", str(target), "--force")
+    assert result.exit_code == 1 and "is not a folder" in result.stderr
+    assert "Unmixing" not in result.stderr  # refused before the data were read or factorized
+    assert target.read_text() == "keep me"

@@ -23,6 +23,8 @@ def check_output_path(path: str | os.PathLike, force: bool = False, kind: str = 
         raise OutputError(f"output {kind} '{path}' already exists; use --force to overwrite it")
     if path.exists() and force and kind == "file" and path.is_dir():
         raise OutputError(f"output '{path}' is a folder, not a file; choose another name")
+    if path.exists() and force and kind == "folder" and not path.is_dir():
+        raise OutputError(f"output '{path}' exists and is not a folder; choose another name")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise OutputError(f"folder '{parent}' of output '{path}' does not exist; create it first")
@@ -81,8 +83,6 @@ def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
     With ``force`` an existing folder is replaced only after the new one is complete.
     """
     final = check_output_path(path, force, kind="folder")
-    if final.exists() and not final.is_dir():
-        raise OutputError(f"output '{final}' exists and is not a folder; choose another name")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or "."))
     except OSError as exc:
