@@ -221,3 +221,20 @@ def test_unmix_refuses_a_file_as_its_folder_before_any_work(invoke, tmp_path):
     assert result.exit_code == 1 and "is not a folder" in result.stderr
     assert "Unmixing" not in result.stderr  # refused before the data were read or factorized
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--masks", "a.npz,b.npz"], "--masks needs a matrix input"),
+    (["-m", "dmf", "--hidden", "big"], "'big' is not a list of integers"),
+])
+def test_complete_refuses_bad_options_before_reading_the_ratings(invoke, tmp_path, monkeypatch, args, words):
+    import mfcli.io.ratings
+
+    def not_to_be_read(*_args, **_kwargs):
+        raise AssertionError("the ratings were read before the options were checked")
+
+    monkeypatch.setattr(mfcli.io.ratings, "read_ratings", not_to_be_read)
+    ratings = tmp_path / "u.data"
+    ratings.write_text("1\t1\t5\n")
+    result = invoke("complete", str(ratings), *args)
+    assert result.exit_code in (1, 2) and words in result.stderr and result.stdout == ""

@@ -19,6 +19,18 @@ def _parse_masks(ctx, param, value):
     return parts
 
 
+def _parse_hidden(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        units = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        units = []
+    if not units:
+        raise click.BadParameter(f"'{value}' is not a list of integers such as 256,128")
+    return units
+
+
 @click.command(short_help="Matrix completion of ratings: train baseline/ALS/SGD/WALS/SVD/DMF, report RMSE and MAE.")
 @click.argument("ratings_path", metavar="RATINGS")
 @click.option("-m", "--model", type=click.Choice(MODELS), default="als", show_default=True, help="Completion model.")
@@ -50,7 +62,8 @@ def _parse_masks(ctx, param, value):
                    "retraining (areas II/IV).")
 @click.option("--holdout-cols", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Fraction of items left out of training (areas III/IV).")
-@click.option("--hidden", metavar="N,N", help="dmf: units of the hidden layers of each branch, e.g. 256,128.")
+@click.option("--hidden", metavar="N,N", callback=_parse_hidden,
+              help="dmf: units of the hidden layers of each branch, e.g. 256,128.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
               help="dmf: stop training after this many seconds.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -60,7 +73,7 @@ def _parse_masks(ctx, param, value):
 @force_option
 @json_option
 def command(ratings_path: str, model: str, seed: int, test_fraction: float, test_path: str | None, masks,
-            dense: bool, holdout_rows: float, holdout_cols: float, hidden: str | None, device: str,
+            dense: bool, holdout_rows: float, holdout_cols: float, hidden: list[int] | None, device: str,
             output: str | None, force: bool, as_json: bool, **hyper) -> None:
     """Train a completion model on RATINGS and report RMSE and MAE on held-out ratings.
 
@@ -120,16 +133,15 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         raise ParameterError("give at most one of --test and --masks")
     if (holdout_rows or holdout_cols) and test_path:
         raise ParameterError("--holdout-rows/--holdout-cols need a random or mask split, not --test")
+    if masks is not None and not (ratings_path.lower().endswith(".npz") or dense):
+        raise ParameterError("--masks needs a matrix input (a .npz ratings matrix or --dense)")
 
     ratings = read_ratings(ratings_path, dense=dense)
     console.info(f"Read {ratings_path}: {len(ratings)} ratings, {ratings.n_users} users x {ratings.n_items} items, "
                  f"values {ratings.values.min():g}..{ratings.values.max():g}")
     validation = None
     if masks is not None:
-        if ratings_path.lower().endswith(".npz") or dense:
-            parts = cdata.mask_split(ratings, [read_mask(p) for p in masks])
-        else:
-            raise ParameterError("--masks needs a matrix input (a .npz ratings matrix or --dense)")
+        parts = cdata.mask_split(ratings, [read_mask(p) for p in masks])
         train, test = parts[0], parts[-1]
         validation = parts[1] if len(parts) == 3 else None
         split = f"masks {','.join(masks)}"
@@ -153,11 +165,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     params = {k: v for k, v in hyper.items() if v is not None}
     params["seed"] = seed
     if hidden is not None:
-        try:
-            params["hidden"] = [int(v) for v in hidden.split(",") if v]
-        except ValueError:
-            raise click.BadParameter(f"'{hidden}' is not a list of integers such as 256,128",
-                                     param_hint="--hidden") from None
+        params["hidden"] = hidden
     deep = model in ("dmf", "dmf-d")
     deep_options = {"rank", "reg", "epochs", "lr", "batch_size", "seed", "hidden", "time_budget"}
     if deep:
