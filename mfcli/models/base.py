@@ -167,11 +167,6 @@ def begin_run(X, rank: int, model: str, *, nonnegative: bool = True, dtype=None,
     return data, rank, stopping, Monitor(stopping, callback, stage=stage or model)
 
 
-def rng_for(seed: int | np.random.SeedSequence | None) -> np.random.Generator:
-    """The random generator of a run: every random choice of a solver draws from it."""
-    return np.random.default_rng(seed)
-
-
 def single_layer_result(model: str, W: np.ndarray, H: np.ndarray, monitor: Monitor, params: dict[str, Any],
                         relative_error: float, **layer_fields: Any) -> Result:
     """A one-layer :class:`~mfcli.result.Result` from a finished loop."""
