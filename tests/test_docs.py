@@ -58,3 +58,39 @@ def test_data_doc_covers_the_loading_rules_and_the_result_layout():
     for words in ("bands x pixels", "Fortran", "maxValue", "SlectBands", "sample:", "/layers/", "MATLAB_class",
                   "--order", "--transpose", "--layout", "interleave", "sha256"):
         assert words in text, f"docs/data.md does not mention {words}"
+
+
+def _readme_command_lines() -> list[list[str]]:
+    """Every `mfcli ...` command line of the README's sh blocks, as argument lists (pipes split,
+    redirections and comments dropped, continuation lines joined)."""
+    import shlex
+
+    text = (REPO / "README.md").read_text()
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            for command in re.split(r"&&|\|", line.split("#")[0]):
+                args = shlex.split(command.split(">")[0])
+                if args[:1] == ["mfcli"]:
+                    lines.append(args[1:])
+    return lines
+
+
+def test_readme_has_a_section_for_every_command():
+    text = (REPO / "README.md").read_text()
+    for name in _command_names():
+        assert re.search(rf"^### mfcli {re.escape(name)}$", text, flags=re.MULTILINE), \
+            f"README.md has no '### mfcli {name}' section"
+
+
+@pytest.mark.parametrize("args", _readme_command_lines(), ids=lambda args: " ".join(args[:2]))
+def test_readme_examples_are_valid_command_lines(args):
+    """Every example in the README parses: its command and options exist and take those values."""
+    context = click.Context(cli, info_name="mfcli")
+    name = args[0]
+    command = cli.get_command(context, name)
+    assert command is not None, f"README example uses an unknown command: mfcli {' '.join(args)}"
+    try:
+        command.make_context(name, list(args[1:]), parent=context)
+    except click.UsageError as exc:
+        pytest.fail(f"README example `mfcli {' '.join(args)}` does not parse: {exc.format_message()}")
