@@ -7,7 +7,8 @@ functions with the settings shown in the table; all numbers come from mfcli.metr
 
 Methods: SPA, VCA, N-FINDR (pixels as endmembers); NMF (accelerated HALS, SPA init); minvol
 (minimum-volume NMF, defaults: l1 pixel normalization, affine volume, lam 0.004, delta 0.5,
-SPA init); ONMF (10 restarts); deep ONMF (ranks 2r, r; the last layer's basis). Anchor:
+SPA init); ONMF (10 restarts, `factorize`'s default); deep ONMF (ranks 2r, r; the last layer's
+basis; SPA start, as `mfcli unmix --init auto` runs it on images). Anchor:
 scikit-learn's NMF (nndsvda) where scikit-learn is installed.
 
 Published references on Samson (mean SAD): sklearn NMF about 24, SPA about 22 (measured
@@ -72,7 +73,7 @@ def run_onmf(X, r):
 def run_deep_onmf(X, r):
     from mfcli.models.deep import deep_factorize
 
-    return deep_factorize(X, [2 * r, r], model="deep-onmf", seed=0).layers[-1].data_basis
+    return deep_factorize(X, [2 * r, r], model="deep-onmf", init="spa", seed=0).layers[-1].data_basis
 
 
 def run_sklearn(X, r):
