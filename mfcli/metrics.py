@@ -170,23 +170,22 @@ def signal_to_reconstruction_error(truth: np.ndarray, estimate: np.ndarray) -> f
     return float(10.0 * np.log10(float(np.sum(truth**2)) / error))
 
 
-def rmse(y_true, y_pred) -> float:
-    """Root mean squared error sqrt(mean((y_true - y_pred)^2)) of predicted ratings (NaN for no entries)."""
+def _rating_errors(y_true, y_pred, name: str) -> np.ndarray:
+    """y_true - y_pred in float64, for predicted ratings of the same shape."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"rmse: shapes {y_true.shape} and {y_pred.shape} differ")
-    if y_true.size == 0:
-        return float("nan")
-    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+        raise ValueError(f"{name}: shapes {y_true.shape} and {y_pred.shape} differ")
+    return y_true - y_pred
+
+
+def rmse(y_true, y_pred) -> float:
+    """Root mean squared error sqrt(mean((y_true - y_pred)^2)) of predicted ratings (NaN for no entries)."""
+    errors = _rating_errors(y_true, y_pred, "rmse")
+    return float(np.sqrt(np.mean(errors**2))) if errors.size else float("nan")
 
 
 def mae(y_true, y_pred) -> float:
     """Mean absolute error mean(|y_true - y_pred|) of predicted ratings (NaN for no entries)."""
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"mae: shapes {y_true.shape} and {y_pred.shape} differ")
-    if y_true.size == 0:
-        return float("nan")
-    return float(np.mean(np.abs(y_true - y_pred)))
+    errors = _rating_errors(y_true, y_pred, "mae")
+    return float(np.mean(np.abs(errors))) if errors.size else float("nan")
