@@ -81,6 +81,9 @@ class Dataset:
     image_shape : (rows, cols) when the samples are the pixels of an image, else None.
     pixel_order : "F" or "C" (see module docstring) when ``image_shape`` is set.
     wavelengths : (m,) wavelengths in nanometres where known.
+    wavelengths_nominal : True when the wavelengths were not read but derived from band numbers
+        on a sensor's nominal grid (HYDICE: 210 bands spread evenly over 400-2500 nm); the
+        sensor's real band centres are not evenly spaced, so features may appear shifted.
     band_indices : (m,) 1-based indices of the kept bands in the sensor's full band list
         (e.g. Urban's ``SlectBands``), where known.
     scale : the data were divided by this number when loaded (1.0 if untouched).
@@ -98,6 +101,7 @@ class Dataset:
     pixel_order: str | None = None
     wavelengths: np.ndarray | None = None
     band_indices: np.ndarray | None = None
+    wavelengths_nominal: bool = False
     scale: float = 1.0
     source: str = ""
     variable: str | None = None
@@ -146,5 +150,6 @@ class Dataset:
             "pixel_order": self.pixel_order,
             "scale": self.scale,
             "has_wavelengths": self.wavelengths is not None,
+            "wavelengths_nominal": self.wavelengths_nominal,
             "notes": list(self.notes),
         }

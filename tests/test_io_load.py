@@ -58,6 +58,7 @@ def test_urban_r162_layout_scale_shape_order_bands_and_wavelengths(tmp_path, fmt
     np.testing.assert_allclose(dataset.to_image(dataset.X), images / images.max())
     np.testing.assert_array_equal(dataset.band_indices, kept)
     np.testing.assert_allclose(dataset.wavelengths, 400 + (kept - 1) * 2100 / 209)
+    assert dataset.wavelengths_nominal and any("nominal wavelengths" in note for note in dataset.notes)
     assert dataset.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert dataset.source == str(path)
 
@@ -226,6 +227,20 @@ def test_write_dataset_keeps_image_shape_order_and_wavelengths(tmp_path):
         np.testing.assert_array_equal(back.wavelengths, dataset.wavelengths, err_msg=name)
         if not name.endswith(".img"):
             np.testing.assert_array_equal(back.band_indices, dataset.band_indices, err_msg=name)
+
+
+def test_nominal_hydice_wavelengths_stay_nominal_when_written_and_read_back(tmp_path):
+    kept = np.array([5, 6, 50, 120])
+    arrays = {"Y": np.random.default_rng(0).random((kept.size, 12)), "nRow": np.array([[3.0]]),
+              "nCol": np.array([[4.0]]), "SlectBands": kept.reshape(-1, 1).astype(np.float64)}
+    scipy.io.savemat(tmp_path / "u.mat", arrays)
+    dataset = load_dataset(str(tmp_path / "u.mat"))
+    assert dataset.wavelengths_nominal
+    for name in ("o.mat", "o.h5"):
+        write_dataset(dataset, str(tmp_path / name))
+        back = load_dataset(str(tmp_path / name))
+        assert back.wavelengths_nominal, name
+        np.testing.assert_allclose(back.wavelengths, dataset.wavelengths, err_msg=name)
 
 
 def test_stdin_reads_csv_and_npy(monkeypatch):

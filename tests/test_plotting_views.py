@@ -133,6 +133,10 @@ def test_spectral_axis_prefers_given_then_stored_wavelengths_then_band_numbers_t
     np.testing.assert_array_equal(spectral_axis(_result_with({"wavelengths": stored}), 5).x, stored)
     hydice = spectral_axis(_result_with({"band_indices": np.array([1, 2, 3, 50, 51])}), 5)
     assert hydice.is_wavelength and hydice.x[0] == pytest.approx(400.0) and len(hydice.gaps) == 1
+    assert hydice.label.startswith("nominal wavelength")
+    nominal = spectral_axis(_result_with({"wavelengths": stored, "wavelengths_nominal": True}), 5)
+    assert nominal.label.startswith("nominal wavelength") and nominal.x.tolist() == stored.tolist()
+    assert spectral_axis(_result_with({"wavelengths": stored}), 5).label == "wavelength (nm)"
     other = spectral_axis(_result_with({"band_indices": np.array([300, 301, 302, 303, 304])}), 5)
     assert not other.is_wavelength and other.label == "band number"
     plain = spectral_axis(_result_with({}), 5)

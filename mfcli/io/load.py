@@ -407,10 +407,13 @@ def describe_data(container: Container, source: str, variable: str | None = None
         if selected is not None and np.asarray(selected).size == n_bands:
             band_indices = np.asarray(selected).astype(np.int64).ravel()
     wavelengths = _stored_wavelengths(container, variable, n_bands)
+    nominal = False
     if wavelengths is None and band_indices is not None and 1 <= band_indices.min() and \
             band_indices.max() <= HYDICE_BANDS:
         wavelengths = hydice_wavelengths(band_indices)
-        notes.append("wavelengths from SlectBands on the HYDICE grid (210 bands, 400-2500 nm)")
+        nominal = True
+        notes.append("nominal wavelengths from SlectBands on the HYDICE grid (210 bands spread evenly over "
+                     "400-2500 nm; the sensor's real band centres are not evenly spaced)")
 
     extras: dict[str, Any] = {}
     for name in GROUND_TRUTH_NAMES:
@@ -423,6 +426,7 @@ def describe_data(container: Container, source: str, variable: str | None = None
         pixel_order=pixel_order,
         wavelengths=wavelengths,
         band_indices=band_indices,
+        wavelengths_nominal=nominal,
         scale=scale,
         source=source,
         variable=variable,

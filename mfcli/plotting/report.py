@@ -94,7 +94,8 @@ def _input_rows(result) -> list[list[str]]:
     wavelengths = meta.get("wavelengths")
     if wavelengths is not None and np.size(wavelengths):
         wl = np.asarray(wavelengths, dtype=np.float64)
-        rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm")])
+        nominal = " (nominal: HYDICE band numbers on an even 400-2500 nm grid)" if meta.get("wavelengths_nominal") else ""
+        rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm{nominal}")])
     bands = meta.get("band_indices")
     if bands is not None and np.size(bands):
         b = np.asarray(bands).ravel()

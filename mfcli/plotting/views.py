@@ -218,14 +218,17 @@ def spectral_axis(result, n_features: int, wavelengths: np.ndarray | None = None
     stored = result.input.get("wavelengths")
     if stored is not None and np.asarray(stored).size == n_features:
         x = checked(stored, "the result")
+        if result.input.get("wavelengths_nominal"):
+            return SpectralAxis(x, "nominal wavelength (nm; HYDICE bands spread evenly over 400-2500 nm)",
+                                "band numbers on the nominal HYDICE grid", find_gaps(np.sort(x)), True)
         return SpectralAxis(x, "wavelength (nm)", "input metadata", find_gaps(np.sort(x)), True)
     bands = result.input.get("band_indices")
     if bands is not None and np.asarray(bands).size == n_features:
         bands = np.asarray(bands, dtype=np.float64).ravel()
         if bands.max() <= HYDICE_BANDS:
             x = hydice_wavelengths(bands)
-            return SpectralAxis(x, "wavelength (nm, HYDICE band grid)", "band numbers on the HYDICE grid",
-                                find_gaps(np.sort(x)), True)
+            return SpectralAxis(x, "nominal wavelength (nm; HYDICE bands spread evenly over 400-2500 nm)",
+                                "band numbers on the nominal HYDICE grid", find_gaps(np.sort(x)), True)
         return SpectralAxis(bands, "band number", "band numbers", find_gaps(np.sort(bands)), False)
     x = np.arange(1, n_features + 1, dtype=np.float64)
     label = "band" if result.image_shape is not None else "feature (row of the data matrix)"
