@@ -170,7 +170,8 @@ def to_dot(tree: Tree) -> str:
         same = " ".join(f'"{_node_name(c)}";' for c in clusters)
         lines.append(f"  {{ rank=same; {same} }}")
         for c in clusters:
-            text = f"layer {c.layer} #{c.id}\\n{c.size} columns" + (f"\\n{c.label}" if c.label else "")
+            label = c.label.replace("\\", "\\\\").replace('"', '\\"') if c.label else ""
+            text = f"layer {c.layer} #{c.id}\\n{c.size} columns" + (f"\\n{label}" if label else "")
             lines.append(f'  "{_node_name(c)}" [label="{text}"];')
     for clusters in tree.layers[1:]:
         for c in clusters:

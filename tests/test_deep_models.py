@@ -109,6 +109,20 @@ def test_tree_is_consistent():
     assert all(c["parent"] is None for c in document["layers"][-1]["clusters"])
 
 
+def test_dot_export_escapes_quotes_and_backslashes_in_labels():
+    import re
+
+    from mfcli.hierarchy import build_tree, to_dot
+
+    tree = build_tree([np.array([0, 1, 1]), np.array([0, 0])], [2, 1],
+                      labels=[['12" pipe', "C:\\roof"], ["all"]])
+    dot = to_dot(tree)
+    assert '12\\" pipe' in dot and "C:\\\\roof" in dot
+    for line in dot.splitlines():
+        unescaped = re.sub(r"\\.", "", line)  # drop escape pairs, then quotes must pair up
+        assert unescaped.count('"') % 2 == 0, line
+
+
 def test_ranks_decreasing_by_one_merge_two_clusters():
     X, _ = scene(seed=5)
     result = deep_factorize(X, [5, 4, 3], "deep-onmf", seed=0)
