@@ -4,6 +4,7 @@ solver's r x n factors only, not by the m x n data (measured in a fresh subproce
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -43,9 +44,14 @@ def write_matrix(path, n, block=20_000):
             dataset[:, start:stop] = basis @ rng.random((RANK, stop - start), dtype=np.float32)
 
 
+# glibc otherwise raises its mmap threshold as large blocks are freed, and then keeps freed
+# blocks in the heap: the RSS peak would depend on allocation history, not on what is live.
+ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+
+
 def measure(path) -> dict:
     done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(RANK)], capture_output=True, text=True,
-                          timeout=300, check=True)
+                          env=ENV, timeout=300, check=True)
     return json.loads(done.stdout)
 
 
