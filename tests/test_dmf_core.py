@@ -72,7 +72,9 @@ def test_numpy_forward_pass_matches_a_direct_computation():
     np.testing.assert_allclose(forward_numpy(layers, sp.csr_matrix(x)), expected)
 
 
-def test_dmf_without_torch_says_how_to_install(monkeypatch):
+@pytest.fixture
+def without_torch(monkeypatch):
+    """Every ``import torch`` fails, as on a machine without the deep extra."""
     import builtins
 
     real_import = builtins.__import__
@@ -83,6 +85,9 @@ def test_dmf_without_torch_says_how_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
+
+
+def test_dmf_without_torch_says_how_to_install(without_torch):
     from mfcli.completion.dmf import DMF
     from mfcli.errors import MissingDependencyError
 
@@ -251,17 +256,7 @@ def test_complete_dmf_reports_the_four_areas(torch, invoke, tmp_path):
     assert "Extendability" in result.stderr
 
 
-def test_complete_dmf_without_torch_fails_with_the_install_command(invoke, tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_torch(name, *args, **kwargs):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("no torch here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_torch)
+def test_complete_dmf_without_torch_fails_with_the_install_command(invoke, tmp_path, without_torch):
     ratings = tiny_ratings()
     path = tmp_path / "r.tsv"
     path.write_text("".join(f"{u}\t{i}\t{v:g}\n" for u, i, v in zip(ratings.users, ratings.items, ratings.values)))
