@@ -28,10 +28,27 @@ def _header_and_data(path: str) -> tuple[str, str]:
                 return header, candidate
         raise InputError(f"ENVI header '{path}' has no data file beside it (looked for "
                          f"{', '.join(e or '(no extension)' for e in DATA_EXTENSIONS)})")
-    for candidate in (str(p.with_suffix(".hdr")), str(p) + ".hdr", str(p.with_suffix(".HDR"))):
+    header = find_header(path)
+    if header is None:
+        raise InputError(f"ENVI data file '{path}' has no header (.hdr) beside it")
+    return header, str(p)
+
+
+def find_header(data_path: str) -> str | None:
+    """The ENVI header beside a data file (``x.hdr``, ``x.img.hdr`` or ``x.HDR``), if there is one."""
+    p = Path(data_path)
+    for candidate in (str(p.with_suffix(".hdr")), data_path + ".hdr", str(p.with_suffix(".HDR"))):
         if os.path.isfile(candidate):
-            return candidate, str(p)
-    raise InputError(f"ENVI data file '{path}' has no header (.hdr) beside it")
+            return candidate
+    return None
+
+
+def envi_paths(path: str) -> tuple[Path, Path]:
+    """(header, data file) of an ENVI output named by either (``x.hdr`` -> ``x.img``)."""
+    target = Path(path)
+    if target.suffix.lower() == ".hdr":
+        return target, target.with_suffix(".img")
+    return target.with_suffix(".hdr"), target
 
 
 def _wavelengths_nm(meta: dict[str, Any], n_bands: int) -> np.ndarray | None:
@@ -69,15 +86,13 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     if not cube.dtype.isnative:  # big-endian files ("byte order = 1"): compute in native order
         cube = cube.astype(cube.dtype.newbyteorder("="))
     meta = dict(image.metadata)
-    out: dict[str, Any] = {"envi_header": header, "layout": "cube", "pixel_order": "C"}
+    out: dict[str, Any] = {}
     scale = getattr(image, "scale_factor", 1.0)
     if scale and float(scale) not in (0.0, 1.0):
         out["scale_factor"] = float(scale)  # "reflectance scale factor": the loader divides by it
     wl = _wavelengths_nm(meta, cube.shape[2])
     if wl is not None:
         out["wavelengths"] = wl
-    if "band names" in meta:
-        out["band_names"] = list(meta["band names"])
     return cube, out
 
 
@@ -87,18 +102,14 @@ def interleave_for(path: str) -> str:
     return suffix if suffix in ("bil", "bip") else "bsq"
 
 
-def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None,
-               interleave: str | None = None, byteorder: str = "little") -> list[str]:
-    """Write a (rows, cols, bands) cube as ``path`` (.hdr) plus a data file. Returns both names.
-
-    The interleave follows the data file's extension (.bil, .bip; BSQ otherwise) unless given.
+def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None) -> list[str]:
+    """Write a (rows, cols, bands) cube as ``path`` (.hdr) plus a data file, little-endian, in
+    the interleave the data file's extension asks for (.bil, .bip; BSQ otherwise). Returns both names.
     """
     import spectral.io.envi as envi
 
-    p = Path(path)
-    header = str(p.with_suffix(".hdr")) if p.suffix.lower() != ".hdr" else str(p)
-    ext = p.suffix if p.suffix.lower() != ".hdr" else ".img"
-    interleave = interleave or interleave_for(str(p.with_suffix(ext)))
+    header, data = envi_paths(path)
+    ext = data.suffix
     cube = np.asarray(cube)
     if cube.ndim != 3:
         raise DataError(f"an ENVI image is a (rows, cols, bands) cube, not an array of shape {cube.shape}")
@@ -112,6 +123,6 @@ def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = Non
         metadata["wavelength units"] = "Nanometers"
     with warnings.catch_warnings():  # spectral opens its output with a buffering Python warns about
         warnings.simplefilter("ignore", RuntimeWarning)
-        envi.save_image(header, cube, dtype=cube.dtype, force=True, ext=ext, interleave=interleave,
-                        byteorder=byteorder, metadata=metadata)
-    return [header, str(Path(header).with_suffix(ext))]
+        envi.save_image(str(header), cube, dtype=cube.dtype, force=True, ext=ext, interleave=interleave_for(str(data)),
+                        byteorder="little", metadata=metadata)
+    return [str(header), str(data)]

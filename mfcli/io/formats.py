@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from mfcli.errors import DataError, InputError
+from mfcli.io.envi import find_header
 
 FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi")
+FORMAT_ALIASES = {"hdf5": "h5", "txt": "csv", "mat5": "mat", "matlab": "mat"}
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -120,7 +122,7 @@ class DictContainer(Container):
         try:
             return np.asarray(self.arrays[name])
         except KeyError:
-            raise _unknown_variable(self.path, name, self.variables()) from None
+            raise unknown_variable(self.path, name, self.variables()) from None
 
 
 class HDF5Container(Container):
@@ -168,7 +170,7 @@ class HDF5Container(Container):
     def read(self, name: str) -> np.ndarray:
         key = name.lstrip("/")
         if key not in self.variables():
-            raise _unknown_variable(self.path, name, self.variables())
+            raise unknown_variable(self.path, name, self.variables())
         dataset = self.file[key]
         if not self.matlab:
             return np.asarray(dataset[()])
@@ -183,10 +185,6 @@ class HDF5Container(Container):
         if matlab_class == "logical":
             return data.astype(bool)
         return data
-
-    def dataset(self, name: str):
-        """The h5py Dataset itself, for out-of-core access."""
-        return self.file[name.lstrip("/")]
 
     def close(self) -> None:
         self.file.close()
@@ -220,7 +218,8 @@ def _matlab_class(attrs: dict[str, Any]) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _unknown_variable(path: str, name: str, infos: dict[str, VariableInfo]) -> InputError:
+def unknown_variable(path: str, name: str, infos: dict[str, VariableInfo]) -> InputError:
+    """The error for a FILE:VAR (or --var) that names no variable of the file."""
     available = ", ".join(sorted(infos)) or "none"
     return InputError(f"'{path}' has no variable '{name}'; available: {available}")
 
@@ -259,30 +258,24 @@ def format_from_path(path: str, explicit: str | None = None) -> str:
     """The format to read or write ``path`` with: explicit, else extension, else content."""
     if explicit:
         explicit = explicit.lower().lstrip(".")
-        explicit = {"hdf5": "h5", "txt": "csv", "mat5": "mat", "matlab": "mat"}.get(explicit, explicit)
+        explicit = FORMAT_ALIASES.get(explicit, explicit)
         if explicit not in FORMATS:
             raise InputError(f"unknown format '{explicit}'; use one of {', '.join(FORMATS)}")
         return explicit
     suffix = Path(path).suffix.lower()
-    if suffix == ".dat" and os.path.isfile(path) and not _has_envi_header(path):
+    if suffix == ".dat" and os.path.isfile(path) and find_header(path) is None:
         return sniff_format(path) or "csv"  # a .dat without an ENVI header is usually a text table
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
     sniffed = sniff_format(path) if os.path.isfile(path) else None
     if sniffed:
         return sniffed
-    if os.path.isfile(path) and os.path.exists(path + ".hdr"):
+    if os.path.isfile(path) and find_header(path) is not None:
         return "envi"
     raise InputError(
         f"cannot tell the format of '{path}' from its name; give it as PATH:FORMAT or --format "
         f"(one of {', '.join(FORMATS)})"
     )
-
-
-def _has_envi_header(path: str) -> bool:
-    p = Path(path)
-    return any(candidate.is_file() for candidate in (p.with_suffix(".hdr"), Path(path + ".hdr"),
-                                                      p.with_suffix(".HDR")))
 
 
 # --------------------------------------------------------------------------- text
@@ -445,7 +438,7 @@ def _open_npz(path: str) -> Container:
             import scipy.sparse
 
             matrix = scipy.sparse.load_npz(path)
-            return SingleArrayContainer(path, matrix.toarray(), "npz", {"sparse": True})
+            return SingleArrayContainer(path, matrix.toarray(), "npz")
         arrays = {k: npz[k] for k in npz.files}
     return DictContainer(path, arrays, "npz")
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfcli.errors import DataError, InputError
+from mfcli.io.truth import decode_names
 
 FILL_THRESHOLD = -1e30
 
@@ -51,15 +52,6 @@ class SpectralLibrary:
         return out
 
 
-def _decode_names(raw) -> list[str]:
-    array = np.asarray(raw)
-    if array.dtype.kind in "iu" and array.ndim == 2:
-        return [bytes(int(c) for c in row).decode("latin-1").strip(" \x00\r\n\t") for row in array]
-    from mfcli.io.truth import _strings
-
-    return _strings(array)
-
-
 def read_library(spec: str) -> SpectralLibrary:
     """Read a spectral library (USGS ``datalib``/``names`` layout, or wavelengths/spectra/names)."""
     from mfcli.io.load import open_spec
@@ -73,7 +65,7 @@ def read_library(spec: str) -> SpectralLibrary:
                 raise DataError(f"'datalib' of {source} has shape {table.shape}; expected bands x (3 + spectra)")
             wavelengths = table[:, 0] * 1000.0  # micrometres -> nm
             spectra = table[:, 3:].copy()
-            names = _decode_names(container.read("names"))[3:] if "names" in infos else []
+            names = decode_names(container.read("names"))[3:] if "names" in infos else []
         elif "spectra" in infos and ("wavelengths" in infos or "wavelength" in infos):
             spectra = np.asarray(container.read("spectra"), dtype=np.float64)
             wavelengths = np.asarray(container.read("wavelengths" if "wavelengths" in infos else "wavelength"),
@@ -82,7 +74,7 @@ def read_library(spec: str) -> SpectralLibrary:
                 spectra = spectra.T
             if np.nanmax(wavelengths) < 100:
                 wavelengths = wavelengths * 1000.0
-            names = _decode_names(container.read("names")) if "names" in infos else []
+            names = decode_names(container.read("names")) if "names" in infos else []
         else:
             raise InputError(f"'{source}' is not a spectral library: expected 'datalib' and 'names' (USGS layout) "
                              "or 'wavelengths' and 'spectra'")

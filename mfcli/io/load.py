@@ -43,14 +43,14 @@ import numpy as np
 
 from mfcli.dataset import Dataset, cube_to_matrix
 from mfcli.errors import DataError, InputError, ParameterError
-from mfcli.io.formats import (FORMATS, Container, SingleArrayContainer, VariableInfo, format_from_path,
-                              open_container, sniff_format)
+from mfcli.io.formats import (FORMAT_ALIASES, FORMATS, Container, SingleArrayContainer, VariableInfo, format_from_path,
+                              open_container, sniff_format, unknown_variable)
+from mfcli.io.truth import ABUNDANCE_NAMES, ENDMEMBER_NAMES, MATERIAL_NAME_VARIABLES
 
 PREFERRED_NAMES = ("Y", "X", "data", "V", "M_data", "image", "cube", "hsi", "img")
 SHAPE_PAIRS = (("nRow", "nCol"), ("nrow", "ncol"), ("lines", "cols"), ("rows", "cols"),
                ("nrows", "ncols"), ("height", "width"), ("nr", "nc"))
-GROUND_TRUTH_NAMES = ("GT", "S_GT", "M", "A", "E", "endmembers", "abundances", "cood", "names",
-                      "M1", "A1", "gt_endmembers", "gt_abundances")
+GROUND_TRUTH_NAMES = ENDMEMBER_NAMES + ABUNDANCE_NAMES + MATERIAL_NAME_VARIABLES
 LAYOUTS = ("auto", "matrix", "cube", "cube-bands-first", "bands-x-pixels", "pixels-x-bands")
 EXTRAS_MAX_SIZE = 50_000_000  # elements: ground truth read beside the data up to this size
 LAZY_EXTRAS_MAX_SIZE = 1_000_000  # elements: the same beside data that are streamed, not loaded
@@ -80,7 +80,7 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
         return spec, None, None
     if ":" in spec:
         head, tail = spec.rsplit(":", 1)
-        if tail.lower() in FORMATS or tail.lower() in ("hdf5", "txt"):
+        if tail.lower() in FORMATS or tail.lower() in FORMAT_ALIASES:
             return head, None, tail.lower()
         if head and tail:
             return head, tail, None
@@ -173,9 +173,6 @@ def _stored_image_shape(container: Container, variable: str) -> tuple[tuple[int,
         shape = tuple(int(s) for s in np.ravel(attrs["image_shape"]))
         if len(shape) == 2:
             return shape, "attribute image_shape"  # type: ignore[return-value]
-    meta_shape = container.metadata.get("image_shape")
-    if meta_shape is not None:
-        return tuple(int(s) for s in meta_shape), "file metadata"  # type: ignore[return-value]
     for rows_name, cols_name in SHAPE_PAIRS:
         rows, cols = _scalar(container, rows_name), _scalar(container, cols_name)
         if rows and cols and rows == int(rows) and cols == int(cols):
@@ -309,8 +306,7 @@ def describe_data(container: Container, source: str, variable: str | None = None
     else:
         name = variable if variable in infos else variable.lstrip("/")
         if name not in infos:
-            available = ", ".join(sorted(infos)) or "none"
-            raise InputError(f"'{source}' has no variable '{variable}'; available: {available}")
+            raise unknown_variable(source, variable, infos)
         variable = name
     info = infos[variable]
     shape, stored_dtype = tuple(int(s) for s in info.shape), np.dtype(info.dtype)

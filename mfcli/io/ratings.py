@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfcli.completion.data import IdMap, Ratings
+from mfcli.completion.data import Ratings
 from mfcli.errors import DataError, InputError
 
 SEPARATORS = ("::", "\t", ",", ";", "|")

@@ -141,7 +141,6 @@ class ColumnWriter:
 
     def __init__(self, dataset):
         self.dataset = dataset
-        self.shape = tuple(dataset.shape)
 
     def write(self, start: int, stop: int, values: np.ndarray) -> None:
         self.dataset[:, start:stop] = np.asarray(values, dtype=self.dataset.dtype)

@@ -7,7 +7,6 @@ exercises the same loader as a user's file.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from mfcli.errors import InputError
 from mfcli.io.formats import Container, DictContainer, open_container
+from mfcli.io.load import sha256_of
 
 URBAN_SCALE = 1000.0
 URBAN_NOISE = 0.002  # standard deviation of the added noise, in reflectance units
@@ -106,7 +106,7 @@ def build_urban(gt: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def open_sample(name: str) -> tuple[Container, str]:
     """A container for sample ``name`` and the sha256 of its bundled file."""
     path = sample_path(name)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of(str(path))
     if name == "urban":
         import scipy.io
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from mfcli.dataset import image_to_pixels, pixels_to_image
 from mfcli.errors import DataError, InputError
+from mfcli.io.formats import unknown_variable
 
 ENDMEMBER_NAMES = ("M", "GT", "E", "endmembers", "gt_endmembers", "M1")
 ABUNDANCE_NAMES = ("A", "S_GT", "abundances", "gt_abundances", "A1", "S")
@@ -79,7 +80,7 @@ def _find(infos: dict, candidates: Sequence[str]) -> str | None:
     return None
 
 
-def _strings(value) -> list[str]:
+def decode_names(value) -> list[str]:
     """Flatten a MATLAB cell array / char matrix / bytes array of names into strings."""
     array = np.asarray(value)
     if array.dtype.kind in "US":
@@ -89,7 +90,7 @@ def _strings(value) -> list[str]:
     if array.dtype.kind == "O":
         out: list[str] = []
         for item in array.ravel():
-            out.extend(_strings(item))
+            out.extend(decode_names(item))
         return out
     if array.dtype.kind in "iu" and array.ndim == 2:  # char codes, one name per row
         return [bytes(int(c) for c in row if c).decode("latin-1").strip() for row in array]
@@ -177,13 +178,13 @@ def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixe
             numeric = {n: i for n, i in infos.items() if i.numeric and i.size > 1}
             if spec_var is not None:
                 if spec_var not in infos:
-                    raise InputError(f"'{source}' has no variable '{spec_var}'; available: {', '.join(sorted(infos))}")
+                    raise unknown_variable(source, spec_var, infos)
                 numeric = {spec_var: infos[spec_var]}
             e_name = _find(numeric, ENDMEMBER_NAMES)
             a_name = _find(numeric, ABUNDANCE_NAMES)
             if e_name is None and a_name is None and len(numeric) == 1:
                 only = next(iter(numeric))
-                kind = _guess_kind(numeric[only].shape, n_bands, n_pixels, image_shape)
+                kind = _guess_kind(numeric[only].shape, n_pixels)
                 e_name, a_name = (only, None) if kind == "endmembers" else (None, only)
             if e_name is None and a_name is None:
                 found = ", ".join(f"{n} {tuple(i.shape)}" for n, i in infos.items()) or "nothing"
@@ -213,7 +214,7 @@ def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixe
             if truth.names is None:
                 names_var = _find(infos, MATERIAL_NAME_VARIABLES)
                 if names_var is not None:
-                    names = _strings(container.read(names_var))
+                    names = decode_names(container.read(names_var))
                     truth.names = names or None
     if truth.endmembers is not None and truth.abundances is not None \
             and truth.endmembers.shape[1] != truth.abundances.shape[0]:
@@ -224,14 +225,9 @@ def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixe
     return truth
 
 
-def _guess_kind(shape, n_bands, n_pixels, image_shape) -> str:
-    if len(shape) == 3:
-        return "abundances"
-    if n_pixels is not None and n_pixels in shape:
-        return "abundances"
-    if n_bands is not None and n_bands in shape:
-        return "endmembers"
-    return "endmembers"
+def _guess_kind(shape, n_pixels) -> str:
+    """An unnamed lone array: a cube or one with a pixel axis holds abundances, else endmembers."""
+    return "abundances" if len(shape) == 3 or (n_pixels is not None and n_pixels in shape) else "endmembers"
 
 
 def load_truth_for_result(specs: str | Sequence[str], result, layer: int = -1) -> GroundTruth:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mfcli.dataset import Dataset, image_to_pixels, matrix_to_cube, pixels_to_image
-from mfcli.errors import DataError, OutputError
+from mfcli.errors import DataError
 from mfcli.io.atomic import atomic_file, check_output_path, current_umask
 from mfcli.io.formats import format_from_path, write_text_matrix
 
@@ -148,17 +148,9 @@ def _write_stdout(array: np.ndarray, fmt: str) -> None:
         raise DataError(f"standard output takes CSV, TSV or NPY, not {fmt}; write {fmt} to a file")
 
 
-def envi_paths(path: str) -> tuple[Path, Path]:
-    """(header, data file) of an ENVI output named by either (``x.hdr`` -> ``x.img``)."""
-    target = Path(path)
-    if target.suffix.lower() == ".hdr":
-        return target, target.with_suffix(".img")
-    return target.with_suffix(".hdr"), target
-
-
 def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | None, force: bool) -> None:
     """ENVI writes a header and a data file; both appear together or not at all."""
-    from mfcli.io.envi import write_envi
+    from mfcli.io.envi import envi_paths, write_envi
 
     header, data = envi_paths(path)
     for p in (header, data):

@@ -42,9 +42,10 @@ def command(input_spec: str, output_spec: str, output_format: str | None, dtype:
     """
     from mfcli.errors import InputError
     from mfcli.io.atomic import check_output_path
+    from mfcli.io.envi import envi_paths
     from mfcli.io.formats import format_from_path
     from mfcli.io.load import parse_spec
-    from mfcli.io.write import envi_paths, write_dataset
+    from mfcli.io.write import write_dataset
 
     if output_spec == "-" or output_spec.startswith("-:"):
         path, fmt = "-", output_spec[2:] or None
