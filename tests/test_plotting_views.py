@@ -65,6 +65,22 @@ def test_hard_maps_are_memberships_and_soft_maps_prefer_stored_abundances():
     np.testing.assert_array_equal(layer_maps(result, 1, "soft").values, result.layers[0].abundances)
 
 
+def test_fractions_follow_the_solve_method_not_the_wording():
+    result, first = _survey_like()
+    result.layers = result.layers[:1]
+    layer = result.layers[0]
+    layer.attrs["coefficients"] = "fcls"  # H are sum-to-one abundances (mfcli abundances --method fcls)
+    maps = layer_maps(result, 1)
+    assert maps.method == "fcls" and maps.fractions and "FCLS" in maps.description
+    layer.attrs["coefficients"] = "nnls"
+    assert not layer_maps(result, 1).fractions
+    layer.abundances = np.full((4, first.size), 0.25)
+    layer.attrs["abundances"] = "fcls"
+    assert layer_maps(result, 1).fractions and layer_maps(result, 1, "hard").fractions
+    layer.attrs["abundances"] = "nnls"
+    assert not layer_maps(result, 1).fractions
+
+
 def test_without_assignments_columns_go_to_their_largest_coefficient():
     result, _ = _survey_like()
     H = np.array([[0.9, 0.0, 0.2], [0.1, 0.0, 0.7]])

@@ -29,7 +29,7 @@ def result_files(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("report")
     samson, _ = spa_result("samson", 3)
-    samson.layers[0].attrs["abundance_method"] = "nnls"
+    samson.layers[0].attrs["abundances"] = "nnls"
     samson.layers[0].abundances = np.clip(samson.layers[0].H, 0, 1)
     write_result(samson, folder / "samson.h5")
     ratings = load_dataset("sample:survey-ratings")

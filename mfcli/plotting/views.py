@@ -101,12 +101,13 @@ class LayerMaps:
     description: str
     shares: np.ndarray
     labels: list[str | None] = field(default_factory=list)
+    method: str | None = None
 
     @property
     def fractions(self) -> bool:
         """True for values that are fractions by construction (memberships, sum-to-one FCLS
         abundances), drawn on [0, 1]; coefficients and NNLS abundances have a free scale."""
-        return self.kind == "hard" or "FCLS" in self.description
+        return self.kind == "hard" or self.method == "fcls"
 
 
 def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
@@ -118,20 +119,21 @@ def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
     layer = result.layer(index)
     assign = hard_assignments(result, index)
     rank = layer.rank
+    method = None
     if kind == "hard":
         values = (assign[None, :] == np.arange(rank)[:, None]).astype(np.float64)
         description = "hard clusters (1 = pixel in the cluster)"
     elif layer.abundances is not None:
         values = np.asarray(layer.abundances, dtype=np.float64)
-        method = layer.attrs.get("abundance_method") or layer.attrs.get("abundances") or \
-            result.params.get("abundances")
-        method = method.upper() if isinstance(method, str) else None
-        description = f"soft abundances ({method})" if method else "soft abundances"
+        method = layer.attrs.get("abundances") or result.params.get("abundances")
+        description = f"soft abundances ({method.upper()})" if isinstance(method, str) else "soft abundances"
     else:
         values = np.asarray(layer.data_coefficients, dtype=np.float64)
-        description = "coefficients in data space"
+        method = layer.attrs.get("coefficients")  # H solved as abundances (mfcli abundances/endmembers, minvol)
+        description = f"abundances ({method.upper()})" if isinstance(method, str) else "coefficients in data space"
     labels = list(layer.labels) if layer.labels else [None] * rank
-    return LayerMaps(index, values, kind, description, shares(assign, rank), labels)
+    return LayerMaps(index, values, kind, description, shares(assign, rank), labels,
+                     method if isinstance(method, str) else None)
 
 
 def as_images(result, values: np.ndarray) -> np.ndarray:
