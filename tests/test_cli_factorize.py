@@ -170,6 +170,18 @@ def test_transform_new_data(invoke, small_csv, tmp_path):
     np.testing.assert_allclose(read_result(fcls_out).layers[0].H.sum(axis=0), 1.0, atol=1e-8)
 
 
+def test_transform_auto_solves_as_the_layer_was_solved(invoke, tmp_path):
+    fitted = tmp_path / "fcls.h5"
+    made = invoke("abundances", "sample:samson", "--endmembers", "sample:samson:GT", "--method", "fcls",
+                  "-o", str(fitted))
+    assert made.exit_code == 0, made.stderr
+    out = tmp_path / "t.h5"
+    result = invoke("transform", str(fitted), "sample:samson", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["method"] == "fcls"
+    np.testing.assert_allclose(read_result(out).layers[0].H.sum(axis=0), 1.0, atol=1e-5)
+
+
 def test_transform_onmf_assigns_and_checks_bands(invoke, tmp_path):
     fitted = tmp_path / "onmf.h5"
     invoke("factorize", "sample:survey-ratings", "-r", "4", "-m", "onmf", "-o", str(fitted))

@@ -326,3 +326,39 @@ def fcls(W: np.ndarray, X, *, delta: float | None = None, max_iter: int | None =
             sums = H[:, left].sum(axis=0)
             H[:, left] /= np.where(sums > 0, sums, 1.0)
     return H.astype(out_dtype, copy=False)
+
+
+COEFFICIENT_METHODS = ("nnls", "fcls", "lstsq", "assign")
+
+
+def solve_coefficients(W: np.ndarray, X, method: str = "nnls") -> np.ndarray:
+    """Coefficients H (r x n) of the columns of X for a fixed basis W (m x r), all at once:
+
+    - ``nnls``: argmin_{H >= 0} ||X - W H||_F (:func:`nnls`);
+    - ``fcls``: the same with every column of H summing to one (:func:`fcls`, abundances);
+    - ``lstsq``: unconstrained, (W^T W)^+ W^T X (signed bases such as the SVD's);
+    - ``assign``: one nonzero per column, the column of W of largest cosine and its weight
+      (:func:`~mfcli.models.onmf.assign_columns`, ONMF clusters).
+
+    One pass over X (W^T X). Returns X's float dtype.
+    """
+    data = as_data_matrix(X)
+    W = _check_basis(W, data.shape[0])
+    if method == "nnls":
+        H = nnls(W, data)
+    elif method == "fcls":
+        H = fcls(W, data)
+    elif method == "lstsq":
+        from mfcli.models.base import gram_solve
+
+        W64 = W.astype(np.float64)
+        H = gram_solve(W64.T @ W64, data.WtX(W.astype(data.dtype, copy=False)))
+    elif method == "assign":
+        from mfcli.models.onmf import assign_columns
+
+        best, weights = assign_columns(W, data)
+        H = np.zeros((W.shape[1], best.size))
+        H[best, np.arange(best.size)] = weights
+    else:
+        raise ParameterError(f"unknown coefficient method '{method}'; use one of {', '.join(COEFFICIENT_METHODS)}")
+    return np.asarray(H, dtype=_float_dtype(data.dtype))

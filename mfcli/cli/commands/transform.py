@@ -52,7 +52,7 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
     from mfcli.io.atomic import check_output_path
     from mfcli.io.result import read_result, write_result
     from mfcli.metrics import relative_error
-    from mfcli.models import registry
+    from mfcli.models.nnls import solve_coefficients
     from mfcli.result import Layer, Result
 
     check_output_path(output, force)
@@ -61,12 +61,7 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
     layer_number = layer if layer != -1 else len(fitted.layers)
     basis = np.asarray(chosen.data_basis)
     if method == "auto":
-        try:
-            method = registry.get_model(fitted.model).transform
-        except Exception:
-            method = "nnls"
-        if chosen.assignments is not None and len(fitted.layers) > 1:
-            method = "nnls"  # deep hard layers: soft abundances of the layer's endmembers
+        method = auto_method(fitted, chosen)
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
     check_factorization_input(dataset, f"transform --method {method}", nonnegative=method != "lstsq",
                               clip_negative=clip_negative)
@@ -95,26 +90,16 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
         console.emit_json(summary)
 
 
-def solve_coefficients(W, X, method: str):
-    """H for the basis W by ``method`` (nnls, fcls, lstsq or assign), in X's dtype."""
-    import numpy as np
+def auto_method(fitted, layer) -> str:
+    """What the layer's coefficients were solved as (attrs 'coefficients': results of mfcli
+    abundances/endmembers, minvol), else what the model's estimator does for new data."""
+    from mfcli.errors import MfcliError
+    from mfcli.models import registry
 
-    if method == "nnls":
-        from mfcli.models.nnls import nnls
-
-        return nnls(W, X).astype(X.dtype, copy=False)
-    if method == "fcls":
-        from mfcli.models.nnls import fcls
-
-        return fcls(W, X).astype(X.dtype, copy=False)
-    if method == "assign":
-        from mfcli.models.onmf import assign_columns
-
-        best, weights = assign_columns(W, X)
-        H = np.zeros((W.shape[1], X.shape[1]), dtype=X.dtype)
-        H[best, np.arange(best.size)] = weights
-        return H
-    from mfcli.models.base import gram_solve
-
-    W64 = W.astype(np.float64)
-    return gram_solve(W64.T @ W64, W64.T @ X).astype(X.dtype)
+    recorded = (layer.attrs or {}).get("coefficients")
+    if recorded in ("nnls", "fcls"):
+        return recorded
+    try:
+        return registry.get_model(fitted.model).transform
+    except MfcliError:  # not a registered model (an older or foreign result): plain NNLS
+        return "nnls"
