@@ -166,18 +166,18 @@ def main() -> None:
             for n, path in files.items():
                 row = measure(engine, path, args.iters, env)
                 rows[engine, n] = row
-                print(f"{engine:<8} {n:>9} {row['s_per_iter']:>8.3f} {row['total']:>8.1f} {row['peak'] / 2**20:>12.0f} "
-                      f"{(row['peak'] - row['baseline']) / 2**20:>14.0f} {row['error']:>11.6f}", flush=True)
+                print(f"{engine:<8} {n:>9} {row['s_per_iter']:>8.3f} {row['total']:>8.1f} {row['peak'] / 1e6:>12.0f} "
+                      f"{(row['peak'] - row['baseline']) / 1e6:>14.0f} {row['error']:>11.6f}", flush=True)
         if len(sizes) > 1:
             small, big = sizes[0], sizes[-1]
             print(f"\ntime per iteration, {big} / {small} pixels (linear: {big / small:g}):")
             for engine in engines:
                 ratio = rows[engine, big]["s_per_iter"] / rows[engine, small]["s_per_iter"]
                 print(f"  {engine:<8} {ratio:6.2f}")
-        print(f"\npeak RSS on {BANDS} x {sizes[-1]} ({files[sizes[-1]].stat().st_size / 2**20:.0f} MiB), limit "
+        print(f"\npeak RSS on {BANDS} x {sizes[-1]} ({files[sizes[-1]].stat().st_size / 1e6:.0f} MB), limit "
               f"{PEAK_LIMIT_MB} MB for stream and dask:")
         for engine in engines:
-            peak = rows[engine, sizes[-1]]["peak"] / 2**20
+            peak = rows[engine, sizes[-1]]["peak"] / 1e6
             verdict = "" if engine == "memory" else ("  ok" if peak < PEAK_LIMIT_MB else "  OVER")
             print(f"  {engine:<8} {peak:6.0f} MB{verdict}")
         for engine in engines:
