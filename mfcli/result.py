@@ -107,6 +107,13 @@ class Result:
         """Layer by 1-based index; ``-1`` means the last one."""
         if index == -1:
             return self.layers[-1]
+        return self.layers[self.layer_number(index) - 1]
+
+    def layer_number(self, index: int) -> int:
+        """The 1-based number of layer ``index`` (``-1`` means the last one); a ParameterError
+        when there is no such layer."""
+        if index == -1:
+            return len(self.layers)
         if not 1 <= index <= len(self.layers):
             from mfcli.errors import ParameterError
 
@@ -114,7 +121,7 @@ class Result:
                 f"layer {index} does not exist: this result has {len(self.layers)} layer(s) "
                 f"(ranks {','.join(map(str, self.ranks))}); use --layer 1..{len(self.layers)}"
             )
-        return self.layers[index - 1]
+        return int(index)
 
     @property
     def image_shape(self) -> tuple[int, int] | None:

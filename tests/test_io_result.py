@@ -90,6 +90,17 @@ def test_result_is_not_overwritten_without_force(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]
 
 
+def test_layer_number_resolves_the_last_layer_and_refuses_missing_ones():
+    from mfcli.errors import ParameterError
+
+    result = hand_made_result()
+    assert [result.layer_number(index) for index in (1, 2, -1)] == [1, 2, 2]
+    assert result.layer(result.layer_number(-1)) is result.layer(-1) is result.layers[-1]
+    for missing in (0, 3, -2):
+        with pytest.raises(ParameterError, match=f"layer {missing} does not exist"):
+            result.layer_number(missing)
+
+
 def test_reading_what_is_not_a_result(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         read_result(tmp_path / "missing.h5")

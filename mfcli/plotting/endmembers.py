@@ -58,7 +58,7 @@ def endmember_figure(result, layer: int = -1, wavelengths: np.ndarray | None = N
                      truth: TruthMatch | None = None, dpi: float = DEFAULT_DPI):
     """The Figure of layer ``layer``'s endmembers (1-based, -1 = last); with ``truth``, one panel
     per endmember with its matched reference spectrum and spectral angle."""
-    index = len(result.layers) if layer == -1 else int(layer)
+    index = result.layer_number(int(layer))
     chosen = result.layer(index)
     basis = np.asarray(chosen.data_basis, dtype=np.float64)
     n_features, rank = basis.shape

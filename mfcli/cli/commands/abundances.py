@@ -63,7 +63,7 @@ def command(input_spec: str, endmembers_spec: str, layer: int, method: str, delt
     if path is not None:
         source = read_result(path)
         E = np.asarray(source.layer(layer).data_basis)
-        how = f"the basis of layer {len(source.layers) if layer == -1 else layer} of {path}"
+        how = f"the basis of layer {source.layer_number(layer)} of {path}"
         if E.shape[0] != m:
             raise InputError(f"the endmembers of {path} have {E.shape[0]} bands but {dataset.source} has {m}; "
                              "use the result computed from these data")

@@ -88,8 +88,8 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
     document["fcls_relative_error"] = _fcls_relative_error(E_est, A_est, dataset, abundances_from)
     document["truth"] = {**truth.sources, "notes": truth.notes,
                          "endmembers_scaled_to_max_one": truth.endmembers_scaled_to_max_one}
-    document["result"] = {"path": result_path, "model": result.model, "layer": layer if layer != -1 else
-                          len(result.layers), "rank": chosen.rank}
+    document["result"] = {"path": result_path, "model": result.model, "layer": result.layer_number(layer),
+                          "rank": chosen.rank}
     if library_spec:
         document["library"] = _library_labels(library_spec, result, E_est, top)
     _print_table(document)

@@ -41,7 +41,7 @@ def command(result_path: str, factor: str, layer: int, output: str, output_forma
     }
     array = arrays[factor]
     if array is None:
-        number = layer if layer != -1 else len(result.layers)
+        number = result.layer_number(layer)
         available = ", ".join(name for name, value in arrays.items() if value is not None)
         raise InputError(f"layer {number} of '{result_path}' has no {factor}; available: {available}")
     write_array(array, output, fmt=output_format, force=force, name=factor)

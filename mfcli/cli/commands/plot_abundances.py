@@ -52,5 +52,5 @@ def command(result_path: str, layer, kind: str | None, cmap: str, vmax: float | 
         raise ParameterError(f"unknown colour map '{cmap}'; try viridis, magma, cividis, gray or any matplotlib name")
     result = read_result(result_path)
     figure = abundance_figure(result, layer=layer, kind=kind or "auto", cmap=cmap, vmax=vmax, dpi=dpi)
-    which = "all layers" if layer == "all" else f"layer {len(result.layers) if layer == -1 else layer}"
+    which = "all layers" if layer == "all" else f"layer {result.layer_number(layer)}"
     save(figure, output, force, dpi, f"abundance maps of {which}")

@@ -35,8 +35,7 @@ def command(result_path: str, layer: int, wavelengths_path: str | None, truth_sp
     check_picture_output(output, force)
     result = read_result(result_path)
     wavelengths = load_wavelengths(wavelengths_path)
-    index = len(result.layers) if layer == -1 else layer
-    result.layer(index)
+    index = result.layer_number(layer)
     truth = load_truth(truth_specs, result)
     match = match_spectra(result, index, truth) if truth is not None else None
     figure = endmember_figure(result, index, wavelengths=wavelengths, truth=match, dpi=dpi)
