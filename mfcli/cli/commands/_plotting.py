@@ -54,7 +54,8 @@ def load_truth(specs: tuple[str, ...], result):
     return truth
 
 
-def save(figure, output: str, force: bool, dpi: int, what: str) -> None:
+def save(figure, output: str, force: bool, dpi: int | None, what: str) -> None:
+    """Write ``figure`` atomically (``dpi`` None: the figure's own) and say so on stderr."""
     from mfcli.cli import console
     from mfcli.plotting.style import save_figure
 

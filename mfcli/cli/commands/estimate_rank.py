@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mfcli.cli.commands._plotting import check_picture_output, save
 from mfcli.cli.options import data_options, force_option, input_argument, json_option
 
 
@@ -35,11 +36,7 @@ def command(input_spec: str, max_rank: int | None, plot_path: str | None, force:
     from mfcli.models.rank import hysime
 
     if plot_path:
-        from mfcli.io.atomic import check_output_path
-        from mfcli.plotting.style import image_format
-
-        image_format(plot_path)
-        check_output_path(plot_path, force)
+        check_picture_output(plot_path, force)
     dataset = load_input(input_spec, **data_opts)
     estimate = hysime(dataset.X, max_rank=max_rank)
     rank = estimate["rank"]
@@ -47,10 +44,8 @@ def command(input_spec: str, max_rank: int | None, plot_path: str | None, force:
     console.info(f"HySime: rank {rank} (noise std per band {noise.min():.3g}-{noise.max():.3g})")
     if plot_path:
         from mfcli.plotting.scree import scree_figure
-        from mfcli.plotting.style import save_figure
 
-        save_figure(scree_figure(estimate), plot_path, force=force)
-        console.info(f"Wrote the scree plot to {plot_path}")
+        save(scree_figure(estimate), plot_path, force, None, "the scree plot")
     if as_json:
         head = 50
         console.emit_json({"rank": rank, "method": "hysime",
