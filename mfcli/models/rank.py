@@ -22,14 +22,35 @@ from mfcli.errors import DataError
 from mfcli.validation import as_float_matrix, require_finite
 
 
+def _regression_inverse(R: np.ndarray) -> np.ndarray:
+    """(R + eps I)^-1 for R = Y Y^T, eps = 1e-10 tr(R) / m keeping it invertible."""
+    m = R.shape[0]
+    regularization = 1e-10 * np.trace(R) / m
+    return np.linalg.inv(R + regularization * np.eye(m))
+
+
 def estimate_noise(Y: np.ndarray) -> np.ndarray:
     """Noise of every band by regression on the other bands (m x n, float64)."""
     Y = np.asarray(Y, dtype=np.float64)
-    m, _ = Y.shape
-    R = Y @ Y.T
-    regularization = 1e-10 * np.trace(R) / m
-    R_inverse = np.linalg.inv(R + regularization * np.eye(m))
+    R_inverse = _regression_inverse(Y @ Y.T)
     return (R_inverse @ Y) / np.diag(R_inverse)[:, None]
+
+
+def correlations(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(R_y, R_n, R_x) of :func:`hysime` from one pass over Y (m x n).
+
+    With R = Y Y^T, P = R~^-1 D^-1 (R~ = R + eps I, D = diag(R~^-1)), the noise of
+    :func:`estimate_noise` is N = P^T Y, so Y N^T = R P, N N^T = P^T R P and
+    R_x = (Y - N)(Y - N)^T / n = (R - R P - (R P)^T + P^T R P) / n: only R is needed.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    n = Y.shape[1]
+    R = Y @ Y.T
+    R_inverse = _regression_inverse(R)
+    P = R_inverse / np.diag(R_inverse)[None, :]
+    YNt = R @ P
+    NNt = P.T @ R @ P
+    return R / n, NNt / n, (R - YNt - YNt.T + NNt) / n
 
 
 def hysime(X, max_rank: int | None = None) -> dict:
@@ -45,12 +66,7 @@ def hysime(X, max_rank: int | None = None) -> dict:
     m, n = X.shape
     if n < m + 1:
         raise DataError(f"HySime needs more pixels than bands (got {n} pixels, {m} bands)")
-    Y = np.asarray(X, dtype=np.float64)
-    noise = estimate_noise(Y)
-    signal = Y - noise
-    Ry = Y @ Y.T / n
-    Rn = noise @ noise.T / n
-    Rx = signal @ signal.T / n
+    Ry, Rn, Rx = correlations(X)
     eigenvalues, eigenvectors = np.linalg.eigh((Rx + Rx.T) / 2)
     order = np.argsort(eigenvalues)[::-1]
     eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
