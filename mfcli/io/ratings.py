@@ -196,11 +196,13 @@ def describe_source(path: str) -> dict:
 def read_new_ratings(path: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """A new user's ratings for fold-in: ``item,rating`` lines (one user), or ``user,item,rating``
     triplets (several users). Returns (user ids or None, item ids, ratings)."""
-    rows, numbers = _split_table(_read_text(path), path, 2, "new ratings")
-    width = min(len(r) for r in rows)
-    if width >= 3 and _is_number(rows[-1][2]):
-        if not _is_number(rows[0][2]):  # a header of a triplets file
-            rows, numbers = rows[1:], numbers[1:]
+    rows, numbers = _split_table(_read_text(path), path, 2, "new ratings", header_field=None)
+    triplets = min(len(r) for r in rows) >= 3 and _is_number(rows[-1][2])
+    if not _is_number(rows[0][2 if triplets else 1]):  # a header line
+        rows, numbers = rows[1:], numbers[1:]
+        if not rows:
+            raise DataError(f"'{path}' holds a header but no new ratings")
+    if triplets:
         ratings = _triplets(rows, numbers, path)
         return ratings.user_ids.ids[ratings.users], ratings.item_ids.ids[ratings.items], ratings.values
     values = _numbers([r[1] for r in rows], numbers, path, "item,rating lines, or user,item,rating")
