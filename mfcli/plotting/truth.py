@@ -21,8 +21,8 @@ def truth_label(truth) -> str:
 
 def match_spectra(result, index: int, truth) -> TruthMatch:
     """Match layer ``index``'s endmembers to the reference spectra by the Hungarian algorithm on
-    spectral angle (:func:`mfcli.metrics.match_endmembers`)."""
-    from mfcli.metrics import match_endmembers, spectral_angle_matrix
+    spectral angle (:func:`mfcli.metrics.match_by_cost` on :func:`mfcli.metrics.spectral_angle_matrix`)."""
+    from mfcli.metrics import match_by_cost, spectral_angle_matrix
 
     if truth.endmembers is None:
         raise DataError(f"{truth_label(truth)} has no endmember spectra to compare with")
@@ -32,7 +32,7 @@ def match_spectra(result, index: int, truth) -> TruthMatch:
         raise DataError(f"the ground-truth spectra have {spectra.shape[0]} bands but the result's endmembers "
                         f"have {basis.shape[0]}; give a ground truth for the same bands")
     angles = spectral_angle_matrix(basis, spectra)
-    matched = match_endmembers(basis, spectra)
+    matched = match_by_cost(angles)
     pairs = [(int(est), int(ref)) for ref, est in enumerate(matched) if est >= 0]
     pairs.sort()
     return TruthMatch(spectra, truth.material_names(), pairs, [float(angles[e, r]) for e, r in pairs])
