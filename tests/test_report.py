@@ -235,3 +235,16 @@ def test_abundance_only_ground_truth_is_matched_by_maps(result_files, tmp_path):
     text = build_report(result, truth=truth)
     assert "abundances only" in text and "abundance maps against the ground truth" in text
     assert "mean spectral angle" not in text
+
+
+def test_report_abundance_rmse_agrees_with_evaluate(invoke, result_files, samson_report):
+    text = samson_report.read_text(encoding="utf-8")
+    listed = text.split("Abundance RMSE per matched material: ")[1].split("<")[0]
+    in_report = {name.strip(): float(value) for name, value in re.findall(r"([^,]+?) (\d+\.\d+)", listed)}
+    run = invoke("evaluate", str(result_files / "samson.h5"), "--truth", "sample:samson", "--abundances", "stored",
+                 "--json")
+    assert run.exit_code == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert len(in_report) == len(document["matching"]) == 3
+    for entry in document["matching"]:
+        assert in_report[entry["name"]] == pytest.approx(entry["rmse"], abs=5e-5)

@@ -135,10 +135,10 @@ def _closest_layer(result, n_materials: int) -> int:
 
 
 def _evaluation(result, truth, wavelengths) -> str:
-    from mfcli.metrics import abundance_rmse_per_material
     from mfcli.plotting.abundances import truth_abundance_figure
     from mfcli.plotting.endmembers import endmember_figure
     from mfcli.plotting.truth import match_maps, match_spectra, truth_label
+    from mfcli.unmixing.evaluate import evaluate_unmixing
 
     names = truth.material_names()
     how = ("spectra are matched to each layer's endmembers by the Hungarian algorithm on spectral angle "
@@ -149,14 +149,15 @@ def _evaluation(result, truth, wavelengths) -> str:
     parts += [f'<p class="sub">{_e(note)}</p>' for note in truth.notes]
     best = _closest_layer(result, len(names))
     if truth.endmembers is not None:
-        rows = []
+        rows, matches = [], []
         for index in range(1, len(result.layers) + 1):
             match = match_spectra(result, index, truth)
+            matches.append(match)
             per = "; ".join(f"#{e} ↔ {names[r]}: {a:.2f}°" for (e, r), a in zip(match.pairs, match.angles_deg))
             rows.append([str(index), str(result.ranks[index - 1]), _number(float(np.mean(match.angles_deg)), 4),
                          _e(per)])
         parts.append(_table(["layer", "rank", "mean spectral angle (°)", "matched pairs and angles"], rows, {2}))
-        match = match_spectra(result, best, truth)
+        match = matches[best - 1]
         parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match),
                               f"layer {best} endmembers against the ground truth",
                               f"Layer {best} (rank {result.ranks[best - 1]}, the closest to the "
@@ -168,11 +169,12 @@ def _evaluation(result, truth, wavelengths) -> str:
         layer = result.layer(best)
         note = ""
         if layer.abundances is not None and np.shape(truth.abundances)[1] == np.shape(layer.abundances)[1]:
-            est = np.asarray(layer.abundances)[[e for e, _ in match.pairs]]
-            ref = np.asarray(truth.abundances)[[r for _, r in match.pairs]]
-            errors = abundance_rmse_per_material(est, ref)
+            # the same matching and numbers as `mfcli evaluate` (stored abundances)
+            scores = evaluate_unmixing(layer.data_basis, layer.abundances, truth.endmembers, truth.abundances,
+                                       match="sad" if truth.endmembers is not None else "abundance")
+            errors = scores["armse_per_material"]
             note = " Abundance RMSE per matched material: " + ", ".join(
-                f"{names[r]} {err:.4f}" for (_, r), err in zip(match.pairs, errors)) + "."
+                f"{names[r]} {errors[r]:.4f}" for _, r in match.pairs) + "."
         parts.append(_attempt(lambda: truth_abundance_figure(result, best, truth, match),
                               f"layer {best} abundance maps against the ground truth",
                               f"Top: reference abundances; bottom: the matched maps of layer {best}.{note}"))
