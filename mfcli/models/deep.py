@@ -64,6 +64,7 @@ from mfcli.metrics import relative_error_from_residual, residual_sq_from_grams
 from mfcli.models.base import Monitor, Stopping, gram_solve, prepare_data
 from mfcli.models.hals import floor_for, hals_block_update, hals_rows, unit_columns_update
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
+from mfcli.models.onmf import soft_assignments
 from mfcli.result import Layer, Result
 from mfcli.validation import check_ranks
 
@@ -128,16 +129,6 @@ def _product(matrices: list[np.ndarray], size: int) -> np.ndarray:
     for M in matrices:
         out = out @ np.asarray(M, dtype=np.float64)
     return out
-
-
-def _soft_parent(contribution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For a (children x parents) matrix of nonnegative contributions: the parent with the largest
-    contribution for each child, and its share of the child's total."""
-    contribution = np.maximum(np.asarray(contribution, dtype=np.float64), 0.0)
-    parent = np.argmax(contribution, axis=1)
-    total = contribution.sum(axis=1)
-    share = np.where(total > 0, contribution[np.arange(len(parent)), parent] / np.where(total > 0, total, 1), 0.0)
-    return parent.astype(np.int64), share
 
 
 def _stage_callback(callback, stage: str):
@@ -568,12 +559,9 @@ def _finish_features_soft(state) -> list[Layer]:
             XCt = XCt @ H.T
         layer_basis = np.asarray(state.W[index], dtype=np.float64)
         if index == 0:
-            assignments = np.argmax(H, axis=0).astype(np.int64)
-            totals = H.sum(axis=0)
-            shares = np.where(totals > 0, H[assignments, np.arange(H.shape[1])] / np.where(totals > 0, totals, 1), 0)
-        else:
-            contribution = (H * np.linalg.norm(layer_basis, axis=0)[:, None]).T  # children x parents
-            assignments, shares = _soft_parent(contribution)
+            assignments, shares = soft_assignments(H)
+        else:  # child k (column) to the parent p (row) of largest contribution (H_l)_pk ||w_p||
+            assignments, shares = soft_assignments(np.maximum(H * np.linalg.norm(layer_basis, axis=0)[:, None], 0.0))
         residual = _residual_sq(state.x_sq, layer_basis, XCt, C @ C.T)
         init_layer = state.init_layers[index]
         layers.append(Layer(W=layer_basis.astype(dtype), H=np.asarray(H, dtype=dtype),
@@ -700,14 +688,12 @@ class ActivationsChain(DeepVariant):
             basis = self.basis(state, index + 1)
             residual = _residual_sq(state.x_sq, basis, XCt, C @ C.T)
             if index == 0:
-                assignments = np.argmax(C, axis=0).astype(np.int64)
-                totals = C.sum(axis=0)
-                shares = np.where(totals > 0, C[assignments, np.arange(C.shape[1])] / np.where(totals > 0, totals, 1), 0)
+                assignments, shares = soft_assignments(C)
             else:
                 # child k (a component of layer l-1) is explained by parent p in proportion to
                 # (M_l)_kp times the mass of p's coefficients
                 contribution = self.factor(state, index) * np.maximum(C, 0).sum(axis=1)[None, :]
-                assignments, shares = _soft_parent(contribution)
+                assignments, shares = soft_assignments(np.maximum(contribution.T, 0.0))
             init_layer = state.init_layers[index]
             W_own = np.asarray(state.W[index], dtype=dtype)
             layers.append(Layer(W=W_own, H=C.astype(dtype), basis=None if index == 0 and np.allclose(
