@@ -49,6 +49,20 @@ def test_endmembers_then_evaluate_recovers_the_planted_scene(invoke, planted_sce
     assert "mean SAD" in result.stderr and "SAD (deg)" in result.stderr
 
 
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_endmembers_reports_the_image_position_of_each_pixel(invoke, planted_scene, order):
+    from mfcli.dataset import pixels_to_image
+
+    folder, E, A = planted_scene
+    np.save(folder / "scene.npy", E @ A)
+    result = invoke("endmembers", str(folder / "scene.npy"), "--image-shape", "10x12", "--order", order,
+                    "--rank", "3", "--method", "vca", "-o", str(folder / f"vca_{order}.h5"), "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    pixel_numbers = pixels_to_image(np.arange(120), (10, 12), order)
+    assert [int(pixel_numbers[row, col]) for row, col in summary["pixels"]] == summary["indices"]
+
+
 def test_evaluate_matches_on_abundances_and_with_spectra_only(invoke, planted_scene):
     folder, E, A = planted_scene
     out = folder / "fcls.h5"

@@ -80,12 +80,9 @@ def command(input_spec: str, rank: int, method: str, abundance_method: str, seed
     write_result(result, output, force=force)
     pixels = None
     if dataset.image_shape is not None:
-        rows, _cols = dataset.image_shape
-        if (dataset.pixel_order or "C") == "F":
-            pixels = [[int(j % rows), int(j // rows)] for j in indices]
-        else:
-            cols = dataset.image_shape[1]
-            pixels = [[int(j // cols), int(j % cols)] for j in indices]
+        rows, cols = np.unravel_index(np.asarray(indices, dtype=np.int64), dataset.image_shape,
+                                      order=dataset.pixel_order or "C")
+        pixels = [[int(row), int(col)] for row, col in zip(rows, cols)]
     summary = {"method": method, "rank": rank, "indices": [int(j) for j in indices], "pixels": pixels,
                "abundances": abundance_method, "relative_error": error, "seconds": seconds, "output": str(output)}
     where = ", ".join(f"{j}" + (f" (row {p[0]}, col {p[1]})" if pixels else "")
