@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mfcli.errors import DataError, ParameterError
+from mfcli.metrics import relative_error_from_residual, residual_sq_from_grams
 from mfcli.models.matrix import DataMatrix, as_data_matrix
 from mfcli.result import Layer, Result
 from mfcli.validation import check_rank, require_finite, require_nonnegative
@@ -188,14 +189,21 @@ def gram_solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.pinv(G, hermitian=True) @ np.asarray(rhs, dtype=np.float64)
 
 
+def frobenius_residual_sq(x_sq_norm: float, W: np.ndarray, XHt: np.ndarray, HHt: np.ndarray,
+                          WtW: np.ndarray | None = None) -> float:
+    """||X - WH||_F^2 from ``X H^T`` (m x r) and the Gram matrices, in float64, without forming WH
+    (``WtW`` = W^T W is computed from W when not given). Not clipped at 0."""
+    W64 = np.asarray(W, dtype=np.float64)
+    WtW = W64.T @ W64 if WtW is None else WtW
+    cross = float(np.vdot(W64, np.asarray(XHt, dtype=np.float64)))
+    return residual_sq_from_grams(x_sq_norm, cross, np.asarray(WtW, dtype=np.float64),
+                                  np.asarray(HHt, dtype=np.float64))
+
+
 def frobenius_relative_error(x_sq_norm: float, W: np.ndarray, XHt: np.ndarray, WtW: np.ndarray,
                              HHt: np.ndarray) -> float:
     """||X - WH||_F / ||X||_F from ``X H^T`` (m x r) and the two Gram matrices, in float64."""
-    from mfcli.metrics import relative_error_from_grams
-
-    cross = float(np.vdot(np.asarray(W, dtype=np.float64), np.asarray(XHt, dtype=np.float64)))
-    return relative_error_from_grams(x_sq_norm, cross, np.asarray(WtW, dtype=np.float64),
-                                     np.asarray(HHt, dtype=np.float64))
+    return relative_error_from_residual(x_sq_norm, frobenius_residual_sq(x_sq_norm, W, XHt, HHt, WtW))
 
 
 class FactorizationEstimator:

@@ -60,8 +60,8 @@ from typing import Any
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.metrics import relative_error_from_residual, residual_sq_from_grams
-from mfcli.models.base import Monitor, Stopping, gram_solve, prepare_data
+from mfcli.metrics import relative_error_from_residual
+from mfcli.models.base import Monitor, Stopping, frobenius_residual_sq, gram_solve, prepare_data
 from mfcli.models.hals import floor_for, hals_block_update, hals_rows, unit_columns_update
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.models.onmf import soft_assignments
@@ -91,13 +91,6 @@ class DeepState:
     @property
     def L(self) -> int:
         return len(self.ranks)
-
-
-def _residual_sq(x_sq: float, basis: np.ndarray, XCt: np.ndarray, CCt: np.ndarray) -> float:
-    """||X - B C||^2 from X C^T and C C^T (float64)."""
-    B = np.asarray(basis, dtype=np.float64)
-    return residual_sq_from_grams(x_sq, np.vdot(B, np.asarray(XCt, dtype=np.float64)), B.T @ B,
-                                  np.asarray(CCt, dtype=np.float64))
 
 
 def _lipschitz(*grams: np.ndarray) -> float:
@@ -416,9 +409,10 @@ class DeepONMF(DeepVariant):
         objective = 0.0
         for index in range(state.L):
             if lam[index]:
-                objective += lam[index] * max(_residual_sq(state.x_sq, state.W[index], Y[index], np.diag(d[index])), 0.0)
+                residual = frobenius_residual_sq(state.x_sq, state.W[index], Y[index], np.diag(d[index]))
+                objective += lam[index] * max(residual, 0.0)
         top = state.L - 1
-        residual = _residual_sq(state.x_sq, state.W[top], Y[top], np.diag(d[top]))
+        residual = frobenius_residual_sq(state.x_sq, state.W[top], Y[top], np.diag(d[top]))
         return relative_error_from_residual(state.x_sq, residual), 0.5 * objective
 
     def finish(self, state):
@@ -442,7 +436,7 @@ class DeepONMF(DeepVariant):
                 composite_cluster = assign[index][composite_cluster]
                 coefficients = np.zeros((r, n), dtype=dtype)
                 coefficients[composite_cluster, np.arange(n)] = composite_weight
-            residual = _residual_sq(state.x_sq, state.W[index], Y[index], np.diag(d[index]))
+            residual = frobenius_residual_sq(state.x_sq, state.W[index], Y[index], np.diag(d[index]))
             init_layer = state.init_layers[index]
             layers.append(Layer(W=state.W[index].astype(dtype), H=H, coefficients=coefficients,
                                 assignments=assign[index].copy(), assignment_weights=weight[index].copy(),
@@ -531,7 +525,7 @@ class DeepAONMF(DeepVariant):
     def evaluate(self, state):
         top = state.L - 1
         XCt, CCt = self._lower(state, state.L)
-        residual = _residual_sq(state.x_sq, state.W[top], XCt, CCt)
+        residual = frobenius_residual_sq(state.x_sq, state.W[top], XCt, CCt)
         penalty = 0.0
         for index in range(state.L):
             if index == 0:
@@ -562,7 +556,7 @@ def _finish_features_soft(state) -> list[Layer]:
             assignments, shares = soft_assignments(H)
         else:  # child k (column) to the parent p (row) of largest contribution (H_l)_pk ||w_p||
             assignments, shares = soft_assignments(np.maximum(H * np.linalg.norm(layer_basis, axis=0)[:, None], 0.0))
-        residual = _residual_sq(state.x_sq, layer_basis, XCt, C @ C.T)
+        residual = frobenius_residual_sq(state.x_sq, layer_basis, XCt, C @ C.T)
         init_layer = state.init_layers[index]
         layers.append(Layer(W=layer_basis.astype(dtype), H=np.asarray(H, dtype=dtype),
                             coefficients=None if index == 0 else C.astype(dtype),
@@ -656,7 +650,7 @@ class ActivationsChain(DeepVariant):
 
     def evaluate(self, state):
         P = self.basis(state, state.L)
-        residual = _residual_sq(state.x_sq, P, state.cache["XHLt"], state.cache["HLHLt"])
+        residual = frobenius_residual_sq(state.x_sq, P, state.cache["XHLt"], state.cache["HLHLt"])
         penalty = self.h_l1(state) * float(np.asarray(state.H[-1], dtype=np.float64).sum())
         return relative_error_from_residual(state.x_sq, residual), 0.5 * max(residual, 0.0) + penalty
 
@@ -686,7 +680,7 @@ class ActivationsChain(DeepVariant):
             XCt = XCt_all[:, offset:offset + r]
             offset += r
             basis = self.basis(state, index + 1)
-            residual = _residual_sq(state.x_sq, basis, XCt, C @ C.T)
+            residual = frobenius_residual_sq(state.x_sq, basis, XCt, C @ C.T)
             if index == 0:
                 assignments, shares = soft_assignments(C)
             else:
@@ -806,12 +800,12 @@ class DeepNMF(ActivationsChain):
             state.cache["XH1t"] = np.asarray(state.data.XHt(np.asarray(state.H[0], dtype=state.dtype)),
                                              dtype=np.float64)
         H1 = np.asarray(state.H[0], dtype=np.float64)
-        objective = self.lam(0) * _residual_sq(state.x_sq, state.W[0], state.cache["XH1t"], H1 @ H1.T)
+        objective = self.lam(0) * frobenius_residual_sq(state.x_sq, state.W[0], state.cache["XH1t"], H1 @ H1.T)
         for index in range(1, state.L):
             below = np.asarray(state.H[index - 1], dtype=np.float64)
             objective += self.lam(index) * float(np.sum((below - state.W[index] @ state.H[index]) ** 2))
         P = self.basis(state, state.L)
-        residual = _residual_sq(state.x_sq, P, state.cache["XHLt"], state.cache["HLHLt"])
+        residual = frobenius_residual_sq(state.x_sq, P, state.cache["XHLt"], state.cache["HLHLt"])
         return relative_error_from_residual(state.x_sq, residual), 0.5 * objective
 
     def coefficients_for_output(self, state):
