@@ -21,10 +21,6 @@ def set_verbosity(level: int) -> None:
     _state["verbosity"] = level
 
 
-def verbosity() -> int:
-    return _state["verbosity"]
-
-
 def get_console():
     """The rich Console on stderr (created on first use, so ``--help`` does not import rich)."""
     global _console

@@ -35,10 +35,6 @@ def layer_indices(result, layer: int | str) -> list[int]:
     return [index]
 
 
-def n_columns(result) -> int:
-    return int(result.layers[0].data_coefficients.shape[1])
-
-
 def hard_assignments(result, index: int) -> np.ndarray:
     """The cluster (0..r-1, or -1 for none) of every data column at layer ``index`` (1-based).
 
