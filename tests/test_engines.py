@@ -32,8 +32,8 @@ def engines(path, chunk):
     except ImportError:  # pragma: no cover
         return
     pytest.importorskip("dask")
-    yield DaskMatrix.from_hdf5(H5Source(str(path), "X"), chunk_size=chunk)
-    yield DaskMatrix.from_hdf5(H5Source(str(path), "XT", transposed=True), chunk_size=chunk)
+    yield DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=chunk)
+    yield DaskMatrix.from_source(H5Source(str(path), "XT", transposed=True), chunk_size=chunk)
 
 
 @pytest.mark.parametrize("chunk", [1, 50, 517, 4096])

@@ -39,7 +39,7 @@ def engines(path):
         from mfcli.engines.dask import DaskMatrix
     except Exception:  # pragma: no cover - dask optional
         return
-    yield DaskMatrix.from_hdf5(H5Source(str(path), "X"), chunk_size=150)
+    yield DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=150)
 
 
 @pytest.mark.parametrize("solver", ["hals", "mu"])

@@ -21,21 +21,18 @@ from collections.abc import Iterator
 ENGINES = ("memory", "stream", "dask")
 
 
-def open_matrix(source, engine: str, dtype=None, chunk_size: int | None = None, client=None,
-                clip_negative: bool = False):
+def open_matrix(source, engine: str, dtype=None, chunk_size: int | None = None, client=None):
     """The DataMatrix of ``engine`` ("stream" or "dask") over a stored ``source``
     (:class:`~mfcli.engines.stream.H5Source`, :class:`~mfcli.engines.stream.NpySource`)."""
     from mfcli.engines.stream import DEFAULT_CHUNK, StreamedMatrix
     from mfcli.errors import ParameterError
 
     if engine == "stream":
-        return StreamedMatrix(source, dtype=dtype, chunk_size=chunk_size or DEFAULT_CHUNK,
-                              clip_negative=clip_negative)
+        return StreamedMatrix(source, dtype=dtype, chunk_size=chunk_size or DEFAULT_CHUNK)
     if engine == "dask":
         from mfcli.engines.dask import DaskMatrix
 
-        return DaskMatrix.from_source(source, dtype=dtype, chunk_size=chunk_size, client=client,
-                                      clip_negative=clip_negative)
+        return DaskMatrix.from_source(source, dtype=dtype, chunk_size=chunk_size, client=client)
     raise ParameterError(f"engine '{engine}' does not read from a file; use stream or dask")
 
 

@@ -65,12 +65,13 @@ class DaskMatrix(ColumnNorms):
     """:class:`~mfcli.models.matrix.DataMatrix` over a Dask array (m x n, chunked by columns).
 
     ``client``: a ``dask.distributed`` Client (None: Dask's local threads).
-    ``clip_negative``: negative values count as 0 (the stored data are not changed).
+    Setting the ``clip_negative`` property makes negative values count as 0 (the stored data are
+    not changed).
     """
 
     engine = "dask"
 
-    def __init__(self, array, dtype=None, client=None, clip_negative: bool = False):
+    def __init__(self, array, dtype=None, client=None):
         _, da = import_dask()
         if not isinstance(array, da.Array):
             array = da.from_array(np.asarray(array), chunks=(-1, DEFAULT_CHUNK))
@@ -83,7 +84,7 @@ class DaskMatrix(ColumnNorms):
         self.chunk_size = int(max(raw.chunks[1])) if raw.chunks[1] else 0
         self.client = client
         self._window: int | None = None
-        self.clip_negative = clip_negative
+        self.clip_negative = False  # builds self.X
 
     def _clipping_changed(self) -> None:
         _, da = import_dask()
@@ -91,8 +92,7 @@ class DaskMatrix(ColumnNorms):
         self._chunks: dict = {}
 
     @classmethod
-    def from_source(cls, source, dtype=None, chunk_size: int | None = None, client=None,
-                    clip_negative: bool = False) -> DaskMatrix:
+    def from_source(cls, source, dtype=None, chunk_size: int | None = None, client=None) -> DaskMatrix:
         """X read from a file source, ``chunk_size`` columns per Dask chunk (default: about
         8 MiB, the solvers' update blocks), divided by the source's scale in the working dtype."""
         from mfcli.models.matrix import block_columns
@@ -112,9 +112,7 @@ class DaskMatrix(ColumnNorms):
         array = array.astype(work)
         if source.scale != 1.0:
             array = array / work.type(source.scale)
-        return cls(array, dtype=work, client=client, clip_negative=clip_negative)
-
-    from_hdf5 = from_source
+        return cls(array, dtype=work, client=client)
 
     def _compute(self, *arrays):
         if self.client is not None:

@@ -123,20 +123,20 @@ class StreamedMatrix(ColumnNorms):
     """:class:`~mfcli.models.matrix.DataMatrix` over a stored array, block by block of columns.
 
     ``source``: an :class:`H5Source` or :class:`NpySource`. ``chunk_size``: columns per block
-    read. ``clip_negative``: set negative values to 0 as they are read.
+    read. Setting the ``clip_negative`` property makes negative values read as 0.
     """
 
     engine = "stream"
 
     def __init__(self, source, dtype: str | np.dtype | None = None, chunk_size: int = DEFAULT_CHUNK,
-                 prefetch: bool = True, clip_negative: bool = False):
+                 prefetch: bool = True):
         self.source = source
         shape, stored_dtype = source.shape_dtype()
         self.shape = shape
         self.dtype = working_dtype(stored_dtype, dtype)
         self.chunk_size = max(1, int(chunk_size))
         self.prefetch = prefetch
-        self.clip_negative = clip_negative
+        self.clip_negative = False
         self._arrays = _ThreadLocalArray(source)
         self.passes = 0  # how many full passes over X were made (tests count them per iteration)
 
