@@ -212,6 +212,28 @@ def test_fold_in_equals_an_independent_ridge_solve():
     np.testing.assert_allclose(np.append(factors, bias), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("fit", [
+    lambda r: M.fit_als(r, rank=3, epochs=3),
+    lambda r: M.fit_wals(r, rank=3, w0=0.05, frequency_power=0.5, epochs=3),
+    lambda r: M.fit_wals(r.subset(r.values >= 0), rank=3, implicit=True, alpha=0.5, epochs=3),
+    lambda r: M.fit_svd(r, rank=3),
+])
+def test_batched_fold_in_equals_one_row_at_a_time(fit):
+    ratings, _ = planted(noise=0.1)
+    model, _ = fit(ratings)
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 7, 120)  # row 6 may be empty, row 7 is: both get zeros
+    items = rng.integers(0, ratings.n_items, 120)
+    keep = np.unique(rows * ratings.n_items + items, return_index=True)[1]
+    rows, items = rows[keep], items[keep]
+    values = rng.uniform(1, 5, len(rows))
+    biases, factors = model.fold_in_rows(rows, items, values, 8)
+    for row in range(8):
+        mine = rows == row
+        bias, expected = model.fold_in(items[mine], values[mine]) if mine.any() else (0.0, np.zeros(3))
+        assert biases[row] == bias and np.array_equal(factors[row], expected)
+
+
 def test_implicit_mode_ranks_a_users_block_first():
     """Two groups of users each consume their own block of items; held-out block items rank on top."""
     rng = np.random.default_rng(0)

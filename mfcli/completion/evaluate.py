@@ -81,14 +81,12 @@ def extend_factor_model(model: FactorModel, side: Ratings) -> FactorModel:
     transposed = FactorModel(model.global_mean, model.item_bias, model.user_bias, model.item_factors,
                              model.user_factors, model.item_ids, model.user_ids, model.rating_range, model.clip,
                              model.solver)
-    for user in range(n_old_u, len(user_ids)):
-        mine = (side.users == user) & (side.items < n_old_i)
-        if mine.any():
-            b[user], U[user] = model.fold_in(side.items[mine], side.values[mine])
-    for item in range(n_old_i, len(item_ids)):
-        mine = (side.items == item) & (side.users < n_old_u)
-        if mine.any():
-            c[item], V[item] = transposed.fold_in(side.users[mine], side.values[mine])
+    mine = (side.users >= n_old_u) & (side.items < n_old_i)
+    b[n_old_u:], U[n_old_u:] = model.fold_in_rows(side.users[mine] - n_old_u, side.items[mine], side.values[mine],
+                                                  len(user_ids) - n_old_u)
+    mine = (side.items >= n_old_i) & (side.users < n_old_u)
+    c[n_old_i:], V[n_old_i:] = transposed.fold_in_rows(side.items[mine] - n_old_i, side.users[mine],
+                                                       side.values[mine], len(item_ids) - n_old_i)
     return FactorModel(model.global_mean, b, c, U, V, user_ids, item_ids, model.rating_range, model.clip,
                        model.solver)
 

@@ -10,7 +10,7 @@ training have zero bias and zero factors, so they are predicted by the baseline
 (``mu + c_j`` or ``mu + b_i`` or ``mu``).
 
 :func:`solve_rows` is the weighted least-squares step that ALS and WALS alternate and that
-fold-in of new users uses: for each row ``i`` with observed columns ``O_i``, features ``f_j``
+fold-in of new users uses (both through :class:`HalfStep`): for each row ``i`` with observed columns ``O_i``, features ``f_j``
 (item factors, with a column of ones for the bias), targets ``t_ij`` and weights ``w_ij``, it
 solves
 
@@ -76,6 +76,59 @@ def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray,
         # Rows without any weight or regularization would be singular: give them a tiny ridge.
         grams[:, diagonal, diagonal] += 1e-10
         return np.linalg.solve(grams, rhs[:, :, None])[:, :, 0]
+
+
+class HalfStep:
+    """One half-step of ALS/WALS: the bias and factors of every row from its ratings, the other
+    side's factors and biases fixed (training alternates it over users and items; fold-in of new
+    users or items is one such step).
+
+    ``rows``/``cols``/``values``: the ratings (row and column indices, ratings); ``solver``: the
+    settings of :class:`FactorModel` (reg, reg_bias, reg_scaling, w0, biases, implicit, alpha);
+    ``weights``: optional per-rating weights w_ij. The grouping by row, the regularization
+    ``lambda_i`` (times the row's number of ratings with ``reg_scaling="count"``) and, for
+    implicit feedback, the confidences ``1 + alpha r_ij`` with targets 1 are set up once; each
+    :meth:`solve` is one sweep of :func:`solve_rows`.
+    """
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int,
+                 rank: int, solver: dict[str, Any], weights: np.ndarray | None = None):
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        self.rank = int(rank)
+        self.biases = bool(solver.get("biases", True))
+        self.w0 = float(solver.get("w0", 0.0))
+        if solver.get("implicit", False):
+            confidence = 1.0 + float(solver.get("alpha", 1.0)) * values
+            weights = confidence if weights is None else confidence * weights
+            self.targets = np.ones(len(values))
+        else:
+            self.targets = values
+        self.cols = cols
+        self.order = np.lexsort((cols, rows))
+        self.counts = np.bincount(rows, minlength=n_rows)
+        indptr = np.concatenate([[0], np.cumsum(self.counts)])
+        self.pattern = sp.csr_matrix((np.ones(len(rows)), cols[self.order], indptr), shape=(n_rows, n_cols))
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[self.order]
+        reg = float(solver.get("reg", 0.0))
+        reg_bias = float(solver.get("reg_bias", reg))
+        scale = self.counts.astype(np.float64) if solver.get("reg_scaling", "count") == "count" else np.ones(n_rows)
+        lambdas = np.asarray([reg] * self.rank + ([reg_bias] if self.biases else []), dtype=np.float64)
+        self.reg = lambdas[None, :] * scale[:, None]
+
+    def solve(self, other_factors: np.ndarray, global_mean: float, other_bias: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(biases, factors) of every row: features ``[v_j, 1]`` (``v_j`` without biases), targets
+        ``r_ij - mu - c_j``. Rows without ratings get zeros."""
+        features = other_factors
+        if self.biases:
+            features = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
+        targets = self.targets - global_mean - (other_bias[self.cols] if self.biases else 0.0)
+        x = solve_rows(self.pattern, targets[self.order], features, self.reg, self.weights, self.w0, self.rank)
+        x[self.counts == 0] = 0.0
+        bias = x[:, self.rank] if self.biases else np.zeros(len(x))
+        return bias, x[:, :self.rank]
 
 
 def single_threaded_blas():
@@ -178,28 +231,13 @@ class FactorModel:
         Returns ``(bias, factors)``.
         """
         items = np.asarray(items, dtype=np.int64)
-        values = np.asarray(values, dtype=np.float64)
-        s = self.solver
-        biases = bool(s.get("biases", True))
-        implicit = bool(s.get("implicit", False))
-        features = self.item_factors
-        if biases:
-            features = np.hstack([features, np.ones((features.shape[0], 1))])
-        if implicit:
-            confidence = 1.0 + float(s.get("alpha", 1.0)) * values
-            targets = np.ones_like(values)
-            weights = confidence if weights is None else weights * confidence
-        else:
-            targets = values - self.global_mean - (self.item_bias[items] if biases else 0.0)
-        order = np.argsort(items, kind="stable")
-        matrix = sp.csr_matrix((np.ones(len(items)), items[order], [0, len(items)]), shape=(1, len(self.item_ids)))
-        count = float(len(items)) if s.get("reg_scaling", "count") == "count" else 1.0
-        reg = np.full((1, features.shape[1]), float(s.get("reg", 0.0)) * count)
-        if biases:
-            reg[0, -1] = float(s.get("reg_bias", s.get("reg", 0.0))) * count
-        x = solve_rows(matrix, targets[order], features, reg,
-                       None if weights is None else np.asarray(weights)[order],
-                       float(s.get("w0", 0.0)), n_factors=self.rank)[0]
-        if biases:
-            return float(x[-1]), x[:-1]
-        return 0.0, x
+        bias, factors = self.fold_in_rows(np.zeros(len(items), dtype=np.int64), items, values, 1, weights)
+        return float(bias[0]), factors[0]
+
+    def fold_in_rows(self, rows: np.ndarray, items: np.ndarray, values: np.ndarray, n_rows: int,
+                     weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Biases (n_rows) and factors (n_rows x k) of ``n_rows`` new users at once, user ``rows[k]``
+        having rated known item index ``items[k]`` with ``values[k]``; items fixed. Each row is
+        solved as :meth:`fold_in` solves it alone; rows without ratings get zeros (the baseline)."""
+        step = HalfStep(rows, items, values, n_rows, len(self.item_ids), self.rank, self.solver, weights)
+        return step.solve(self.item_factors, self.global_mean, self.item_bias)

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mfcli.completion.data import Ratings
-from mfcli.completion.factors import FactorModel, solve_rows
+from mfcli.completion.factors import FactorModel, HalfStep
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import rmse
 
@@ -50,14 +50,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"rank": 32, "reg": 0.03, "reg_bias": 0.01, "epochs": 25, "lr": 0.01, "batch_size": 4096},
     "svd": {"rank": 16, "reg": 0.0, "epochs": 0},
 }
-
-
-def _rows_by(index: np.ndarray, other: np.ndarray, n_rows: int, n_cols: int):
-    """CSR pattern of the ratings grouped by ``index`` and the permutation of the ratings it uses."""
-    order = np.lexsort((other, index))
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=n_rows))])
-    matrix = sp.csr_matrix((np.ones(len(order)), other[order], indptr), shape=(n_rows, n_cols))
-    return matrix, order
 
 
 def _check_train(train: Ratings, rank: int) -> None:
@@ -178,46 +170,21 @@ def _wals_loop(train: Ratings, rank: int, reg: float, reg_bias: float, w0: float
                init_scale: float) -> FactorModel:
     n_users, n_items = train.shape
     rng, U, V, b, c = _initial_factors(train, rank, seed, init_scale)
-    if implicit:
-        mu = 0.0
-        w = (1.0 + alpha * train.values) * (1.0 if weights is None else weights)
-        targets = np.ones(len(train))
-    else:
-        mu = float(train.values.mean())
-        w = None if weights is None else np.asarray(weights, dtype=np.float64)
-        targets = train.values
+    mu = 0.0 if implicit else float(train.values.mean())
     reg_scaling = "none" if implicit else "count"
     solver = {"reg": reg, "reg_bias": reg_bias, "reg_scaling": reg_scaling, "w0": w0, "biases": biases,
               "implicit": implicit, "alpha": alpha}
     model = FactorModel(mu, b, c, U, V, train.user_ids, train.item_ids,
                         None if implicit else _rating_range(train), not implicit, solver)
-    by_user, user_order = _rows_by(train.users, train.items, n_users, n_items)
-    by_item, item_order = _rows_by(train.items, train.users, n_items, n_users)
-
-    def regularization(counts: np.ndarray) -> np.ndarray:
-        scale = counts.astype(np.float64) if reg_scaling == "count" else np.ones(len(counts))
-        columns = [np.full(len(counts), reg)] * rank + ([np.full(len(counts), reg_bias)] if biases else [])
-        return np.stack(columns, axis=1) * scale[:, None] if columns else np.zeros((len(counts), 0))
-
-    user_reg = regularization(train.user_counts())
-    item_reg = regularization(train.item_counts())
-    ones_items = np.ones((n_items, 1))
-    ones_users = np.ones((n_users, 1))
+    users = HalfStep(train.users, train.items, train.values, n_users, n_items, rank, solver, weights)
+    items = HalfStep(train.items, train.users, train.values, n_items, n_users, rank, solver, weights)
     for epoch in range(1, epochs + 1):
-        # Users: features [v_j, 1], targets r_ij - mu - c_j.
-        features = np.hstack([V, ones_items]) if biases else V
-        t = targets - mu - (c[train.items] if biases else 0.0)
-        x = solve_rows(by_user, t[user_order], features, user_reg, None if w is None else w[user_order], w0, rank)
-        U[:] = x[:, :rank]
+        user_bias, U[:] = users.solve(V, mu, c)  # items fixed: features [v_j, 1], targets r_ij - mu - c_j
         if biases:
-            b[:] = x[:, rank]
-        # Items: features [u_i, 1], targets r_ij - mu - b_i.
-        features = np.hstack([U, ones_users]) if biases else U
-        t = targets - mu - (b[train.users] if biases else 0.0)
-        x = solve_rows(by_item, t[item_order], features, item_reg, None if w is None else w[item_order], w0, rank)
-        V[:] = x[:, :rank]
+            b[:] = user_bias
+        item_bias, V[:] = items.solve(U, mu, b)  # users fixed: features [u_i, 1], targets r_ij - mu - b_i
         if biases:
-            c[:] = x[:, rank]
+            c[:] = item_bias
         if tracker(epoch, model):
             break
     return model
@@ -371,11 +338,8 @@ class _Estimator:
     def transform(self, new: Ratings) -> np.ndarray:
         """Factors of the users of ``new`` (ids of known items) by fold-in with the items fixed."""
         new = new.reindex(new.user_ids, self.model_.item_ids)
-        factors = np.zeros((new.n_users, self.model_.rank))
-        for user in range(new.n_users):
-            mine = (new.users == user) & (new.items >= 0)
-            factors[user] = self.model_.fold_in(new.items[mine], new.values[mine])[1]
-        return factors
+        known = new.items >= 0
+        return self.model_.fold_in_rows(new.users[known], new.items[known], new.values[known], new.n_users)[1]
 
     def predict(self, user_ids, item_ids) -> np.ndarray:
         return self.model_.predict(user_ids, item_ids)
