@@ -48,9 +48,9 @@ def stopping_kwargs(max_iter, tol, target_error, max_time) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def read_matrix(spec: str, factor: str, layer: int = 1):
+def read_matrix(spec: str, factor: str):
     """A matrix from a data file (as stored, no layout guessing) or the factor ``factor`` ("W" or
-    "H") of a result file's layer ``layer``."""
+    "H") of a result file's first layer."""
     import numpy as np
 
     from mfcli.io import load_dataset
@@ -59,7 +59,7 @@ def read_matrix(spec: str, factor: str, layer: int = 1):
     path = result_path_of(spec)
     if path is not None:
         result = read_result(path)
-        chosen = result.layer(layer)
+        chosen = result.layer(1)
         return np.asarray(chosen.W if factor == "W" else chosen.H)
     return load_dataset(spec, layout="matrix").X
 
