@@ -2,8 +2,9 @@
 
 Left panel: each layer's own history (``Layer.history["relative_error"]``, layer-wise
 pretraining of a deep model, or the only layer of a shallow one). Right panel, when the result
-has one: the global history of a deep model's joint refinement (``Result.history``: its
-``relative_error``, else ``global_loss``...; one curve, as they do not share a unit). The final value of every curve is in its legend entry.
+has one: the global history of a deep model's joint refinement (``Result.history["relative_error"]``;
+its ``global_loss`` is not drawn, as it does not share a unit). The final value of every curve is in its
+legend entry.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from mfcli.errors import DataError
 from mfcli.plotting.style import DEFAULT_DPI, component_color, new_figure, plot_style
 
 LAYER_KEYS = ("relative_error",)
-GLOBAL_KEYS = ("relative_error", "global_relative_error", "global_loss", "loss", "objective")
 
 
 def convergence_curves(result) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
@@ -26,10 +26,9 @@ def convergence_curves(result) -> tuple[list[tuple[str, np.ndarray]], list[tuple
             if values is not None and np.size(values):
                 name = f"layer {index} (r={layer.rank})" if len(result.layers) > 1 else f"rank {layer.rank}"
                 per_layer.append((name, np.asarray(values, dtype=np.float64).ravel()))
-    # one global curve: the first of GLOBAL_KEYS present (a relative error and a loss do not
-    # share a unit, so they are not drawn on one axis)
-    global_curves = [(key.replace("_", " "), np.asarray(result.history[key], dtype=np.float64).ravel())
-                     for key in GLOBAL_KEYS if key in result.history and np.size(result.history[key])][:1]
+    joint = result.history.get("relative_error")
+    global_curves = [("relative error", np.asarray(joint, dtype=np.float64).ravel())] \
+        if joint is not None and np.size(joint) else []
     return per_layer, global_curves
 
 
@@ -82,7 +81,7 @@ def convergence_figure(result, dpi: float = DEFAULT_DPI):
                                    r"$\|X - WH\|_F \,/\, \|X\|_F$")
             column += 1
         if global_curves:
-            _plot_curves(axes[column], global_curves, ["#222222", "#888888", "#555555", "#aaaaaa", "#000000"])
+            _plot_curves(axes[column], global_curves, ["#222222"])
             axes[column].set_title("joint refinement (all layers)")
             axes[column].set_ylabel(global_curves[0][0])
         ranks = ",".join(map(str, result.ranks))
