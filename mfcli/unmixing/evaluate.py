@@ -78,15 +78,10 @@ def evaluate_unmixing(E_est: np.ndarray | None, A_est: np.ndarray | None, E_true
     if known:
         document["mean_sad"] = float(np.mean(known))
     if have_abundances:
-        rows = [int(j) for j in matched if j >= 0]
+        # each true material's matched map; with fewer estimates than materials the unmatched count as zero
+        estimate = np.zeros_like(np.asarray(A_true, dtype=np.float64))
         true_rows = [k for k, j in enumerate(matched) if j >= 0]
-        if len(rows) == n_true:
-            estimate = A_est[rows]
-            document["armse"] = abundance_rmse(estimate, A_true)
-            document["sre"] = signal_to_reconstruction_error(A_true, estimate)
-        else:  # fewer estimates than materials: score the matched ones, the rest count as zero
-            estimate = np.zeros_like(np.asarray(A_true, dtype=np.float64))
-            estimate[true_rows] = A_est[rows]
-            document["armse"] = abundance_rmse(estimate, A_true)
-            document["sre"] = signal_to_reconstruction_error(A_true, estimate)
+        estimate[true_rows] = A_est[[int(j) for j in matched if j >= 0]]
+        document["armse"] = abundance_rmse(estimate, A_true)
+        document["sre"] = signal_to_reconstruction_error(A_true, estimate)
     return document
