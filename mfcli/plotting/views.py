@@ -28,11 +28,7 @@ def layer_indices(result, layer: int | str) -> list[int]:
     """1-based layer numbers for ``--layer L`` (``-1`` = last) or ``--layer all``."""
     if isinstance(layer, str) and layer.lower() == "all":
         return list(range(1, len(result.layers) + 1))
-    index = int(layer)
-    if index == -1:
-        return [len(result.layers)]
-    result.layer(index)  # raises a one-line ParameterError for a layer that does not exist
-    return [index]
+    return [result.layer_number(int(layer))]  # a one-line ParameterError for a layer that does not exist
 
 
 def hard_assignments(result, index: int) -> np.ndarray:
