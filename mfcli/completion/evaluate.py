@@ -8,25 +8,23 @@ from typing import Any
 
 import numpy as np
 
+from mfcli.completion import DEEP_MODELS, MODELS
 from mfcli.completion.data import IdMap, Ratings, areas
 from mfcli.completion.factors import FactorModel
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import mae, rmse
 
-MODEL_NAMES = ("baseline", "als", "sgd", "wals", "svd", "dmf", "dmf-d")
-
-
 def make_estimator(name: str, **params):
     """The estimator of model ``name`` with ``params`` over its defaults (None values ignored)."""
     params = {k: v for k, v in params.items() if v is not None}
-    if name in ("dmf", "dmf-d"):
+    if name in DEEP_MODELS:
         from mfcli.completion.dmf import DMF
 
         return DMF(discrete=name == "dmf-d", **params)
     from mfcli.completion.models import ESTIMATORS
 
     if name not in ESTIMATORS:
-        raise ParameterError(f"unknown completion model '{name}'; choose one of {', '.join(MODEL_NAMES)}")
+        raise ParameterError(f"unknown completion model '{name}'; choose one of {', '.join(MODELS)}")
     return ESTIMATORS[name](**params)
 
 

@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from mfcli.completion import DEEP_MODELS
 from mfcli.completion.data import IdMap, Ratings
 from mfcli.completion.factors import FactorModel
 from mfcli.errors import InputError
 from mfcli.result import Layer, Result
-
-FACTOR_MODELS = ("baseline", "als", "sgd", "wals", "svd")
-DEEP_MODELS = ("dmf", "dmf-d")
 
 
 def ratings_arrays(train: Ratings) -> dict[str, np.ndarray]:

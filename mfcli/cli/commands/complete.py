@@ -6,8 +6,7 @@ import click
 
 from mfcli.cli import console
 from mfcli.cli.options import command_line, file_output, force_option, json_option, seed_option
-
-MODELS = ("baseline", "als", "sgd", "wals", "svd", "dmf", "dmf-d")
+from mfcli.completion import DEEP_MODELS, MODELS
 
 
 def _parse_masks(ctx, param, value):
@@ -166,7 +165,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     params["seed"] = seed
     if hidden is not None:
         params["hidden"] = hidden
-    deep = model in ("dmf", "dmf-d")
+    deep = model in DEEP_MODELS
     deep_options = {"rank", "reg", "epochs", "lr", "batch_size", "seed", "hidden", "time_budget"}
     if deep:
         params["device"] = device
