@@ -48,7 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "als": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 8},
     "wals": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "w0": 0.001, "epochs": 8},
     "sgd": {"rank": 32, "reg": 0.03, "reg_bias": 0.01, "epochs": 25, "lr": 0.01, "batch_size": 4096},
-    "svd": {"rank": 16, "reg": 0.0, "epochs": 0},
+    "svd": {"rank": 16},
 }
 
 
@@ -317,8 +317,7 @@ class _Estimator:
     name = ""
 
     def __init__(self, **params):
-        self.params = {**{k: v for k, v in DEFAULTS[self.name].items() if k != "epochs" or self.name != "svd"},
-                       **params}
+        self.params = {**DEFAULTS[self.name], **params}
 
     def _fit(self, train, validation=None, callback=None):
         raise NotImplementedError
