@@ -80,6 +80,13 @@ def test_help_imports_no_heavy_module():
     assert result.stdout.strip().endswith("HEAVY:"), result.stdout.splitlines()[-1]
 
 
+def test_the_numpy_free_copy_of_the_data_formats_is_exact():
+    from mfcli.cli.options import DATA_FORMATS
+    from mfcli.io.formats import FORMATS
+
+    assert tuple(DATA_FORMATS) == tuple(FORMATS)
+
+
 def test_every_command_has_help_text(invoke):
     context = click.Context(cli)
     for name in cli.list_commands(context):

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from mfcli.engines import ENGINES  # NumPy-free, so --help stays fast
+
 
 def stack_options(*decorators: Callable) -> Callable:
     """One decorator applying ``decorators`` in the order written (the first is the outermost)."""
@@ -74,7 +76,7 @@ data_options = stack_options(
 )
 
 engine_options = stack_options(
-    click.option("--engine", type=click.Choice(["memory", "stream", "dask"]), default="memory", show_default=True,
+    click.option("--engine", type=click.Choice(ENGINES), default="memory", show_default=True,
                  help="Where X lives: memory (loaded whole); stream (an HDF5/MATLAB v7.3/.npy file read block by "
                       "block of columns, bounded memory); dask (a Dask array: local threads, or a cluster with "
                       "--scheduler). Same results on every engine."),
