@@ -105,10 +105,10 @@ def hals_sweeps(Z: np.ndarray, M: np.ndarray, max_sweeps: int, eps: float, floor
     return max_sweeps
 
 
-def stacked(F: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Z = [F; C; 1] as one C-contiguous array for :func:`hals_sweeps`."""
+def stacked(F: np.ndarray, C: np.ndarray, dtype=None) -> np.ndarray:
+    """Z = [F; C; 1] as one C-contiguous array for :func:`hals_sweeps`, in ``dtype`` (default F's)."""
     r, p = F.shape
-    Z = np.empty((2 * r + 1, p), dtype=F.dtype)
+    Z = np.empty((2 * r + 1, p), dtype=F.dtype if dtype is None else dtype)
     Z[:r] = F
     Z[r:2 * r] = C
     Z[2 * r] = 1.0
@@ -135,10 +135,7 @@ def hals_block_update(H: np.ndarray, gram: np.ndarray, sweeps: int, eps: float, 
     M = sweep_matrix(gram, l1, H.dtype)
 
     def update(B: np.ndarray, cols: slice) -> np.ndarray:
-        Z = np.empty((2 * r + 1, B.shape[1]), dtype=H.dtype)
-        Z[:r] = H[:, cols]
-        Z[r:2 * r] = B if cross is None else cross(B, cols)
-        Z[2 * r] = 1.0
+        Z = stacked(H[:, cols], B if cross is None else cross(B, cols))
         hals_sweeps(Z, M, sweeps, eps, floor)
         H[:, cols] = Z[:r]
         return Z[:r]
@@ -243,15 +240,12 @@ class Scheme:
         floor, sweeps, eps, dtype = self.floor, self.max_h_sweeps, self.eps, self.dtype
 
         def update(B: np.ndarray, cols: slice) -> np.ndarray:
-            Z = np.empty((2 * r + 1, B.shape[1]), dtype=dtype)
             if start is None:
                 first = gram_solve(AtA64, B)
                 np.maximum(first, floor, out=first)
-                Z[:r] = first
             else:
-                Z[:r] = start[:, cols]
-            Z[r:2 * r] = B
-            Z[2 * r] = 1.0
+                first = start[:, cols]
+            Z = stacked(first, B, dtype)
             hals_sweeps(Z, M, sweeps, eps, floor)
             if plain_out is not None:
                 plain_out[:, cols] = Z[:r]
