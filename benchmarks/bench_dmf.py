@@ -80,8 +80,7 @@ def main(argv=None) -> int:
 
     seen_users, seen_items = holdout_split(train, args.holdout, args.holdout, seed=0)
     area_one = restrict(train, seen_users, seen_items)
-    val_one = validation.reindex(area_one.user_ids, area_one.item_ids)
-    val_one = val_one.subset((val_one.users >= 0) & (val_one.items >= 0))
+    val_one = validation.reindex(area_one.user_ids, area_one.item_ids, drop_unknown=True)
     print(f"held out {int((~seen_users).sum())} users and {int((~seen_items).sum())} items; "
           f"DMF trains on {len(area_one)} ratings of area I")
 

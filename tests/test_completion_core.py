@@ -48,6 +48,24 @@ def test_triplets_map_ids_and_back():
     assert back == [("u2", 10, 1.0), ("u1", 20, 2.0), ("u2", 20, 3.0)]
 
 
+def _triplets(ratings):
+    return list(zip(ratings.user_ids.ids[ratings.users].tolist(), ratings.item_ids.ids[ratings.items].tolist(),
+                    ratings.values.tolist()))
+
+
+def test_reindex_keeps_or_drops_unknown_ids_and_compact_keeps_every_rating():
+    ratings = Ratings.from_triplets(["u1", "u2", "u3", "u1"], [10, 20, 20, 30], [1.0, 2.0, 3.0, 4.0])
+    users, items = IdMap(np.array(["u3", "u1"])), IdMap(np.array([20, 10]))
+    kept = ratings.reindex(users, items)
+    assert list(kept.users) == [1, -1, 0, 1] and list(kept.items) == [1, 0, 0, -1]
+    dropped = ratings.reindex(users, items, drop_unknown=True)
+    assert _triplets(dropped) == [("u1", 10, 1.0), ("u3", 20, 3.0)] and dropped.shape == (2, 2)
+    sparse = ratings.subset(np.array([True, False, True, False]))  # u2 and item 30 have no ratings left
+    compact = sparse.compact()
+    assert compact.shape == (2, 2) and _triplets(compact) == _triplets(sparse)
+    assert ratings.compact() is ratings
+
+
 def test_duplicate_ratings_are_refused():
     with pytest.raises(DataError, match="duplicate"):
         Ratings.from_triplets([1, 2, 1], [5, 5, 5], [1.0, 2.0, 3.0])

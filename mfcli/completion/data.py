@@ -182,11 +182,21 @@ class Ratings:
         data = self.values if values is None else np.asarray(values, dtype=np.float64)
         return sp.csr_matrix((data, (self.users, self.items)), shape=shape or self.shape)
 
-    def reindex(self, user_ids: IdMap, item_ids: IdMap) -> "Ratings":
-        """The same ratings expressed in other id maps (indices -1 for ids those maps lack)."""
+    def reindex(self, user_ids: IdMap, item_ids: IdMap, drop_unknown: bool = False) -> "Ratings":
+        """The same ratings expressed in other id maps: indices -1 for ids those maps lack, or with
+        ``drop_unknown`` only the ratings whose user and item both are in the maps."""
         users = user_ids.index(self.user_ids.ids[self.users])
         items = item_ids.index(self.item_ids.ids[self.items])
-        return Ratings(users, items, self.values, user_ids, item_ids, self.weights)
+        ratings = Ratings(users, items, self.values, user_ids, item_ids, self.weights)
+        return ratings.subset((users >= 0) & (items >= 0)) if drop_unknown else ratings
+
+    def compact(self) -> "Ratings":
+        """The same ratings with id maps reduced to the users and items that have ratings."""
+        users = np.unique(self.users)
+        items = np.unique(self.items)
+        if len(users) == self.n_users and len(items) == self.n_items:
+            return self
+        return self.reindex(IdMap(self.user_ids.ids[users]), IdMap(self.item_ids.ids[items]))
 
     def user_counts(self) -> np.ndarray:
         return np.bincount(self.users[self.users >= 0], minlength=self.n_users)

@@ -54,11 +54,8 @@ def evaluate(predictor, test: Ratings) -> dict[str, Any]:
 
 def restrict(ratings: Ratings, seen_users: np.ndarray, seen_items: np.ndarray) -> Ratings:
     """The ratings of area I (seen users and items) with id maps of the seen ids only."""
-    keep = seen_users[ratings.users] & seen_items[ratings.items]
-    user_ids = IdMap(ratings.user_ids.ids[seen_users])
-    item_ids = IdMap(ratings.item_ids.ids[seen_items])
-    sub = ratings.subset(keep)
-    return sub.reindex(user_ids, item_ids)
+    return ratings.reindex(IdMap(ratings.user_ids.ids[seen_users]), IdMap(ratings.item_ids.ids[seen_items]),
+                           drop_unknown=True)
 
 
 def extend_factor_model(model: FactorModel, side: Ratings) -> FactorModel:

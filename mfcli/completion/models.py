@@ -336,9 +336,8 @@ class _Estimator:
 
     def transform(self, new: Ratings) -> np.ndarray:
         """Factors of the users of ``new`` (ids of known items) by fold-in with the items fixed."""
-        new = new.reindex(new.user_ids, self.model_.item_ids)
-        known = new.items >= 0
-        return self.model_.fold_in_rows(new.users[known], new.items[known], new.values[known], new.n_users)[1]
+        new = new.reindex(new.user_ids, self.model_.item_ids, drop_unknown=True)
+        return self.model_.fold_in_rows(new.users, new.items, new.values, new.n_users)[1]
 
     def predict(self, user_ids, item_ids) -> np.ndarray:
         return self.model_.predict(user_ids, item_ids)

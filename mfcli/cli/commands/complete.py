@@ -156,10 +156,9 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     if len(train) == 0:
         raise DataError("the training set is empty; check the split")
     # Only the ids seen in training define the model (the matrix split keeps the full id maps).
-    train = _compact(train)
+    train = train.compact()
     if validation is not None:
-        validation = validation.reindex(train.user_ids, train.item_ids)
-        validation = validation.subset((validation.users >= 0) & (validation.items >= 0))
+        validation = validation.reindex(train.user_ids, train.item_ids, drop_unknown=True)
 
     params = {k: v for k, v in hyper.items() if v is not None}
     params["seed"] = seed
@@ -184,8 +183,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         seen_users, seen_items = cdata.holdout_split(train, holdout_rows, holdout_cols, seed)
         fit_set = restrict(train, seen_users, seen_items)
         if validation is not None:
-            validation = validation.reindex(fit_set.user_ids, fit_set.item_ids)
-            validation = validation.subset((validation.users >= 0) & (validation.items >= 0))
+            validation = validation.reindex(fit_set.user_ids, fit_set.item_ids, drop_unknown=True)
         console.info(f"Held out {int((~seen_users).sum())} users and {int((~seen_items).sum())} items "
                      f"({len(train) - len(fit_set)} training ratings used only as their inputs)")
 
@@ -212,9 +210,8 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         summary.update(estimator.discrete_report(predictor, test))
     if holdout:
         # Areas are defined over the users and items of the whole training split.
-        test_in_train = test.reindex(train.user_ids, train.item_ids)
-        known = (test_in_train.users >= 0) & (test_in_train.items >= 0)
-        summary["areas"] = evaluate_areas(predictor, test_in_train.subset(known), seen_users, seen_items)
+        test_in_train = test.reindex(train.user_ids, train.item_ids, drop_unknown=True)
+        summary["areas"] = evaluate_areas(predictor, test_in_train, seen_users, seen_items)
     history = getattr(estimator, "history_", {})
     if history.get("validation_rmse") is not None and len(history["validation_rmse"]):
         summary["best_epoch"] = int(np.argmin(history["validation_rmse"]) + 1)
@@ -238,19 +235,6 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         summary["output"] = output
     if as_json:
         console.emit_json(summary)
-
-
-def _compact(ratings):
-    """Ratings with id maps reduced to the users and items that have ratings."""
-    import numpy as np
-
-    from mfcli.completion.data import IdMap
-
-    users = np.unique(ratings.users)
-    items = np.unique(ratings.items)
-    if len(users) == ratings.n_users and len(items) == ratings.n_items:
-        return ratings
-    return ratings.reindex(IdMap(ratings.user_ids.ids[users]), IdMap(ratings.item_ids.ids[items]))
 
 
 def _print_summary(summary: dict) -> None:
