@@ -90,8 +90,7 @@ class IdMap:
 class Ratings:
     """Observed entries of a users x items matrix: ``values[k]`` at (``users[k]``, ``items[k]``).
 
-    ``user_ids``/``item_ids`` map the indices to the external ids. ``weights``: optional
-    per-rating weights w_ij (frequency weights, confidences); ``None`` means all 1.
+    ``user_ids``/``item_ids`` map the indices to the external ids.
     """
 
     users: np.ndarray
@@ -99,7 +98,6 @@ class Ratings:
     values: np.ndarray
     user_ids: IdMap
     item_ids: IdMap
-    weights: np.ndarray | None = None
 
     def __post_init__(self):
         self.users = np.asarray(self.users, dtype=np.int64)
@@ -124,7 +122,7 @@ class Ratings:
         return self.n_users, self.n_items
 
     @classmethod
-    def from_triplets(cls, users, items, values, weights=None) -> "Ratings":
+    def from_triplets(cls, users, items, values) -> "Ratings":
         """Ratings from external ids (ids sorted to indices); raise DataError on a duplicate pair."""
         users = np.asarray(users)
         items = np.asarray(items)
@@ -134,7 +132,7 @@ class Ratings:
         require_finite_ratings(values)
         user_ids, user_index = IdMap.from_values(users)
         item_ids, item_index = IdMap.from_values(items)
-        ratings = cls(user_index, item_index, values, user_ids, item_ids, weights)
+        ratings = cls(user_index, item_index, values, user_ids, item_ids)
         ratings.check_duplicates()
         return ratings
 
@@ -173,9 +171,8 @@ class Ratings:
 
     def subset(self, mask_or_index) -> "Ratings":
         """The ratings selected by a boolean mask or an index array (same id maps)."""
-        weights = None if self.weights is None else self.weights[mask_or_index]
         return Ratings(self.users[mask_or_index], self.items[mask_or_index], self.values[mask_or_index],
-                       self.user_ids, self.item_ids, weights)
+                       self.user_ids, self.item_ids)
 
     def to_csr(self, values=None, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
         """users x items CSR matrix of ``values`` (default: the ratings)."""
@@ -187,7 +184,7 @@ class Ratings:
         ``drop_unknown`` only the ratings whose user and item both are in the maps."""
         users = user_ids.index(self.user_ids.ids[self.users])
         items = item_ids.index(self.item_ids.ids[self.items])
-        ratings = Ratings(users, items, self.values, user_ids, item_ids, self.weights)
+        ratings = Ratings(users, items, self.values, user_ids, item_ids)
         return ratings.subset((users >= 0) & (items >= 0)) if drop_unknown else ratings
 
     def compact(self) -> "Ratings":

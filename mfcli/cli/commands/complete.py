@@ -221,7 +221,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     if output is not None:
         from mfcli.io.ratings import describe_source
 
-        result_params = {"model": model, **{k: v for k, v in estimator.params.items() if k != "weights"}}
+        result_params = {"model": model, **estimator.params}
         if deep:
             result = estimator.to_result(train if holdout else fit_set, result_params, summary)
         else:
