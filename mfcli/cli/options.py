@@ -106,6 +106,7 @@ output_option = click.option("-o", "--output", "output", required=True, metavar=
                              help="Result file to write (HDF5).")
 force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+result_output_options = stack_options(output_option, force_option, json_option)  # commands writing a result file
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 rank_option = click.option("-r", "--rank", type=click.IntRange(min=1), required=True, help="Rank of the factorization.")
 dtype_option = click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mfcli.cli.options import data_options, dtype_option, force_option, input_argument, json_option, output_option
+from mfcli.cli.options import data_options, dtype_option, input_argument, result_output_options
 
 
 @click.command(short_help="Abundances for given endmembers by exact batched NNLS or FCLS.")
@@ -19,9 +19,7 @@ from mfcli.cli.options import data_options, dtype_option, force_option, input_ar
 @click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=None,
               help="FCLS weight of the sum-to-one row (Heinz & Chang's delta); default: the constraint is exact.")
 @dtype_option
-@output_option
-@force_option
-@json_option
+@result_output_options
 def command(input_spec: str, endmembers_spec: str, layer: int, method: str, delta: float | None,
             dtype: str | None, output: str, force: bool, as_json: bool, **data_opts) -> None:
     """Solve the abundances of every pixel of INPUT for fixed endmembers, all pixels at once

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mfcli.cli.options import (data_options, dtype_option, force_option, input_argument, json_option, output_option,
-                               rank_option, seed_option)
+from mfcli.cli.options import (data_options, dtype_option, input_argument, rank_option, result_output_options,
+                               seed_option)
 
 
 @click.command(short_help="Extract endmembers among the pixels (SPA, VCA, N-FINDR) and their abundances.")
@@ -18,9 +18,7 @@ from mfcli.cli.options import (data_options, dtype_option, force_option, input_a
               show_default=True, help="Abundances of every pixel for the extracted endmembers.")
 @seed_option
 @dtype_option
-@output_option
-@force_option
-@json_option
+@result_output_options
 def command(input_spec: str, rank: int, method: str, abundance_method: str, seed: int, dtype: str | None,
             output: str, force: bool, as_json: bool, **data_opts) -> None:
     """Pick RANK pixels of INPUT (bands x pixels) as endmembers, assuming pure pixels exist, and

@@ -6,8 +6,8 @@ import click
 
 from mfcli.cli import console
 from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_kwargs, stopping_options
-from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, force_option,
-                               input_argument, json_option, output_option, rank_option, seed_option)
+from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, input_argument,
+                               rank_option, result_output_options, seed_option)
 from mfcli.models import registry
 
 
@@ -47,9 +47,7 @@ def _model_list() -> str:
 @seed_option
 @dtype_option
 @clip_negative_option
-@output_option
-@force_option
-@json_option
+@result_output_options
 def command(input_spec: str, rank: int, model: str, loss: str, init: str | None, init_w: str | None,
             init_h: str | None, max_iter, tol, target_error, max_time, params: tuple[str, ...], seed: int,
             dtype: str | None, clip_negative: bool, output: str, force: bool, as_json: bool, **data_opts) -> None:
