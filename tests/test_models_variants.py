@@ -158,6 +158,15 @@ def test_registry_params_and_lookup():
         registry.get_model("onmf").check_loss("kl")
 
 
+@pytest.mark.parametrize("long_name, short_name", sorted(registry.LOSS_ALIASES.items()))
+def test_a_loss_by_its_long_name_is_the_same_loss(long_name, short_name):
+    from mfcli.models.nmf import loss_name, parse_loss
+
+    assert registry.get_model("nmf").check_loss(long_name.title()) == long_name
+    assert parse_loss(long_name.title()) == parse_loss(short_name) == registry.NAMED_LOSSES[short_name]
+    assert loss_name(parse_loss(long_name)) == short_name
+
+
 def test_registering_a_model(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     spec = registry.register(registry.ModelSpec("tiny", "mfcli.models.nmf:nmf", "test model"))

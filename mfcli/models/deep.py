@@ -65,6 +65,7 @@ from mfcli.models.base import Monitor, Stopping, frobenius_residual_sq, gram_sol
 from mfcli.models.hals import floor_for, hals_block_update, hals_rows, unit_columns_update
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.models.onmf import soft_assignments
+from mfcli.models.registry import COMMON_INITS
 from mfcli.result import Layer, Result
 from mfcli.validation import check_ranks
 
@@ -147,7 +148,7 @@ class DeepVariant:
     refines = True
     nonnegative = True
     default_init = "nndsvda"
-    inits: tuple[str, ...] = ("nndsvda", "nndsvd", "nndsvdar", "spa", "kmeans++", "random")
+    inits: tuple[str, ...] = COMMON_INITS
     default_tol = 1e-5
 
     def __init__(self, init: str | None = None, **params: Any):

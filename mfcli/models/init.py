@@ -23,8 +23,7 @@ import numpy as np
 
 from mfcli.errors import DataError, ParameterError
 from mfcli.models.matrix import DataMatrix
-
-INIT_METHODS = ("random", "nndsvd", "nndsvda", "nndsvdar", "spa", "kmeans++")
+from mfcli.models.registry import COMMON_INITS as INIT_METHODS
 
 
 def _rms(data: DataMatrix) -> float:

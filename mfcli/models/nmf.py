@@ -29,6 +29,7 @@ from mfcli.models.base import (FactorizationEstimator, Monitor, begin_run, frobe
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.models.matrix import DataMatrix, project_update
+from mfcli.models.registry import NAMED_LOSSES, loss_key
 
 SOLVERS = ("hals", "mu")
 
@@ -37,10 +38,9 @@ def parse_loss(loss) -> float:
     """'fro' -> 2, 'kl' -> 1, 'is' -> 0, 'beta=B' or a number -> B."""
     if isinstance(loss, (int, float)):
         return float(loss)
-    text = str(loss).strip().lower()
-    named = {"fro": 2.0, "frobenius": 2.0, "kl": 1.0, "kullback-leibler": 1.0, "is": 0.0, "itakura-saito": 0.0}
-    if text in named:
-        return named[text]
+    text = loss_key(loss)
+    if text in NAMED_LOSSES:
+        return NAMED_LOSSES[text]
     if text.startswith("beta="):
         text = text[5:]
     try:
@@ -50,7 +50,7 @@ def parse_loss(loss) -> float:
 
 
 def loss_name(beta: float) -> str:
-    return {2.0: "fro", 1.0: "kl", 0.0: "is"}.get(float(beta), f"beta={beta:g}")
+    return {value: name for name, value in NAMED_LOSSES.items()}.get(float(beta), f"beta={beta:g}")
 
 
 def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Monitor):

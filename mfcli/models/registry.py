@@ -26,7 +26,18 @@ from typing import Any, Callable
 
 from mfcli.errors import ParameterError
 
+# The initializations of :func:`mfcli.models.init.initialize` (the default, nndsvda, first).
 COMMON_INITS = ("nndsvda", "nndsvd", "nndsvdar", "spa", "kmeans++", "random")
+
+# Named losses: the beta of their beta-divergence, and the long names accepted for them.
+NAMED_LOSSES = {"fro": 2.0, "kl": 1.0, "is": 0.0}
+LOSS_ALIASES = {"frobenius": "fro", "kullback-leibler": "kl", "itakura-saito": "is"}
+
+
+def loss_key(loss) -> str:
+    """A --loss value lowercased, its long name replaced by the short one ("Frobenius" -> "fro")."""
+    text = str(loss).strip().lower()
+    return LOSS_ALIASES.get(text, text)
 
 
 @dataclass(frozen=True)
@@ -104,9 +115,7 @@ class ModelSpec:
 
     def check_loss(self, loss: str) -> str:
         text = str(loss).strip().lower()
-        base = "beta" if text.startswith("beta=") else text
-        aliases = {"frobenius": "fro", "kullback-leibler": "kl", "itakura-saito": "is"}
-        base = aliases.get(base, base)
+        base = "beta" if text.startswith("beta=") else loss_key(text)
         if base not in self.losses:
             raise ParameterError(f"model {self.name} supports --loss {', '.join(self.losses)}, not '{loss}'")
         return text
