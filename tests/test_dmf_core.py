@@ -204,7 +204,7 @@ def test_result_round_trip_keeps_predictions_and_extension(torch, tmp_path):
     seen_users, seen_items = holdout_split(ratings, 0.2, 0.2, seed=1)
     model = DMF(**FAST, input_norm=True, input_dropout=0.2).fit(restrict(ratings, seen_users, seen_items))
     in_memory = model.predictor(ratings)
-    write_result(model.to_result(ratings, {"model": "dmf"}, {}), tmp_path / "m.h5")
+    write_result(model.to_result(in_memory, {"model": "dmf"}, {}), tmp_path / "m.h5")
     loaded = predictor_from_result(read_result(tmp_path / "m.h5"))
     users = loaded.user_ids.index(ratings.user_ids.ids[ratings.users])
     items = loaded.item_ids.index(ratings.item_ids.ids[ratings.items])

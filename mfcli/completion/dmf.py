@@ -203,21 +203,23 @@ class DMFPredictor:
 
     ``U``/``V``: unit row/column embeddings of every known user/item (the training ones and those
     extended from side ratings); pairs with an unknown id get the bias baseline. For DMF-D the
-    scores are quantized by the learned boundaries.
+    scores are quantized by the learned boundaries. The training items come first in
+    ``item_ids``: they are the network's input columns. ``ratings``: the ratings the embeddings
+    were computed from (training plus side ratings), saved with the model.
     """
 
     def __init__(self, U, V, user_ids: IdMap, item_ids: IdMap, alpha, beta, baseline, user_layers=None,
-                 activation="relu", input_item_index=None, levels=None, boundaries=None, input_norm=False):
+                 activation="relu", levels=None, boundaries=None, input_norm=False, ratings: Ratings | None = None):
         self.U, self.V = U, V
         self.user_ids, self.item_ids = user_ids, item_ids
         self.alpha, self.beta = float(alpha), float(beta)
         self.baseline = baseline  # (global mean, user bias, item bias)
         self.user_layers = user_layers
         self.activation = activation
-        self.input_item_index = input_item_index  # model item index of each network input column
         self.levels = levels
         self.boundaries = boundaries
         self.input_norm = bool(input_norm)
+        self.ratings = ratings
 
     @property
     def discrete(self) -> bool:
@@ -254,12 +256,11 @@ class DMFPredictor:
         """Scores of every item for a user given only by ratings of known items (the row branch)."""
         if self.user_layers is None:
             raise ParameterError("this DMF model was saved without its network; cannot score a new user")
-        column_of = np.full(len(self.item_ids), -1, dtype=np.int64)
-        column_of[self.input_item_index] = np.arange(len(self.input_item_index))
-        columns = column_of[np.asarray(items, dtype=np.int64)]
-        keep = columns >= 0
-        x = np.zeros((1, len(self.input_item_index)))
-        x[0, columns[keep]] = np.asarray(values, dtype=np.float64)[keep] / self.beta
+        n_inputs = self.user_layers[0]["weight"].shape[1]  # the training items, indices 0..n_inputs-1
+        items = np.asarray(items, dtype=np.int64)
+        keep = (items >= 0) & (items < n_inputs)
+        x = np.zeros((1, n_inputs))
+        x[0, items[keep]] = np.asarray(values, dtype=np.float64)[keep] / self.beta
         if self.input_norm:
             x /= np.sqrt(max(int(keep.sum()), 1))
         u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))[0]
@@ -410,7 +411,6 @@ class DMF:
             self.params["latent"] = int(rank)
         if "reg" in params:  # --reg is gamma, the weight decay
             self.params["weight_decay"] = float(self.params.pop("reg"))
-        self.params.pop("reg", None)
         self.params["hidden"] = [int(h) for h in self.params["hidden"]]
 
     @property
@@ -603,11 +603,9 @@ class DMF:
         mu, b, c = self.baseline_
         b = np.concatenate([b, np.zeros(ratings.n_users - len(b))])
         c = np.concatenate([c, np.zeros(ratings.n_items - len(c))])
-        self._predictor_ratings = ratings
         return DMFPredictor(U, V, ratings.user_ids, ratings.item_ids, self.alpha_, self.beta_, (mu, b, c),
-                            user_layers, activation, np.arange(train.n_items),
-                            self.levels_ if self.discrete else None,
-                            self.boundaries_ if self.discrete else None, self.params["input_norm"])
+                            user_layers, activation, self.levels_ if self.discrete else None,
+                            self.boundaries_ if self.discrete else None, self.params["input_norm"], ratings)
 
     def discrete_report(self, predictor: DMFPredictor, test: Ratings) -> dict[str, Any]:
         """RMSE/MAE of the continuous output before the quantizer, and the learned boundaries."""
@@ -615,18 +613,15 @@ class DMF:
         return {"continuous_rmse": rmse(test.values, continuous), "continuous_mae": mae(test.values, continuous),
                 "boundaries": [float(v) for v in self.boundaries_]}
 
-    def to_result(self, inputs: Ratings, params: dict[str, Any], summary: dict[str, Any]):
-        """The Result of this model; ``inputs`` the ratings the predictor was built from (training
-        plus side ratings of extended users and items)."""
+    def to_result(self, predictor: DMFPredictor, params: dict[str, Any], summary: dict[str, Any]):
+        """The Result of this model with the embeddings, id maps and ratings of ``predictor`` (one
+        made by :meth:`predictor`, possibly extended to users and items unseen in training)."""
         from mfcli.completion.persist import ratings_arrays
         from mfcli.result import Layer, Result
 
-        predictor = self.predictor(inputs if inputs is not self.train_ else None)
         arrays = {
-            **ratings_arrays(self._predictor_ratings),
+            **ratings_arrays(predictor.ratings),
             "completion/user_bias": predictor.baseline[1], "completion/item_bias": predictor.baseline[2],
-            "dmf/input_item_index": predictor.input_item_index.astype(np.int64),
-            "dmf/input_user_index": np.arange(self.train_.n_users, dtype=np.int64),
         }
         for branch, layers in (("user", self.user_layers_), ("item", self.item_layers_)):
             for index, layer in enumerate(layers):
@@ -673,7 +668,10 @@ def layers_from_arrays(arrays: dict[str, np.ndarray], branch: str, n_layers: int
 
 
 def dmf_predictor_from_result(result) -> DMFPredictor:
-    """The NumPy predictor of a saved DMF/DMF-D result (no torch needed)."""
+    """The NumPy predictor of a saved DMF/DMF-D result (no torch needed). Files that also hold
+    ``dmf/input_item_index`` (written by earlier versions, always 0..n-1) read the same."""
+    from mfcli.completion.persist import train_ratings_from_result
+
     a = result.arrays
     dmf = result.params["dmf"]
     user_layers = layers_from_arrays(a, "user", int(dmf["n_layers"]))
@@ -683,6 +681,6 @@ def dmf_predictor_from_result(result) -> DMFPredictor:
                         IdMap(a["completion/user_ids"]), IdMap(a["completion/item_ids"]), dmf["alpha"], dmf["beta"],
                         (float(dmf["global_mean"]), np.asarray(a["completion/user_bias"]),
                          np.asarray(a["completion/item_bias"])),
-                        user_layers, dmf.get("activation", "relu"), np.asarray(a["dmf/input_item_index"]),
-                        np.asarray(a["dmf/levels"]) if discrete else None,
-                        np.asarray(a["dmf/boundaries"]) if discrete else None, bool(dmf.get("input_norm", False)))
+                        user_layers, dmf.get("activation", "relu"), np.asarray(a["dmf/levels"]) if discrete else None,
+                        np.asarray(a["dmf/boundaries"]) if discrete else None, bool(dmf.get("input_norm", False)),
+                        train_ratings_from_result(result))

@@ -223,7 +223,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
 
         result_params = {"model": model, **estimator.params}
         if deep:
-            result = estimator.to_result(train if holdout else fit_set, result_params, summary)
+            result = estimator.to_result(predictor, result_params, summary)
         else:
             result = factor_model_to_result(model, predictor.model, train if holdout else fit_set, result_params,
                                             history, summary)
