@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, force_option, json_option,
-                               layer_option, output_option, result_argument)
+from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, layer_option, result_argument,
+                               result_output_options)
 
 METHODS = ("auto", "nnls", "fcls", "lstsq", "assign")
 
@@ -21,9 +21,7 @@ METHODS = ("auto", "nnls", "fcls", "lstsq", "assign")
                    "assign: one nonzero per column (ONMF clusters); auto: what the model fits.")
 @dtype_option
 @clip_negative_option
-@output_option
-@force_option
-@json_option
+@result_output_options
 def command(result_path: str, input_spec: str, layer: int, method: str, dtype: str | None, clip_negative: bool,
             output: str, force: bool, as_json: bool, **data_opts) -> None:
     """Solve the coefficients H of NEWDATA with the basis of RESULT fixed, min ||X - W H||_F for
@@ -58,7 +56,7 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
     check_output_path(output, force)
     fitted = read_result(result_path)
     chosen = fitted.layer(layer)
-    layer_number = layer if layer != -1 else len(fitted.layers)
+    layer_number = fitted.layer_number(layer)
     basis = np.asarray(chosen.data_basis)
     if method == "auto":
         method = auto_method(fitted, chosen)
