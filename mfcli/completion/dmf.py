@@ -486,7 +486,7 @@ class DMF:
             col_blocks = np.array_split(rng.permutation(n_items), max(1, math.ceil(n_items / batch)))
             pairs = [(r, c) for r in range(len(row_blocks)) for c in range(len(col_blocks))]
             rng.shuffle(pairs)
-            squared, count = 0.0, 0
+            epoch_targets, epoch_outputs = [], []  # in [-1, 1], for the training RMSE
             in_rows = np.zeros(n_users, dtype=bool)
             in_cols = np.zeros(n_items, dtype=bool)
             out_of_time = False
@@ -516,17 +516,16 @@ class DMF:
                 if self.discrete:
                     rating = mu + half * cosine
                     quantized = _smooth_quantize_torch(torch, rating, levels, boundaries, lam)
-                    loss = (((quantized - mu) / half - target) ** 2).mean() + \
-                        p["gamma2"] * ((boundaries - b_uniform) ** 2).sum()
-                    error = ((quantized - mu) / half - target).detach()
+                    output = (quantized - mu) / half
+                    loss = ((output - target) ** 2).mean() + p["gamma2"] * ((boundaries - b_uniform) ** 2).sum()
                 else:
-                    loss = ((cosine - target) ** 2).mean()
-                    error = (cosine - target).detach()
+                    output = cosine
+                    loss = ((output - target) ** 2).mean()
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                squared += float((error**2).sum()) * half**2
-                count += int(error.numel())
+                epoch_targets.append(target.cpu().numpy())
+                epoch_outputs.append(output.detach().cpu().numpy())
                 if budget and time.perf_counter() - start > budget:
                     out_of_time = True
                     break
@@ -535,7 +534,8 @@ class DMF:
             if self.discrete:
                 self.boundaries_ = boundaries.detach().cpu().double().numpy().copy()
             self.lambda_ = lam
-            train_rmse = math.sqrt(squared / max(count, 1))
+            train_rmse = rmse(from_unit(np.concatenate(epoch_targets), alpha, beta),
+                              from_unit(np.concatenate(epoch_outputs), alpha, beta)) if epoch_targets else math.nan
             val_rmse = math.nan
             if validation is not None and len(validation):
                 predictor = self.predictor()
