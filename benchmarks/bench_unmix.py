@@ -92,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+        from threadpoolctl import threadpool_limits  # a runtime dependency of mfcli
 
         threadpool_limits(args.threads)
     ranks = [int(r) for r in args.ranks.split(",")]
