@@ -125,6 +125,13 @@ def _product(matrices: list[np.ndarray], size: int) -> np.ndarray:
     return out
 
 
+def _products_with_x(state: DeepState, coefficients: list[np.ndarray]) -> list[np.ndarray]:
+    """X C_l^T (float64) for every matrix C_l of the list, by one pass over X (the C_l stacked)."""
+    stacked = np.vstack(coefficients).astype(state.dtype)
+    XCt = np.asarray(state.data.XHt(stacked), dtype=np.float64)
+    return np.split(XCt, np.cumsum([C.shape[0] for C in coefficients])[:-1], axis=1)
+
+
 def _stage_callback(callback, stage: str):
     if callback is None:
         return None
@@ -272,16 +279,10 @@ class DeepONMF(DeepVariant):
 
     def _fit_bases(self, state) -> None:
         """X H_1^T by one pass, then every W_l = X C_l^T diag(C_l C_l^T)^-1 (least squares)."""
-        r1 = state.ranks[0]
         assign, weight = state.cache["assign"][0], state.cache["weight"][0]
-
-        def hard(B, cols):
-            H_block = np.zeros((r1, B.shape[1]), dtype=state.dtype)
-            H_block[assign[cols], np.arange(B.shape[1])] = weight[cols]
-            return H_block
-
-        dummy = np.zeros((state.data.shape[0], 1), dtype=state.dtype)
-        state.cache["XH1t"] = np.asarray(project_update(state.data, dummy, hard), dtype=np.float64)
+        H1 = np.zeros((state.ranks[0], assign.size), dtype=state.dtype)
+        H1[assign, np.arange(assign.size)] = weight
+        state.cache["XH1t"] = np.asarray(state.data.XHt(H1), dtype=np.float64)
         self._update_bases(state)
 
     def _update_bases(self, state) -> None:
@@ -605,10 +606,14 @@ class ActivationsChain(DeepVariant):
         state.H[-1] = np.asarray(state.init_layers[-1].H, dtype=state.dtype).copy()
         state.cache["S"] = [self.smoothing(r) for r in state.ranks]
         self.rescale(state)
-        self._refresh_top(state)
+        self.first_products(state)
 
     def rescale(self, state) -> None:
         """Move scale between the initial factors before X H_L^T is computed (deep sparse NMF)."""
+
+    def first_products(self, state) -> None:
+        """The products with X the joint stage starts from: X H_L^T (one pass) and H_L H_L^T."""
+        self._refresh_top(state)
 
     def _refresh_top(self, state) -> None:
         H = np.asarray(state.H[-1], dtype=state.dtype)
@@ -671,15 +676,11 @@ class ActivationsChain(DeepVariant):
     def finish(self, state):
         dtype = state.dtype
         coefficients = self.coefficients_for_output(state)
-        stacked = np.vstack(coefficients).astype(dtype)
-        XCt_all = np.asarray(state.data.XHt(stacked), dtype=np.float64)  # one pass for every layer
+        XCt_all = _products_with_x(state, coefficients)
         layers = []
-        offset = 0
         for index in range(state.L):
             r = state.ranks[index]
-            C = coefficients[index]
-            XCt = XCt_all[:, offset:offset + r]
-            offset += r
+            C, XCt = coefficients[index], XCt_all[index]
             basis = self.basis(state, index + 1)
             residual = frobenius_residual_sq(state.x_sq, basis, XCt, C @ C.T)
             if index == 0:
@@ -900,11 +901,13 @@ class DeepSemi(ActivationsChain):
 
         return semi_nmf
 
-    def prepare(self, state):
-        super().prepare(state)  # X H_L^T is in the cache already
+    def first_products(self, state):
+        """X H_l^T of every layer (one pass over X) and H_L H_L^T."""
         state.H = [np.asarray(H, dtype=state.dtype).copy() for H in state.H]
-        state.cache["XHt"] = [np.asarray(state.data.XHt(H), dtype=np.float64) for H in state.H[:-1]]
-        state.cache["XHt"].append(state.cache["XHLt"])
+        state.cache["XHt"] = _products_with_x(state, state.H)
+        state.cache["XHLt"] = state.cache["XHt"][-1]
+        H = state.H[-1]
+        state.cache["HLHLt"] = np.asarray(H @ H.T, dtype=np.float64)
 
     def update_layer(self, state, index):
         L = state.L
