@@ -66,6 +66,14 @@ def test_reindex_keeps_or_drops_unknown_ids_and_compact_keeps_every_rating():
     assert ratings.compact() is ratings
 
 
+def test_drop_duplicates_keeps_the_first_rating_of_each_pair():
+    ids = IdMap(np.array([1, 2]))
+    ratings = Ratings([0, 1, 0, 0], [1, 1, 1, 0], [5.0, 4.0, 3.0, 2.0], ids, ids)
+    assert _triplets(ratings.drop_duplicates()) == [(1, 2, 5.0), (2, 2, 4.0), (1, 1, 2.0)]
+    with pytest.raises(DataError, match="1 duplicate"):
+        ratings.check_duplicates()
+
+
 def test_duplicate_ratings_are_refused():
     with pytest.raises(DataError, match="duplicate"):
         Ratings.from_triplets([1, 2, 1], [5, 5, 5], [1.0, 2.0, 3.0])

@@ -156,9 +156,13 @@ class Ratings:
         users, items = np.nonzero(~np.isnan(matrix))
         return cls(users, items, matrix[users, items], IdMap.range(matrix.shape[0]), IdMap.range(matrix.shape[1]))
 
+    def _pair_keys(self) -> np.ndarray:
+        """One integer per (user, item) pair."""
+        return self.users * max(self.n_items, 1) + self.items
+
     def check_duplicates(self) -> None:
         """Raise DataError if a (user, item) pair is rated more than once."""
-        keys = self.users * max(self.n_items, 1) + self.items
+        keys = self._pair_keys()
         order = np.argsort(keys, kind="stable")
         repeated = np.flatnonzero(keys[order][1:] == keys[order][:-1])
         if repeated.size:
@@ -168,6 +172,11 @@ class Ratings:
                 f"{self.item_ids.ids[self.items[first]]} more than once (entries {order[repeated[0]] + 1} and "
                 f"{first + 1}); keep one rating per (user, item) pair"
             )
+
+    def drop_duplicates(self) -> "Ratings":
+        """The ratings without repeats: the first rating of each (user, item) pair."""
+        _, first = np.unique(self._pair_keys(), return_index=True)
+        return self.subset(np.sort(first))
 
     def subset(self, mask_or_index) -> "Ratings":
         """The ratings selected by a boolean mask or an index array (same id maps)."""

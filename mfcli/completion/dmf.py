@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mfcli.completion.data import IdMap, Ratings
+from mfcli.completion.data import IdMap, Ratings, random_split
 from mfcli.completion.evaluate import align
 from mfcli.errors import DataError, MissingDependencyError, ParameterError
 from mfcli.metrics import mae, rmse
@@ -172,12 +172,12 @@ def _activate(h: np.ndarray, activation: str) -> np.ndarray:
     raise ParameterError(f"unknown activation '{activation}'")
 
 
-def scale_inputs(matrix: sp.csr_matrix, input_norm: bool) -> sp.csr_matrix:
-    """With ``input_norm``, each input row divided by the square root of its number of ratings."""
+def scale_inputs(values: np.ndarray, rows: np.ndarray, n_rows: int, input_norm: bool) -> np.ndarray:
+    """The entries ``values`` of ``n_rows`` network inputs (entry k in input ``rows[k]``); with
+    ``input_norm``, each divided by the square root of its input's number of entries."""
     if not input_norm:
-        return matrix
-    counts = np.diff(matrix.indptr)
-    return sp.diags(1.0 / np.sqrt(np.maximum(counts, 1))) @ matrix
+        return values
+    return values / np.sqrt(np.maximum(np.bincount(rows, minlength=n_rows), 1))[rows]
 
 
 def normalize_rows(Z: np.ndarray) -> np.ndarray:
@@ -260,9 +260,8 @@ class DMFPredictor:
         items = np.asarray(items, dtype=np.int64)
         keep = (items >= 0) & (items < n_inputs)
         x = np.zeros((1, n_inputs))
-        x[0, items[keep]] = np.asarray(values, dtype=np.float64)[keep] / self.beta
-        if self.input_norm:
-            x /= np.sqrt(max(int(keep.sum()), 1))
+        x[0, items[keep]] = scale_inputs(np.asarray(values, dtype=np.float64)[keep] / self.beta,
+                                         np.zeros(int(keep.sum()), dtype=np.int64), 1, self.input_norm)
         u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))[0]
         return self._finish(self.V @ u)
 
@@ -275,15 +274,17 @@ def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users
     user_cols[np.flatnonzero(seen_items)] = np.arange(int(seen_items.sum()))
     item_cols = np.full(ratings.n_users, -1, dtype=np.int64)
     item_cols[np.flatnonzero(seen_users)] = np.arange(int(seen_users.sum()))
-    keep = user_cols[ratings.items] >= 0
-    X = sp.csr_matrix((ratings.values[keep] / beta, (ratings.users[keep], user_cols[ratings.items[keep]])),
-                      shape=(ratings.n_users, int(seen_items.sum())))
-    keep = item_cols[ratings.users] >= 0
-    Y = sp.csr_matrix((ratings.values[keep] / beta, (ratings.items[keep], item_cols[ratings.users[keep]])),
-                      shape=(ratings.n_items, int(seen_users.sum())))
-    U = normalize_rows(forward_numpy(user_layers, scale_inputs(X, input_norm), activation))
-    V = normalize_rows(forward_numpy(item_layers, scale_inputs(Y, input_norm), activation))
-    return U, V
+
+    def inputs(rows, cols, n_rows, n_cols):
+        keep = cols >= 0
+        rows = rows[keep]
+        values = scale_inputs(ratings.values[keep] / beta, rows, n_rows, input_norm)
+        return sp.csr_matrix((values, (rows, cols[keep])), shape=(n_rows, n_cols))
+
+    X = inputs(ratings.users, user_cols[ratings.items], ratings.n_users, int(seen_items.sum()))
+    Y = inputs(ratings.items, item_cols[ratings.users], ratings.n_items, int(seen_users.sum()))
+    return (normalize_rows(forward_numpy(user_layers, X, activation)),
+            normalize_rows(forward_numpy(item_layers, Y, activation)))
 
 
 # ---------------------------------------------------------------- training (torch)
@@ -362,7 +363,7 @@ def _sparse_rows(torch, matrix: sp.csr_matrix, rows: np.ndarray, hide: np.ndarra
         keep &= rng.random(sub.nnz) >= drop
     sub_row, sub_col, data = sub.row[keep], sub.col[keep], sub.data[keep]
     if input_norm:
-        data = data / np.sqrt(np.maximum(np.bincount(sub_row, minlength=len(rows)), 1))[sub_row]
+        data = scale_inputs(data, sub_row, len(rows), input_norm)
     elif drop > 0:
         data = data / (1.0 - drop)
     row_index = torch.from_numpy(sub_row.astype(np.int64))
@@ -431,11 +432,12 @@ class DMF:
         seed = int(p["seed"])
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        if validation is None or len(validation) == 0:
-            n_val = int(round(p["validation_fraction"] * len(train)))
-            if n_val > 0 and len(train) - n_val > 0:
-                order = rng.permutation(len(train))
-                validation, train = train.subset(order[:n_val]), train.subset(order[n_val:])
+        fraction = float(p["validation_fraction"])
+        if (validation is None or len(validation) == 0) and 0.0 < fraction < 1.0:
+            try:
+                train, validation = random_split(train, fraction, seed)
+            except DataError:  # too few ratings to hold any out: train without a validation set
+                pass
         self.alpha_, self.beta_ = float(train.values.min()), float(train.values.max())
         alpha, beta = self.alpha_, self.beta_
         mu, half = rating_scale(alpha, beta)
@@ -592,7 +594,7 @@ class DMF:
             extra = side.reindex(user_ids, item_ids)
             ratings = Ratings(np.concatenate([train.users, extra.users]), np.concatenate([train.items, extra.items]),
                               np.concatenate([train.values, extra.values]), user_ids, item_ids)
-            ratings = _drop_duplicate_pairs(ratings)
+            ratings = ratings.drop_duplicates()
         seen_users = np.zeros(ratings.n_users, dtype=bool)
         seen_users[: train.n_users] = True
         seen_items = np.zeros(ratings.n_items, dtype=bool)
@@ -643,12 +645,6 @@ class DMF:
                                                        "rating_range": [self.alpha_, self.beta_]}}
         return Result(model="dmf-d" if self.discrete else "dmf", layers=[layer], params=params, arrays=arrays,
                       summary=summary, n_iter=len(self.history_["seconds"]))
-
-
-def _drop_duplicate_pairs(ratings: Ratings) -> Ratings:
-    keys = ratings.users * max(ratings.n_items, 1) + ratings.items
-    _, first = np.unique(keys, return_index=True)
-    return ratings.subset(np.sort(first))
 
 
 def _smooth_quantize_torch(torch, x, levels, boundaries, lam):
