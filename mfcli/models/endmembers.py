@@ -63,13 +63,16 @@ def _project(U: np.ndarray, X: np.ndarray, centre: np.ndarray | None) -> np.ndar
     return projected
 
 
-def estimate_snr_db(X: np.ndarray, rank: int, moment: np.ndarray | None = None) -> float:
-    """VCA's SNR estimate (dB) from the energy inside and outside the rank-p signal subspace."""
+def estimate_snr_db(X: np.ndarray, rank: int, moment: np.ndarray | None = None,
+                    mean: np.ndarray | None = None) -> float:
+    """VCA's SNR estimate (dB) from the energy inside and outside the rank-p signal subspace
+    (``moment`` = X X^T / n and ``mean`` = X 1 / n when already computed)."""
     X = _check_data(X)
     m, n = X.shape
-    mean = X.mean(axis=1, dtype=np.float64)
+    moment = _second_moment(X) if moment is None else moment
+    mean = X.mean(axis=1, dtype=np.float64) if mean is None else mean
     U = _principal_subspace(X, rank, mean, moment)
-    power_total = float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / n
+    power_total = float(np.trace(moment))  # ||X||_F^2 / n
     projected = _project(U, X, mean)
     power_signal = float(np.einsum("ij,ij->", projected, projected, dtype=np.float64)) / n + float(mean @ mean)
     noise = power_total - power_signal
@@ -92,7 +95,11 @@ def vca(X, rank: int, seed: int = 0, snr_db: float | None = None) -> np.ndarray:
     p = check_rank(rank, (m, n))
     rng = np.random.default_rng(seed)
     moment = _second_moment(X)
-    snr = estimate_snr_db(X, p, moment) if snr_db is None else float(snr_db)
+    if snr_db is None:
+        mean = X.mean(axis=1, dtype=np.float64)
+        snr = estimate_snr_db(X, p, moment, mean)
+    else:
+        mean, snr = None, float(snr_db)
     threshold = 15.0 + 10.0 * np.log10(p)
     if snr > threshold:
         U = _principal_subspace(X, p, None, moment)
@@ -103,7 +110,7 @@ def vca(X, rank: int, seed: int = 0, snr_db: float | None = None) -> np.ndarray:
         denominators[tiny] = 1e-12
         Y = Xp / denominators
     else:
-        mean = X.mean(axis=1, dtype=np.float64)
+        mean = X.mean(axis=1, dtype=np.float64) if mean is None else mean
         U = _principal_subspace(X, p - 1, mean, moment) if p > 1 else np.zeros((m, 0))
         Xp = _project(U, X, mean)
         c = float(np.sqrt((Xp**2).sum(axis=0).max())) if Xp.size else 1.0

@@ -90,10 +90,10 @@ def pixel_scales(X: np.ndarray, normalize: str) -> np.ndarray:
     return scales
 
 
-def _minvol_loop(X: np.ndarray, W: np.ndarray, H: np.ndarray, lam: float, delta: float, J: np.ndarray,
-                 monitor: Monitor):
-    """MM step on W, exact FCLS on H, until the monitor stops. Returns (W, H, relative error)."""
-    x_sq_norm = float(np.vdot(X, X))
+def _minvol_loop(X: np.ndarray, x_sq_norm: float, W: np.ndarray, H: np.ndarray, lam: float, delta: float,
+                 J: np.ndarray, monitor: Monitor):
+    """MM step on W, exact FCLS on H, until the monitor stops (``x_sq_norm`` = ||X||_F^2).
+    Returns (W, H, relative error)."""
     r = W.shape[1]
     identity = np.eye(r)
     WtW = W.T @ W
@@ -172,10 +172,11 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
     J = _centering(rank, volume)
     edge_scale = float(np.trace(J @ (W0.T @ W0) @ J)) / max(rank - 1 if volume == "affine" else rank, 1)
     delta_abs = delta * max(edge_scale, np.finfo(np.float64).tiny)
-    lam_abs = lam * float(np.vdot(fitted, fitted))
+    fitted_sq_norm = float(np.vdot(fitted, fitted))
+    lam_abs = lam * fitted_sq_norm
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
     monitor = Monitor(stopping, callback, stage="minvol")
-    W_fit, H_fit, _ = _minvol_loop(fitted, W0, H0, lam_abs, delta_abs, J, monitor)
+    W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, W0, H0, lam_abs, delta_abs, J, monitor)
     W_out = _restore_brightness(W_fit, H_fit, scales) if normalize != "none" else W_fit
     X64 = np.asarray(X, dtype=np.float64)
     WtX = W_out.T @ X64
