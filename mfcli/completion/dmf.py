@@ -291,7 +291,8 @@ def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users
 
 def _sparse_linear(torch):
     """x @ W for a sparse x (rows x inputs) and a dense W (inputs x units), with the backward pass
-    W.grad = x^T @ grad also as a sparse product (torch's own sparse.mm backward is slow on the CPU)."""
+    W.grad = x^T @ grad also as a sparse product, with the transpose x^T built once beside x (so the
+    backward pass never transposes a sparse tensor)."""
 
     class SparseLinear(torch.autograd.Function):
         @staticmethod
@@ -390,9 +391,10 @@ class DMF:
 
     Parameters (defaults in ``DMF_DEFAULTS``, chosen for a 2-core CPU on MovieLens 1M): hidden
     layer sizes ``hidden``, latent dimension ``latent``, ``dropout`` (hidden units) and
-    ``input_dropout`` (a random fraction of each training input's ratings, which helps unseen
-    rows), ``input_norm`` (divide each input by the square root of its number of ratings: better
-    on unseen rows and columns, slower to train, a little worse on seen ones), ``batch_norm``, Adam's ``lr``
+    ``input_dropout`` (a random fraction of each training input's ratings is dropped, so the
+    branches learn from inputs holding other subsets of a row's ratings, as an unseen row's
+    input does), ``input_norm`` (divide each input by the square root of its number of ratings,
+    so rows with many and few ratings give inputs of similar size), ``batch_norm``, Adam's ``lr``
     with decay ``lr_decay`` per epoch and ``weight_decay`` (gamma), ``batch_size`` rows and columns
     per sub-matrix, at most ``epochs`` epochs, early stopping after ``patience`` epochs without a
     better validation RMSE, ``time_budget`` seconds at most, ``threads`` for torch on the CPU,

@@ -57,8 +57,8 @@ def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray,
     rhs = np.asarray(sp.csr_matrix((w * targets, indices, indptr), shape=matrix.shape) @ features)
     grams = np.zeros((n_rows, p, p))
     all_gram = features[:, :n_factors].T @ features[:, :n_factors] if w0 else None
-    # The Gram matrices are accumulated in float32 (half the memory traffic, twice the BLAS
-    # speed); the solves are in float64. Row n_cols of `padded` is zero: padding points there.
+    # The Gram matrices are accumulated in float32 (half the memory traffic of float64); the
+    # solves are in float64. Row n_cols of `padded` is zero: padding points there.
     padded = np.zeros((features.shape[0] + 1, p), dtype=np.float32)
     padded[:-1] = features
     pad_index = np.append(indices, features.shape[0]).astype(np.int64)
@@ -134,9 +134,9 @@ class HalfStep:
 def single_threaded_blas():
     """Limit BLAS to one thread (threadpoolctl) for many small matrix products.
 
-    Thousands of k x k products are slower with a multi-threaded BLAS than with one thread, and
-    far slower when other processes compete for the cores (the threads spin waiting for each
-    other).
+    Each product is a small k x k one, too small to share among threads: one thread spares the
+    start and synchronisation of BLAS threads on every call, and their spinning when other
+    processes compete for the cores.
     """
     from threadpoolctl import threadpool_limits
 
