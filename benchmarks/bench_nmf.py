@@ -16,6 +16,9 @@ nearly pure pixels, as in a hyperspectral scene), Gaussian noise of 1% of the me
 3. Printed beside them: the time of one pass over X (W^T X), the floor of any method that reads
    the data, and the peak memory mfcli allocated above what was allocated before its call
    (tracemalloc; NumPy reports its buffers to it), in multiples of the input's size.
+4. The inner-sweep factor ``alpha`` of accelerated HALS (at most 1 + alpha * rho inner sweeps,
+   :mod:`mfcli.models.hals`): time to the same target in float64 with the default init for
+   alpha = 0.1, 0.25 (the default), 0.5 and 1 (Gillis & Glineur's 0.5 among them).
 
 Target (issue 3): mfcli / scikit-learn <= 0.15 in float64, about half that in float32; peak
 memory at most 2x the input. The machine may be shared: the load average is printed.
@@ -57,10 +60,11 @@ def one_pass_seconds(X: np.ndarray, rank: int, repeat: int = 7) -> float:
     return float(np.median(times))
 
 
-def run_mfcli(X: np.ndarray, rank: int, target: float, init: str | None):
+def run_mfcli(X: np.ndarray, rank: int, target: float, init: str | None, **kwargs):
     from mfcli.models.nmf import nmf
 
-    kwargs = {} if init is None else {"init": init}
+    if init is not None:
+        kwargs["init"] = init
     tracemalloc.start()
     tracemalloc.reset_peak()
     before = tracemalloc.get_traced_memory()[0]
@@ -128,6 +132,23 @@ def main() -> None:
     print()
     print("ratio = mfcli seconds / scikit-learn seconds (target <= 0.15 float64, ~0.075 float32);")
     print("passes = mfcli seconds / one pass over X; peak mem = allocated during the run, x input size (<= 2x).")
+    print()
+    print_alpha_sweep(X, rank, target, sk_seconds)
+
+
+def print_alpha_sweep(X: np.ndarray, rank: int, target: float, sk_seconds: float) -> None:
+    """Time to the target for several inner-sweep factors alpha (float64, default init)."""
+    from mfcli.models.hals import ALPHA, inner_sweeps
+
+    header = f"{'alpha (float64, default init)':<30} {'H/W sweeps':>10} {'seconds':>8} {'ratio':>7} {'iters':>6}"
+    print(header)
+    print("-" * len(header))
+    for alpha in (0.1, 0.25, 0.5, 1.0):
+        result, seconds, _ = run_mfcli(X, rank, target, None, alpha=alpha)
+        sweeps = "/".join(str(v) for v in inner_sweeps(*X.shape, rank, alpha))
+        label = f"{alpha:g}" + (" (default)" if alpha == ALPHA else "")
+        print(f"{label:<30} {sweeps:>10} {seconds:>8.3f} {seconds / sk_seconds:>7.3f} {result.n_iter:>6d}")
+    print("H/W sweeps = the caps on inner sweeps per pass over X, for H and for W.")
 
 
 if __name__ == "__main__":
