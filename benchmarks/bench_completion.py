@@ -84,11 +84,10 @@ def run_surprise(train, test) -> dict | None:
 
 def run_mfcli(model: str, params: dict, train, test) -> dict:
     from mfcli.completion.evaluate import evaluate, make_estimator
-    from mfcli.completion.persist import FactorPredictor
 
     start = time.perf_counter()
     estimator = make_estimator(model, **params).fit(train)
-    report = evaluate(FactorPredictor(estimator.model_), test)
+    report = evaluate(estimator.model_, test)
     seconds = time.perf_counter() - start
     return {"rmse": report["rmse"], "mae": report["mae"], "seconds": seconds,
             "params": {k: v for k, v in estimator.params.items()}}

@@ -70,7 +70,6 @@ def main(argv=None) -> int:
     from mfcli.completion.dmf import DMF
     from mfcli.completion.evaluate import align, evaluate, evaluate_areas, extend_factor_model, restrict
     from mfcli.completion.models import fit_wals
-    from mfcli.completion.persist import FactorPredictor
     from mfcli.io.ratings import read_mask, read_ratings
     from mfcli.metrics import mae, rmse
 
@@ -98,7 +97,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     wals, _ = fit_wals(area_one, **WALS_SETTINGS)
     wals_seconds = time.perf_counter() - start
-    wals_areas = evaluate_areas(FactorPredictor(extend_factor_model(wals, train)), test, seen_users, seen_items)
+    wals_areas = evaluate_areas(extend_factor_model(wals, train), test, seen_users, seen_items)
 
     p = dmf.params
     print(f"\nDMF: hidden {p['hidden']}, latent {p['latent']}, dropout {p['dropout']}, batch {p['batch_size']}x"
@@ -124,9 +123,8 @@ def main(argv=None) -> int:
         report = evaluate(predictor, test)
         continuous = dmfd.discrete_report(predictor, test)
         wals_full, _ = fit_wals(train, **WALS_SETTINGS)
-        wals_model = FactorPredictor(wals_full)
-        rounded = np.clip(np.round(wals_model.scores(*align(wals_model, test))), 1, 5)
-        wals_report = evaluate(wals_model, test)
+        rounded = np.clip(np.round(wals_full.scores(*align(wals_full, test))), 1, 5)
+        wals_report = evaluate(wals_full, test)
         print(f"\nDMF-D: {len(dmfd.history_['seconds'])} epochs in {dmfd_seconds:.0f} s ({dmfd.stopped_by_}), "
               f"lambda {dmfd.history_['lambda'][0]:g} -> {dmfd.history_['lambda'][-1]:.1f}, boundaries "
               + ", ".join(f"{b:.3f}" for b in dmfd.boundaries_))

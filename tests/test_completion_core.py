@@ -9,8 +9,7 @@ from mfcli.completion import models as M
 from mfcli.completion.data import IdMap, Ratings, areas, holdout_split, mask_split, random_split
 from mfcli.completion.evaluate import evaluate, extend_factor_model, restrict
 from mfcli.completion.factors import solve_rows
-from mfcli.completion.persist import (FactorPredictor, factor_model_from_result, factor_model_to_result,
-                                      predictor_from_result)
+from mfcli.completion.persist import factor_model_from_result, factor_model_to_result, predictor_from_result
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import mae, rmse
 
@@ -283,7 +282,7 @@ def test_unseen_users_and_items_are_counted_and_get_the_baseline():
     ratings, _ = planted()
     model, _ = M.fit_als(ratings, rank=2, epochs=3)
     test = Ratings.from_triplets([1, 999, 1], [1, 2, 888], [3.0, 4.0, 2.0])
-    report = evaluate(FactorPredictor(model), test)
+    report = evaluate(model, test)
     assert report["unseen_users"] == 1 and report["unseen_items"] == 1 and report["n_test_unseen"] == 2
     item = model.item_ids.index([2])[0]
     assert model.predict([999], [2])[0] == pytest.approx(np.clip(model.global_mean + model.item_bias[item], 1, 9))
@@ -303,11 +302,10 @@ def test_extension_folds_in_unseen_rows_and_columns():
                                   ratings.values[mine])
     np.testing.assert_allclose(extended.user_factors[row], factors)
     # Area IV (unseen user, unseen item) is predicted far better than by the global mean.
-    predictor = FactorPredictor(extended)
     four = ratings.subset(areas(ratings, seen_users, seen_items)["IV"])
     users = extended.user_ids.index(four.user_ids.ids[four.users])
     items = extended.item_ids.index(four.item_ids.ids[four.items])
-    assert rmse(four.values, predictor.scores(users, items)) < 0.5 * np.std(four.values)
+    assert rmse(four.values, extended.scores(users, items)) < 0.5 * np.std(four.values)
 
 
 def test_result_round_trip_gives_identical_predictions(tmp_path):

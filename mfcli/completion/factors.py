@@ -224,6 +224,11 @@ class FactorModel:
         u = self.user_factors[user] if user_factors is None else user_factors
         return self._clip(self.global_mean + b + self.item_bias + self.item_factors @ u)
 
+    def new_user_scores(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Scores of every item for a new user given by ratings of known item indices (:meth:`fold_in`)."""
+        bias, factors = self.fold_in(items, values)
+        return self.user_scores(0, bias, factors)
+
     def fold_in(self, items: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None):
         """Bias and factors of a new user from ratings of known item indices, items fixed.
 

@@ -92,23 +92,4 @@ def predictor_from_result(result: Result):
         from mfcli.completion.dmf import dmf_predictor_from_result
 
         return dmf_predictor_from_result(result)
-    return FactorPredictor(factor_model_from_result(result))
-
-
-class FactorPredictor:
-    """Prediction interface of a factor model (fold-in for new users)."""
-
-    def __init__(self, model: FactorModel):
-        self.model = model
-        self.user_ids = model.user_ids
-        self.item_ids = model.item_ids
-
-    def scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self.model.scores(users, items)
-
-    def user_scores(self, user: int) -> np.ndarray:
-        return self.model.user_scores(user)
-
-    def new_user_scores(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
-        bias, factors = self.model.fold_in(items, values)
-        return self.model.user_scores(0, bias, factors)
+    return factor_model_from_result(result)

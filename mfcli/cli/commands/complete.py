@@ -119,7 +119,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
 
     from mfcli.completion import data as cdata
     from mfcli.completion.evaluate import evaluate, evaluate_areas, extend_factor_model, make_estimator, restrict
-    from mfcli.completion.persist import FactorPredictor, factor_model_to_result
+    from mfcli.completion.persist import factor_model_to_result
     from mfcli.errors import DataError, ParameterError
     from mfcli.io.atomic import check_output_path
     from mfcli.io.ratings import read_mask, read_ratings
@@ -196,9 +196,9 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     if deep:
         predictor = estimator.predictor(train if holdout else fit_set)
     elif holdout:
-        predictor = FactorPredictor(extend_factor_model(estimator.model_, train))
+        predictor = extend_factor_model(estimator.model_, train)
     else:
-        predictor = FactorPredictor(estimator.model_)
+        predictor = estimator.model_
     report = evaluate(predictor, test)
     summary = {"model": model, "rank": int(estimator.model_.rank) if not deep else int(estimator.rank_),
                "rmse": report["rmse"], "mae": report["mae"], "n_train": int(len(fit_set)),
@@ -225,7 +225,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         if deep:
             result = estimator.to_result(predictor, result_params, summary)
         else:
-            result = factor_model_to_result(model, predictor.model, train if holdout else fit_set, result_params,
+            result = factor_model_to_result(model, predictor, train if holdout else fit_set, result_params,
                                             history, summary)
         result.input = describe_source(ratings_path)
         result.provenance = make_provenance(command_line())
