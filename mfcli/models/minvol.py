@@ -40,8 +40,8 @@ objective never increases:
 - H: exact fully constrained least squares (nonnegative, sum-to-one columns).
 
 With the defaults (init spa, lam 0.004, delta 0.5) ``benchmarks/bench_unmixing.py`` measures
-about 1.5 degrees mean spectral angle on Samson and 2.6 on Moffett; delta from 0.3 to 1 stays
-within 0.3 degree of that.
+about 1.5 degrees mean spectral angle on Samson and 2.6 on Moffett; its delta sweep (0.3 to 1)
+stays within 0.3 degree of that.
 NumPy/SciPy only; progress through ``callback(iteration, relative_error, **info)``.
 """
 

@@ -7,7 +7,7 @@ Objective (Ding, Li & Jordan, "Convex and semi-nonnegative matrix factorizations
 
 Alternating exact minimization in W (least squares: W = X H^T (H H^T)^+) and HALS on H
 (:mod:`mfcli.models.hals`; exact row-wise minimization, so the objective never increases).
-Ding et al. update H multiplicatively; HALS reaches the same fixed points faster. NumPy only.
+(Ding et al. update H multiplicatively instead.) NumPy only.
 """
 
 from __future__ import annotations
