@@ -243,3 +243,14 @@ def test_multilayer_with_a_minimum_volume_first_layer():
     assert result.layers[1].data_basis.shape == (30, 2)
     with pytest.raises(ParameterError, match="first_layer"):
         deep_factorize(X, [3, 2], "multilayer", first_layer="sparse")
+
+
+def test_progress_names_every_stage_and_counts_the_joint_sweeps():
+    reports = []
+    X, _ = scene()
+    result = deep_factorize(X, [4, 2], "deep-nmf", max_iter=3, tol=0,
+                            callback=lambda iteration, error, **info: reports.append((iteration, info["stage"])))
+    stages = [stage for _, stage in reports]
+    assert stages[0] == "layer 1/2 (rank 4)" and "layer 2/2 (rank 2)" in stages
+    joint = [iteration for iteration, stage in reports if stage == "joint refinement"]
+    assert joint == [1, 2, 3] and result.n_iter == 3

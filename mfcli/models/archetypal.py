@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfcli.errors import ParameterError
 from mfcli.models.base import (FactorizationEstimator, Monitor, begin_run, frobenius_relative_error,
                                single_layer_result)
 from mfcli.models.init import kmeanspp_columns
@@ -97,8 +98,6 @@ def archetypal(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int
     ``W`` is not supported (archetypes must be combinations of the data); ``H`` ignored.
     Result layer: W = X A (archetypes), H (column-stochastic), ``arrays['A']``.
     """
-    from mfcli.errors import ParameterError
-
     data, rank, stopping, monitor = begin_run(X, rank, "aa", nonnegative=False, dtype=dtype, max_iter=max_iter,
                                               tol=tol, target_error=target_error, max_time=max_time,
                                               callback=callback)

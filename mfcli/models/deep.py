@@ -993,7 +993,7 @@ def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = Non
     converged, reason, sweeps = True, "no joint stage" if not variant.refines else "max_iter 0", 0
     if variant.refines and max_iter > 0:
         stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-        monitor = Monitor(stopping, _stage_callback(callback, "joint refinement"))
+        monitor = Monitor(stopping, callback, stage="joint refinement")
         monitor.errors.append(error0)  # the tol rule compares with the initialization too
         monitor.objectives.append(objective0)
         monitor.restart_clock()

@@ -94,10 +94,6 @@ def _positive_start(data: DataMatrix, W: np.ndarray) -> np.ndarray:
     return np.maximum(H, small).astype(data.dtype)
 
 
-class NMFScheme(Scheme):
-    """Plain NMF: HALS on H and on W with floors, norms balanced each iteration."""
-
-
 def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda", W=None, H=None,
         max_iter: int = 200, tol: float = 1e-4, target_error: float | None = None,
         max_time: float | None = None, seed: int = 0, callback=None, dtype=None, accelerate: bool = True,
@@ -137,7 +133,7 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
         W_, H_, error = _mu_loop(data, W0, H0, monitor)
     else:
         h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)
-        scheme = NMFScheme(data.dtype, h_sweeps, w_sweeps, eps)
+        scheme = Scheme(data.dtype, h_sweeps, w_sweeps, eps)  # plain NMF: the default HALS steps
         W_, H_, error = alternating_loop(data, W0, H0, scheme, monitor, Extrapolation() if extrapolate else None)
     params = {"rank": rank, "loss": "fro", "solver": solver, "init": init if W is None else "given",
               "seed": seed, "accelerate": accelerate, "extrapolate": extrapolate, "alpha": alpha, "eps": eps,
