@@ -42,7 +42,8 @@ from mfcli.metrics import rmse
 
 Callback = Callable[..., Any]
 
-# Defaults found on MovieLens 100K (80/20) and 1M (DMF masks); see benchmarks/bench_completion.py.
+# The library defaults (mfcli complete). benchmarks/bench_completion.py measures them on MovieLens
+# 100K (80/20) and 1M (DMF masks) in its "(library defaults)" rows, beside its per-dataset settings.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "baseline": {"rank": 0, "reg": 10.0, "epochs": 10},
     "als": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 8},

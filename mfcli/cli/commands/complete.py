@@ -82,7 +82,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     matrix with NaN for missing ratings.
 
     \b
-    Models and their defaults (tuned on MovieLens 100K and 1M):
+    Models and their defaults (measured on MovieLens by benchmarks/bench_completion.py):
       baseline  global mean + user and item biases            reg 10, epochs 10
       als       MF with biases on observed ratings, ALS       rank 32, reg 0.1, reg-bias 0.1, epochs 8
       sgd       the same objective by minibatch SGD           rank 32, reg 0.03, lr 0.01, epochs 25
