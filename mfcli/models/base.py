@@ -221,9 +221,6 @@ class FactorizationEstimator:
         self.rank = rank
         self.params = params
 
-    def get_params(self) -> dict[str, Any]:
-        return {"rank": self.rank, **self.params}
-
     def fit(self, X, y=None, **fit_params: Any):
         result = type(self)._function(X, self.rank, **{**self.params, **fit_params})
         layer = result.layers[0]
