@@ -142,6 +142,8 @@ def test_every_registered_model_runs_and_keeps_dtype(name):
         estimator = spec.load_estimator()(3, max_iter=5)
         H = estimator.fit_transform(X)
         assert H.shape == (3, 60) and estimator.transform(X[:, :5]).shape == (3, 5)
+        # `mfcli transform --method auto` solves new data the way the estimator does
+        assert spec.load_estimator()._transform == spec.transform, name
 
 
 def test_registry_params_and_lookup():

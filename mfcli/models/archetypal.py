@@ -130,12 +130,7 @@ class ArchetypalAnalysis(FactorizationEstimator):
     """Estimator for :func:`archetypal`; ``transform`` is FCLS (convex combinations of archetypes)."""
 
     _function = staticmethod(archetypal)
+    _transform = "fcls"
 
     def _fitted_layer(self, layer) -> None:
         self.A_ = layer.arrays["A"]
-
-    def transform(self, X) -> np.ndarray:
-        from mfcli.models.nnls import fcls
-
-        self._check_fitted()
-        return fcls(self.W_, X)

@@ -216,6 +216,7 @@ class FactorizationEstimator:
     """
 
     _function: Callable[..., Result]
+    _transform = "nnls"
 
     def __init__(self, rank: int, **params: Any):
         self.rank = rank
@@ -244,7 +245,9 @@ class FactorizationEstimator:
             raise ParameterError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     def transform(self, X) -> np.ndarray:
-        from mfcli.models.nnls import nnls
+        """Coefficients of the columns of X for the fitted data-space basis, solved the model's
+        way (``_transform``: nnls, fcls, lstsq or assign; see :func:`~mfcli.models.nnls.solve_coefficients`)."""
+        from mfcli.models.nnls import solve_coefficients
 
         self._check_fitted()
-        return nnls(self.W_, X)
+        return solve_coefficients(self.result_.layers[0].data_basis, X, self._transform)

@@ -198,7 +198,4 @@ class MinVolNMF(FactorizationEstimator):
     """Estimator for :func:`minvol`; ``transform`` is FCLS (abundances on the simplex)."""
 
     _function = staticmethod(minvol)
-
-    def transform(self, X) -> np.ndarray:
-        self._check_fitted()
-        return fcls(self.W_, X)
+    _transform = "fcls"

@@ -74,9 +74,3 @@ class NsNMF(FactorizationEstimator):
 
     def _fitted_layer(self, layer) -> None:
         self.S_ = layer.arrays["S"]
-
-    def transform(self, X) -> np.ndarray:
-        from mfcli.models.nnls import nnls
-
-        self._check_fitted()
-        return nnls(self.W_ @ self.S_, X)

@@ -228,16 +228,10 @@ class ONMF(FactorizationEstimator):
     to the cluster of largest cosine (one nonzero per column)."""
 
     _function = staticmethod(onmf)
+    _transform = "assign"
 
     def _fitted_layer(self, layer) -> None:
         self.labels_ = layer.assignments
-
-    def transform(self, X) -> np.ndarray:
-        self._check_fitted()
-        best, weights = assign_columns(self.W_, X)
-        H = np.zeros((self.W_.shape[1], best.size), dtype=self.W_.dtype)
-        H[best, np.arange(best.size)] = weights
-        return H
 
 
 class AONMFScheme(UnitColumnsScheme):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, gram_solve, single_layer_result
+from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
 from mfcli.models.matrix import DataMatrix, project_update
 
 
@@ -111,15 +111,7 @@ class TruncatedSVD(FactorizationEstimator):
     """Estimator for :func:`svd`; ``transform`` is the least-squares projection (H may be signed)."""
 
     _function = staticmethod(svd)
+    _transform = "lstsq"
 
     def _fitted_layer(self, layer) -> None:
         self.singular_values_ = layer.arrays["singular_values"]
-
-    def transform(self, X) -> np.ndarray:
-        from mfcli.models.matrix import as_data_matrix
-
-        self._check_fitted()
-        data = as_data_matrix(X)
-        W = self.W_.astype(np.float64)
-        WtX = np.asarray(data.WtX(self.W_), dtype=np.float64)
-        return gram_solve(W.T @ W, WtX).astype(data.dtype)
