@@ -85,7 +85,7 @@ def main() -> None:
                                                     "1 gives steadier figures on a shared machine")
     args = parser.parse_args()
     if args.threads:
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+        from threadpoolctl import threadpool_limits  # a runtime dependency of mfcli
 
         threadpool_limits(args.threads)
     m, n = (int(v) for v in args.size.lower().split("x"))

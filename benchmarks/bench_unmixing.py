@@ -15,9 +15,6 @@ After each scene's table, when minvol is among the methods: minvol's mean SAD fo
 0.5 (the default), 0.75 and 1 (the other settings at their defaults), and the largest
 difference from the default's.
 
-Published references on Samson (mean SAD): sklearn NMF about 24, SPA about 22 (measured
-here), VCA with FCLS about 3.8, best published 2.7-3.8.
-
 Material order of the ground truths (checked on the spectra): Samson soil, tree, water;
 Moffett water, soil, vegetation (red edge in the third).
 
