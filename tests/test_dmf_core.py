@@ -178,9 +178,14 @@ def test_extends_to_unseen_rows_and_columns_without_retraining(torch, input_norm
     row = predictor.user_ids.index([new_user])[0]
     np.testing.assert_allclose(predictor.new_user_scores(items, ratings.values[mine]), predictor.user_scores(row))
     report = evaluate_areas(predictor, ratings, seen_users, seen_items)
-    counts = {area: int(mask.sum()) for area, mask in areas(ratings, seen_users, seen_items).items()}
-    assert {area: values["n_test"] for area, values in report.items()} == counts
-    assert all(values["rmse"] is not None and values["rmse"] < 3 for values in report.values())
+    masks = areas(ratings, seen_users, seen_items)
+    assert {area: values["n_test"] for area, values in report.items()} == {a: int(m.sum()) for a, m in masks.items()}
+    # Three epochs on 40 x 30 ratings learn little, but the extended rows and columns must score
+    # like a trained model: within 10% of predicting the training mean everywhere (measured: 1-3% above).
+    for area, mask in masks.items():
+        truth = ratings.values[mask]
+        mean_rmse = float(np.sqrt(np.mean((truth - area_one.values.mean()) ** 2)))
+        assert report[area]["rmse"] < 1.1 * mean_rmse, (area, report[area], mean_rmse)
 
 
 def test_dmf_d_outputs_levels_and_learns_boundaries(torch):
