@@ -34,3 +34,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} is absent (set MFCLI_SHARED_DATA to point at it)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def survey_ratings():
+    """The survey's 9 x 15 ratings (bundled sample) in float64, read-only."""
+    import numpy as np
+
+    from mfcli.io import load_dataset
+
+    X = load_dataset("sample:survey-ratings").X.astype(np.float64)
+    X.flags.writeable = False
+    return X

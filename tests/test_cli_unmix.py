@@ -7,20 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from checks import hierarchy_groups
 from mfcli.io.result import read_result
-
-
-def layer_groups(document, layer):
-    """1-based user groups of a layer from the hierarchy JSON."""
-    layers = document["layers"]
-
-    def members(level, cid):
-        cluster = layers[level]["clusters"][cid]
-        if level == 0:
-            return cluster["members"]
-        return [j for child in cluster["children"] for j in members(level - 1, child)]
-
-    return sorted(sorted(j + 1 for j in members(layer - 1, c["id"])) for c in layers[layer - 1]["clusters"])
 
 
 def test_survey_showcase_from_the_command_line(invoke, tmp_path):
@@ -32,8 +20,8 @@ def test_survey_showcase_from_the_command_line(invoke, tmp_path):
     assert set(json.loads(result.stdout)["files"]) == written  # pictures (the plot hook) listed too
     tree = json.loads((out / "hierarchy.json").read_text())
     assert tree["ranks"] == [4, 3] and tree["n_columns"] == 15
-    assert layer_groups(tree, 1) == [[1, 2, 3, 4, 5], [6, 8, 9], [7, 10], [11, 12, 13, 14, 15]]
-    assert layer_groups(tree, 2) == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15]]
+    assert hierarchy_groups(tree, 1) == [[1, 2, 3, 4, 5], [6, 8, 9], [7, 10], [11, 12, 13, 14, 15]]
+    assert hierarchy_groups(tree, 2) == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15]]
     document = json.loads(result.stdout)
     for key in ("ranks", "model", "relative_error", "seconds", "output"):
         assert key in document

@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from checks import hierarchy_groups
 from mfcli.errors import ParameterError
 from mfcli.hierarchy import to_json_dict, tree_from_result
 from mfcli.models.deep import DEEP_MODELS, DeepFactorization, deep_factorize
 
 SURVEY_LAYER1 = [[1, 2, 3, 4, 5], [6, 8, 9], [7, 10], [11, 12, 13, 14, 15]]
 SURVEY_LAYER2 = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15]]
-
-
-@pytest.fixture(scope="module")
-def ratings():
-    from mfcli.io import load_dataset
-
-    return load_dataset("sample:survey-ratings").X.astype(np.float64)
 
 
 def scene(m=30, n=600, seed=0):
@@ -33,21 +27,11 @@ def scene(m=30, n=600, seed=0):
 
 def groups_of_columns(result, layer: int):
     """1-based column groups of a layer, from the tree (independent of numbering)."""
-    tree = to_json_dict(tree_from_result(result))
-    layers = tree["layers"]
-
-    def members(level, cid):
-        cluster = layers[level]["clusters"][cid]
-        if level == 0:
-            return list(cluster["members"])
-        return [j for child in cluster["children"] for j in members(level - 1, child)]
-
-    out = [sorted(j + 1 for j in members(layer - 1, c["id"])) for c in layers[layer - 1]["clusters"]]
-    return sorted(group for group in out if group)
+    return hierarchy_groups(to_json_dict(tree_from_result(result)), layer)
 
 
-def test_survey_showcase_ranks_4_3(ratings):
-    result = deep_factorize(ratings, [4, 3], "deep-onmf", seed=0)
+def test_survey_showcase_ranks_4_3(survey_ratings):
+    result = deep_factorize(survey_ratings, [4, 3], "deep-onmf", seed=0)
     assert groups_of_columns(result, 1) == SURVEY_LAYER1
     assert groups_of_columns(result, 2) == SURVEY_LAYER2
     tree = tree_from_result(result)
@@ -197,9 +181,9 @@ def test_same_seed_same_result():
     ([4, 0], "rank 0 (layer 2)"),
     ([16, 3], "rank 16 (layer 1) is larger than min"),
 ])
-def test_bad_ranks_name_the_offender(ratings, ranks, message):
+def test_bad_ranks_name_the_offender(survey_ratings, ranks, message):
     with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        deep_factorize(ratings, ranks, "deep-onmf")
+        deep_factorize(survey_ratings, ranks, "deep-onmf")
 
 
 def test_estimator():

@@ -14,7 +14,7 @@ def test_residual_from_grams_equals_the_residual_of_the_formed_product(dtype):
     X, W, H = rng.random((15, 40)), rng.random((15, 4)), rng.random((4, 40))
     expected = float(np.sum((X - W @ H) ** 2))
     x_sq = float(np.sum(X * X))
-    Wd, Hd = W.astype(dtype), H.astype(dtype)
+    Wd = W.astype(dtype)
     XHt, HHt = (X @ H.T).astype(dtype), (H @ H.T).astype(dtype)
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     assert frobenius_residual_sq(x_sq, Wd, XHt, HHt) == pytest.approx(expected, rel=rtol)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from checks import nonincreasing
+
 from mfcli.metrics import beta_divergence, relative_error, relative_error_from_residual, residual_sq_from_grams
 from mfcli.models.beta import beta_nmf
 from mfcli.models.init import INIT_METHODS, initialize
@@ -29,11 +31,6 @@ def separable(m=40, n=200, r=5, seed=1):
     H = np.hstack([np.eye(r), rng.dirichlet(np.ones(r), size=n - r).T])
     order = rng.permutation(n)
     return W @ H[:, order], W, H[:, order]
-
-
-def nonincreasing(values, rtol=1e-10):
-    values = np.asarray(values)
-    return bool(np.all(np.diff(values) <= rtol * np.abs(values[:-1])))
 
 
 @pytest.mark.parametrize("solver,accelerate,extrapolate", [

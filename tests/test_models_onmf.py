@@ -11,13 +11,6 @@ SURVEY_LAYER1 = [[1, 2, 3, 4, 5], [6, 8, 9], [7, 10], [11, 12, 13, 14, 15]]
 SPA_LOCAL_OPTIMUM = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12], [13, 14, 15]]
 
 
-@pytest.fixture(scope="module")
-def ratings():
-    from mfcli.io import load_dataset
-
-    return load_dataset("sample:survey-ratings").X.astype(np.float64)
-
-
 def partition(assignments):
     """1-based groups of columns, sorted, independent of cluster numbering."""
     groups: dict[int, list[int]] = {}
@@ -43,18 +36,18 @@ def clustered(m=20, n=300, r=4, seed=0):
     return X, labels
 
 
-def test_survey_rank4_finds_the_best_partition_and_beats_spa(ratings):
-    best = onmf(ratings, 4, seed=0).layers[0]
+def test_survey_rank4_finds_the_best_partition_and_beats_spa(survey_ratings):
+    best = onmf(survey_ratings, 4, seed=0).layers[0]
     assert partition(best.assignments) == SURVEY_LAYER1
-    spa_only = onmf(ratings, 4, init="spa").layers[0]
+    spa_only = onmf(survey_ratings, 4, init="spa").layers[0]
     assert partition(spa_only.assignments) == SPA_LOCAL_OPTIMUM
     assert best.relative_error < spa_only.relative_error - 0.01
     # the restarts are what make it work: SPA's start alone is among them and loses
     assert "spa" in best.attrs["starts"] and best.arrays["start_errors"][0] > best.relative_error + 0.01
     # the reported loss is the partition's optimum (leading singular vector per cluster)
-    x_sq = np.sum(ratings**2)
-    assert best.relative_error**2 * x_sq == pytest.approx(partition_loss(ratings, SURVEY_LAYER1), rel=1e-6)
-    assert spa_only.relative_error**2 * x_sq > partition_loss(ratings, SURVEY_LAYER1)
+    x_sq = np.sum(survey_ratings**2)
+    assert best.relative_error**2 * x_sq == pytest.approx(partition_loss(survey_ratings, SURVEY_LAYER1), rel=1e-6)
+    assert spa_only.relative_error**2 * x_sq > partition_loss(survey_ratings, SURVEY_LAYER1)
 
 
 def test_exactly_one_nonzero_per_column_and_error_is_exact():
@@ -100,14 +93,14 @@ def test_screening_on_a_subsample_is_seeded():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dtype_kept(dtype, ratings):
-    layer = onmf(ratings.astype(dtype), 3, restarts=2).layers[0]
+def test_dtype_kept(dtype, survey_ratings):
+    layer = onmf(survey_ratings.astype(dtype), 3, restarts=2).layers[0]
     assert layer.W.dtype == dtype and layer.H.dtype == dtype
 
 
-def test_estimator_transform_assigns_by_cosine(ratings):
-    model = ONMF(4, seed=0).fit(ratings)
-    H = model.transform(ratings)
+def test_estimator_transform_assigns_by_cosine(survey_ratings):
+    model = ONMF(4, seed=0).fit(survey_ratings)
+    H = model.transform(survey_ratings)
     np.testing.assert_array_equal(np.argmax(H, axis=0), model.labels_)
     assert np.all(np.count_nonzero(H, axis=0) == 1)
     np.testing.assert_allclose(H, model.H_, rtol=1e-9)
