@@ -53,7 +53,7 @@ def parse_int_list(ctx, param, value: str | None):
 
 
 # The formats of mfcli.io.formats.FORMATS (kept here so that --help does not import NumPy).
-DATA_FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi")
+DATA_FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi", "tif", "gdal")
 
 input_argument = click.argument("input_spec", metavar="INPUT")
 result_argument = click.argument("result_path", metavar="RESULT", type=click.Path(dir_okay=False))

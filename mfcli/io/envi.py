@@ -7,6 +7,7 @@ offset; we only find the header/data pair and turn wavelengths into nanometres.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,59 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     wl = _wavelengths_nm(meta, cube.shape[2])
     if wl is not None:
         out["wavelengths"] = wl
+    out.update(_header_georeference(header, data_file, meta))
+    names = meta.get("band names")
+    if isinstance(names, list) and len(names) == cube.shape[2]:
+        out["band_names"] = [str(name) for name in names]
+    ignore = meta.get("data ignore value")
+    if ignore is not None:
+        try:
+            out["nodata"] = float(ignore[0] if isinstance(ignore, list) else ignore)
+        except ValueError:
+            out.setdefault("notes", []).append(f"data ignore value '{ignore}' is not a number; ignored")
     return cube, out
+
+
+def _header_georeference(header: str, data_file: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """``{"georeference": ...}`` from ``map info`` and ``coordinate system string`` (read from the
+    header text: Spectral Python splits it at its commas); without a coordinate system string
+    GDAL names the CRS of the map info where rasterio is installed. A map info that cannot be
+    read is a note, not an error: the image is still usable."""
+    from mfcli.georeference import Georeference
+
+    map_info = meta.get("map info")
+    if not map_info:
+        return {}
+    text = Path(header).read_text(encoding="latin-1")
+    found = re.search(r"^\s*coordinate system string\s*=\s*\{(.*?)\}", text, re.MULTILINE | re.DOTALL | re.IGNORECASE)
+    try:
+        georeference = Georeference.from_envi(map_info, found.group(1) if found else None)
+    except (DataError, ValueError) as exc:
+        return {"notes": [f"map info not understood ({exc}); read without a georeference"]}
+    notes = []
+    if georeference.crs is None:
+        try:
+            import rasterio
+        except ImportError:
+            notes.append(f"map info projection '{_first(map_info)}' without a coordinate system string: the "
+                         "transform is kept, the CRS is not (install mfcli[geo] to have GDAL read it)")
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    with rasterio.open(data_file) as src:
+                        if src.crs is not None:
+                            georeference = Georeference(src.crs.to_wkt(), georeference.transform)
+                except rasterio.errors.RasterioError:
+                    pass
+            if georeference.crs is None:
+                notes.append(f"map info projection '{_first(map_info)}' names no CRS that GDAL knows; "
+                             "the transform is kept, the CRS is not")
+    return {"georeference": georeference, **({"notes": notes} if notes else {})}
+
+
+def _first(value) -> str:
+    return str(value[0] if isinstance(value, list) and value else value).strip()
 
 
 def interleave_for(path: str) -> str:

@@ -49,7 +49,7 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             image_shape=data_opts.get("image_shape"))
         raw = np.asarray(container.read(plan.variable))
         listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
-    dataset.X = apply_plan(raw, plan)
+    dataset.X, dataset.valid_pixels = apply_plan(raw, plan)
     dataset.sha256 = digest
     counts = value_counts(dataset.X)
     document = {
