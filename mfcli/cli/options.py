@@ -158,7 +158,11 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
     shape = f"{dataset.n_features} x {dataset.n_samples}"
     image = f", image {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order)" \
         if dataset.image_shape else ""
+    if dataset.n_nodata_pixels:
+        image += f", {dataset.n_nodata_pixels} nodata pixels left out"
     console.info(f"{verb} {dataset.source}: {shape} {dataset.X.dtype}{image}")
+    if dataset.georeference is not None:
+        console.info(f"Georeference: {dataset.georeference.summary()}")
     for note in dataset.notes:
         console.detail(f"  {note}")
     return dataset

@@ -155,9 +155,34 @@ def interleave_for(path: str) -> str:
     return suffix if suffix in ("bil", "bip") else "bsq"
 
 
-def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None) -> list[str]:
+def header_fields(georeference=None, band_names: list[str] | None = None, nodata: float | None = None,
+                  classes: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """ENVI header fields for :func:`write_envi`: ``map info`` and ``coordinate system string``
+    (the WKT) of a :class:`~mfcli.georeference.Georeference`, ``band names`` (ENVI lists cannot
+    hold commas: they become '-'), ``data ignore value`` (the nodata value), and for a class
+    map ``classes`` as (name, '#rrggbb') from value 0 on: ENVI Classification fields."""
+    fields: dict[str, Any] = {}
+    if georeference is not None:
+        fields["map info"] = georeference.envi_map_info()
+        if georeference.crs:
+            fields["coordinate system string"] = "{" + " ".join(georeference.crs.split()) + "}"
+    if band_names is not None:
+        fields["band names"] = [str(name) for name in band_names]
+    if nodata is not None:
+        fields["data ignore value"] = "nan" if nodata != nodata else repr(float(nodata))
+    if classes is not None:
+        fields["file type"] = "ENVI Classification"
+        fields["classes"] = len(classes)
+        fields["class names"] = [name for name, _ in classes]
+        fields["class lookup"] = [int(color.lstrip("#")[i:i + 2], 16) for _, color in classes for i in (0, 2, 4)]
+    return fields
+
+
+def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None,
+               fields: dict[str, Any] | None = None) -> list[str]:
     """Write a (rows, cols, bands) cube as ``path`` (.hdr) plus a data file, little-endian, in
-    the interleave the data file's extension asks for (.bil, .bip; BSQ otherwise). Returns both names.
+    the interleave the data file's extension asks for (.bil, .bip; BSQ otherwise). Returns both
+    names. ``fields``: further header fields (:func:`header_fields`).
     """
     import spectral.io.envi as envi
 
@@ -174,8 +199,16 @@ def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = Non
     if wavelengths is not None:
         metadata["wavelength"] = [repr(float(w)) for w in np.ravel(wavelengths)]
         metadata["wavelength units"] = "Nanometers"
+    metadata.update(fields or {})
+    save, classes = envi.save_image, {}
+    if metadata.pop("file type", None) == "ENVI Classification":  # save_image would write "ENVI Standard"
+        lookup = metadata.pop("class lookup")
+        save, classes = envi.save_classification, {
+            "class_names": metadata.pop("class names"),
+            "class_colors": [tuple(lookup[i:i + 3]) for i in range(0, len(lookup), 3)]}
+        metadata.pop("classes", None)
     with warnings.catch_warnings():  # spectral opens its output with a buffering Python warns about
         warnings.simplefilter("ignore", RuntimeWarning)
-        envi.save_image(str(header), cube, dtype=cube.dtype, force=True, ext=ext, interleave=interleave_for(str(data)),
-                        byteorder="little", metadata=metadata)
+        save(str(header), cube, dtype=cube.dtype, force=True, ext=ext, interleave=interleave_for(str(data)),
+             byteorder="little", metadata=metadata, **classes)
     return [str(header), str(data)]
