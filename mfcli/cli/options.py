@@ -120,8 +120,10 @@ layer_option = click.option("--layer", type=int, default=-1, show_default=False,
 
 def load_input(input_spec: str, variable=None, input_format=None, layout="auto", pixel_order=None,
                image_shape=None, transpose=False, dtype=None, engine="memory", chunk_size=None, scheduler=None,
-               device="cpu", **_ignored: Any):
+               device="cpu", keep_nodata=False, **_ignored: Any):
     """Load INPUT with the shared data options and log what was detected.
+
+    Nodata pixels are left out of X unless ``keep_nodata`` (convert: written back as read).
 
     With ``engine`` "stream" or "dask" the data matrix is not read: ``dataset.X`` is the
     engine's DataMatrix over the file (same detection rules, :func:`mfcli.io.load.open_lazy`).
@@ -144,7 +146,7 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
             from mfcli.engines.gpu import check_device
 
             check_device(device)
-        dataset = load_dataset(input_spec, **options)
+        dataset = load_dataset(input_spec, keep_nodata=keep_nodata, **options)
         verb = "Read"
         if device != "cpu":
             from mfcli.engines.gpu import TorchMatrix

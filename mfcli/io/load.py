@@ -222,20 +222,22 @@ def load_dataset(
     image_shape: tuple[int, int] | None = None,
     dtype: str | None = None,
     apply_scale: bool = True,
+    keep_nodata: bool = False,
 ) -> Dataset:
     """Load ``spec`` into a Dataset in bands x pixels (features x samples) orientation.
 
     ``variable`` (or ``FILE:VAR``) picks the array, ``fmt`` (or ``FILE:FORMAT``) the format;
     ``layout``, ``order``, ``transpose`` and ``image_shape`` override detection (see the module
     docstring); ``dtype`` converts to float32/float64; ``apply_scale=False`` keeps the stored
-    values even where a ``maxValue`` is stored.
+    values even where a ``maxValue`` is stored; ``keep_nodata=True`` keeps the nodata pixels in X
+    as stored (``nodata`` still says their value), for writing the data elsewhere unchanged.
     """
     _check_options(layout, order, dtype)
     container, source, spec_var, digest = open_spec(spec, fmt)
     with container:
         dataset = dataset_from_container(container, source, variable or spec_var, layout=layout, order=order,
                                          transpose=transpose, image_shape=image_shape, dtype=dtype,
-                                         apply_scale=apply_scale)
+                                         apply_scale=apply_scale, keep_nodata=keep_nodata)
     dataset.sha256 = digest
     return dataset
 
@@ -307,10 +309,11 @@ def valid_pixels_of(X: np.ndarray, plan: ArrayPlan) -> np.ndarray | None:
 def dataset_from_container(container: Container, source: str, variable: str | None = None, *,
                            layout: str = "auto", order: str | None = None, transpose: bool = False,
                            image_shape: tuple[int, int] | None = None, dtype: str | None = None,
-                           apply_scale: bool = True) -> Dataset:
+                           apply_scale: bool = True, keep_nodata: bool = False) -> Dataset:
     """The Dataset held by an open container, by the rules of the module docstring."""
     dataset, plan = describe_data(container, source, variable, layout=layout, order=order, transpose=transpose,
-                                  image_shape=image_shape, dtype=dtype, apply_scale=apply_scale)
+                                  image_shape=image_shape, dtype=dtype, apply_scale=apply_scale,
+                                  keep_nodata=keep_nodata)
     dataset.X, dataset.valid_pixels = apply_plan(np.asarray(container.read(plan.variable)), plan)
     if dataset.valid_pixels is not None:
         dataset.notes.append(f"{dataset.n_nodata_pixels} nodata pixels left out of the data "
@@ -321,7 +324,8 @@ def dataset_from_container(container: Container, source: str, variable: str | No
 def describe_data(container: Container, source: str, variable: str | None = None, *,
                   layout: str = "auto", order: str | None = None, transpose: bool = False,
                   image_shape: tuple[int, int] | None = None, dtype: str | None = None,
-                  apply_scale: bool = True, extras_max_size: int = EXTRAS_MAX_SIZE) -> tuple[Dataset, ArrayPlan]:
+                  apply_scale: bool = True, extras_max_size: int = EXTRAS_MAX_SIZE,
+                  keep_nodata: bool = False) -> tuple[Dataset, ArrayPlan]:
     """Everything the rules of the module docstring decide, without reading the data array:
     a Dataset whose ``X`` is None, and the plan that turns the stored array into X."""
     _check_options(layout, order, dtype)
@@ -448,7 +452,11 @@ def describe_data(container: Container, source: str, variable: str | None = None
         plan.nodata = nodata
         if georeference is not None:
             notes.append(f"georeferenced: {georeference.summary()}")
-        if nodata is not None:
+        if keep_nodata:
+            if plan.valid_pixels is not None and nodata is None:
+                notes.append("the file's mask of pixels without data is not kept (no nodata value marks them)")
+            plan.nodata = plan.valid_pixels = None
+        elif nodata is not None:
             notes.append(f"nodata value {nodata:g}: pixels where any band holds it are left out")
     notes.extend(container.metadata.get("notes") or [])
 

@@ -60,17 +60,16 @@ def command(input_spec: str, output_spec: str, output_format: str | None, dtype:
         fmt = format_from_path(path, fmt)
         for target in envi_paths(path) if fmt == "envi" else (path,):
             check_output_path(target, force)
-    dataset = load_input(input_spec, dtype=dtype, **data_opts)
+    dataset = load_input(input_spec, dtype=dtype, keep_nodata=True, **data_opts)
     if dataset.image_shape is not None and (path == "-" or fmt in ("csv", "tsv", "npy")):
         console.info(f"Note: {fmt or 'csv'} keeps the {dataset.n_features} x {dataset.n_samples} matrix only; the image "
                      f"shape {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order) is not stored")
     kept_by = ("tif", "envi", "h5")
-    if path != "-" and fmt not in kept_by and (dataset.georeference is not None or dataset.n_nodata_pixels):
+    if path != "-" and fmt not in kept_by and (dataset.georeference is not None or dataset.nodata is not None):
         lost = " and ".join(what for what, present in (("georeference", dataset.georeference is not None),
-                                                       ("nodata value", dataset.n_nodata_pixels)) if present)
-        console.info(f"Note: {fmt} does not keep the {lost} (GeoTIFF, ENVI and HDF5 do)"
-                     + (f"; the {dataset.n_nodata_pixels} nodata pixels hold {dataset.nodata if dataset.nodata is not None else float('nan'):g}"
-                        if dataset.n_nodata_pixels else ""))
+                                                       (f"nodata value ({dataset.nodata:g})", dataset.nodata is not None))
+                            if present)
+        console.info(f"Note: {fmt} does not keep the {lost} (GeoTIFF, ENVI and HDF5 do)")
     write_dataset(dataset, path, fmt=fmt, force=force)
     if path != "-":
         console.info(f"Wrote {path}")
