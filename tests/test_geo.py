@@ -130,6 +130,20 @@ def test_a_geotiff_without_georeference_or_nodata_reads_as_a_plain_cube(tmp_path
     assert dataset.n_samples == ROWS * COLS and dataset.wavelengths is None and dataset.feature_names is None
 
 
+def test_a_common_gdal_band_scale_is_applied(tmp_path):
+    rasterio = needs_rasterio()
+    from mfcli.io import load_dataset
+
+    stored = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4) * 100 + 1
+    with rasterio.open(tmp_path / "s.tif", "w", driver="GTiff", height=3, width=4, count=2, dtype="int16") as dst:
+        dst.write(stored)
+        dst.scales = (1e-4, 1e-4)
+    dataset = load_dataset(str(tmp_path / "s.tif"))
+    np.testing.assert_allclose(dataset.X, stored.reshape(2, -1) * 1e-4)
+    assert dataset.scale == pytest.approx(1e4)
+    assert any("GDAL scale 0.0001" in note for note in dataset.notes)
+
+
 def test_every_pixel_nodata_is_a_clear_error(tmp_path, invoke):
     cube = np.full((BANDS, ROWS, COLS), NODATA, dtype=np.float32)
     path = write_scene(tmp_path / "empty.tif", cube)
@@ -361,19 +375,37 @@ def test_nodata_pixels_stay_out_of_truth_and_endmember_positions(scene, tmp_path
     np.testing.assert_allclose(truth.abundances, np.moveaxis(truth_cube, 2, 0)[:, valid])
 
 
-def test_stream_and_dask_engines_refuse_nodata_with_a_clear_message(tmp_path, invoke):
+@pytest.mark.parametrize("engine", ["stream", "dask"])
+def test_stream_and_dask_engines_refuse_nodata_with_a_clear_message(tmp_path, invoke, engine):
+    if engine == "dask":
+        pytest.importorskip("dask", reason="--engine dask needs the dask extra")
     X = np.random.default_rng(0).random((BANDS, ROWS * COLS))
     X[:, 3] = NODATA
     with h5py.File(tmp_path / "scene.h5", "w") as f:
         f["Y"] = X
         f["Y"].attrs.update({"image_shape": [ROWS, COLS], "pixel_order": "C", "nodata": NODATA})
-    result = invoke("factorize", str(tmp_path / "scene.h5"), "--rank", "2", "--engine", "stream",
+    result = invoke("factorize", str(tmp_path / "scene.h5"), "--rank", "2", "--engine", engine,
                     "-o", str(tmp_path / "out.h5"))
     assert result.exit_code == 1
     assert "declares nodata pixels" in result.stderr and "--engine memory" in result.stderr
     result = invoke("factorize", str(tmp_path / "scene.h5"), "--rank", "2", "-o", str(tmp_path / "out.h5"))
     assert result.exit_code == 0, result.stderr
     assert "1 nodata pixels left out" in result.stderr
+
+
+def test_any_raster_gdal_reads_comes_in_through_rasterio(scene, tmp_path, invoke):
+    """An ENVI file read by GDAL (INPUT:gdal) gives the data, georeference and nodata pixels that
+    mfcli's own ENVI reader gives."""
+    from mfcli.io import load_dataset
+
+    path, _, _ = scene
+    assert invoke("convert", path, str(tmp_path / "scene.hdr")).exit_code == 0
+    ours, gdal = load_dataset(str(tmp_path / "scene.hdr")), load_dataset(str(tmp_path / "scene.img") + ":gdal")
+    np.testing.assert_array_equal(gdal.X, ours.X)
+    np.testing.assert_array_equal(gdal.valid_pixels, ours.valid_pixels)
+    assert gdal.georeference.transform == pytest.approx(ours.georeference.transform)
+    assert gdal.georeference.epsg == 32633 and gdal.nodata == NODATA
+    np.testing.assert_allclose(gdal.wavelengths, ours.wavelengths)
 
 
 # --------------------------------------------------------------------------- ENVI map info (no rasterio needed)

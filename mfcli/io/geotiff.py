@@ -93,11 +93,12 @@ def read_raster(path: str, fmt: str = "tif") -> tuple[np.ndarray, dict[str, Any]
             scales = {float(src.scales[b - 1]) for b in bands}
             offsets = {float(src.offsets[b - 1]) for b in bands}
             if len(scales) == 1 and scales != {1.0} and 0.0 not in scales:
-                if offsets == {0.0}:
-                    meta["scale_factor"] = 1.0 / scales.pop()
-                    meta["scale_name"] = "the bands' scale (GDAL scale, inverted)"
+                scale = scales.pop()
+                if offsets == {0.0}:  # stored x scale = value: X is divided by 1 / scale, as by any scale
+                    meta["scale_factor"] = 1.0 / scale
+                    meta["scale_name"] = f"1 / the bands' GDAL scale {scale:g}"
                 else:
-                    notes.append(f"the bands' scale and offset (GDAL) are not applied: values are as stored")
+                    notes.append(f"the bands' GDAL scale {scale:g} and offsets are not applied: values are as stored")
             elif len(scales) > 1:
                 notes.append("the bands have different scales (GDAL), not applied: values are as stored")
     return cube, meta
