@@ -62,7 +62,8 @@ data_options = stack_options(
     click.option("--var", "variable", metavar="NAME",
                  help="Variable or HDF5 dataset to read (same as INPUT:NAME). Default: Y, X, data... else the largest array."),
     click.option("--format", "input_format", type=click.Choice(DATA_FORMATS, case_sensitive=False),
-                 help="Input format if the extension does not tell (same as INPUT:FMT)."),
+                 help="Input format if the extension does not tell (same as INPUT:FMT); tif (GeoTIFF) and gdal "
+                      "(any raster GDAL reads) need mfcli[geo]."),
     click.option("--layout", type=click.Choice(["auto", "matrix", "cube", "cube-bands-first", "bands-x-pixels",
                                                 "pixels-x-bands"]), default="auto", show_default=True,
                  help="How to read the array; auto detects cubes and image shapes stored beside the data."),
