@@ -96,6 +96,19 @@ def _input_rows(result) -> list[list[str]]:
         wl = np.asarray(wavelengths, dtype=np.float64)
         nominal = " (nominal: HYDICE band numbers on an even 400-2500 nm grid)" if meta.get("wavelengths_nominal") else ""
         rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm{nominal}")])
+    georeference = result.georeference
+    if georeference is not None:
+        info = georeference.describe()
+        crs = (info["crs"] or "unnamed CRS") + (f" (EPSG:{info['epsg']})" if info["epsg"] else "") \
+            if georeference.crs else "none given (transform only)"
+        units = f" {info['units']}" if info["units"] else ""
+        rows.append(["coordinate reference system", _e(crs)])
+        rows.append(["pixel size", _e(f"{info['pixel_size'][0]:.6g} x {info['pixel_size'][1]:.6g}{units}"
+                                      + ("" if info["north_up"] else " (rotated grid)"))])
+        a, b, c, d, e, f = info["transform"]
+        rows.append(["upper-left corner", _e(f"x {c:.6f}, y {f:.6f}")])
+    if meta.get("nodata_pixels"):
+        rows.append(["nodata pixels", _e(f"{meta['nodata_pixels']} left out of the data (blank in the maps)")])
     bands = meta.get("band_indices")
     if bands is not None and np.size(bands):
         b = np.asarray(bands).ravel()

@@ -129,7 +129,8 @@ def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
 
 
 def as_images(result, values: np.ndarray) -> np.ndarray:
-    """Per-pixel values (k x n) as images (k x rows x cols) in the image's true orientation."""
+    """Per-pixel values (k x n) as images (k x rows x cols) in the image's true orientation;
+    the input's nodata pixels (left out of the data) are NaN, drawn as blank."""
     shape = result.image_shape
     if shape is None:
         source = result.input.get("source") or "the input"
@@ -137,7 +138,7 @@ def as_images(result, values: np.ndarray) -> np.ndarray:
             f"{source} has no image shape, so its maps cannot be drawn as images; rerun the "
             "factorization with --image-shape ROWSxCOLS (or use plot-endmembers / plot-tree)"
         )
-    return pixels_to_image(values, shape, result.pixel_order or "C")
+    return pixels_to_image(values, shape, result.pixel_order or "C", result.valid_pixels)
 
 
 def robust_vmax(values: np.ndarray, fractions: bool = False, percentile: float = 99.5) -> float:

@@ -1,4 +1,4 @@
-"""mfcli export: one array of a result file."""
+"""mfcli export: one array of a result file, or its maps as a GeoTIFF or ENVI image."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from mfcli.cli.options import force_option, layer_option, result_argument
 
 
 FACTORS = ("W", "H", "basis", "coefficients", "abundances", "assignments")
+IMAGE_FORMATS = ("tif", "envi")
 
 
-@click.command(short_help="Write one factor of a result (W, H, ...) as CSV, NPY or .mat.")
+@click.command(short_help="Write one factor of a result (W, H, ...) as CSV, NPY or .mat, or maps as GeoTIFF/ENVI.")
 @result_argument
 @click.option("--factor", type=click.Choice(FACTORS), default="W", show_default=True,
               help="W/H: the layer's own factors; basis/coefficients: its data-space view "
@@ -19,11 +20,27 @@ FACTORS = ("W", "H", "basis", "coefficients", "abundances", "assignments")
 @layer_option
 @click.option("-o", "--output", default="-", show_default=True, metavar="PATH",
               help="Output file, or '-' for stdout.")
-@click.option("--format", "output_format", type=click.Choice(["csv", "tsv", "npy", "mat", "mat73", "h5"]),
-              help="Output format (default: from the extension; CSV on stdout).")
+@click.option("--format", "output_format",
+              type=click.Choice(["csv", "tsv", "npy", "mat", "mat73", "h5", *IMAGE_FORMATS]),
+              help="Output format (default: from the extension; CSV on stdout). tif and envi write maps.")
 @force_option
 def command(result_path: str, factor: str, layer: int, output: str, output_format: str | None, force: bool) -> None:
-    """Write one array of RESULT (a file written by mfcli) to a file or stdout."""
+    """Write one array of RESULT (a file written by mfcli) to a file or stdout.
+
+    \b
+    Maps for a GIS: with a .tif (GeoTIFF, needs mfcli[geo]) or .hdr (ENVI) output, --factor
+    abundances, coefficients or assignments is written as an image in the input's georeference
+    (CRS and transform, where the input had one): one band per endmember or cluster, named by
+    its material where known, else #1..#k; the input's nodata pixels are NaN (declared nodata).
+    assignments is one band of cluster numbers (k for #k, 0 for none), with a colour table
+    (an ENVI Classification in ENVI).
+
+    \b
+    Examples:
+      mfcli export run/result.h5 --factor abundances -o abundances.tif
+      mfcli export run/result.h5 --factor assignments --layer 2 -o clusters.tif
+      mfcli export run/result.h5 --factor abundances --format envi -o abundances.hdr
+    """
     from mfcli.errors import InputError
     from mfcli.io.atomic import check_output_path
     from mfcli.io.result import read_result
@@ -31,6 +48,10 @@ def command(result_path: str, factor: str, layer: int, output: str, output_forma
 
     if output.startswith("-:"):  # '-:npy' is stdout in that format, as in convert
         output, output_format = "-", output_format or output[2:]
+    image_format = _image_format(output, output_format)
+    if image_format is not None:
+        _export_maps(result_path, factor, layer, output, image_format, force)
+        return
     if output != "-":  # fail before reading the result
         check_output_path(output, force)
     result = read_result(result_path)
@@ -48,3 +69,39 @@ def command(result_path: str, factor: str, layer: int, output: str, output_forma
     if output != "-":
         shape = "x".join(map(str, array.shape))
         console.info(f"Wrote {factor} ({shape}) to {output}")
+
+
+def _image_format(output: str, output_format: str | None) -> str | None:
+    """"tif" or "envi" where the output is an image of maps, else None."""
+    from mfcli.errors import InputError
+    from mfcli.io.formats import format_from_path
+
+    if output == "-":
+        if output_format in IMAGE_FORMATS:
+            raise InputError(f"{output_format} maps cannot be written to standard output; give a file name with -o")
+        return None
+    fmt = format_from_path(output, output_format)
+    return fmt if fmt in IMAGE_FORMATS else None
+
+
+def _export_maps(result_path: str, factor: str, layer: int, output: str, fmt: str, force: bool) -> None:
+    from mfcli.errors import DataError
+    from mfcli.io.atomic import check_output_path
+    from mfcli.io.envi import envi_paths
+    from mfcli.io.maps import MAP_FACTORS, map_images, write_map_images
+    from mfcli.io.result import read_result
+
+    if factor not in MAP_FACTORS:
+        raise DataError(f"--factor {factor} holds spectra, not maps: a {'GeoTIFF' if fmt == 'tif' else 'ENVI'} "
+                        f"output takes --factor {', '.join(f for f in MAP_FACTORS if f != 'H')}; write {factor} "
+                        "as CSV, NPY, .mat or .h5")
+    for target in envi_paths(output) if fmt == "envi" else (output,):
+        check_output_path(target, force)
+    result = read_result(result_path)
+    maps = map_images(result, factor, layer, source=f"'{result_path}'")
+    georeference = result.georeference
+    write_map_images(maps, output, fmt, georeference, force=force)
+    bands, rows, cols = maps.images.shape
+    where = georeference.summary() if georeference is not None else "no georeference (the input had none)"
+    console.info(f"Wrote {maps.description} ({bands} band{'s' if bands > 1 else ''}, {rows}x{cols}) to {output}: "
+                 f"{where}")

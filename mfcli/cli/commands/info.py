@@ -21,11 +21,16 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
     JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
     nonfinite, negative}], data{variable, n_features, n_samples, shape, dtype, layout,
     orientation, image_shape, pixel_order, scale, wavelength_range_nm, has_band_indices,
-    min, max, nan, inf, nonfinite, negative, sha256, notes}.
+    min, max, nan, inf, nonfinite, negative, sha256, notes, georeference, nodata,
+    nodata_pixels}. georeference (null without one): {crs (name), epsg, units, pixel_size
+    [width, height], north_up, transform [a, b, c, d, e, f], crs_wkt}; nodata: the file's
+    nodata value (a number, "nan", or null), nodata_pixels: pixels left out as nodata (the
+    value ranges and counts are of the other pixels).
 
     A result file written by mfcli is summarised instead (model, ranks, errors); its JSON
     keys: source, format ("mfcli-result"), model, ranks, relative_error, layers[{layer, rank,
-    W, H (shapes), relative_error}], input, params, provenance.
+    W, H (shapes), relative_error}], input, georeference (as above, or null), params,
+    provenance.
     """
     import numpy as np
 
@@ -49,7 +54,7 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             image_shape=data_opts.get("image_shape"))
         raw = np.asarray(container.read(plan.variable))
         listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
-    dataset.X = apply_plan(raw, plan)
+    dataset.X, dataset.valid_pixels = apply_plan(raw, plan)
     dataset.sha256 = digest
     counts = value_counts(dataset.X)
     document = {
@@ -71,6 +76,9 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             **counts,
             "sha256": dataset.sha256,
             "notes": dataset.notes,
+            "georeference": dataset.georeference.describe() if dataset.georeference is not None else None,
+            "nodata": _nodata_json(dataset.nodata),
+            "nodata_pixels": dataset.n_nodata_pixels,
         },
     }
     if as_json:
@@ -94,6 +102,10 @@ def _print_data(document: dict) -> None:
         if d["image_shape"] else "no image shape"
     console.info(f"Data: '{d['variable']}' read as {d['n_features']} x {d['n_samples']} ({d['orientation']}), "
                  f"layout {d['layout']}, {image}")
+    if d["georeference"] is not None:
+        console.info(f"Georeference: {_georeference_line(d['georeference'])}")
+    if d["nodata"] is not None:
+        console.info(f"Nodata: value {d['nodata']}, {d['nodata_pixels']} pixels left out of the data")
     if d["scale"] != 1.0:
         console.info(f"Scale: divided by {d['scale']:g}")
     if d["wavelength_range_nm"]:
@@ -111,10 +123,25 @@ def _number(value) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def _nodata_json(value: float | None):
+    """The nodata value for JSON: a number, "nan" (JSON has no NaN), or None."""
+    if value is None:
+        return None
+    return "nan" if value != value else value
+
+
+def _georeference_line(info: dict) -> str:
+    """``WGS 84 / UTM zone 33N (EPSG:32633), pixels 30 x 30 metre``, from Georeference.describe()."""
+    from mfcli.georeference import Georeference
+
+    return Georeference(info["crs_wkt"], tuple(info["transform"])).summary()
+
+
 def _describe_result(path: str) -> dict:
     from mfcli.io.result import read_result
 
     result = read_result(path)
+    georeference = result.georeference
     return {
         "source": path,
         "format": "mfcli-result",
@@ -126,7 +153,9 @@ def _describe_result(path: str) -> dict:
              "relative_error": layer.relative_error}
             for i, layer in enumerate(result.layers, start=1)
         ],
-        "input": {k: v for k, v in result.input.items() if k not in ("wavelengths", "band_indices")},
+        "input": {k: v for k, v in result.input.items()
+                  if k not in ("wavelengths", "band_indices", "valid_pixels", "georeference")},
+        "georeference": georeference.describe() if georeference is not None else None,
         "params": result.params,
         "provenance": result.provenance,
     }
@@ -144,3 +173,7 @@ def _print_result(document: dict) -> None:
                       "x".join(map(str, layer["H"])), f"{error:.6f}" if error is not None else "")
     console.print_table(table)
     console.info(f"Input: {document['input'].get('source')} (sha256 {document['input'].get('sha256')})")
+    if document["georeference"] is not None:
+        console.info(f"Georeference: {_georeference_line(document['georeference'])}")
+    if document["input"].get("nodata_pixels"):
+        console.info(f"Nodata: {document['input']['nodata_pixels']} pixels of the image left out of the data")

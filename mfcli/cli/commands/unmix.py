@@ -152,6 +152,9 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
 
     layers = layer_summaries(result, tree)
     _print_summary(result, layers, seconds, output)
+    if dataset.georeference is not None:
+        console.info(f"Georeferenced input: maps for a GIS with `mfcli export {output}/result.h5 --factor abundances "
+                     "-o abundances.tif` (or --factor assignments)")
     if as_json:
         console.emit_json({
             "ranks": ranks,
