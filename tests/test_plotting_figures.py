@@ -151,7 +151,7 @@ def test_wavelength_file_must_fit_the_bands(invoke, results, tmp_path):
     wl = tmp_path / "wl.txt"
     wl.write_text("\n".join(str(400 + 3 * i) for i in range(10)))
     run = invoke("plot-endmembers", str(results / "samson.h5"), "--wavelengths", str(wl), "-o", str(tmp_path / "w.png"))
-    assert run.exit_code == 1 and "gives 10 wavelengths but the spectra have 156 bands" in run.stderr
+    assert run.exit_code == 1 and "gives 10 wavelengths but the data have 156 bands" in run.stderr
 
 
 # --- Orientation in the rendered pixels ----------------------------------------------------------

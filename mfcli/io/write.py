@@ -207,8 +207,7 @@ def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bo
         if dataset.image_shape is not None:
             attrs["Y"] = {"image_shape": np.asarray(dataset.image_shape, dtype=np.int64),
                           "pixel_order": dataset.pixel_order or "C"}
-    if dataset.wavelengths is not None and not (dataset.wavelengths_nominal and dataset.band_indices is not None):
-        # nominal wavelengths are derived again from SlectBands on reading, and stay marked nominal
+    if dataset.wavelengths is not None:
         arrays["wavelengths"] = np.asarray(dataset.wavelengths, dtype=np.float64)
     if dataset.band_indices is not None:
         arrays["SlectBands"] = np.asarray(dataset.band_indices, dtype=np.float64).reshape(-1, 1)

@@ -1,7 +1,7 @@
 """Endmember spectra: the columns of a layer's data-space basis against wavelength.
 
-The x axis is the wavelength in nm when it is known (given, stored with the input, or from
-HYDICE band numbers), else the band number or index. Lines break, and the background is
+The x axis is the wavelength in nm where a source gives it (``--wavelengths``, or the input's
+own, see :func:`mfcli.plotting.views.spectral_axis`), else the band number. Lines break, and the background is
 shaded, where bands were removed (a spacing larger than 1.5x the median). With a ground
 truth, each endmember gets its own panel with its matched reference spectrum (scaled to it by
 least squares, since reference libraries are often normalised) and their spectral angle, as in

@@ -92,10 +92,13 @@ def _input_rows(result) -> list[list[str]]:
             value = {"F": "F (MATLAB: down the columns first)", "C": "C (row by row)"}.get(value, value)
         rows.append([_e(name), f"<code>{_e(value)}</code>" if key == "sha256" else _e(value)])
     wavelengths = meta.get("wavelengths")
-    if wavelengths is not None and np.size(wavelengths):
+    if wavelengths is not None and np.size(wavelengths) and not meta.get("wavelengths_nominal"):
         wl = np.asarray(wavelengths, dtype=np.float64)
-        nominal = " (nominal: HYDICE band numbers on an even 400-2500 nm grid)" if meta.get("wavelengths_nominal") else ""
-        rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm{nominal}")])
+        source = meta.get("wavelengths_source") or "the input file"
+        rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm, from {source}")])
+    elif result.image_shape is not None:
+        rows.append(["wavelengths", _e("unknown (none in the input): spectra are drawn against band numbers; "
+                                       "give --wavelengths FILE for the sensor's band centres")])
     bands = meta.get("band_indices")
     if bands is not None and np.size(bands):
         b = np.asarray(bands).ravel()

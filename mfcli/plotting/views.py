@@ -7,8 +7,8 @@ Keeping these apart from the drawing code lets tests check the arrays a picture 
   cluster memberships) with each component's share of pixels.
 - :func:`as_images`: per-pixel values to images, the right way round for either pixel order
   (through :func:`mfcli.dataset.pixels_to_image`, the one place that reshapes).
-- :func:`spectral_axis` and :func:`break_at_gaps`: the x axis of spectra (wavelength in nm,
-  band number or index) and lines broken where bands were removed.
+- :func:`spectral_axis` and :func:`break_at_gaps`: the x axis of spectra (wavelength in nm
+  only from a source, else band numbers) and lines broken where bands were removed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mfcli.dataset import pixels_to_image
-from mfcli.errors import DataError, InputError, ParameterError
+from mfcli.errors import DataError, ParameterError
 
 MAP_KINDS = ("auto", "hard", "soft")
 GAP_FACTOR = 1.5  # a spacing larger than this times the median spacing is a gap of removed bands
@@ -194,59 +194,39 @@ def break_at_gaps(x: np.ndarray, y: np.ndarray, gaps: list[tuple[float, float]])
     return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
 
 
-def spectral_axis(result, n_features: int, wavelengths: np.ndarray | None = None) -> SpectralAxis:
-    """Wavelengths in nm when known (given, stored in the result, or from HYDICE band numbers),
-    else the sensor's band numbers, else the feature index 1..m."""
-    from mfcli.io.load import HYDICE_BANDS, hydice_wavelengths
+BAND_NUMBER_LABEL = "band number (wavelengths unknown)"
+BAND_INDEX_LABEL = "band (wavelengths unknown)"
 
-    def checked(values, source):
-        values = np.asarray(values, dtype=np.float64).ravel()
-        if values.size != n_features:
-            raise InputError(f"{source} gives {values.size} wavelengths but the spectra have {n_features} bands; "
-                             "give one wavelength per kept band")
-        return values
+
+def spectral_axis(result, n_features: int, wavelengths: np.ndarray | None = None) -> SpectralAxis:
+    """The x axis of spectra, from what is known and nothing else: wavelengths in nm where a
+    source gives them (``wavelengths``, i.e. ``--wavelengths``, else those stored with the
+    input, which came from the file or the user); else the sensor's band numbers (``SlectBands``,
+    with gaps where bands were removed); else the band (row) number 1..m. Nanometres are never
+    derived from band numbers (:mod:`mfcli.io.wavelengths`); wavelengths that an older mfcli
+    derived that way (``wavelengths_nominal``) are ignored."""
+    from mfcli.io.wavelengths import check_band_count
 
     if wavelengths is not None:
-        x = checked(wavelengths, "--wavelengths")
+        x = check_band_count(wavelengths, n_features, "--wavelengths")
         return SpectralAxis(x, "wavelength (nm)", "--wavelengths", find_gaps(np.sort(x)), True)
     stored = result.input.get("wavelengths")
-    if stored is not None and np.asarray(stored).size == n_features:
-        x = checked(stored, "the result")
-        if result.input.get("wavelengths_nominal"):
-            return SpectralAxis(x, "nominal wavelength (nm; HYDICE bands spread evenly over 400-2500 nm)",
-                                "band numbers on the nominal HYDICE grid", find_gaps(np.sort(x)), True)
-        return SpectralAxis(x, "wavelength (nm)", "input metadata", find_gaps(np.sort(x)), True)
+    if stored is not None and np.asarray(stored).size == n_features and not result.input.get("wavelengths_nominal"):
+        x = np.asarray(stored, dtype=np.float64).ravel()
+        source = result.input.get("wavelengths_source") or "the input file"
+        return SpectralAxis(x, "wavelength (nm)", source, find_gaps(np.sort(x)), True)
     bands = result.input.get("band_indices")
     if bands is not None and np.asarray(bands).size == n_features:
         bands = np.asarray(bands, dtype=np.float64).ravel()
-        if bands.max() <= HYDICE_BANDS:
-            x = hydice_wavelengths(bands)
-            return SpectralAxis(x, "nominal wavelength (nm; HYDICE bands spread evenly over 400-2500 nm)",
-                                "band numbers on the nominal HYDICE grid", find_gaps(np.sort(x)), True)
-        return SpectralAxis(bands, "band number", "band numbers", find_gaps(np.sort(bands)), False)
+        return SpectralAxis(bands, BAND_NUMBER_LABEL, "band numbers of the input (SlectBands)",
+                            find_gaps(np.sort(bands)), False)
     x = np.arange(1, n_features + 1, dtype=np.float64)
-    label = "band" if result.image_shape is not None else "feature (row of the data matrix)"
-    return SpectralAxis(x, label, "index", [], False)
+    label = BAND_INDEX_LABEL if result.image_shape is not None else "feature (row of the data matrix)"
+    return SpectralAxis(x, label, "row numbers of the data", [], False)
 
 
 def read_wavelengths(path: str) -> np.ndarray:
-    """Wavelengths from a text/CSV (one number per line or per field) or .npy file, in nm;
-    values below 30 are taken as micrometres and converted."""
-    import os
+    """Wavelengths (nm) from a file: :func:`mfcli.io.wavelengths.read_wavelengths`."""
+    from mfcli.io.wavelengths import read_wavelengths as read
 
-    if not os.path.exists(path):
-        raise InputError(f"wavelength file '{path}' does not exist; check the path")
-    try:
-        if path.lower().endswith(".npy"):
-            values = np.load(path, allow_pickle=False)
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read().replace(",", " ").replace(";", " ")
-            values = np.array([float(v) for v in text.split()])
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read wavelengths from '{path}' ({exc}); give one number per band, "
-                         "in nm or micrometres") from None
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size == 0 or not np.all(np.isfinite(values)):
-        raise InputError(f"'{path}' holds no usable wavelengths; give one finite number per band")
-    return values * 1000.0 if values.max() < 30 else values
+    return read(path)

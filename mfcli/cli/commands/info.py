@@ -20,7 +20,7 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
     \b
     JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
     nonfinite, negative}], data{variable, n_features, n_samples, shape, dtype, layout,
-    orientation, image_shape, pixel_order, scale, wavelength_range_nm, has_band_indices,
+    orientation, image_shape, pixel_order, scale, wavelength_range_nm, wavelengths_source, has_band_indices,
     min, max, nan, inf, nonfinite, negative, sha256, notes}.
 
     A result file written by mfcli is summarised instead (model, ranks, errors); its JSON
@@ -51,6 +51,10 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
         listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
     dataset.X = apply_plan(raw, plan)
     dataset.sha256 = digest
+    if data_opts.get("wavelengths_path"):
+        from mfcli.io.wavelengths import apply_wavelengths_file
+
+        apply_wavelengths_file(dataset, data_opts["wavelengths_path"])
     counts = value_counts(dataset.X)
     document = {
         **listing,
@@ -67,6 +71,7 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             "scale": dataset.scale,
             "wavelength_range_nm": [float(dataset.wavelengths.min()), float(dataset.wavelengths.max())]
             if dataset.wavelengths is not None else None,
+            "wavelengths_source": dataset.wavelengths_source,
             "has_band_indices": dataset.band_indices is not None,
             **counts,
             "sha256": dataset.sha256,
@@ -97,7 +102,8 @@ def _print_data(document: dict) -> None:
     if d["scale"] != 1.0:
         console.info(f"Scale: divided by {d['scale']:g}")
     if d["wavelength_range_nm"]:
-        console.info(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm")
+        console.info(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm "
+                     f"(from {d['wavelengths_source']})")
     console.info(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
                  f"{d['negative']} negative")
     if d["nonfinite"]:

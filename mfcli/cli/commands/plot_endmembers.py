@@ -19,8 +19,9 @@ def command(result_path: str, layer: int, wavelengths_path: str | None, truth_sp
             dpi: int, force: bool) -> None:
     """Plot the endmembers (data-space basis vectors) of RESULT.
 
-    Against wavelength in nm when known (the result's metadata, SlectBands on the HYDICE grid,
-    or --wavelengths), with gaps where bands were removed; else against band index. With
+    Against wavelength in nm where a source gives it (--wavelengths, or the input file's own
+    wavelengths recorded in the result), else against band numbers (SlectBands where the file
+    has them), with gaps where bands were removed. With
     --truth, one panel per endmember with its matched reference spectrum (Hungarian matching on
     spectral angle) and their angle.
 
