@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from mfcli.errors import ParameterError
 
 IMAGE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -91,22 +93,65 @@ def new_figure(width: float, height: float, dpi: float = DEFAULT_DPI, constraine
     return figure
 
 
+PNG_COMPRESS_LEVEL = 1  # zlib level: 6 (matplotlib's) makes maps' PNGs barely smaller and takes twice as long
+
+
 def save_figure(figure, path: str | os.PathLike, force: bool = False, dpi: float | None = None) -> Path:
     """Write ``figure`` to ``path`` (format from the extension) atomically."""
     from mfcli.io.atomic import atomic_file
 
     fmt = image_format(path)
-    with plot_style(), atomic_file(path, force=force) as tmp:
-        figure.savefig(tmp, format=fmt, dpi=dpi or figure.dpi, metadata=_metadata(fmt))
+    with atomic_file(path, force=force) as tmp:
+        with open(tmp, "wb") as handle:
+            write_figure(figure, handle, fmt, dpi)
     return Path(path)
 
 
 def figure_bytes(figure, fmt: str = "png", dpi: float | None = None) -> bytes:
     """The figure encoded as ``fmt`` in memory (for the HTML report)."""
     buffer = io.BytesIO()
-    with plot_style():
-        figure.savefig(buffer, format=fmt, dpi=dpi or figure.dpi, metadata=_metadata(fmt))
+    write_figure(figure, buffer, fmt, dpi)
     return buffer.getvalue()
+
+
+def write_figure(figure, handle, fmt: str, dpi: float | None = None) -> None:
+    """Encode ``figure`` into the binary file ``handle``. PNGs are drawn once on the Agg canvas
+    and written as RGB (the background is opaque) with fast compression; SVG and PDF go through
+    matplotlib's own writers."""
+    if fmt != "png":
+        with plot_style():
+            figure.savefig(handle, format=fmt, dpi=dpi or figure.dpi, metadata=_metadata(fmt))
+        return
+    pixels, resolution = render_rgb(figure, dpi)
+    encode_png(pixels, handle, resolution)
+
+
+def render_rgb(figure, dpi: float | None = None) -> tuple[np.ndarray, float]:
+    """The figure drawn on its Agg canvas: (rows x cols x 3 uint8 pixels, dots per inch)."""
+    original = figure.dpi
+    with plot_style():
+        if dpi is not None and dpi != original:
+            figure.set_dpi(dpi)
+        try:
+            figure.canvas.draw()
+            pixels = np.array(np.asarray(figure.canvas.buffer_rgba())[..., :3])
+            resolution = float(figure.dpi)
+        finally:
+            if figure.dpi != original:
+                figure.set_dpi(original)
+    return pixels, resolution
+
+
+def encode_png(pixels: np.ndarray, handle, dpi: float) -> None:
+    """Write RGB ``pixels`` as a PNG into the binary file ``handle`` (Pillow, which matplotlib
+    itself uses; it releases the GIL while compressing, so pictures can be encoded in a thread)."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, value in _metadata("png").items():
+        info.add_text(key, value)
+    Image.fromarray(pixels).save(handle, format="png", compress_level=PNG_COMPRESS_LEVEL, pnginfo=info,
+                                 dpi=(dpi, dpi))
 
 
 def _metadata(fmt: str) -> dict[str, str | None]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from mfcli.dataset import pixels_to_image
 from mfcli.errors import DataError, ParameterError
+from mfcli.summary import cluster_name, format_share, hard_assignments, shares  # noqa: F401 (re-exported)
 
 MAP_KINDS = ("auto", "hard", "soft")
 GAP_FACTOR = 1.5  # a spacing larger than this times the median spacing is a gap of removed bands
@@ -29,26 +30,6 @@ def layer_indices(result, layer: int | str) -> list[int]:
     if isinstance(layer, str) and layer.lower() == "all":
         return list(range(1, len(result.layers) + 1))
     return [result.layer_number(int(layer))]  # a one-line ParameterError for a layer that does not exist
-
-
-def hard_assignments(result, index: int) -> np.ndarray:
-    """The cluster (0..r-1, or -1 for none) of every data column at layer ``index`` (1-based).
-
-    Deep orthogonal models store assignments layer by layer (layer 1: data columns -> clusters,
-    layer l: clusters of l-1 -> clusters of l); they are composed down to the data columns.
-    Otherwise each column goes to its largest coefficient (-1 for an all-zero column).
-    """
-    layers = result.layers[:index]
-    if all(layer.assignments is not None for layer in layers):
-        assign = np.asarray(layers[0].assignments, dtype=np.int64)
-        for layer in layers[1:]:
-            upper = np.asarray(layer.assignments, dtype=np.int64)
-            assign = np.where(assign >= 0, upper[np.clip(assign, 0, None)], -1)
-        return assign
-    coefficients = np.asarray(result.layers[index - 1].data_coefficients)
-    assign = np.argmax(coefficients, axis=0).astype(np.int64)
-    assign[~np.any(coefficients > 0, axis=0)] = -1
-    return assign
 
 
 def cluster_colors(result, index: int) -> list[str]:
@@ -77,12 +58,6 @@ def cluster_colors(result, index: int) -> list[str]:
     return colors
 
 
-def shares(assign: np.ndarray, rank: int) -> np.ndarray:
-    """Fraction of all data columns in each cluster."""
-    counts = np.bincount(assign[assign >= 0], minlength=rank)[:rank]
-    return counts / max(assign.size, 1)
-
-
 @dataclass
 class LayerMaps:
     """The maps of one layer: ``values`` (r x n), what they are, and each component's share."""
@@ -100,6 +75,17 @@ class LayerMaps:
         """True for values that are fractions by construction (memberships, sum-to-one FCLS
         abundances), drawn on [0, 1]; coefficients and NNLS abundances have a free scale."""
         return self.kind == "hard" or self.method == "fcls"
+
+    @property
+    def quantity(self) -> str:
+        """What one pixel's value is, for the colour bar."""
+        if self.kind == "hard":
+            return "membership (1 = pixel in the cluster)"
+        if self.method == "fcls":
+            return "FCLS abundance (fraction of the pixel)"
+        if self.method:
+            return f"{self.method.upper()} abundance"
+        return "coefficient (data units)"
 
 
 def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
@@ -154,9 +140,10 @@ def robust_vmax(values: np.ndarray, fractions: bool = False, percentile: float =
 
 
 def component_title(index: int, label: str | None, share: float | None) -> str:
-    """``#k label`` and the share of pixels, e.g. ``#2 grass · 31.4 %``."""
-    name = f"#{index}" + (f" {label}" if label else "")
-    return name if share is None else f"{name} · {100 * share:.1f} %"
+    """``#k label`` (1-based ``k`` of the 0-based ``index``) and the share of pixels, e.g.
+    ``#2 grass · 31.4 %``."""
+    name = cluster_name(index, label)
+    return name if share is None else f"{name} · {format_share(share)}"
 
 
 @dataclass

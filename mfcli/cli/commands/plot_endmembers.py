@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mfcli.cli.commands._plotting import (check_picture_output, load_truth, load_wavelengths, picture_options, save,
-                                          truth_option, wavelengths_option)
+from mfcli.cli.commands._plotting import (check_picture_output, load_truth, load_wavelengths, name_after_truth,
+                                          picture_options, save, truth_option, wavelengths_option)
 from mfcli.cli.options import layer_option, result_argument
 
 
@@ -38,7 +38,10 @@ def command(result_path: str, layer: int, wavelengths_path: str | None, truth_sp
     wavelengths = load_wavelengths(wavelengths_path)
     index = result.layer_number(layer)
     truth = load_truth(truth_specs, result)
-    match = match_spectra(result, index, truth) if truth is not None else None
+    match = None
+    if truth is not None:
+        name_after_truth(result, truth)
+        match = match_spectra(result, index, truth)
     figure = endmember_figure(result, index, wavelengths=wavelengths, truth=match, dpi=dpi)
     extra = f" against {', '.join(truth_specs)} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)" \
         if match is not None else ""
