@@ -304,7 +304,7 @@ def test_sample_variable_spec_and_unknown_sample():
     assert truth.shape == (3, 156) and truth.variable == "GT" and truth.scale == 1.0
     with pytest.raises(InputError, match="unknown sample 'nope'; available: samson"):
         load_dataset("sample:nope")
-    assert set(SAMPLES) == {"samson", "moffett", "urban", "survey-ratings"}
+    assert set(SAMPLES) == {"samson", "moffett", "urban", "survey-ratings", "usgs-1995"}
 
 
 def test_urban_sample_is_the_urban_r162_layout():
@@ -345,7 +345,7 @@ def test_bundled_samples_are_rebuilt_byte_for_byte_from_the_shared_data(shared_d
     spec.loader.exec_module(module)
     module.SHARED = shared_data
     module.main(tmp_path)
-    for name in ("samson.mat", "moffett.mat", "urban_groundtruth.mat", "survey_ratings.csv"):
+    for name in ("samson.mat", "moffett.mat", "urban_groundtruth.mat", "survey_ratings.csv", "usgs_1995_library.mat"):
         assert (tmp_path / name).read_bytes() == (sample_dir() / name).read_bytes(), name
 
 

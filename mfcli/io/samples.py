@@ -38,10 +38,10 @@ SAMPLES = {
     for s in (
         Sample("samson", "samson.mat", "image",
                "Samson scene, 95x95 pixels, 156 bands (401-889 nm), reflectance 0-1; "
-               "3 materials (soil, tree, water) with ground truth GT, S_GT", "GT, S_GT"),
+               "3 materials (soil, tree, water) with ground truth GT, S_GT and their names", "GT, S_GT"),
         Sample("moffett", "moffett.mat", "image",
-               "Moffett Field crop, 50x50 pixels, 184 bands, 0-1; 3 materials (water, soil, "
-               "vegetation) with ground truth GT, S_GT", "GT, S_GT"),
+               "Moffett Field crop, 50x50 pixels, 184 AVIRIS bands (wavelengths not recorded), 0-1; 3 materials "
+               "(water, soil, vegetation) with ground truth GT, S_GT and their names", "GT, S_GT"),
         Sample("urban", "urban_groundtruth.mat", "image",
                "HYDICE Urban stand-in, 307x307 pixels, 162 bands, in the Urban_R162 layout: a "
                "reconstruction X = M A from the published 6-material ground truth (real spectra and "
@@ -49,7 +49,10 @@ SAMPLES = {
                f"{URBAN_SCALE:g}; not the sensor image", "M, A"),
         Sample("survey-ratings", "survey_ratings.csv", "matrix",
                "the deep-MF survey's 9 movies x 15 users ratings (1-10): rows 1-3 horror, 4-6 comedy, "
-               "7-9 biopic"),
+               "7-9 biopic (`mfcli complete` reads it as 15 users x 9 movies)"),
+        Sample("usgs-1995", "usgs_1995_library.mat", "library",
+               "USGS 1995 spectral library (public domain): 498 mineral spectra at 224 AVIRIS bands "
+               "(383-2508 nm), for `mfcli evaluate --library sample:usgs-1995`"),
     )
 }
 

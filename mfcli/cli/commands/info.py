@@ -15,7 +15,7 @@ from mfcli.cli.options import data_options, input_argument, json_option
 def command(input_spec: str, as_json: bool, **data_opts) -> None:
     """Describe INPUT: every variable or dataset with shape, dtype, value range and counts of NaN,
     Inf and negative values, then how mfcli reads it (the chosen array, layout, image shape,
-    pixel order, scale, wavelengths).
+    pixel order, scale, wavelengths and where they come from): a table on stdout.
 
     \b
     JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
@@ -93,24 +93,24 @@ def _print_data(document: dict) -> None:
     for v in document["variables"]:
         table.add_row(v["name"], "x".join(map(str, v["shape"])), v["dtype"], _number(v.get("min")),
                       _number(v.get("max")), str(v.get("nan", "")), str(v.get("inf", "")), str(v.get("negative", "")))
-    console.print_table(table)
+    console.listing(table)
     d = document["data"]
     image = f"image {d['image_shape'][0]}x{d['image_shape'][1]}, pixel order {d['pixel_order']}" \
         if d["image_shape"] else "no image shape"
-    console.info(f"Data: '{d['variable']}' read as {d['n_features']} x {d['n_samples']} ({d['orientation']}), "
+    console.listing(f"Data: '{d['variable']}' read as {d['n_features']} x {d['n_samples']} ({d['orientation']}), "
                  f"layout {d['layout']}, {image}")
     if d["scale"] != 1.0:
-        console.info(f"Scale: divided by {d['scale']:g}")
+        console.listing(f"Scale: divided by {d['scale']:g}")
     if d["wavelength_range_nm"]:
-        console.info(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm "
+        console.listing(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm "
                      f"(from {d['wavelengths_source']})")
-    console.info(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
+    console.listing(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
                  f"{d['negative']} negative")
     if d["nonfinite"]:
         console.warn(f"{d['nonfinite']} NaN/Inf values ({d['nan']} NaN, {d['inf']} Inf): factorization "
                      "commands refuse them")
     for note in d["notes"]:
-        console.info(f"Note: {note}")
+        console.listing(f"Note: {note}")
 
 
 def _number(value) -> str:
@@ -148,5 +148,5 @@ def _print_result(document: dict) -> None:
         error = layer["relative_error"]
         table.add_row(str(layer["layer"]), str(layer["rank"]), "x".join(map(str, layer["W"])),
                       "x".join(map(str, layer["H"])), f"{error:.6f}" if error is not None else "")
-    console.print_table(table)
-    console.info(f"Input: {document['input'].get('source')} (sha256 {document['input'].get('sha256')})")
+    console.listing(table)
+    console.listing(f"Input: {document['input'].get('source')} (sha256 {document['input'].get('sha256')})")
