@@ -13,6 +13,7 @@ matplotlib copies each one once. Texts are measured with the Agg renderer, so ti
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> np.ndarray:
     """Round tick values within [low, high] (matplotlib's MaxNLocator)."""
     from matplotlib.ticker import MaxNLocator
 
-    ticks = MaxNLocator(count).tick_values(low, high)
+    ticks = MaxNLocator(count, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
     span = high - low
     return ticks[(ticks >= low - 1e-9 * span) & (ticks <= high + 1e-9 * span)]
 
@@ -81,10 +82,11 @@ def integer_ticks(low: float, high: float, count: int = 8) -> np.ndarray:
 
 
 def tick_labels(ticks: np.ndarray) -> list[str]:
-    """Tick labels with the fewest decimals (up to 4) that write every tick exactly (0, 0.25, 0.5 ...)."""
+    """Tick labels with the fewest decimals (up to 6) that write every tick exactly (0, 0.25, 0.5 ...)."""
     ticks = np.asarray(ticks, dtype=np.float64)
-    for decimals in range(5):
-        if np.allclose(np.round(ticks, decimals), ticks, rtol=0, atol=1e-9 * max(1.0, float(np.abs(ticks).max(initial=0)))):
+    scale = float(np.abs(ticks).max(initial=0.0)) or 1.0
+    for decimals in range(7):
+        if np.allclose(np.round(ticks, decimals), ticks, rtol=0, atol=1e-9 * scale):
             return ["0" if round(float(t), decimals) == 0 else f"{t:.{decimals}f}" for t in ticks]
     return [f"{t:.3g}" for t in ticks]
 
@@ -179,19 +181,21 @@ class Canvas:
     def values_image(self, values: np.ndarray, x: float, y: float, width: float, height: float, low: float,
                      high: float, cmap: str):
         """Per-pixel ``values`` (rows x cols) coloured on [low, high] and resampled to the pixels
-        of the box at the figure's resolution; the artist keeps ``values`` as ``mfcli_values``
-        (what the panel shows, for tests)."""
+        of the box at the figure's resolution; the artist keeps ``values`` as ``mfcli_values`` and
+        the scale as ``mfcli_scale`` (what the panel shows, for tests)."""
         rows = max(1, int(round(height * self.dpi)))
         cols = max(1, int(round(width * self.dpi)))
         artist = self.image(colorize(resample(values, rows, cols), low, high, cmap), x, y, width, height)
         artist.mfcli_values = values
+        artist.mfcli_scale = (low, high)
         return artist
 
     def text(self, x: float, y: float, text: str, size: float = 7.0, ha: str = "center", va: str = "top",
-             color: str = "#222222", weight: str = "normal", rotation: float = 0.0) -> None:
-        self.figure.text(x, y, text, transform=self.transform, fontsize=size, ha=ha, va=va, color=color,
-                         fontweight=weight, rotation=rotation, rotation_mode="anchor" if rotation else "default",
-                         linespacing=1.15)
+             color: str = "#222222", weight: str = "normal", rotation: float = 0.0, gid: str | None = None):
+        """A text at (``x``, ``y``) inches; ``gid`` names what it is (e.g. the tick labels of one axis)."""
+        return self.figure.text(x, y, text, transform=self.transform, fontsize=size, ha=ha, va=va, color=color,
+                                fontweight=weight, rotation=rotation, linespacing=1.15, gid=gid,
+                                rotation_mode="anchor" if rotation else "default")
 
     def line(self, xs, ys, color: str, width: float = 1.0, style: str = "solid") -> None:
         """A polyline (NaN breaks it), batched with the others of the same colour, width and style."""
@@ -249,7 +253,7 @@ class Canvas:
         for value, text in zip(ticks, tick_labels(ticks)):
             ty = y + height * (high - value) / (high - low if high > low else 1.0)
             self.line([x + bar_width, x + bar_width + 0.04], [ty, ty], "#555555", 0.5)
-            self.text(x + bar_width + 0.06, ty, text, size=size, ha="left", va="center")
+            self.text(x + bar_width + 0.06, ty, text, size=size, ha="left", va="center", gid=f"cbar-{x}-{y}")
             widest = max(widest, self.text_width(text, size))
         label_x = x + bar_width + 0.08 + widest + 0.05
         self.text(label_x, y + height / 2, self.fit(label, height, size), size=size, ha="center", va="top",
@@ -287,10 +291,12 @@ class Plot:
     texts. Tick labels are spaced so that they never overlap: fewer ticks where labels are wide."""
 
     TICK_SIZE = 6.5
+    _numbers = itertools.count(1)  # names the tick labels of each plot (gid), for checks of what is drawn
 
     def __init__(self, canvas: Canvas, x: float, y: float, width: float, height: float, xlim, ylim,
                  ylog: bool = False):
         self.canvas, self.x, self.y, self.width, self.height = canvas, x, y, width, height
+        self.number = next(self._numbers)
         self.xlim = (float(xlim[0]), float(xlim[1]))
         self.ylog = ylog
         self.ylim = (float(ylim[0]), float(ylim[1]))
@@ -345,12 +351,12 @@ class Plot:
         for value, text in zip(xticks, xlabels):
             tx = float(self.X(value))
             canvas.line([tx, tx], [bottom, bottom + 0.035], "#333333", 0.8)
-            canvas.text(tx, bottom + 0.05, text, size=self.TICK_SIZE, va="top")
+            canvas.text(tx, bottom + 0.05, text, size=self.TICK_SIZE, va="top", gid=f"xtick-{self.number}")
         widest = 0.0
         for value, text in zip(yticks, ylabels):
             ty = float(self.Y(value))
             canvas.line([self.x - 0.035, self.x], [ty, ty], "#333333", 0.8)
-            canvas.text(self.x - 0.05, ty, text, size=self.TICK_SIZE, ha="right", va="center")
+            canvas.text(self.x - 0.05, ty, text, size=self.TICK_SIZE, ha="right", va="center", gid=f"ytick-{self.number}")
             widest = max(widest, canvas.text_width(text, self.TICK_SIZE))
             if grid:
                 canvas.line([self.x, right], [ty, ty], "#dddddd", 0.6)

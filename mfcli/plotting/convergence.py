@@ -43,23 +43,31 @@ def convergence_curves(result) -> tuple[list[tuple[str, np.ndarray]], list[tuple
 
 
 def log_ticks(low: float, high: float) -> tuple[np.ndarray, list[str]]:
-    """Ticks for a log axis over [low, high] whose labels are all different: 1-2-5 steps over
-    a decade or more, else round linear steps, each written with the fewest significant digits
-    that tell them apart."""
-    from matplotlib.ticker import LogLocator, MaxNLocator
+    """Ticks for a log axis over [low, high] whose labels are all different: powers of ten (every
+    few decades over a wide range, with 2 and 5 between them over one or two), else round linear
+    steps within less than a decade, each written exactly (:func:`tick_labels`)."""
+    from matplotlib.ticker import MaxNLocator
 
-    if high / low >= 10:
-        ticks = LogLocator(base=10, subs=(1.0, 2.0, 5.0)).tick_values(low, high)
+    decades = np.log10(high) - np.log10(low)
+    if decades >= 1:
+        first, last = int(np.ceil(np.log10(low) - 1e-9)), int(np.floor(np.log10(high) + 1e-9))
+        step = max(1, int(np.ceil((last - first + 1) / 6)))
+        ticks = 10.0 ** np.arange(first, last + 1, step)
+        if decades < 2.5:
+            ticks = np.concatenate([ticks, *(m * 10.0 ** np.arange(first - 1, last + 1) for m in (2.0, 5.0))])
     else:
-        ticks = MaxNLocator(5).tick_values(low, high)
+        ticks = MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
     ticks = np.unique(ticks[(ticks >= low) & (ticks <= high) & (ticks > 0)])
     if ticks.size < 2:
         ticks = np.array([low, high])
-    for digits in range(1, 8):
+    labels = tick_labels(ticks)
+    if len(set(labels)) == len(labels):
+        return ticks, labels
+    for digits in range(3, 10):  # ticks too fine for 4 decimals: enough significant digits to differ
         labels = [f"{t:.{digits}g}" for t in ticks]
         if len(set(labels)) == len(labels):
-            return ticks, labels
-    return ticks, [f"{t:.8g}" for t in ticks]
+            break
+    return ticks, labels
 
 
 def _panel(canvas: Canvas, box, curves, colors, n_iter: int | None, legend: list[str], title: str, xlabel: str,

@@ -80,7 +80,7 @@ class LayerMaps:
     def quantity(self) -> str:
         """What one pixel's value is, for the colour bar."""
         if self.kind == "hard":
-            return "membership (1 = pixel in the cluster)"
+            return "membership (1: in the cluster)"
         if self.method == "fcls":
             return "FCLS abundance (fraction of the pixel)"
         if self.method:
