@@ -26,11 +26,15 @@ URBAN_REMOVED_BANDS = [*range(1, 5), 76, 87, *range(101, 112), *range(136, 154),
 
 @dataclass(frozen=True)
 class Sample:
+    """A bundled sample. ``ratings_rows``: for a ratings matrix, what its rows are ("users" or
+    "items"), so that `mfcli complete` reads it users x items."""
+
     name: str
     file: str
     kind: str
     description: str
     truth: str | None = None
+    ratings_rows: str | None = None
 
 
 SAMPLES = {
@@ -49,7 +53,7 @@ SAMPLES = {
                f"{URBAN_SCALE:g}; not the sensor image", "M, A"),
         Sample("survey-ratings", "survey_ratings.csv", "matrix",
                "the deep-MF survey's 9 movies x 15 users ratings (1-10): rows 1-3 horror, 4-6 comedy, "
-               "7-9 biopic (`mfcli complete` reads it as 15 users x 9 movies)"),
+               "7-9 biopic (`mfcli complete` reads it as 15 users x 9 movies)", ratings_rows="items"),
         Sample("usgs-1995", "usgs_1995_library.mat", "library",
                "USGS 1995 spectral library (public domain): 498 mineral spectra at 224 AVIRIS bands "
                "(383-2508 nm), for `mfcli evaluate --library sample:usgs-1995`"),

@@ -119,7 +119,7 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
             if per_row or grid_row == 0:
                 span = panel_h if per_row or len(grid) == 1 else (len(grid) - 1) * row_h + panel_h
                 bottom, top, clipped = scales[which]
-                label = maps[which].quantity + ("; brighter values clipped" if clipped else "")
+                label = maps[which].quantity + (" (top clipped)" if clipped else "")
                 canvas.colorbar(bar_x, y, span, bottom, top, cmap, label)
     return canvas.finish()
 
@@ -167,6 +167,6 @@ def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = 
                         size=7.5, ha="left", va="center", weight="bold")
             bottom, top, clipped = scales[row]
             label = ("true abundance (fraction)" if row == 0 else maps.quantity) + \
-                ("; brighter values clipped" if clipped else "")
+                (" (top clipped)" if clipped else "")
             canvas.colorbar(bar_x, y, panel_h, bottom, top, cmap, label)
     return canvas.finish()
