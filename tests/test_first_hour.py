@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT_OPTIONS = ("-o", "--output", "--plot")
+FILE_PATTERN = r"\.(h5|csv|npy|png|pdf|svg|html|mat|npz|nwk|dot|hdr)$|/result\.h5$"
 
 
 def readme_commands() -> list[tuple[list[str], list[str]]]:
@@ -51,8 +52,7 @@ def _files(command: list[str], redirected: list[str]) -> tuple[list[str], list[s
         if word in OUTPUT_OPTIONS and position + 1 < len(words):
             outputs.append(words[position + 1])
             skip = True
-        elif not word.startswith("-") and re.search(r"\.(h5|csv|npy|png|pdf|svg|html|mat|npz|nwk|dot|hdr)$|/result\.h5$",
-                                                      word.split(":")[0]):
+        elif not word.startswith("-") and re.search(FILE_PATTERN, word.split(":")[0]):
             inputs.append(word.split(":")[0])
     if words and words[0] == "convert" and len(inputs) >= 2:
         outputs.append(inputs.pop(1))

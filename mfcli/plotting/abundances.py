@@ -102,7 +102,8 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
         what = maps[0].description if len({m.description for m in maps}) == 1 else "maps"
         layers_text = f"layer {indices[0]} of {len(result.layers)}" if len(indices) == 1 else \
             f"layers 1-{len(result.layers)} (top to bottom)"
-        _suptitle(canvas, f"{result.model} · {layers_text} · {what} · {rows}x{cols} pixels", width - 2 * MARGIN_INCHES)
+        _suptitle(canvas, f"{result.model} · {layers_text} · {what} · {rows}x{cols} pixels",
+                  width - 2 * MARGIN_INCHES)
         bar_x = left + n_cols * panel_w + (n_cols - 1) * GAP_INCHES + 0.12
         for grid_row, entries in enumerate(grid):
             y = SUPTITLE_INCHES + grid_row * row_h + TITLE_INCHES
@@ -113,8 +114,8 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
                        cluster_name(k, layer_map.labels[k]), layer_map.shares[k])
             which = entries[0][0]
             if len(maps) > 1:
-                canvas.text(MARGIN_INCHES, y + panel_h / 2, f"layer {maps[which].layer}\n(r = {maps[which].values.shape[0]})",
-                            size=7.5, ha="left", va="center", weight="bold")
+                row_label = f"layer {maps[which].layer}\n(r = {maps[which].values.shape[0]})"
+                canvas.text(MARGIN_INCHES, y + panel_h / 2, row_label, size=7.5, ha="left", va="center", weight="bold")
             per_row = len(maps) > 1 and not shared_scale
             if per_row or grid_row == 0:
                 span = panel_h if per_row or len(grid) == 1 else (len(grid) - 1) * row_h + panel_h
@@ -163,8 +164,8 @@ def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = 
                 else:
                     _panel(canvas, estimated[est], x, y, panel_w, panel_h, scales[1], cmap, colors[est],
                            cluster_name(est, maps.labels[est] or match.names[ref]), maps.shares[est])
-            canvas.text(MARGIN_INCHES, y + panel_h / 2, "ground\ntruth" if row == 0 else f"layer {layer}\n(r = {maps.values.shape[0]})",
-                        size=7.5, ha="left", va="center", weight="bold")
+            row_label = "ground\ntruth" if row == 0 else f"layer {layer}\n(r = {maps.values.shape[0]})"
+            canvas.text(MARGIN_INCHES, y + panel_h / 2, row_label, size=7.5, ha="left", va="center", weight="bold")
             bottom, top, clipped = scales[row]
             label = ("true abundance (fraction)" if row == 0 else maps.quantity) + \
                 (" (top clipped)" if clipped else "")

@@ -164,6 +164,22 @@ class Canvas:
     def fit_lines(self, lines: list[str], width: float, size: float, weight: str = "normal") -> str:
         return "\n".join(self.fit(line, width, size, weight) for line in lines)
 
+    def wrap(self, text: str, width: float, size: float, max_lines: int = 2) -> list[str]:
+        """``text`` broken at spaces into at most ``max_lines`` lines of at most ``width`` inches
+        (the last one shortened with an ellipsis if it still does not fit)."""
+        lines: list[str] = []
+        words = text.split(" ")
+        while words and len(lines) < max_lines - 1:
+            count = len(words)
+            while count > 1 and self.text_width(" ".join(words[:count]), size) > width:
+                count -= 1
+            if count == len(words):
+                break
+            lines.append(" ".join(words[:count]))
+            words = words[count:]
+        lines.append(self.fit(" ".join(words), width, size))
+        return lines
+
     # ----------------------------------------------------------------------------- drawing
     def image(self, rgba: np.ndarray, x: float, y: float, width: float, height: float):
         """An RGBA image filling the box (``x``, ``y`` its top-left corner, inches); returns the artist."""
@@ -256,9 +272,9 @@ class Canvas:
             self.text(x + bar_width + 0.06, ty, text, size=size, ha="left", va="center", gid=f"cbar-{x}-{y}")
             widest = max(widest, self.text_width(text, size))
         label_x = x + bar_width + 0.08 + widest + 0.05
-        self.text(label_x, y + height / 2, self.fit(label, height, size), size=size, ha="center", va="top",
-                  rotation=90)
-        return label_x + size / 72 * 1.3 - x
+        lines = self.wrap(label, height, size, 2)
+        self.text(label_x, y + height / 2, "\n".join(lines), size=size, ha="center", va="top", rotation=90)
+        return label_x + len(lines) * size / 72 * 1.3 - x
 
     def finish(self):
         """Add the batched fills, lines and frames; returns the Figure."""
@@ -356,7 +372,8 @@ class Plot:
         for value, text in zip(yticks, ylabels):
             ty = float(self.Y(value))
             canvas.line([self.x - 0.035, self.x], [ty, ty], "#333333", 0.8)
-            canvas.text(self.x - 0.05, ty, text, size=self.TICK_SIZE, ha="right", va="center", gid=f"ytick-{self.number}")
+            canvas.text(self.x - 0.05, ty, text, size=self.TICK_SIZE, ha="right", va="center",
+                        gid=f"ytick-{self.number}")
             widest = max(widest, canvas.text_width(text, self.TICK_SIZE))
             if grid:
                 canvas.line([self.x, right], [ty, ty], "#dddddd", 0.6)

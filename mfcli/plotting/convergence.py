@@ -125,7 +125,8 @@ def convergence_figure(result, dpi: float = DEFAULT_DPI):
     ranks = ",".join(map(str, result.ranks))
     with plot_style():
         canvas = Canvas(width, height, dpi)
-        canvas.text(width / 2, 0.12, canvas.fit(f"{result.model} · ranks {ranks} · convergence (log scale)",
+        rank_text = f"ranks {ranks}" if len(result.layers) > 1 else f"rank {ranks}"
+        canvas.text(width / 2, 0.12, canvas.fit(f"{result.model} · {rank_text} · convergence (log scale)",
                                                 width - 0.3, TITLE_SIZE), size=TITLE_SIZE, va="top")
         x = left
         if per_layer:

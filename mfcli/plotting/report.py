@@ -117,7 +117,8 @@ def _layer_rows(result) -> list[list[str]]:
     rows = []
     for entry, layer in zip(layer_summaries(result), result.layers):
         labels = entry["labels"] or [None] * entry["rank"]
-        sizes = ", ".join(f"{cluster_name(k, labels[k])} {format_share(share)}" for k, share in enumerate(entry["shares"]))
+        sizes = ", ".join(f"{cluster_name(k, labels[k])} {format_share(share)}"
+                          for k, share in enumerate(entry["shares"]))
         history = layer.history.get("relative_error")
         iterations = str(len(history)) if history is not None and np.size(history) else "-"
         row = [str(entry["layer"]), str(entry["rank"]), format_error(entry["relative_error"]), _e(sizes)]
@@ -157,7 +158,8 @@ def _evaluation(result, truth, wavelengths) -> str:
                          _e(per)])
         parts.append(_table(["layer", "rank", "mean spectral angle (°)", "matched pairs and angles"], rows, {2}))
         match = matches[best - 1]
-        parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match, dpi=REPORT_DPI),
+        parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match,
+                                                       dpi=REPORT_DPI),
                               f"layer {best} endmembers against the ground truth",
                               f"Layer {best} (rank {result.ranks[best - 1]}, the closest to the "
                               f"{len(names)} reference materials): extracted spectra (colour) and matched "
@@ -226,8 +228,9 @@ def build_report(result, truth=None, wavelengths: np.ndarray | None = None, resu
     if deep:
         header += ["merges (clusters of the layer below)", "iterations of the layer-wise initialization"]
     sections.append(("layers", "Layers and errors", _table(header, _layer_rows(result), {0, 1, 2, 5}) +
-                     "<p class=\"sub\">Relative error ||X − B<sub>l</sub> C<sub>l</sub>||<sub>F</sub> / ||X||<sub>F</sub> "
-                     "of each layer's data-space reconstruction at the end of the run (the model's is the last layer's); "
+                     "<p class=\"sub\">Relative error ||X − B<sub>l</sub> C<sub>l</sub>||<sub>F</sub> / "
+                     "||X||<sub>F</sub> of each layer's data-space reconstruction at the end of the run (the "
+                     "model's is the last layer's); "
                      "shares from each column's cluster (hard assignment or largest coefficient); clusters numbered "
                      "#1..#k as in every picture.</p>"))
     if tree is not None:

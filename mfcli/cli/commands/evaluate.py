@@ -205,7 +205,8 @@ def _print_table(document: dict) -> None:
     if library:
         table.add_column("closest library spectra")
     for entry in document["matching"]:
-        row = [f"#{entry['true'] + 1} {entry['name']}", "-" if entry["estimated"] is None else f"#{entry['estimated'] + 1}",
+        estimate = "-" if entry["estimated"] is None else f"#{entry['estimated'] + 1}"
+        row = [f"#{entry['true'] + 1} {entry['name']}", estimate,
                _fmt(entry["sad"]), _fmt(entry["rmse"], 4)]
         if library:
             labels = library[entry["estimated"]] if entry["estimated"] is not None else []
@@ -219,4 +220,5 @@ def _print_table(document: dict) -> None:
                  + (f" (with FCLS abundances {_fmt(document['fcls_relative_error'], 4)})"
                     if document["fcls_relative_error"] is not None else ""))
     if document["unmatched_estimates"]:
-        console.info(f"estimates without a true material: {', '.join(f'#{j + 1}' for j in document['unmatched_estimates'])}")
+        unmatched = ", ".join(f"#{j + 1}" for j in document["unmatched_estimates"])
+        console.info(f"estimates without a true material: {unmatched}")

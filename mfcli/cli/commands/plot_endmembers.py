@@ -43,6 +43,7 @@ def command(result_path: str, layer: int, wavelengths_path: str | None, truth_sp
         name_after_truth(result, truth)
         match = match_spectra(result, index, truth)
     figure = endmember_figure(result, index, wavelengths=wavelengths, truth=match, dpi=dpi)
-    extra = f" against {', '.join(truth_specs)} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)" \
-        if match is not None else ""
+    extra = ""
+    if match is not None:
+        extra = f" against {', '.join(truth_specs)} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)"
     save(figure, output, force, dpi, f"endmembers of layer {index}{extra}")

@@ -168,7 +168,8 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
         console.emit_json({
             "ranks": ranks,
             "model": spec.name,
-            "relative_error": {"global": result.relative_error, "layers": [entry["relative_error"] for entry in layers]},
+            "relative_error": {"global": result.relative_error,
+                               "layers": [entry["relative_error"] for entry in layers]},
             "seconds": seconds,
             "output": str(output),
             "files": ["result.h5", "hierarchy.json", "hierarchy.nwk", "hierarchy.dot", *pictures],
