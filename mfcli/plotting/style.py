@@ -11,6 +11,7 @@ atomic and an existing file is kept unless ``force`` is given.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 from collections.abc import Iterator
@@ -84,13 +85,60 @@ def plot_style() -> Iterator[None]:
 
 
 def new_figure(width: float, height: float, dpi: float = DEFAULT_DPI, constrained: bool = True):
-    """A Figure (inches) on an Agg canvas, with constrained layout so nothing overlaps."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """A Figure (inches) on an Agg canvas (:func:`canvas_class`), with constrained layout so nothing
+    overlaps unless ``constrained`` is False (pictures laid out by hand)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained" if constrained else None)
-    FigureCanvasAgg(figure)
+    canvas_class()(figure)
     return figure
+
+
+@functools.lru_cache(maxsize=1)
+def canvas_class():
+    """FigureCanvasAgg whose renderer draws a line of plain text as one FreeType bitmap.
+
+    matplotlib 3.11 draws text glyph by glyph, with Python work for each glyph, which made text
+    most of the time of mfcli's pictures; FreeType lays out and renders a whole line in one call
+    (``FT2Font.set_text`` and ``draw_glyphs_to_bitmap``, how matplotlib drew text up to 3.10),
+    the same glyphs with their hinting, within a pixel of where matplotlib puts them. Math text,
+    and anything the fast path cannot do on an installed matplotlib, is drawn by matplotlib
+    itself; SVG and PDF are written by matplotlib's own backends, with real text.
+    """
+    import math
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+
+    class LineRendererAgg(RendererAgg):
+        fast = True  # turned off for good if this matplotlib cannot draw text this way
+
+        def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+            if ismath or not LineRendererAgg.fast:
+                return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+            try:
+                font = self._prepare_font(prop)
+                font.set_text(s, 0, flags=get_hinting_flag())
+                font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
+                descent = font.get_descent() / 64.0
+                x_offset, y_offset = (value / 64.0 for value in font.get_bitmap_offset())
+                image = np.asarray(font.get_image())
+                left = round(x + x_offset + descent * math.sin(math.radians(angle)))
+                bottom = round(y + y_offset + descent * math.cos(math.radians(angle))) + 1  # y runs downwards
+                self._renderer.draw_text_image(image, left, bottom, angle, gc)
+            except (AttributeError, TypeError, ValueError):
+                LineRendererAgg.fast = False
+                return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    class LineCanvasAgg(FigureCanvasAgg):
+        def get_renderer(self):
+            width, height = self.get_width_height(physical=True)
+            key = width, height, self.figure.dpi
+            if self._lastKey != key:
+                self.renderer = LineRendererAgg(width, height, self.figure.dpi)
+                self._lastKey = key
+            return self.renderer
+
+    return LineCanvasAgg
 
 
 PNG_COMPRESS_LEVEL = 1  # zlib level: 6 (matplotlib's) makes maps' PNGs barely smaller and takes twice as long
