@@ -55,8 +55,12 @@ def log_ticks(low: float, high: float) -> tuple[np.ndarray, list[str]]:
         ticks = 10.0 ** np.arange(first, last + 1, step)
         if decades < 2.5:
             ticks = np.concatenate([ticks, *(m * 10.0 ** np.arange(first - 1, last + 1) for m in (2.0, 5.0))])
-    else:
-        ticks = MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+    else:  # within a decade: round linear steps, at least three where the range allows
+        for bins in (5, 8, 12):
+            ticks = MaxNLocator(bins, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+            ticks = ticks[(ticks >= low) & (ticks <= high) & (ticks > 0)]
+            if ticks.size >= 3:
+                break
     ticks = np.unique(ticks[(ticks >= low) & (ticks <= high) & (ticks > 0)])
     if ticks.size < 2:
         ticks = np.array([low, high])
