@@ -101,10 +101,10 @@ class Dataset:
     X : (m, n) array, features x samples (bands x pixels for images).
     image_shape : (rows, cols) when the samples are the pixels of an image, else None.
     pixel_order : "F" or "C" (see module docstring) when ``image_shape`` is set.
-    wavelengths : (m,) wavelengths in nanometres where known.
-    wavelengths_nominal : True when the wavelengths were not read but derived from band numbers
-        on a sensor's nominal grid (HYDICE: 210 bands spread evenly over 400-2500 nm); the
-        sensor's real band centres are not evenly spaced, so features may appear shifted.
+    wavelengths : (m,) wavelengths in nanometres where a source gives them (never derived
+        from band numbers, see :mod:`mfcli.io.wavelengths`).
+    wavelengths_source : where the wavelengths come from (the ENVI header, a variable of the
+        file, ``--wavelengths FILE``), or None.
     band_indices : (m,) 1-based indices of the kept bands in the sensor's full band list
         (e.g. Urban's ``SlectBands``), where known.
     scale : the data were divided by this number when loaded (1.0 if untouched).
@@ -131,7 +131,7 @@ class Dataset:
     pixel_order: str | None = None
     wavelengths: np.ndarray | None = None
     band_indices: np.ndarray | None = None
-    wavelengths_nominal: bool = False
+    wavelengths_source: str | None = None
     scale: float = 1.0
     source: str = ""
     variable: str | None = None
@@ -201,7 +201,7 @@ class Dataset:
             "pixel_order": self.pixel_order,
             "scale": self.scale,
             "has_wavelengths": self.wavelengths is not None,
-            "wavelengths_nominal": self.wavelengths_nominal,
+            "wavelengths_source": self.wavelengths_source,
             "notes": list(self.notes),
             **({"georeference": self.georeference.to_dict()} if self.georeference is not None else {}),
             **({"nodata": self.nodata} if self.nodata is not None else {}),

@@ -74,6 +74,9 @@ data_options = stack_options(
                  help="Image shape of a bands x pixels matrix when the file does not store it."),
     click.option("--transpose", is_flag=True,
                  help="Transpose a 2-D matrix as it is read (samples x features input), before layout detection."),
+    click.option("--wavelengths", "wavelengths_path", metavar="FILE", type=click.Path(dir_okay=False),
+                 help="Wavelengths of the bands (text/CSV or .npy, one per band, nm or micrometres), overriding "
+                      "the file's; recorded in the result. Without them spectra are drawn against band numbers."),
 )
 
 engine_options = stack_options(
@@ -121,7 +124,7 @@ layer_option = click.option("--layer", type=int, default=-1, show_default=False,
 
 def load_input(input_spec: str, variable=None, input_format=None, layout="auto", pixel_order=None,
                image_shape=None, transpose=False, dtype=None, engine="memory", chunk_size=None, scheduler=None,
-               device="cpu", keep_nodata=False, **_ignored: Any):
+               device="cpu", keep_nodata=False, wavelengths_path=None, **_ignored: Any):
     """Load INPUT with the shared data options and log what was detected.
 
     Nodata pixels are left out of X unless ``keep_nodata`` (convert: written back as read).
@@ -158,6 +161,10 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
         dataset = _open_out_of_core(input_spec, engine, chunk_size, scheduler, options)
         where = f", scheduler {scheduler}" if scheduler else ""
         verb = f"Opened (--engine {engine}, blocks of {dataset.X.chunk_size} columns{where})"
+    if wavelengths_path:
+        from mfcli.io.wavelengths import apply_wavelengths_file
+
+        apply_wavelengths_file(dataset, wavelengths_path)
     shape = f"{dataset.n_features} x {dataset.n_samples}"
     image = f", image {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order)" \
         if dataset.image_shape else ""

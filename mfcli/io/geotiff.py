@@ -90,6 +90,7 @@ def read_raster(path: str, fmt: str = "tif") -> tuple[np.ndarray, dict[str, Any]
             wavelengths = _wavelengths(src, bands)
             if wavelengths is not None:
                 meta["wavelengths"] = wavelengths
+                meta["wavelengths_source"] = f"the band metadata of {path}"
             scales = {float(src.scales[b - 1]) for b in bands}
             offsets = {float(src.offsets[b - 1]) for b in bands}
             if len(scales) == 1 and scales != {1.0} and 0.0 not in scales:

@@ -21,8 +21,8 @@ Rules, in order (all documented in ``docs/data.md``):
    ENVI header gives a ``reflectance scale factor``, the data are divided by it and the scale
    is recorded (not for ground-truth arrays).
 6. **Wavelengths.** From ENVI headers, a ``wavelengths``/``wavelength`` variable or
-   attribute; ``SlectBands`` gives 1-based band indices and, for HYDICE (<= 210 bands,
-   400-2500 nm), the nominal wavelengths of the kept bands.
+   attribute (micrometres converted to nm), with their source recorded; never derived from
+   band numbers (:mod:`mfcli.io.wavelengths`). ``SlectBands`` gives 1-based band indices.
 7. **Georeference and nodata** (images only). The CRS and transform of a GeoTIFF, an ENVI
    ``map info`` or the ``crs``/``transform`` attributes of an HDF5 array written by mfcli go
    to ``Dataset.georeference``. Pixels without data (GDAL's masks of a GeoTIFF; else every
@@ -60,17 +60,6 @@ LAYOUTS = ("auto", "matrix", "cube", "cube-bands-first", "bands-x-pixels", "pixe
 EXTRAS_MAX_SIZE = 50_000_000  # elements: ground truth read beside the data up to this size
 LAZY_EXTRAS_MAX_SIZE = 1_000_000  # elements: the same beside data that are streamed, not loaded
 DESCRIBE_MAX_SIZE = 25_000_000  # elements: `info` computes ranges of arrays up to this size
-
-# HYDICE: 210 bands from 400 to 2500 nm (about 10 nm apart); Urban keeps 162 of them.
-HYDICE_BANDS = 210
-HYDICE_RANGE_NM = (400.0, 2500.0)
-
-
-def hydice_wavelengths(band_indices: np.ndarray) -> np.ndarray:
-    """Nominal wavelengths (nm) of 1-based HYDICE band numbers."""
-    lo, hi = HYDICE_RANGE_NM
-    return lo + (np.asarray(band_indices, dtype=np.float64) - 1) * (hi - lo) / (HYDICE_BANDS - 1)
-
 
 def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
     """Split ``FILE[:VAR|:FORMAT]`` into (path, variable, format).
@@ -197,19 +186,27 @@ def _stored_pixel_order(container: Container, variable: str) -> str | None:
     return None
 
 
-def _stored_wavelengths(container: Container, variable: str, n_bands: int) -> np.ndarray | None:
+def _stored_wavelengths(container: Container, source: str, variable: str,
+                        n_bands: int) -> tuple[np.ndarray | None, str | None, str | None]:
+    """(wavelengths in nm, where they come from, a note on units) of the bands, from the file only."""
+    from mfcli.io.wavelengths import to_nanometres
+
     wl = container.metadata.get("wavelengths")
+    where = container.metadata.get("wavelengths_source") or "the ENVI header of " + source
     infos = container.variables()
     attrs = infos[variable].attrs
     if wl is None and "wavelengths" in attrs:
-        wl = np.ravel(attrs["wavelengths"])
+        wl, where = np.ravel(attrs["wavelengths"]), f"the 'wavelengths' attribute of {variable} in {source}"
     for name in ("wavelengths", "wavelength", "wl", "lambda"):
         if wl is None and name in infos and infos[name].numeric:
-            wl = container.read_small(name)
+            wl, where = container.read_small(name), f"the '{name}' variable of {source}"
     if wl is None:
-        return None
+        return None, None, None
     wl = np.asarray(wl, dtype=np.float64).ravel()
-    return wl if wl.size == n_bands else None
+    if wl.size != n_bands or not np.all(np.isfinite(wl)):
+        return None, None, None
+    nm, note = to_nanometres(wl, where)
+    return nm, where, note
 
 
 def load_dataset(
@@ -436,14 +433,14 @@ def describe_data(container: Container, source: str, variable: str | None = None
         selected = container.read_small("SlectBands")
         if selected is not None and np.asarray(selected).size == n_bands:
             band_indices = np.asarray(selected).astype(np.int64).ravel()
-    wavelengths = _stored_wavelengths(container, variable, n_bands)
-    nominal = False
-    if wavelengths is None and band_indices is not None and 1 <= band_indices.min() and \
-            band_indices.max() <= HYDICE_BANDS:
-        wavelengths = hydice_wavelengths(band_indices)
-        nominal = True
-        notes.append("nominal wavelengths from SlectBands on the HYDICE grid (210 bands spread evenly over "
-                     "400-2500 nm; the sensor's real band centres are not evenly spaced)")
+    wavelengths, wavelengths_source, units_note = _stored_wavelengths(container, source, variable, n_bands)
+    if wavelengths is not None:
+        notes.append(f"wavelengths {wavelengths.min():.0f}-{wavelengths.max():.0f} nm from {wavelengths_source}")
+        if units_note:
+            notes.append(units_note)
+    elif band_indices is not None:
+        notes.append("band numbers from SlectBands; no wavelengths in the file (give --wavelengths FILE for "
+                     "the sensor's band centres)")
 
     georeference = nodata = None
     if found_shape is not None:
@@ -472,7 +469,7 @@ def describe_data(container: Container, source: str, variable: str | None = None
         pixel_order=pixel_order,
         wavelengths=wavelengths,
         band_indices=band_indices,
-        wavelengths_nominal=nominal,
+        wavelengths_source=wavelengths_source,
         scale=scale,
         source=source,
         variable=variable,

@@ -63,10 +63,24 @@ class GroundTruth:
         return bool(np.allclose(self.endmembers.max(axis=0), 1.0, atol=2e-3))
 
     def material_names(self) -> list[str]:
+        """One name per material: the file's (a numbering prefix such as Urban's "1-Asphalt Road"
+        removed when every name has one, since pictures number materials themselves), else
+        "material k" (1-based)."""
         r = self.rank or 0
         if self.names and len(self.names) == r:
-            return list(self.names)
+            return strip_numbering(list(self.names))
         return [f"material {k + 1}" for k in range(r)]
+
+
+def strip_numbering(names: list[str]) -> list[str]:
+    """Names without a leading "1-", "2." or "3 " when every name has such a prefix."""
+    import re
+
+    pattern = re.compile(r"^\s*\d+\s*[-.:)]?\s+|^\s*\d+\s*[-.:)]\s*")
+    stripped = [pattern.sub("", name, count=1) for name in names]
+    if all(new != old and new.strip() for new, old in zip(stripped, names)):
+        return stripped
+    return names
 
 
 def _find(infos: dict, candidates: Sequence[str]) -> str | None:

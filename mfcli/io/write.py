@@ -245,8 +245,7 @@ def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bo
                 attrs["Y"]["nodata"] = np.float64(nodata)
         if dataset.feature_names is not None:
             attrs["Y"] = {**attrs.get("Y", {}), "band_names": [str(name) for name in dataset.feature_names]}
-    if dataset.wavelengths is not None and not (dataset.wavelengths_nominal and dataset.band_indices is not None):
-        # nominal wavelengths are derived again from SlectBands on reading, and stay marked nominal
+    if dataset.wavelengths is not None:
         arrays["wavelengths"] = np.asarray(dataset.wavelengths, dtype=np.float64)
     if dataset.band_indices is not None:
         arrays["SlectBands"] = np.asarray(dataset.band_indices, dtype=np.float64).reshape(-1, 1)

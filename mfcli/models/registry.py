@@ -152,6 +152,15 @@ def as_result(value: Any, model: str):
     raise TypeError(f"model {model} returned {type(value).__name__}, not a Result")
 
 
+# The inner sweeps and extrapolation of accelerated HALS (Gillis & Glineur 2012; Ang & Gillis 2019), which
+# `nmf` records with its result, so each can be set again: -p accelerate=false.
+_HALS_PARAMS = {
+    "accelerate": Param(bool, True, "several inner sweeps per update where they pay (accelerated HALS)"),
+    "extrapolate": Param(bool, True, "safeguarded extrapolation of the iterates"),
+    "alpha": Param(float, 0.25, "inner sweeps: their cost relative to one pass over X"),
+    "eps": Param(float, 0.1, "inner sweeps stop when one changes less than eps x the first"),
+}
+
 _ONMF_PARAMS = {
     "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept"),
     "screen_size": Param(int, 5000, "above this many columns, starts are screened on a random subsample of this size"),
@@ -160,7 +169,8 @@ _ONMF_PARAMS = {
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("nmf", "mfcli.models.nmf:nmf", "NMF, W,H >= 0 (accelerated HALS; MU; beta-divergences by MU)",
               "mfcli.models.nmf:NMF", losses=("fro", "kl", "is", "beta"),
-              params={"solver": Param(str, "hals", "hals (accelerated HALS) or mu (multiplicative updates)")}),
+              params={"solver": Param(str, "hals", "hals (accelerated HALS) or mu (multiplicative updates)"),
+                      **_HALS_PARAMS}),
     ModelSpec("onmf", "mfcli.models.onmf:onmf", "orthogonal NMF: one nonzero per column of H (clustering)",
               "mfcli.models.onmf:ONMF", inits=("spa", "kmeans++", "random"), default_init="restarts",
               extra_inits=("restarts",), transform="assign", params=_ONMF_PARAMS),

@@ -45,10 +45,10 @@ def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, 
     W0, H0 = SparseScheme.unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
     h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)
     W_, H_, error = alternating_loop(data, W0, H0, SparseScheme(data.dtype, lam, h_sweeps, w_sweeps, eps), monitor)
-    params = {"rank": rank, "l1": l1, "l1_absolute": lam, "init": init if W is None else "given", "seed": seed,
-              **stopping.as_dict()}
+    params = {"rank": rank, "l1": l1, "init": init if W is None else "given", "seed": seed, **stopping.as_dict()}
     result = single_layer_result("sparse-nmf", W_, H_, monitor, params, error)
     result.layers[0].attrs["sparsity"] = float(np.mean(H_ == 0))
+    result.layers[0].attrs["l1_absolute"] = lam  # derived from l1 and the data: not a parameter to set
     return result
 
 

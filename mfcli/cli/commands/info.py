@@ -15,13 +15,13 @@ from mfcli.cli.options import data_options, input_argument, json_option
 def command(input_spec: str, as_json: bool, **data_opts) -> None:
     """Describe INPUT: every variable or dataset with shape, dtype, value range and counts of NaN,
     Inf and negative values, then how mfcli reads it (the chosen array, layout, image shape,
-    pixel order, scale, wavelengths).
+    pixel order, scale, wavelengths and where they come from): a table on stdout.
 
     \b
     JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
     nonfinite, negative}], data{variable, n_features, n_samples, shape, dtype, layout,
-    orientation, image_shape, pixel_order, scale, wavelength_range_nm, has_band_indices,
-    min, max, nan, inf, nonfinite, negative, sha256, notes, georeference, nodata,
+    orientation, image_shape, pixel_order, scale, wavelength_range_nm, wavelengths_source,
+    has_band_indices, min, max, nan, inf, nonfinite, negative, sha256, notes, georeference, nodata,
     nodata_pixels}. georeference (null without one): {crs (name), epsg, units, pixel_size
     [width, height], north_up, transform [a, b, c, d, e, f], crs_wkt}; nodata: the file's
     nodata value (a number, "nan", or null), nodata_pixels: pixels left out as nodata (the
@@ -56,6 +56,10 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
         listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
     dataset.X, dataset.valid_pixels = apply_plan(raw, plan)
     dataset.sha256 = digest
+    if data_opts.get("wavelengths_path"):
+        from mfcli.io.wavelengths import apply_wavelengths_file
+
+        apply_wavelengths_file(dataset, data_opts["wavelengths_path"])
     counts = value_counts(dataset.X)
     document = {
         **listing,
@@ -72,6 +76,7 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             "scale": dataset.scale,
             "wavelength_range_nm": [float(dataset.wavelengths.min()), float(dataset.wavelengths.max())]
             if dataset.wavelengths is not None else None,
+            "wavelengths_source": dataset.wavelengths_source,
             "has_band_indices": dataset.band_indices is not None,
             **counts,
             "sha256": dataset.sha256,
@@ -96,27 +101,28 @@ def _print_data(document: dict) -> None:
     for v in document["variables"]:
         table.add_row(v["name"], "x".join(map(str, v["shape"])), v["dtype"], _number(v.get("min")),
                       _number(v.get("max")), str(v.get("nan", "")), str(v.get("inf", "")), str(v.get("negative", "")))
-    console.print_table(table)
+    console.listing(table)
     d = document["data"]
     image = f"image {d['image_shape'][0]}x{d['image_shape'][1]}, pixel order {d['pixel_order']}" \
         if d["image_shape"] else "no image shape"
-    console.info(f"Data: '{d['variable']}' read as {d['n_features']} x {d['n_samples']} ({d['orientation']}), "
+    console.listing(f"Data: '{d['variable']}' read as {d['n_features']} x {d['n_samples']} ({d['orientation']}), "
                  f"layout {d['layout']}, {image}")
     if d["georeference"] is not None:
-        console.info(f"Georeference: {_georeference_line(d['georeference'])}")
+        console.listing(f"Georeference: {_georeference_line(d['georeference'])}")
     if d["nodata"] is not None:
-        console.info(f"Nodata: value {d['nodata']}, {d['nodata_pixels']} pixels left out of the data")
+        console.listing(f"Nodata: value {d['nodata']}, {d['nodata_pixels']} pixels left out of the data")
     if d["scale"] != 1.0:
-        console.info(f"Scale: divided by {d['scale']:g}")
+        console.listing(f"Scale: divided by {d['scale']:g}")
     if d["wavelength_range_nm"]:
-        console.info(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm")
-    console.info(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
+        console.listing(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm "
+                     f"(from {d['wavelengths_source']})")
+    console.listing(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
                  f"{d['negative']} negative")
     if d["nonfinite"]:
         console.warn(f"{d['nonfinite']} NaN/Inf values ({d['nan']} NaN, {d['inf']} Inf): factorization "
                      "commands refuse them")
     for note in d["notes"]:
-        console.info(f"Note: {note}")
+        console.listing(f"Note: {note}")
 
 
 def _number(value) -> str:
@@ -171,9 +177,9 @@ def _print_result(document: dict) -> None:
         error = layer["relative_error"]
         table.add_row(str(layer["layer"]), str(layer["rank"]), "x".join(map(str, layer["W"])),
                       "x".join(map(str, layer["H"])), f"{error:.6f}" if error is not None else "")
-    console.print_table(table)
-    console.info(f"Input: {document['input'].get('source')} (sha256 {document['input'].get('sha256')})")
+    console.listing(table)
+    console.listing(f"Input: {document['input'].get('source')} (sha256 {document['input'].get('sha256')})")
     if document["georeference"] is not None:
-        console.info(f"Georeference: {_georeference_line(document['georeference'])}")
+        console.listing(f"Georeference: {_georeference_line(document['georeference'])}")
     if document["input"].get("nodata_pixels"):
-        console.info(f"Nodata: {document['input']['nodata_pixels']} pixels of the image left out of the data")
+        console.listing(f"Nodata: {document['input']['nodata_pixels']} pixels of the image left out of the data")
