@@ -317,8 +317,8 @@ def test_info_shows_the_crs_pixel_size_and_nodata(scene, tmp_path, invoke):
     path, _, valid = scene
     result = invoke("info", path)
     assert result.exit_code == 0, result.stderr
-    assert "Georeference: WGS 84 / UTM zone 33N (EPSG:32633), pixels 30 x 20 metre" in result.stderr
-    assert f"Nodata: value {NODATA}, {(~valid).sum()} pixels left out" in result.stderr
+    assert "Georeference: WGS 84 / UTM zone 33N (EPSG:32633), pixels 30 x 20 metre" in result.stdout
+    assert f"Nodata: value {NODATA}, {(~valid).sum()} pixels left out" in result.stdout
     data = json.loads(invoke("info", path, "--json").stdout)["data"]
     assert data["georeference"]["epsg"] == 32633 and data["georeference"]["pixel_size"] == [30.0, 20.0]
     assert data["georeference"]["transform"] == list(TRANSFORM)
@@ -327,7 +327,7 @@ def test_info_shows_the_crs_pixel_size_and_nodata(scene, tmp_path, invoke):
     run = tmp_path / "run"
     assert invoke("unmix", path, "--ranks", "3", "-o", str(run), "--no-plots").exit_code == 0
     result = invoke("info", str(run / "result.h5"))
-    assert "Georeference: WGS 84 / UTM zone 33N (EPSG:32633), pixels 30 x 20 metre" in result.stderr
+    assert "Georeference: WGS 84 / UTM zone 33N (EPSG:32633), pixels 30 x 20 metre" in result.stdout
     document = json.loads(invoke("info", str(run / "result.h5"), "--json").stdout)
     assert document["georeference"]["crs"] == "WGS 84 / UTM zone 33N"
     assert "valid_pixels" not in document["input"]
