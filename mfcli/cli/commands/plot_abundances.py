@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mfcli.cli.commands._plotting import check_picture_output, picture_options, save
-from mfcli.cli.options import result_argument
+from mfcli.cli.options import FiniteFloatRange, result_argument
 
 
 def _parse_layer(ctx, param, value: str) -> int | str:
@@ -26,7 +26,7 @@ def _parse_layer(ctx, param, value: str) -> int | str:
 @click.option("--soft", "kind", flag_value="soft",
               help="Soft abundances (NNLS/FCLS) where stored, else the coefficients.")
 @click.option("--cmap", default="viridis", show_default=True, help="matplotlib colour map.")
-@click.option("--vmax", type=click.FloatRange(min=0, min_open=True),
+@click.option("--vmax", type=FiniteFloatRange(min=0, min_open=True),
               help="Top of the shared colour scale (default: 1 for fractions, else the 99.5th percentile).")
 @picture_options
 def command(result_path: str, layer, kind: str | None, cmap: str, vmax: float | None, output: str, dpi: int,
