@@ -72,6 +72,9 @@ from mfcli.result import Layer, Result
 from mfcli.validation import check_ranks
 
 PG_STEPS = 10  # projected-gradient steps on a small block per sweep
+# tol of the layer-wise runs of the models with a joint stage (a start that stage polishes; the
+# single-layer models' own defaults, for a final answer, are tighter)
+LAYER_INIT_TOL = 1e-4
 
 
 # ----------------------------------------------------------------------------------------------
@@ -473,7 +476,7 @@ class DeepAONMF(DeepVariant):
         from mfcli.models.onmf import aonmf
 
         return aonmf(Y, rank, penalty=self.penalty, init=self.init, seed=seed, callback=callback,
-                     **self.time_limit).layers[0]
+                     tol=LAYER_INIT_TOL, **self.time_limit).layers[0]
 
     def prepare(self, state):
         state.H = [np.asarray(layer.H, dtype=np.float64) for layer in state.init_layers]
@@ -602,7 +605,8 @@ class ActivationsChain(DeepVariant):
     def init_layer(self, Y, rank, index, seed, callback):
         model = self.layer_model(index)
         init = self.later_init if index > 0 and self.init in ("spa", "kmeans++") else self.init
-        return model(Y, rank, init=init, seed=seed, callback=callback, **self.time_limit,
+        start = {"tol": LAYER_INIT_TOL} if self.refines else {}  # multilayer: the layers are the answer
+        return model(Y, rank, init=init, seed=seed, callback=callback, **start, **self.time_limit,
                      **self.layer_kwargs(index)).layers[0]
 
     def factor(self, state, index) -> np.ndarray:
