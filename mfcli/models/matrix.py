@@ -202,9 +202,9 @@ def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = Fal
     ``WtX``, ``update`` block by block, then ``XHt``. On every engine the blocks J are the grid
     of :func:`update_block_size`.
 
-    ``accurate``: return X H^T in float64, summed in float64 (float32 data in memory: blocks of
-    X converted, :meth:`InMemoryMatrix.XHt64`; streamed engines: their float64 sum of the block
-    products, not rounded back to X's dtype). Float32 sums over many columns err by about 1e-7
+    ``accurate``: return X H^T in float64, every product and sum in float64 (float32 data: blocks
+    of X converted, :meth:`InMemoryMatrix.XHt64`; streamed and Dask engines likewise block by
+    block), so every engine gives the same float64 numbers. Float32 sums over many columns err by about 1e-7
     relative, which a relative error computed from Gram matrices amplifies by 1/error^2.
     """
     dtype = np.dtype(data.dtype)
@@ -223,7 +223,8 @@ def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = Fal
                 if H is None:
                     H = np.empty((H_block.shape[0], window_stop - window_start), dtype=dtype)
                 H[:, start - window_start:stop - window_start] = H_block
-            product = data.XHt(H, columns=window)
+            product = data.XHt(H, columns=window, accurate=True) if accurate and dtype != np.float64 \
+                else data.XHt(H, columns=window)
             if total is None:
                 total = np.zeros(product.shape, dtype=np.float64)
             total += product
@@ -245,7 +246,10 @@ def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = Fal
     total = None
     for start, stop, block in aligned_blocks(blocks(), size, n):
         H_block = update(Wt @ block, slice(start, stop))
-        product = block @ np.asarray(H_block, dtype=dtype).T
+        if accurate and dtype != np.float64:  # the same float64 products as InMemoryMatrix.XHt64
+            product = np.asarray(block, dtype=np.float64) @ np.asarray(H_block, dtype=np.float64).T
+        else:
+            product = block @ np.asarray(H_block, dtype=dtype).T
         if total is None:
             total = np.zeros(product.shape, dtype=np.float64)
         total += product
