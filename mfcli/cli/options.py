@@ -27,6 +27,20 @@ def stack_options(*decorators: Callable) -> Callable:
     return apply
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange that also refuses nan and inf (which compare False with every bound, so
+    FloatRange lets them through), with the valid range in the message."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            valid = self._describe_range()
+            self.fail(f"{value!r} is not a finite number" + (f"; give a number {valid}" if valid else ""), param, ctx)
+        return number
+
+
 def parse_image_shape(ctx, param, value: str | None):
     if value is None:
         return None

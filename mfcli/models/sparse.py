@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.errors import ParameterError
 from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
+from mfcli.models.registry import check_number
 
 
 class SparseScheme(UnitColumnsScheme):
@@ -33,12 +33,11 @@ class SparseScheme(UnitColumnsScheme):
         return self.l1 * float(H.sum(dtype=np.float64))
 
 
-def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
-               tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
+def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, H=None, max_iter: int = 500,
+               tol: float = 1e-5, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
                callback=None, dtype=None, accelerate: bool = True, alpha: float = ALPHA, eps: float = EPSILON):
     """Sparse NMF (see module docstring). ``l1``: penalty relative to the rms column norm of X."""
-    if l1 < 0:
-        raise ParameterError(f"l1 must be >= 0, got {l1}")
+    l1 = check_number("l1", l1, low=0)
     data, rank, stopping, monitor = begin_run(X, rank, "sparse-nmf", dtype=dtype, max_iter=max_iter, tol=tol,
                                               target_error=target_error, max_time=max_time, callback=callback)
     lam = l1 * float(np.sqrt(data.sq_norm() / data.shape[1]))

@@ -6,7 +6,7 @@ import click
 
 from mfcli.cli.commands._plotting import (check_picture_output, load_truth, name_after_truth, picture_options, save,
                                           truth_option)
-from mfcli.cli.options import result_argument
+from mfcli.cli.options import FiniteFloatRange, result_argument
 
 
 def _parse_layer(ctx, param, value: str) -> int | str:
@@ -27,7 +27,7 @@ def _parse_layer(ctx, param, value: str) -> int | str:
 @click.option("--soft", "kind", flag_value="soft",
               help="Soft abundances (NNLS/FCLS) where stored, else the coefficients.")
 @click.option("--cmap", default="viridis", show_default=True, help="matplotlib colour map.")
-@click.option("--vmax", type=click.FloatRange(min=0, min_open=True),
+@click.option("--vmax", type=FiniteFloatRange(min=0, min_open=True),
               help="Top of every colour scale (default: 1 for fractions, else the 99.5th percentile of the layer).")
 @click.option("--shared-scale", is_flag=True,
               help="With --layer all: one colour scale for all layers (default: one per layer).")

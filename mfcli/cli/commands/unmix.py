@@ -84,8 +84,9 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     clusters of the layer below. With --init auto, images start from SPA (pure pixels, the
     usual start for hyperspectral ONMF): the best-objective restarts split large materials
     and miss small distinct ones such as Urban's metal roofs. Other data (ratings, users) use
-    the restarts, which find the best ONMF partition. --max-iter, --tol, --target-error and --max-time bound
-    the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution).
+    the restarts, which find the best ONMF partition. --max-iter, --tol and --target-error bound
+    the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution); --max-time bounds
+    the whole factorization, layer-wise initialization included.
 
     A summary per layer (rank, relative error, share of the pixels per cluster, merges) goes to
     stderr, clusters numbered #1..#k; a layer with empty clusters is warned about. --json prints
