@@ -76,17 +76,27 @@ def test_streamed_blocks_take_a_block_size(stored):
     assert [stop - start for start, stop, _ in column_blocks(engine, 200)] == [200, 200, 117]
 
 
-@pytest.mark.parametrize("sizes", [[517], [1] * 517, [100, 3, 250, 164], [37] * 13 + [36]])
-def test_aligned_blocks_regroup_any_blocks_onto_the_grid(sizes):
-    from mfcli.models.matrix import aligned_blocks
+@pytest.mark.parametrize("sizes", [[517], [1] * 517, [100, 3, 250, 164], [37] * 13 + [36], [128, 389]])
+def test_fused_pass_hands_the_grid_blocks_in_order_whatever_the_engine_blocks(sizes):
+    """Blocks of any widths: the update sees exactly the grid blocks, in column order, with
+    B = W^T X_J, and the pass returns X H^T of the blocks it returned."""
+    from mfcli.models.matrix import fused_pass
 
-    X = np.arange(3 * 517, dtype=float).reshape(3, 517)
+    rng = np.random.default_rng(7)
+    X, W = rng.random((3, 517)), rng.random((3, 2))
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     blocks = ((int(a), int(b), X[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
-    out = list(aligned_blocks(blocks, 128, 517))
-    assert [(a, b) for a, b, _ in out] == [(0, 128), (128, 256), (256, 384), (384, 512), (512, 517)]
-    for start, stop, block in out:
-        np.testing.assert_array_equal(block, X[:, start:stop])
+    seen, H = [], np.empty((2, 517))
+
+    def update(B, cols):
+        seen.append((cols.start, cols.stop))
+        np.testing.assert_allclose(B, W.T @ X[:, cols], rtol=1e-12)
+        H[:, cols] = 2 * B + cols.start
+        return H[:, cols]
+
+    out = fused_pass(blocks, W, update, 128, X.shape, X.dtype)
+    assert seen == [(0, 128), (128, 256), (256, 384), (384, 512), (512, 517)]
+    np.testing.assert_allclose(out, X @ H.T, rtol=1e-12)
 
 
 @pytest.mark.parametrize("fortran, transposed", [(False, False), (True, False), (False, True)])
