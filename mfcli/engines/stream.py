@@ -15,14 +15,16 @@ modified.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from mfcli.engines.base import ColumnNorms
+from mfcli.engines.base import ColumnNorms, ThreadRunner, pipelined_project_update
 
 DEFAULT_CHUNK = 32768
 
@@ -35,6 +37,148 @@ def _check_matrix(shape: tuple[int, ...], name: str, path: str) -> None:
             f"the streaming engines read 2-D bands x pixels matrices; '{name}' in '{path}' has shape {shape}; "
             "convert it first with `mfcli convert IN OUT.h5`, or use --engine memory"
         )
+
+
+class DirectReader:
+    """Reads full slabs of an HDF5 dataset stored without filters straight from its file.
+
+    A dataset stored contiguously, or in chunks that span one of its axes whole, holds each
+    chunk as one C-ordered run of bytes at an address HDF5 reports (userblock included); the
+    slab ``stored[:, a:b]`` (chunks spanning axis 0) or ``stored[a:b, :]`` (chunks spanning
+    axis 1, or contiguous) is read with ``preadv`` straight into the result, one system call
+    per file chunk (its rows scattered to their places), rather than through HDF5's selection
+    machinery, which copies row segment by row segment. That is what makes a pass over a
+    file in the page cache cost little more than a pass over memory. Any other layout
+    (filters, external or virtual storage, chunks unallocated, a non-default file driver,
+    non-numeric types) is read by h5py (:meth:`of` returns None); so is anything on systems
+    without ``os.preadv``.
+    """
+
+    def __init__(self, path: str, fd: int, shape: tuple[int, int], dtype: np.dtype, axis: int,
+                 width: int, offsets: np.ndarray):
+        self.path, self.fd, self.shape, self.dtype = path, fd, shape, dtype
+        self.axis = axis  # slabs are taken along this axis: 1 for stored[:, a:b], 0 for stored[a:b, :]
+        self.width = width  # the chunks' extent along that axis (the whole axis if contiguous)
+        self.offsets = offsets  # byte address of each chunk, in order along the axis
+        self.iov_max = max(16, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 1024
+        self._closer = weakref.finalize(self, os.close, fd)  # when no engine holds it any more
+
+    @classmethod
+    def of(cls, dataset, axis: int) -> DirectReader | None:
+        """A reader of ``dataset`` (an open h5py Dataset, 2-D) by slabs along ``axis``, or None."""
+        import h5py
+
+        if not hasattr(os, "preadv") or dataset.file.driver != "sec2" or dataset.ndim != 2:
+            return None
+        dtype = dataset.dtype
+        if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype is not None:
+            return None
+        plist = dataset.id.get_create_plist()
+        if plist.get_external_count() or plist.get_nfilters():
+            return None
+        shape = tuple(int(s) for s in dataset.shape)
+        layout = plist.get_layout()
+        if layout == h5py.h5d.CONTIGUOUS:
+            offset = dataset.id.get_offset()
+            if offset is None:
+                return None
+            width, offsets = shape[axis], np.array([offset], dtype=np.int64)
+        elif layout == h5py.h5d.CHUNKED:
+            chunks = dataset.chunks
+            if chunks[1 - axis] != shape[1 - axis] or shape[axis] == 0:
+                return None  # a slab along axis would cut through chunks
+            width = int(chunks[axis])
+            count = -(-shape[axis] // width)
+            if dataset.id.get_num_chunks() != count or count > 1 << 20:
+                return None  # some chunks never written (fill values), or absurdly many
+            offsets = np.empty(count, dtype=np.int64)
+            for index in range(count):
+                info = dataset.id.get_chunk_info(index)
+                if info.byte_offset is None or info.filter_mask:
+                    return None
+                offsets[info.chunk_offset[axis] // width] = info.byte_offset
+        else:
+            return None
+        reader = cls(dataset.file.filename, os.open(dataset.file.filename, os.O_RDONLY), shape, dtype, axis,
+                     width, offsets)
+        try:  # check the addresses on the first and last values before trusting them
+            last = shape[axis] - 1
+            for position in (0, last):
+                expected = dataset[:, position:position + 1] if axis == 1 else dataset[position:position + 1, :]
+                if not np.array_equal(reader.read(position, position + 1), expected, equal_nan=dtype.kind == "f"):
+                    raise OSError("mismatch")
+        except (OSError, ValueError):
+            reader.close()
+            return None
+        return reader
+
+    def slab(self, key: tuple[slice, slice]) -> tuple[int, int] | None:
+        """(start, stop) when ``stored[key]`` is a slab along the axis (step 1, whole across)."""
+        across, along = key[1 - self.axis].indices(self.shape[1 - self.axis]), key[self.axis]
+        if across != (0, self.shape[1 - self.axis], 1):
+            return None
+        start, stop, step = along.indices(self.shape[self.axis])
+        return (start, max(start, stop)) if step == 1 else None
+
+    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """``stored[:, start:stop]`` (axis 1) or ``stored[start:stop, :]`` (axis 0), in the stored
+        dtype, into ``out`` if given (C-contiguous, that shape and dtype)."""
+        rows, cols = self.shape
+        shape = (rows, stop - start) if self.axis == 1 else (stop - start, cols)
+        if out is None:
+            out = np.empty(shape, dtype=self.dtype)
+        size = self.dtype.itemsize
+        width = self.width
+        for index in range(start // width, -(-stop // width) if stop > start else start // width):
+            first, last = max(start, index * width), min(stop, (index + 1) * width)
+            base, within = int(self.offsets[index]), first - index * width
+            if self.axis == 0:  # rows first..last of the stored array: one run of bytes
+                self._read_into([out[first - start:last - start]], base + within * cols * size)
+            elif within == 0 and last - first == width:  # a whole chunk: its rows, scattered in one call
+                self._read_into([out[row, first - start:last - start] for row in range(rows)], base)
+            else:  # part of a chunk (rows of ``width`` values in the file): row by row
+                for row in range(rows):
+                    self._read_into([out[row, first - start:last - start]], base + (row * width + within) * size)
+        return out
+
+    def _read_into(self, buffers: list[np.ndarray], position: int) -> None:
+        for group in range(0, len(buffers), self.iov_max):
+            views = buffers[group:group + self.iov_max]
+            expected = sum(view.nbytes for view in views)
+            if os.preadv(self.fd, views, position) != expected:
+                from mfcli.errors import DataError
+
+                raise DataError(f"'{self.path}' ends before its data do (truncated?); check the file")
+            position += expected
+
+    def close(self) -> None:
+        self._closer()
+
+
+_READERS: dict = {}  # (path, dataset, axis) -> (file signature, reader or None); a few per process
+
+
+def direct_reader(path: str, dataset_name: str, axis: int) -> DirectReader | None:
+    """The :class:`DirectReader` of a dataset (None: read it with h5py), made once per process
+    and file version (a rewritten file gets a new one); the cache keeps the last few (a reader
+    closes its file when nothing holds it any more)."""
+    import h5py
+
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    key = (os.path.abspath(path), dataset_name, axis)
+    known = _READERS.get(key)
+    if known is not None and known[0] == signature:
+        return known[1]
+    with h5py.File(path, "r") as f:
+        reader = DirectReader.of(f[dataset_name], axis)
+    _READERS[key] = (signature, reader)
+    while len(_READERS) > 8:
+        _READERS.pop(next(iter(_READERS)))
+    return reader
 
 
 @dataclass(frozen=True)
@@ -56,7 +200,13 @@ class H5Source:
         return h5py.File(self.path, "r")[self.dataset]
 
     def read(self, key) -> np.ndarray:
-        """``stored[key]`` with the file opened and closed here (for Dask workers)."""
+        """``stored[key]`` (for Dask workers): a slab of whole stored rows (transposed) or columns
+        by :func:`direct_reader` where the layout allows, else with the file opened and closed."""
+        if isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, slice) for k in key):
+            reader = direct_reader(self.path, self.dataset, 0 if self.transposed else 1)
+            slab = reader.slab(key) if reader is not None else None
+            if slab is not None:
+                return reader.read(*slab)
         import h5py
 
         with h5py.File(self.path, "r") as f:
@@ -138,22 +288,31 @@ class StreamedMatrix(ColumnNorms):
         self.prefetch = prefetch
         self.clip_negative = False
         self._arrays = _ThreadLocalArray(source)
+        self._direct = direct_reader(source.path, source.dataset, 0 if source.transposed else 1) \
+            if isinstance(source, H5Source) else None
         self.passes = 0  # how many full passes over X were made (tests count them per iteration)
+        self._runner: ThreadRunner | None = None
 
     # ------------------------------------------------------------------ reading
 
     def _read(self, start: int, stop: int, raw: bool = False) -> np.ndarray:
         """X[:, start:stop] in the working dtype, scaled (and clipped unless ``raw``)."""
-        array = self._arrays.get()
         m = self.shape[0]
         if self.source.transposed:
             key, buffer = np.s_[start:stop, :], np.empty((stop - start, m), dtype=self.dtype)
         else:
             key, buffer = np.s_[:, start:stop], np.empty((m, stop - start), dtype=self.dtype)
-        if hasattr(array, "read_direct"):
-            array.read_direct(buffer, key)
+        if self._direct is not None:
+            if self._direct.dtype == self.dtype:
+                self._direct.read(start, stop, out=buffer)
+            else:
+                buffer[...] = self._direct.read(start, stop)
         else:
-            buffer[...] = array[key]
+            array = self._arrays.get()
+            if hasattr(array, "read_direct"):
+                array.read_direct(buffer, key)
+            else:
+                buffer[...] = array[key]
         block = buffer.T if self.source.transposed else buffer
         if self.source.scale != 1.0:
             block /= self.dtype.type(self.source.scale)
@@ -195,6 +354,33 @@ class StreamedMatrix(ColumnNorms):
         for start, stop, block in self.blocks():
             np.matmul(Wt, block, out=out[:, start:stop])
         return out
+
+    def project_update(self, W: np.ndarray, update, size: int) -> np.ndarray:
+        """:func:`mfcli.models.matrix.project_update` in one pass over the file: blocks read and
+        multiplied by a pool of threads, one per core, a few blocks ahead, while ``update`` runs
+        here on each grid block as its W^T X comes back
+        (:func:`~mfcli.engines.base.pipelined_project_update`); without ``prefetch``, block after
+        block on this thread (:func:`~mfcli.models.matrix.fused_pass`)."""
+        if not self.prefetch:
+            from mfcli.models.matrix import fused_pass
+
+            return fused_pass(self.blocks(), W, update, size, self.shape, self.dtype)
+        n = self.shape[1]
+        bounds = np.array([*range(0, n, self.chunk_size), n])
+        runner = self._pool()
+        self.passes += 1
+
+        def load(i: int):
+            return runner.submit(self._read, int(bounds[i]), int(bounds[i + 1]))
+
+        with runner.pass_context():
+            return pipelined_project_update(runner, bounds, load, W, update, size, self.dtype,
+                                            ahead=runner.threads + 1, window=runner.threads)
+
+    def _pool(self) -> ThreadRunner:
+        if self._runner is None:
+            self._runner = ThreadRunner()
+        return self._runner
 
     def XHt(self, H: np.ndarray) -> np.ndarray:
         H = np.asarray(H, dtype=self.dtype)
