@@ -86,6 +86,10 @@ class _SourceProxy:
 
 # ---------------------------------------------------------------------- tasks (run where the chunk is)
 
+def _itself(block: np.ndarray) -> np.ndarray:
+    return block
+
+
 def _take(block: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return block[:, idx]
 
@@ -364,6 +368,18 @@ class DaskMatrix(ColumnNorms):
                                              indices=wanted):
             out[:, (idx >= start) & (idx < stop)] = picked
         return out
+
+    def blocks(self, block_size: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(start, stop, X[:, start:stop])`` brought here chunk by chunk (or in ranges of
+        ``block_size`` columns), in column order: for the solvers that work on X's values
+        themselves (beta-divergences), not only on its products."""
+        if block_size is None:
+            yield from self._map(_itself)
+            return
+        self.passes += 1
+        for start in range(0, self.shape[1], block_size):
+            stop = min(start + block_size, self.shape[1])
+            yield start, stop, self.columns(np.arange(start, stop))
 
     def map_column_blocks(self, func) -> Iterator[tuple[int, int, object]]:
         """Yield ``(start, stop, func(X[:, start:stop]))`` chunk by chunk, in column order: ``func``
