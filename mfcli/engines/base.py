@@ -143,8 +143,14 @@ class ThreadRunner:
     def submit(self, func: Callable, *args) -> Future:
         """``func(*args)`` on the pool, futures among ``args`` replaced by their results, once
         they are done."""
+        held = [func, args]
+
         def run():
-            return func(*[a.result() if isinstance(a, Future) else a for a in args])
+            # let go of the arguments once used: the dependencies keep this function among their
+            # callbacks, and a chunk must be freed when its last task is done, not at the next GC
+            call, values = held
+            held.clear()
+            return call(*[a.result() if isinstance(a, Future) else a for a in values])
 
         pending = [a for a in args if isinstance(a, Future) and not a.done()]
         if not pending:

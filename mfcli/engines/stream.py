@@ -375,7 +375,7 @@ class StreamedMatrix(ColumnNorms):
 
         with runner.pass_context():
             return pipelined_project_update(runner, bounds, load, W, update, size, self.dtype,
-                                            ahead=runner.threads + 1, window=runner.threads)
+                                            ahead=runner.threads, window=runner.threads)
 
     def _pool(self) -> ThreadRunner:
         if self._runner is None:
