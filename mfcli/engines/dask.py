@@ -35,7 +35,7 @@ import numpy as np
 
 from mfcli.engines.base import (ColumnNorms, ThreadRunner, in_order, left_product, pipelined_project_update,
                                 right_product)
-from mfcli.engines.stream import DEFAULT_CHUNK, working_dtype
+from mfcli.engines.stream import working_dtype
 from mfcli.errors import MissingDependencyError
 
 PERSIST_SHARE = 0.5
@@ -210,7 +210,10 @@ class DaskMatrix(ColumnNorms):
     def __init__(self, array, dtype=None, client=None, persist: bool | None = None):
         _, da = import_dask()
         if not isinstance(array, da.Array):
-            array = da.from_array(np.asarray(array), chunks=(-1, DEFAULT_CHUNK))
+            from mfcli.models.matrix import block_columns
+
+            array = np.asarray(array)
+            array = da.from_array(array, chunks=(-1, block_columns(array.shape[0], working_dtype(array.dtype, dtype))))
         self.dtype = working_dtype(array.dtype, dtype)
         raw = array.astype(self.dtype) if array.dtype != self.dtype else array
         if raw.chunks[0] != (raw.shape[0],):
@@ -262,8 +265,8 @@ class DaskMatrix(ColumnNorms):
 
     @property
     def window(self) -> int:
-        """Chunks in flight at a time when X is read from the file at each pass: twice the
-        threads that compute them."""
+        """Chunks in flight at a time (in a solver step, when X is not held): twice the threads
+        that compute them."""
         return max(2, 2 * self._runner.threads)
 
     @property
@@ -301,7 +304,7 @@ class DaskMatrix(ColumnNorms):
              indices=None) -> Iterator[tuple[int, int, object]]:
         """``(start, stop, task(X[:, start:stop], *args_of(start, stop)))`` for every chunk (or
         the chunks ``indices``), in column order, each task where its chunk is (``raw``: X
-        before clipping). Held chunks are all submitted at once, else a window at a time."""
+        before clipping), a window of chunks at a time."""
         pieces, bounds = self._pieces(raw)
         held = self._held_chunks(raw)
         runner = self._runner
@@ -314,8 +317,8 @@ class DaskMatrix(ColumnNorms):
             args = args_of(int(bounds[i]), int(bounds[i + 1])) if args_of is not None else ()
             return chunk, runner.submit(task, chunk, *args)
 
-        with runner.pass_context():
-            for i, _, value in in_order(runner, order, launch, len(order) if held is not None else self.window, self.window):
+        with runner.pass_context():  # a window ahead: the results may be large (abundances of a chunk)
+            for i, _, value in in_order(runner, order, launch, self.window, self.window):
                 yield int(bounds[i]), int(bounds[i + 1]), value
 
     # ------------------------------------------------------------------ DataMatrix

@@ -1,10 +1,13 @@
 """The streaming engine: X in a file (a chunked HDF5 dataset, a MATLAB v7.3 variable, a ``.npy``
 array mapped from disk), read block by block of columns.
 
-Memory stays bounded by a couple of blocks of ``m x chunk_size`` values plus the solver's own
-factors (r x n and m x r), whatever the size of X. While one block is multiplied, the next one
-is read by a background thread (NumPy's BLAS releases the GIL, so reading and computing
-overlap).
+Memory stays bounded by a few blocks of ``m x chunk_size`` values plus the solver's own factors
+(r x n and m x r), whatever the size of X. A solver's step (:meth:`StreamedMatrix.project_update`)
+is one pass in which a pool of threads, one per core, reads the blocks and multiplies them
+while the update runs on the calling thread (NumPy's BLAS and ``preadv`` release the GIL, so
+reading, multiplying and updating overlap); other passes (norms, the input checks, ``blocks()``)
+read the next block in a background thread while the current one is used. HDF5 datasets stored
+without filters are read straight from the file (:class:`DirectReader`), others through h5py.
 
 The array may be stored as X (m x n, features x samples) or transposed (n x m, e.g. a MATLAB
 v7.3 file, whose arrays h5py sees transposed). A scale (``maxValue``) divides each block as it
@@ -26,7 +29,6 @@ import numpy as np
 
 from mfcli.engines.base import ColumnNorms, ThreadRunner, pipelined_project_update
 
-DEFAULT_CHUNK = 32768
 
 
 def _check_matrix(shape: tuple[int, ...], name: str, path: str) -> None:
@@ -60,6 +62,7 @@ class DirectReader:
         self.axis = axis  # slabs are taken along this axis: 1 for stored[:, a:b], 0 for stored[a:b, :]
         self.width = width  # the chunks' extent along that axis (the whole axis if contiguous)
         self.offsets = offsets  # byte address of each chunk, in order along the axis
+        self.chunked = width < shape[axis] or len(offsets) > 1
         self.iov_max = max(16, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 1024
         self._closer = weakref.finalize(self, os.close, fd)  # when no engine holds it any more
 
@@ -136,7 +139,11 @@ class DirectReader:
                 self._read_into([out[first - start:last - start]], base + within * cols * size)
             elif within == 0 and last - first == width:  # a whole chunk: its rows, scattered in one call
                 self._read_into([out[row, first - start:last - start] for row in range(rows)], base)
-            else:  # part of a chunk (rows of ``width`` values in the file): row by row
+            elif self.chunked and 4 * (last - first) >= width:  # much of a chunk: the chunk, then the part
+                chunk = np.empty((rows, width), dtype=self.dtype)
+                self._read_into([chunk], base)
+                out[:, first - start:last - start] = chunk[:, within:within + last - first]
+            else:  # a little of a chunk, or of a contiguous array (rows of ``width`` values): row by row
                 for row in range(rows):
                     self._read_into([out[row, first - start:last - start]], base + (row * width + within) * size)
         return out
@@ -273,23 +280,31 @@ class StreamedMatrix(ColumnNorms):
     """:class:`~mfcli.models.matrix.DataMatrix` over a stored array, block by block of columns.
 
     ``source``: an :class:`H5Source` or :class:`NpySource`. ``chunk_size``: columns per block
-    read. Setting the ``clip_negative`` property makes negative values read as 0.
+    read (default: about 8 MiB of X, the solvers' update blocks, rounded to whole chunks of the
+    file, so each block is updated soon after it is read and memory holds a few of them). Setting the ``clip_negative`` property
+    makes negative values read as 0.
     """
 
     engine = "stream"
 
-    def __init__(self, source, dtype: str | np.dtype | None = None, chunk_size: int = DEFAULT_CHUNK,
+    def __init__(self, source, dtype: str | np.dtype | None = None, chunk_size: int | None = None,
                  prefetch: bool = True):
         self.source = source
         shape, stored_dtype = source.shape_dtype()
         self.shape = shape
         self.dtype = working_dtype(stored_dtype, dtype)
+        self._direct = direct_reader(source.path, source.dataset, 0 if source.transposed else 1) \
+            if isinstance(source, H5Source) else None
+        if chunk_size is None:
+            from mfcli.models.matrix import block_columns
+
+            chunk_size = block_columns(shape[0], self.dtype)
+            if self._direct is not None and self._direct.chunked:  # whole chunks of the file
+                chunk_size = max(1, round(chunk_size / self._direct.width)) * self._direct.width
         self.chunk_size = max(1, int(chunk_size))
         self.prefetch = prefetch
         self.clip_negative = False
         self._arrays = _ThreadLocalArray(source)
-        self._direct = direct_reader(source.path, source.dataset, 0 if source.transposed else 1) \
-            if isinstance(source, H5Source) else None
         self.passes = 0  # how many full passes over X were made (tests count them per iteration)
         self._runner: ThreadRunner | None = None
 
