@@ -32,7 +32,9 @@ input check, the initialization, the iterations, writing the result), peak RSS (
 subprocess's VmHWM; for dask-processes the workers' peaks added, the scheduler and nannies
 being in the subprocess), its part above the baseline (VmRSS after importing mfcli, NumPy,
 h5py and, for dask, Dask, before the command runs), whether X was held, the tasks (or thread
-pool jobs) submitted per solver step, and the load average when the row ended. For
+pool jobs) submitted per solver step, and the load average when the row ended. After the
+table: the mean time of a pipelined solver step and its part in the solver's update (on the
+calling thread; the rest is waiting for the pool or the cluster). For
 dask-processes, Dask's task stream of the whole command is summed by kind of task after the
 table: tasks, seconds computing, seconds moving data between workers, against the command's
 wall time (what the scheduling and the messages cost is the difference).
@@ -101,23 +103,33 @@ def vm(key: str) -> int:
 
 
 def count_steps():
-    """Count the solver steps run through the pipelined engines and the tasks they submit."""
+    """Count the solver steps run through the pipelined engines, the tasks they submit, their
+    time and the part of it spent in the solver's update (on the calling thread)."""
     from mfcli.engines import base
 
-    counts = {"steps": 0, "tasks": 0}
+    counts = {"steps": 0, "tasks": 0, "step_s": 0.0, "update_s": 0.0}
     pipelined = base.pipelined_project_update
 
-    def counting(runner, *args, **kwargs):
+    def counting(runner, bounds, load, W, update, *args, **kwargs):
         submit = runner.submit
 
         def counted(*task):
             counts["tasks"] += 1
             return submit(*task)
 
+        def timed(B, cols):
+            started = time.perf_counter()
+            try:
+                return update(B, cols)
+            finally:
+                counts["update_s"] += time.perf_counter() - started
+
         runner.submit = counted
+        started = time.perf_counter()
         try:
-            return pipelined(runner, *args, **kwargs)
+            return pipelined(runner, bounds, load, W, timed, *args, **kwargs)
         finally:
+            counts["step_s"] += time.perf_counter() - started
             del runner.submit  # the class's method again
             counts["steps"] += 1
 
@@ -207,6 +219,8 @@ def child(engine: str, path: str, iters: int, out: str) -> None:
                       "iterations_s": float(seconds.sum()), "peak": peak, "workers": workers, "baseline": baseline,
                       "error": result.layers[0].relative_error, "held": held[-1] if held else None,
                       "tasks_per_step": counts["tasks"] / counts["steps"] if counts["steps"] else None,
+                      "step_s": counts["step_s"] / counts["steps"] if counts["steps"] else None,
+                      "update_s": counts["update_s"] / counts["steps"] if counts["steps"] else None,
                       "task_stream": tasks, "load": os.getloadavg()[0]}))
 
 
@@ -272,6 +286,12 @@ def main() -> None:
                 print(f"{engine:<15} {n:>8} {row['s_per_iter']:>7.3f} {ratio} {row['total']:>8.1f} {peak:>11.0f} "
                       f"{peak - row['baseline'] / 1e6:>10.0f} {held:>6} {tasks} {row['error']:>10.6f} "
                       f"{row['load']:>5.1f}", flush=True)
+        print("\nwhere a pipelined step's time goes (mean per step: the solver's update on the calling thread, "
+              "the rest waiting for the pool or cluster):")
+        for (engine, n), row in rows.items():
+            if row["step_s"]:
+                print(f"  {engine:<15} {n:>8}  step {row['step_s']:6.3f} s  update {row['update_s']:6.3f} s  "
+                      f"waiting {row['step_s'] - row['update_s']:6.3f} s")
         for (engine, n), row in rows.items():
             if row["task_stream"]:
                 print(f"\nDask task stream, {engine} at {n} pixels (whole command, {row['total']:.1f} s wall):")

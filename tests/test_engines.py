@@ -378,3 +378,24 @@ def test_dask_holds_x_only_when_it_fits_the_memory_share(stored, monkeypatch):
     engine.clip_negative = True  # the held chunks were X as the solvers saw it: made again
     assert engine._held is None
     np.testing.assert_allclose(engine.WtX(np.ones((23, 1))), X.sum(axis=0, keepdims=True), rtol=1e-12)
+
+
+def test_dask_chunks_on_a_cluster_are_whole_update_blocks_about_four_per_thread():
+    pytest.importorskip("dask")
+    from mfcli.engines.dask import MAX_CLUSTER_CHUNK_BYTES, default_chunk_columns
+    from mfcli.models.matrix import block_columns
+
+    class Cluster:  # what default_chunk_columns asks of a Client
+        def __init__(self, threads):
+            self.threads = threads
+
+        def nthreads(self):
+            return {"tcp://worker": self.threads}
+
+    grid = block_columns(162, np.float32)
+    assert default_chunk_columns(162, 10**6, np.float32) == grid  # local threads: the update blocks
+    chunk = default_chunk_columns(162, 10**6, np.float32, Cluster(2))
+    assert chunk % grid == 0 and 7 <= -(-10**6 // chunk) <= 8
+    assert default_chunk_columns(162, 1000, np.float32, Cluster(2)) == grid  # never below an update block
+    widest = default_chunk_columns(162, 10**9, np.float32, Cluster(2))
+    assert widest % grid == 0 and widest * 162 * 4 <= MAX_CLUSTER_CHUNK_BYTES
