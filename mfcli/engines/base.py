@@ -225,7 +225,6 @@ def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.n
     products are summed in float64 in column order: the same result whatever the timing.
     """
     dtype = np.dtype(dtype)
-    m_rows = None
     n = int(bounds[-1])
     Wt = np.ascontiguousarray(W.T, dtype=dtype)
 
@@ -266,8 +265,7 @@ def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.n
     total = None
     for value in runner.gather(partials):  # in column order
         if total is None:
-            m_rows = value.shape[0]
-            total = np.zeros((m_rows, value.shape[1]), dtype=np.float64)
+            total = np.zeros(value.shape, dtype=np.float64)
         total += value
     if total is None:  # no columns
         raise ValueError("no columns to update")
