@@ -113,7 +113,7 @@ def _minvol_loop(X: np.ndarray, x_sq_norm: float, W: np.ndarray, H: np.ndarray, 
             return W, H, error
 
 
-def _restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.ndarray:
+def restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """Endmembers in the original units: W diag(b) with 1/b the least-squares solution of
     C^T u = 1, C = H diag(scales) the coefficients of the original pixels."""
     C = H * scales[None, :]
@@ -177,7 +177,7 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
     monitor = Monitor(stopping, callback, stage="minvol")
     W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, W0, H0, lam_abs, delta_abs, J, monitor)
-    W_out = _restore_brightness(W_fit, H_fit, scales) if normalize != "none" else W_fit
+    W_out = restore_brightness(W_fit, H_fit, scales) if normalize != "none" else W_fit
     X64 = np.asarray(X, dtype=np.float64)
     WtX = W_out.T @ X64
     WtW = W_out.T @ W_out

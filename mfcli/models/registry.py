@@ -186,6 +186,18 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
                       "delta": Param(float, 0.5, "logdet(J W^T W J + delta I): delta relative to the initial simplex"),
                       "volume": Param(str, "affine", "affine (simplex volume) or origin (logdet(W^T W + delta I))"),
                       "normalize": Param(str, "l1", "pixel normalization before fitting: l1, l2 or none")}),
+    ModelSpec("edaa", "mfcli.models.edaa:edaa",
+              "entropic descent archetypal analysis: endmembers = convex combinations of pixels, best of "
+              "random runs by fit and endmember correlation (unmixing)",
+              "mfcli.models.edaa:EDAA", inits=(), default_init=None, transform="fcls", nonnegative=False,
+              any_engine=False,
+              params={"runs": Param(int, 20, "random runs; the kept one fits within 5% of the best with the least "
+                                             "correlated endmembers"),
+                      "inner": Param(int, 20, "entropic steps on each factor per iteration"),
+                      "subspace": Param(int, 20, "principal directions the runs work in (0: all bands)"),
+                      "screen_size": Param(int, 10000, "above this many pixels the runs use a random sample of "
+                                                       "this size (0: all pixels)"),
+                      "normalize": Param(str, "l2", "pixel normalization before fitting: l2, l1 or none")}),
     ModelSpec("svd", "mfcli.models.svd:svd", "truncated SVD: the unconstrained reference (signed factors)",
               "mfcli.models.svd:TruncatedSVD", inits=(), default_init=None, nonnegative=False, transform="lstsq",
               params={"oversample": Param(int, 10, "extra columns of the subspace iteration")}),
@@ -223,7 +235,11 @@ DEEP_MODELS: tuple[ModelSpec, ...] = (
               params={"theta": Param(float, 0.5, "smoothness of every layer, 0 <= theta <= 1")}),
 )
 
-_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*BUILTIN_MODELS, *DEEP_MODELS)}
+H2NMF_MODEL = ModelSpec("h2nmf", "mfcli.models.h2nmf:h2nmf",
+                        "H2NMF: top-down hierarchy of rank-two NMF splits (Gillis, Kuang & Park 2015), cut at the ranks",
+                        kind="deep", inits=(), default_init=None, any_engine=False)
+
+_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*BUILTIN_MODELS, *DEEP_MODELS, H2NMF_MODEL)}
 
 
 def register(spec: ModelSpec, replace: bool = False) -> ModelSpec:
