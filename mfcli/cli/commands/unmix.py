@@ -11,13 +11,17 @@ from mfcli.cli.options import (clip_negative_option, data_options, dtype_option,
 from mfcli.models import registry
 
 ABUNDANCES = ("nnls", "fcls", "none")
+REFINE_CHOICES = ("auto", "edaa", "none")
+HARD_CLUSTER_MODELS = ("deep-onmf", "h2nmf")
 
 
 def _model_list() -> str:
     lines = ["\b", "Models (--model) and their parameters (--param NAME=VALUE):"]
     for spec in registry.models("deep"):
         lines.append(f"  {spec.name:<11} {spec.summary}")
-        lines.append(f"  {'':<11}   init {spec.default_init} (or {', '.join(i for i in spec.all_inits if i != spec.default_init)})")
+        if spec.all_inits:
+            others = ", ".join(i for i in spec.all_inits if i != spec.default_init)
+            lines.append(f"  {'':<11}   init {spec.default_init}" + (f" (or {others})" if others else ""))
         for name, param in spec.params.items():
             lines.append(f"  {'':<11}   {name}={param.default!r} ({param.help})")
     return "\n".join(lines)
@@ -54,6 +58,10 @@ def automatic_init(spec, dataset) -> str:
                   "initialization).", min_iter=0)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A model parameter, e.g. -p restarts=20 (deep-onmf), -p loss=layers (deep-nmf); repeatable.")
+@click.option("--refine", type=click.Choice(REFINE_CHOICES), default="auto", show_default=True,
+              help="Endmembers of every layer refined from its clusters to materials (EDAA restricted to each "
+                   "cluster's pixels; the tree is kept): auto (edaa for hard clusterings, deep-onmf and h2nmf, "
+                   "with the data in memory; none otherwise), edaa, none.")
 @click.option("--abundances", type=click.Choice(ABUNDANCES), default="nnls", show_default=True,
               help="Soft abundance maps of every layer's endmembers: nnls, fcls (sum to one) or none.")
 @seed_option
@@ -65,7 +73,7 @@ def automatic_init(spec, dataset) -> str:
 @json_option
 @click.option("--no-plots", is_flag=True, help="Do not write the default pictures into OUTDIR.")
 def command(input_spec: str, ranks: list[int], model: str, init: str | None, max_iter, tol, target_error, max_time,
-            params: tuple[str, ...], abundances: str, seed: int, dtype: str | None, clip_negative: bool, output: str,
+            params: tuple[str, ...], refine: str, abundances: str, seed: int, dtype: str | None, clip_negative: bool, output: str,
             force: bool, as_json: bool, no_plots: bool, **data_opts) -> None:
     """Deep matrix factorization of INPUT (bands x pixels) with layers of decreasing rank, written
     to the folder OUTDIR:
@@ -119,14 +127,25 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     console.info(f"Unmixing with {spec.name}, ranks {','.join(map(str, ranks))}, init {kwargs['init']}")
     with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
         result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
+    refinement = refinement_method(refine, spec.name, out_of_core)
+    if refinement != "none":
+        from mfcli.models.refine import refine_layers
+
+        with console.Progress("refining endmembers", 25) as progress:
+            refine_layers(dataset.X, result.layers, method=refinement, seed=seed, callback=progress)
     if abundances != "none" and not out_of_core:
         from mfcli.models.deep import layer_abundances
 
         layer_abundances(result, dataset.X, abundances)
+    if refinement != "none":
+        from mfcli.models.refine import refined_coefficients
+
+        refined_coefficients(dataset.X, result.layers)
     elif abundances != "none":  # computed block by block while the result file is written
         for layer in result.layers:
             layer.attrs["abundances"] = abundances
-    finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, **model_params})
+    finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, "refine": refinement,
+                                               **model_params})
     result.seconds = time.perf_counter() - started
 
     from mfcli.hierarchy import to_dot, to_json_dict, to_newick, tree_from_result
@@ -164,8 +183,22 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
             "converged": result.converged,
             "stop_reason": result.summary.get("stop_reason"),
             "abundances": abundances,
+            "refine": refinement,
             "layers": layers,
         })
+
+
+def refinement_method(choice: str, model: str, out_of_core: bool) -> str:
+    """``--refine``: auto is edaa for the hard clusterings (their endmembers are centroids of
+    mixed pixels; benchmarks/bench_unmixing.py measures the refined layers against them) with the
+    data in memory, none otherwise. edaa out of core is refused (it samples pixels at random)."""
+    from mfcli.errors import ParameterError
+
+    if choice == "auto":
+        return "edaa" if model in HARD_CLUSTER_MODELS and not out_of_core else "none"
+    if choice == "edaa" and out_of_core:
+        raise ParameterError("--refine edaa needs the data in memory; use --engine memory or --refine none")
+    return choice
 
 
 def write_abundances_by_blocks(out, result, data, method: str) -> None:
