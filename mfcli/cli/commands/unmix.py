@@ -92,10 +92,23 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     the restarts, which find the best ONMF partition. --max-iter, --tol, --target-error and --max-time bound
     the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution).
 
+    Endmembers that are materials (--refine, default auto: on for deep-onmf and h2nmf): a
+    cluster's basis vector is a centroid of its pixels, mixed ones included; each layer's
+    endmembers are then refined by EDAA restricted to each cluster's own pixels (every
+    endmember stays a convex combination of its cluster's pixels, so inside the data's cone),
+    started from the clusters, which are kept: the tree, the merges and the cluster maps do not
+    change. The result's data-space basis of each layer is the refined endmembers, W the
+    clusters' basis vectors; a refined layer's relative error is that of its endmembers and
+    abundances (the clusters' error is kept in the file).
+
+    H2NMF (--model h2nmf, Gillis, Kuang & Park 2015) builds the tree top down by rank-two NMF
+    splits instead of merging bottom up; see docs/unmixing.md for when to use which.
+
     A summary per layer (rank, relative error, cluster sizes, merges) goes to stderr; --json
     prints {ranks, model, relative_error: {global, layers}, seconds, output, files, n_iter,
-    converged, stop_reason, abundances, layers: [{layer, rank, relative_error, sizes, and from
-    layer 2: merged [{cluster, children}], children}]}.
+    converged, stop_reason, abundances, refine (the refinement made: edaa or none), layers:
+    [{layer, rank, relative_error, sizes, and from layer 2: merged [{cluster, children}],
+    children}]}.
 
     Data larger than memory: --engine stream|dask (see `mfcli factorize --help`). The soft
     abundances are then computed and written block by block of columns, never held whole, and
