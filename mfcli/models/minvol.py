@@ -47,6 +47,8 @@ NumPy/SciPy only; progress through ``callback(iteration, relative_error, **info)
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from mfcli.errors import DataError, ParameterError
@@ -56,11 +58,12 @@ from mfcli.models.endmembers import endmember_indices
 from mfcli.models.nnls import fcls, nnls_from_grams
 from mfcli.validation import as_float_matrix, check_rank, require_finite, require_nonnegative
 
-INITS = ("spa", "vca", "nfindr")
+INITS = ("spa", "vca", "nfindr", "snpa")
 VOLUMES = ("affine", "origin")
 NORMALIZATIONS = ("l1", "l2", "none")
 DEFAULT_LAM = 0.004
 DEFAULT_DELTA = 0.5
+DEFAULT_STARTS = ""  # set by measurement below (bench_unmixing: minvol vs minvol, 4 starts)
 
 
 def _centering(rank: int, volume: str) -> np.ndarray:
@@ -125,20 +128,41 @@ def restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.n
     return W * brightness[None, :]
 
 
+def parse_starts(starts, init: str) -> list[str]:
+    """The start methods of a run: ``starts`` (a list or a comma-separated text of spa, vca,
+    nfindr, snpa), or ``init`` alone when ``starts`` is empty."""
+    if starts is None or starts == "" or starts == []:
+        names = [init]
+    elif isinstance(starts, str):
+        names = [part.strip() for part in starts.split(",") if part.strip()]
+    else:
+        names = [str(part) for part in starts]
+    unknown = [name for name in names if name not in INITS]
+    if unknown or not names:
+        raise ParameterError(f"unknown minvol start(s) {', '.join(unknown) or '(none)'}; use spa, vca, nfindr or snpa, "
+                             "comma-separated")
+    return list(dict.fromkeys(names))
+
+
 def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 500, tol: float = 1e-6,
            target_error: float | None = None, max_time: float | None = None, seed: int = 0, callback=None,
            dtype=None, lam: float = DEFAULT_LAM, delta: float = DEFAULT_DELTA, volume: str = "affine",
-           normalize: str = "l1"):
+           normalize: str = "l1", starts: str | None = DEFAULT_STARTS):
     """Minimum-volume NMF X ~= W H, columns of H on the simplex (see the module docstring).
 
-    ``init``: spa | vca | nfindr picks the initial endmembers among the pixels (``W`` given:
-    start from it; ``H`` is then recomputed by FCLS). ``lam``: volume weight relative to
-    ||X'||_F^2; ``delta``: relative to the initial simplex; ``volume``: affine | origin;
+    ``starts``: comma-separated start methods (spa, vca, nfindr, snpa), each picking the
+    initial endmembers among the (normalized) pixels; minvol runs from every one and keeps the
+    run of smallest objective (all share lambda and delta, delta set from the first start's
+    simplex, so their objectives compare). Empty or None: ``init`` alone. A given ``W`` is the
+    only start (``H`` is then recomputed by FCLS). ``lam``: volume weight relative to
+    ||X'||_F^2; ``delta``: relative to the (first) initial simplex; ``volume``: affine | origin;
     ``normalize``: l1 | l2 | none (pixel normalization before fitting).
 
     Result layer: W (m x r endmembers, original units), H (FCLS abundances of the original
-    pixels, columns summing to one); ``attrs``: lambda, delta (absolute), normalize, volume.
+    pixels, columns summing to one); ``attrs``: lambda, delta (absolute), normalize, volume,
+    ``start`` (the start kept) and ``starts``; ``arrays['start_objectives']`` (one per start).
     """
+    started = time.perf_counter()
     if volume not in VOLUMES:
         raise ParameterError(f"unknown volume '{volume}'; use affine or origin")
     if normalize not in NORMALIZATIONS:
@@ -155,12 +179,14 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
     out_dtype = X.dtype
     scales = pixel_scales(X, normalize)
     fitted = np.asarray(X, dtype=np.float64) / scales[None, :]
-    init_indices = None
     if W is None:
         if init not in INITS:
-            raise ParameterError(f"unknown initialization '{init}' for minvol; choose spa, vca or nfindr")
-        init_indices = endmember_indices(fitted, rank, init, seed)
-        W0 = fitted[:, init_indices]
+            raise ParameterError(f"unknown initialization '{init}' for minvol; choose spa, vca, nfindr or snpa")
+        names = parse_starts(starts, init)
+        initial = []
+        for name in names:
+            indices = endmember_indices(fitted, rank, name, seed)
+            initial.append((name, fitted[:, indices], indices))
     else:
         W0 = np.array(W, dtype=np.float64)
         if W0.shape != (m, rank):
@@ -168,27 +194,40 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
         if normalize != "none":
             column_scale = W0.sum(axis=0) if normalize == "l1" else np.linalg.norm(W0, axis=0)
             W0 = W0 / np.where(column_scale > 0, column_scale, 1.0)
-    H0 = fcls(W0, fitted)
+        names = ["given"]
+        initial = [("given", W0, None)]
     J = _centering(rank, volume)
-    edge_scale = float(np.trace(J @ (W0.T @ W0) @ J)) / max(rank - 1 if volume == "affine" else rank, 1)
+    reference = initial[0][1]
+    edge_scale = float(np.trace(J @ (reference.T @ reference) @ J)) / max(rank - 1 if volume == "affine" else rank, 1)
     delta_abs = delta * max(edge_scale, np.finfo(np.float64).tiny)
     fitted_sq_norm = float(np.vdot(fitted, fitted))
     lam_abs = lam * fitted_sq_norm
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="minvol")
-    W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, W0, H0, lam_abs, delta_abs, J, monitor)
+    best = None
+    objectives = []
+    for position, (name, W0, indices) in enumerate(initial):
+        stage = "minvol" if len(initial) == 1 else f"minvol start {position + 1}/{len(initial)} ({name})"
+        monitor = Monitor(stopping, callback, stage=stage)
+        W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, W0, fcls(W0, fitted), lam_abs, delta_abs, J, monitor)
+        objective = float(monitor.objectives[-1])
+        objectives.append(objective)
+        if best is None or objective < best[0]:
+            best = (objective, name, W_fit, H_fit, monitor, indices)
+    _, start, W_fit, H_fit, monitor, init_indices = best
     W_out = restore_brightness(W_fit, H_fit, scales) if normalize != "none" else W_fit
     X64 = np.asarray(X, dtype=np.float64)
     WtX = W_out.T @ X64
     WtW = W_out.T @ W_out
     H_out = fcls(W_out, None, WtW=WtW, WtX=WtX)
     error = relative_error_from_grams(float(np.vdot(X64, X64)), float(np.vdot(WtX, H_out)), WtW, H_out @ H_out.T)
-    params = {"rank": rank, "init": init if W is None else "given", "seed": seed, "lam": lam, "delta": delta,
-              "volume": volume, "normalize": normalize, **stopping.as_dict()}
+    params = {"rank": rank, "init": init if W is None else "given", "starts": ",".join(names), "seed": seed,
+              "lam": lam, "delta": delta, "volume": volume, "normalize": normalize, **stopping.as_dict()}
     attrs = {"lambda": lam_abs, "delta": delta_abs, "volume": volume, "normalize": normalize,
-             "coefficients": "fcls"}
+             "coefficients": "fcls", "start": start, "starts": list(names)}
     result = single_layer_result("minvol", W_out.astype(out_dtype), H_out.astype(out_dtype), monitor, params,
                                  error, attrs=attrs)
+    result.seconds = time.perf_counter() - started
+    result.layers[0].arrays["start_objectives"] = np.asarray(objectives)
     if init_indices is not None:
         result.layers[0].arrays["init_indices"] = np.asarray(init_indices, dtype=np.int64)
     return result
