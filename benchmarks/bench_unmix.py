@@ -10,8 +10,9 @@ MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`
    on the same matrix as mfcli reads it (X^T, float32), fit time only.
 2. mfcli: ``mfcli unmix urban.mat --ranks 7,6,4,2 -o OUT --json`` in a subprocess, timed from
    the start of the process to the written folder (load, deep ONMF (--init auto: SPA on images), joint
-   refinement, NNLS abundances of every layer, result.h5 and hierarchy files; --no-plots, the
-   pictures being another issue's work). Peak memory: the child's own high-water resident set
+   refinement, the layers' endmembers refined to materials (--refine auto), NNLS abundances of every
+   layer, result.h5 and hierarchy files; --no-plots, the pictures being another issue's work); and
+   the same with --refine none, the ratio of the two (issue 17: at most 1.5). Peak memory: the child's own high-water resident set
    size (VmHWM), minus that of the same command on the 9 x 15 survey sample (the interpreter and
    the libraries it loads).
 3. Quality: the rank-6 layer's endmembers against the six ground-truth spectra, by spectral angle
@@ -134,6 +135,11 @@ def main() -> None:
         print(f"mfcli unmix --ranks {args.ranks} (whole process, load to written folder): {mfcli_seconds:.3f} s "
               f"(its own count {document['seconds']:.3f} s), {document['n_iter']} refinement sweeps")
         print(f"ratio mfcli / scikit-learn: {mfcli_seconds / sk_seconds:.3f}  (target <= 0.5, aim 0.25)")
+        plain_out = work / "out_plain"
+        _, plain_seconds, _ = run_mfcli(["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(plain_out),
+                                         "--no-plots", "--refine", "none"])
+        print(f"mfcli unmix --refine none (clusters only, issue 17's anchor): {plain_seconds:.3f} s; "
+              f"refined / clusters only: {mfcli_seconds / plain_seconds:.3f}  (target <= 1.5)")
         print(f"peak memory (max RSS): {peak_rss:.0f} MiB, {peak_rss - baseline_rss:.0f} MiB above the same "
               f"command on a 9 x 15 matrix ({baseline_rss:.0f} MiB: interpreter and libraries) = "
               f"{(peak_rss - baseline_rss) / (X.nbytes / 2**20):.2f}x the input")
