@@ -31,8 +31,10 @@ fit with distinct endmembers.
 Speed (ours): the objective depends on Y only through products with Y, so the runs work on
 the projection of the normalized pixels onto their ``subspace`` leading principal directions
 (the discarded part is the pixels' noise, whatever the endmembers; 0 keeps every band); with
-more than ``screen_size`` pixels the runs are made on a random subsample of that many pixels
-(every run its own), the archetypes then being combinations of the subsample's pixels. The
+more than ``screen_size`` pixels the runs are made on one random sample of that many pixels
+(the same for every run, so their fits compare), the archetypes then being combinations of the
+sample's pixels. The runs are iterated together as one stack (one matrix product per step for
+all of them), in batches that bound the memory. The
 endmembers are rebuilt from the full bands, and the abundances of all pixels are solved
 exactly with the endmembers fixed (FCLS: the A-step's exact solution).
 
@@ -249,7 +251,7 @@ def edaa(X, rank: int, *, runs: int = DEFAULT_RUNS, inner: int = DEFAULT_INNER, 
     ``inner``: entropic steps per block per iteration; ``max_iter``/``tol``/``target_error``:
     stopping of every run (on the run's own objective); ``max_time``: for the whole ensemble;
     ``subspace``: principal directions the runs work in (0: all bands); ``screen_size``: above
-    this many pixels each run uses a random subsample of this size (0: never);
+    this many pixels the runs use one random sample of this size (0: never);
     ``normalize``: l2 (the paper's), l1 or none. ``init``/``W``/``H`` are not supported
     (the starts are the method's own).
 
@@ -277,23 +279,22 @@ def edaa(X, rank: int, *, runs: int = DEFAULT_RUNS, inner: int = DEFAULT_INNER, 
     X64 = np.asarray(X, dtype=np.float64)
     scales = pixel_scales(X64, normalize)
     Y = X64 / scales[None, :]
-    basis = principal_basis(Y, max(subspace, rank) if subspace else 0)
-    Z_all = Y if basis is None else basis.T @ Y
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=None)
     screened = bool(screen_size) and n > screen_size
     N = screen_size if screened else n
     seeds = np.random.SeedSequence(seed).spawn(runs)
     rngs = [np.random.default_rng(child) for child in seeds]
     pixels = np.sort(np.random.default_rng(seed).choice(n, N, replace=False)) if screened else np.arange(n)
-    Z = np.ascontiguousarray(Z_all[:, pixels])
     Y_fit = Y[:, pixels]
+    basis = principal_basis(Y_fit, max(subspace, rank) if subspace else 0)
+    Z = np.ascontiguousarray(Y_fit if basis is None else basis.T @ Y_fit)
     factors = np.array([float(2.0 ** rng.choice(STEP_EXPONENTS)) for rng in rngs])
     starts = [rng.random((rank, N)) for rng in rngs]
     batch = max(1, min(runs, BATCH_ENTRIES // max(rank * N, 1)))
     fits = np.full(runs, np.inf)
     correlations = np.ones(runs)
     monitors: list[Monitor] = []
-    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    kept: dict[int, np.ndarray] = {}
     for first in range(0, runs, batch):
         members = list(range(first, min(first + batch, runs)))
         left = None if max_time is None else max_time - overall.elapsed
@@ -312,12 +313,12 @@ def edaa(X, rank: int, *, runs: int = DEFAULT_RUNS, inner: int = DEFAULT_INNER, 
             E = Y_fit @ state.Bt[position].T
             fits[s] = float(np.abs(Y_fit - E @ state.A[position]).sum())
             correlations[s] = max_correlation(E)
-            kept[s] = (state.Bt[position], state.A[position])
+            kept[s] = state.Bt[position]
         overall.iteration = len(monitors)
     made = len(monitors)
     chosen = select_run(fits[:made], correlations[:made])
     monitor = monitors[chosen]
-    Bt_chosen = kept[chosen][0]
+    Bt_chosen = kept[chosen]
     # W = X diag(1/scales) B, then each column's brightness restored (minvol's rule)
     weights = np.zeros((n, rank))
     weights[pixels] = (Bt_chosen / scales[pixels][None, :]).T

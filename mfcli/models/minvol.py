@@ -29,19 +29,20 @@ Two choices of this implementation, each an option:
 delta = delta_rel tr(J W0^T W0 J)/(r - 1) (the mean squared edge scale of the initial simplex).
 (The papers set lambda relative to the initial fit and logdet instead.)
 
-Each iteration is one majorization-minimization step on W and one exact step on H, so the
-objective never increases:
+``lam="auto"`` (default) chooses lam by the data-fit/volume trade-off, without ground truth:
+minvol along lam = 0.016, 0.004, 0.001, ... (each 4 times smaller, each run started from the
+previous endmembers) while a smaller lam still reduces the squared relative error by a factor
+1.25 or more; the last lam before the fit stops improving is kept. A fixed lam suits some
+scenes and not others: 0.004 is the best of that path on Samson and Moffett (1.46 and 2.58
+degrees mean spectral angle), but shrinks the Urban stand-in's six endmembers far too much
+(8.9 degrees, metal roofs and dirt at 17), where the path stops at 6.25e-5 (0.38 degrees on a
+20000-pixel sample); ``benchmarks/bench_unmixing.py`` prints both.
 
-- W: logdet is concave, so logdet(Q) <= logdet(Q_k) + <Q_k^{-1}, Q - Q_k> with
-  Q_k = J W_k^T W_k J + delta I. The majorizer 1/2 ||X - W H||^2 + lambda/2 tr(W J Q_k^{-1} J W^T)
-  is minimized over W >= 0 exactly: one nonnegative least squares problem per row of W with
-  Gram matrix H H^T + lambda J Q_k^{-1} J, by block principal pivoting (the papers take a few
-  projected fast-gradient steps instead).
-- H: exact fully constrained least squares (nonnegative, sum-to-one columns).
+Starts (``init="starts"``, default): minvol from SPA, SNPA and VCA's pixels (``starts``), every
+run with the same lambda and delta (delta from the first start), the smallest objective kept:
+a run that a start leaves in a poor local minimum (a material left far from its spectrum) has a
+larger objective than one that found it.
 
-With the defaults (init spa, lam 0.004, delta 0.5) ``benchmarks/bench_unmixing.py`` measures
-about 1.5 degrees mean spectral angle on Samson and 2.6 on Moffett; its delta sweep (0.3 to 1)
-stays within 0.3 degree of that.
 NumPy/SciPy only; progress through ``callback(iteration, relative_error, **info)``.
 """
 
@@ -63,7 +64,10 @@ VOLUMES = ("affine", "origin")
 NORMALIZATIONS = ("l1", "l2", "none")
 DEFAULT_LAM = 0.004
 DEFAULT_DELTA = 0.5
-DEFAULT_STARTS = ""  # set by measurement below (bench_unmixing: minvol vs minvol, 4 starts)
+DEFAULT_STARTS = "spa,snpa,vca"  # init="starts": minvol from each, the smallest objective kept
+LAM_PATH = tuple(0.016 * 4.0 ** -k for k in range(7))  # lam="auto": 0.016 down to 3.9e-6
+FIT_GAIN = 1.25  # lam="auto" stops once a 4 times smaller lam reduces the squared error by less
+PATH_TOL = 1e-4
 
 
 def _centering(rank: int, volume: str) -> np.ndarray:
@@ -128,10 +132,43 @@ def restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.n
     return W * brightness[None, :]
 
 
+def lam_value(value):
+    """A lam given as a number or text: a float, or "auto"."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            return float(text)
+        except ValueError:
+            raise ParameterError(f"lam must be a number or auto, got {value!r}") from None
+    return float(value)
+
+
+def _lam_by_fit(fitted, fitted_sq_norm, W0, delta_abs, J, stopping, callback):
+    """lam by the data-fit/volume trade-off: minvol along LAM_PATH (largest first, each run
+    started from the previous one's endmembers, to a looser tolerance: the path only measures
+    the fit) while shrinking lam still improves the fit: the kept lam is the last one before the
+    squared relative error falls by less than a factor FIT_GAIN. Returns (lam, [(lam, relative
+    error) per run made])."""
+    W, path = W0, []
+    path_stopping = Stopping(max_iter=stopping.max_iter, tol=max(stopping.tol, PATH_TOL),
+                             target_error=stopping.target_error, max_time=stopping.max_time)
+    for position, value in enumerate(LAM_PATH):
+        monitor = Monitor(path_stopping, callback, stage=f"minvol lam {value:g}")
+        W_next, _, error = _minvol_loop(fitted, fitted_sq_norm, W, fcls(W, fitted), value * fitted_sq_norm,
+                                        delta_abs, J, monitor)
+        path.append((value, float(error)))
+        if position and (path[-2][1] / max(error, 1e-300)) ** 2 < FIT_GAIN:
+            return path[-2][0], path
+        W = W_next
+    return LAM_PATH[-1], path
+
+
 def parse_starts(starts, init: str) -> list[str]:
-    """The start methods of a run: ``starts`` (a list or a comma-separated text of spa, vca,
-    nfindr, snpa), or ``init`` alone when ``starts`` is empty."""
-    if starts is None or starts == "" or starts == []:
+    """The start methods of a run: ``init`` alone (spa, vca, nfindr, snpa), or with
+    init="starts" the list ``starts`` (a list or a comma-separated text of those methods)."""
+    if init != "starts":
         names = [init]
     elif isinstance(starts, str):
         names = [part.strip() for part in starts.split(",") if part.strip()]
@@ -144,19 +181,20 @@ def parse_starts(starts, init: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 500, tol: float = 1e-6,
+def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int = 500, tol: float = 1e-6,
            target_error: float | None = None, max_time: float | None = None, seed: int = 0, callback=None,
-           dtype=None, lam: float = DEFAULT_LAM, delta: float = DEFAULT_DELTA, volume: str = "affine",
-           normalize: str = "l1", starts: str | None = DEFAULT_STARTS):
+           dtype=None, lam: float | str = "auto", delta: float = DEFAULT_DELTA, volume: str = "affine",
+           normalize: str = "l1", starts: str = DEFAULT_STARTS):
     """Minimum-volume NMF X ~= W H, columns of H on the simplex (see the module docstring).
 
-    ``starts``: comma-separated start methods (spa, vca, nfindr, snpa), each picking the
-    initial endmembers among the (normalized) pixels; minvol runs from every one and keeps the
-    run of smallest objective (all share lambda and delta, delta set from the first start's
-    simplex, so their objectives compare). Empty or None: ``init`` alone. A given ``W`` is the
-    only start (``H`` is then recomputed by FCLS). ``lam``: volume weight relative to
-    ||X'||_F^2; ``delta``: relative to the (first) initial simplex; ``volume``: affine | origin;
-    ``normalize``: l1 | l2 | none (pixel normalization before fitting).
+    ``init``: ``starts`` (default: every method of ``starts``, comma-separated among spa, vca,
+    nfindr, snpa, each picking initial endmembers among the (normalized) pixels; minvol runs from
+    every one and keeps the run of smallest objective: all share lambda and delta, delta set from
+    the first start's simplex, so their objectives compare), or one method alone. A given ``W``
+    is the only start (``H`` is then recomputed by FCLS). ``lam``: volume weight relative to
+    ||X'||_F^2, or ``auto`` (default): chosen by the data-fit/volume trade-off along a path of
+    decreasing values (:func:`_lam_by_fit`, from the first start); ``delta``: relative to the
+    (first) initial simplex; ``volume``: affine | origin; ``normalize``: l1 | l2 | none.
 
     Result layer: W (m x r endmembers, original units), H (FCLS abundances of the original
     pixels, columns summing to one); ``attrs``: lambda, delta (absolute), normalize, volume,
@@ -167,8 +205,9 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
         raise ParameterError(f"unknown volume '{volume}'; use affine or origin")
     if normalize not in NORMALIZATIONS:
         raise ParameterError(f"unknown normalize '{normalize}'; use l1, l2 or none")
-    if lam < 0:
-        raise ParameterError(f"lam must be >= 0, got {lam}")
+    lam = lam_value(lam)
+    if lam != "auto" and lam < 0:
+        raise ParameterError(f"lam must be >= 0 or auto, got {lam}")
     if delta <= 0:
         raise ParameterError(f"delta must be > 0 (it keeps logdet finite), got {delta}")
     X = as_float_matrix(np.asarray(X), dtype=dtype)
@@ -180,8 +219,8 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
     scales = pixel_scales(X, normalize)
     fitted = np.asarray(X, dtype=np.float64) / scales[None, :]
     if W is None:
-        if init not in INITS:
-            raise ParameterError(f"unknown initialization '{init}' for minvol; choose spa, vca, nfindr or snpa")
+        if init not in (*INITS, "starts"):
+            raise ParameterError(f"unknown initialization '{init}' for minvol; choose starts, spa, vca, nfindr or snpa")
         names = parse_starts(starts, init)
         initial = []
         for name in names:
@@ -201,8 +240,11 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
     edge_scale = float(np.trace(J @ (reference.T @ reference) @ J)) / max(rank - 1 if volume == "affine" else rank, 1)
     delta_abs = delta * max(edge_scale, np.finfo(np.float64).tiny)
     fitted_sq_norm = float(np.vdot(fitted, fitted))
-    lam_abs = lam * fitted_sq_norm
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    path: list[tuple[float, float]] = []
+    if lam == "auto":
+        lam, path = _lam_by_fit(fitted, fitted_sq_norm, initial[0][1], delta_abs, J, stopping, callback)
+    lam_abs = lam * fitted_sq_norm
     best = None
     objectives = []
     for position, (name, W0, indices) in enumerate(initial):
@@ -223,11 +265,13 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
     params = {"rank": rank, "init": init if W is None else "given", "starts": ",".join(names), "seed": seed,
               "lam": lam, "delta": delta, "volume": volume, "normalize": normalize, **stopping.as_dict()}
     attrs = {"lambda": lam_abs, "delta": delta_abs, "volume": volume, "normalize": normalize,
-             "coefficients": "fcls", "start": start, "starts": list(names)}
+             "coefficients": "fcls", "start": start, "starts": list(names), "lam_chosen": float(lam)}
     result = single_layer_result("minvol", W_out.astype(out_dtype), H_out.astype(out_dtype), monitor, params,
                                  error, attrs=attrs)
     result.seconds = time.perf_counter() - started
     result.layers[0].arrays["start_objectives"] = np.asarray(objectives)
+    if path:
+        result.layers[0].arrays["lam_path"] = np.asarray(path)
     if init_indices is not None:
         result.layers[0].arrays["init_indices"] = np.asarray(init_indices, dtype=np.int64)
     return result

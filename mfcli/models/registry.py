@@ -152,6 +152,18 @@ def as_result(value: Any, model: str):
     raise TypeError(f"model {model} returned {type(value).__name__}, not a Result")
 
 
+def _lam_value(text: str):
+    """minvol's lam: a number or auto."""
+    from mfcli.models.minvol import lam_value
+
+    try:
+        return lam_value(text)
+    except Exception:
+        raise ValueError(text) from None
+
+
+_lam_value.__name__ = "number or auto"
+
 _ONMF_PARAMS = {
     "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept"),
     "screen_size": Param(int, 5000, "above this many columns, starts are screened on a random subsample of this size"),
@@ -180,9 +192,13 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
               transform="fcls", nonnegative=False),
     ModelSpec("minvol", "mfcli.models.minvol:minvol",
               "minimum-volume NMF: columns of H on the simplex, logdet volume of the endmember simplex (unmixing)",
-              "mfcli.models.minvol:MinVolNMF", inits=("spa", "vca", "nfindr"), default_init="spa",
-              transform="fcls", any_engine=False,
-              params={"lam": Param(float, 0.004, "volume weight, relative to ||X||_F^2 of the (normalized) data"),
+              "mfcli.models.minvol:MinVolNMF", inits=("spa", "vca", "nfindr", "snpa"), default_init="starts",
+              extra_inits=("starts",), transform="fcls", any_engine=False,
+              params={"lam": Param(_lam_value, "auto", "volume weight relative to ||X||_F^2 of the (normalized) "
+                                                       "data, or auto: the last of 0.016, 0.004, ... (each 4x "
+                                                       "smaller) that still improves the fit by 25% or more"),
+                      "starts": Param(str, "spa,snpa,vca", "with --init starts: minvol from each of these, the "
+                                                           "smallest objective kept"),
                       "delta": Param(float, 0.5, "logdet(J W^T W J + delta I): delta relative to the initial simplex"),
                       "volume": Param(str, "affine", "affine (simplex volume) or origin (logdet(W^T W + delta I))"),
                       "normalize": Param(str, "l1", "pixel normalization before fitting: l1, l2 or none")}),
