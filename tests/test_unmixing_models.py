@@ -177,3 +177,20 @@ def test_estimate_rank_counts_three_materials_on_samson_and_moffett(name):
     estimate = estimate_rank(X)
     assert estimate["rank"] == 3
     assert estimate["upper_bound"] > 3  # HySime over-counts (73 and 15)
+
+
+def test_minvol_lam_auto_follows_the_fit_and_large_scenes_are_screened():
+    X, E, _ = planted_mixture(10, r=3, n=600, alpha=0.6, noise=0.005)
+    result = minvol(X, 3, screen_size=250, max_iter=60, seed=2)
+    layer = result.layers[0]
+    path = layer.arrays["lam_path"]  # (lam, relative error) per run of the path, largest lam first
+    assert np.all(np.diff(path[:, 0]) < 0) and layer.attrs["screened"] is True
+    chosen = layer.attrs["lam_chosen"]
+    errors = dict(zip(path[:, 0], path[:, 1]))
+    position = list(path[:, 0]).index(chosen)
+    if position + 1 < len(path):  # the next lam no longer improved the squared error by 25%
+        assert (errors[chosen] / path[position + 1, 1]) ** 2 < 1.25
+    assert all((path[k - 1, 1] / path[k, 1]) ** 2 >= 1.25 for k in range(1, position + 1))
+    assert result.params["lam"] == "auto"
+    np.testing.assert_allclose(layer.H.sum(axis=0), 1.0, atol=1e-6)
+    assert spectral_angles(layer.W[:, match_endmembers(layer.W, E)], E).mean() < 3.0

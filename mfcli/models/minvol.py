@@ -68,6 +68,7 @@ DEFAULT_STARTS = "spa,snpa,vca"  # init="starts": minvol from each, the smallest
 LAM_PATH = tuple(0.016 * 4.0 ** -k for k in range(7))  # lam="auto": 0.016 down to 3.9e-6
 FIT_GAIN = 1.25  # lam="auto" stops once a 4 times smaller lam reduces the squared error by less
 PATH_TOL = 1e-4
+DEFAULT_SCREEN_SIZE = 10000
 
 
 def _centering(rank: int, volume: str) -> np.ndarray:
@@ -184,7 +185,7 @@ def parse_starts(starts, init: str) -> list[str]:
 def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int = 500, tol: float = 1e-6,
            target_error: float | None = None, max_time: float | None = None, seed: int = 0, callback=None,
            dtype=None, lam: float | str = "auto", delta: float = DEFAULT_DELTA, volume: str = "affine",
-           normalize: str = "l1", starts: str = DEFAULT_STARTS):
+           normalize: str = "l1", starts: str = DEFAULT_STARTS, screen_size: int = DEFAULT_SCREEN_SIZE):
     """Minimum-volume NMF X ~= W H, columns of H on the simplex (see the module docstring).
 
     ``init``: ``starts`` (default: every method of ``starts``, comma-separated among spa, vca,
@@ -195,6 +196,9 @@ def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int 
     ||X'||_F^2, or ``auto`` (default): chosen by the data-fit/volume trade-off along a path of
     decreasing values (:func:`_lam_by_fit`, from the first start); ``delta``: relative to the
     (first) initial simplex; ``volume``: affine | origin; ``normalize``: l1 | l2 | none.
+    ``screen_size``: with more pixels than this, lam's path and the starts run on a random sample
+    of this many pixels (plus the starts' pixels) and the winner is then run on all of them
+    (0: never).
 
     Result layer: W (m x r endmembers, original units), H (FCLS abundances of the original
     pixels, columns summing to one); ``attrs``: lambda, delta (absolute), normalize, volume,
@@ -205,7 +209,7 @@ def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int 
         raise ParameterError(f"unknown volume '{volume}'; use affine or origin")
     if normalize not in NORMALIZATIONS:
         raise ParameterError(f"unknown normalize '{normalize}'; use l1, l2 or none")
-    lam = lam_value(lam)
+    lam = requested_lam = lam_value(lam)
     if lam != "auto" and lam < 0:
         raise ParameterError(f"lam must be >= 0 or auto, got {lam}")
     if delta <= 0:
@@ -241,20 +245,37 @@ def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int 
     delta_abs = delta * max(edge_scale, np.finfo(np.float64).tiny)
     fitted_sq_norm = float(np.vdot(fitted, fitted))
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
+    # with many pixels, lam's path and the competition of the starts use a sample (the starts'
+    # own pixels included); the winner is then run on every pixel from where it ended
+    screened = len(initial) + (lam == "auto") > 1 and screen_size and n > screen_size
+    if screened:
+        rng = np.random.default_rng(seed)
+        chosen = np.concatenate([rng.choice(n, screen_size, replace=False),
+                                 *[indices for _, _, indices in initial if indices is not None]])
+        sample = fitted[:, np.unique(chosen)]
+    else:
+        sample = fitted
+    sample_sq_norm = float(np.vdot(sample, sample))
     path: list[tuple[float, float]] = []
     if lam == "auto":
-        lam, path = _lam_by_fit(fitted, fitted_sq_norm, initial[0][1], delta_abs, J, stopping, callback)
+        lam, path = _lam_by_fit(sample, sample_sq_norm, initial[0][1], delta_abs, J, stopping, callback)
     lam_abs = lam * fitted_sq_norm
     best = None
     objectives = []
     for position, (name, W0, indices) in enumerate(initial):
         stage = "minvol" if len(initial) == 1 else f"minvol start {position + 1}/{len(initial)} ({name})"
         monitor = Monitor(stopping, callback, stage=stage)
-        W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, W0, fcls(W0, fitted), lam_abs, delta_abs, J, monitor)
+        W_fit, H_fit, _ = _minvol_loop(sample, sample_sq_norm, W0, fcls(W0, sample), lam * sample_sq_norm, delta_abs,
+                                       J, monitor)
         objective = float(monitor.objectives[-1])
         objectives.append(objective)
         if best is None or objective < best[0]:
             best = (objective, name, W_fit, H_fit, monitor, indices)
+    if screened:
+        monitor = Monitor(stopping, callback, stage=f"minvol ({best[1]}, all pixels)")
+        W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, best[2], fcls(best[2], fitted), lam_abs, delta_abs, J,
+                                       monitor)
+        best = (best[0], best[1], W_fit, H_fit, monitor, best[5])
     _, start, W_fit, H_fit, monitor, init_indices = best
     W_out = restore_brightness(W_fit, H_fit, scales) if normalize != "none" else W_fit
     X64 = np.asarray(X, dtype=np.float64)
@@ -263,9 +284,11 @@ def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int 
     H_out = fcls(W_out, None, WtW=WtW, WtX=WtX)
     error = relative_error_from_grams(float(np.vdot(X64, X64)), float(np.vdot(WtX, H_out)), WtW, H_out @ H_out.T)
     params = {"rank": rank, "init": init if W is None else "given", "starts": ",".join(names), "seed": seed,
-              "lam": lam, "delta": delta, "volume": volume, "normalize": normalize, **stopping.as_dict()}
+              "lam": requested_lam, "delta": delta, "volume": volume, "normalize": normalize, "screen_size": screen_size,
+              **stopping.as_dict()}
     attrs = {"lambda": lam_abs, "delta": delta_abs, "volume": volume, "normalize": normalize,
-             "coefficients": "fcls", "start": start, "starts": list(names), "lam_chosen": float(lam)}
+             "coefficients": "fcls", "start": start, "starts": list(names), "lam_chosen": float(lam),
+             "screened": bool(screened)}
     result = single_layer_result("minvol", W_out.astype(out_dtype), H_out.astype(out_dtype), monitor, params,
                                  error, attrs=attrs)
     result.seconds = time.perf_counter() - started

@@ -199,6 +199,8 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
                                                        "smaller) that still improves the fit by 25% or more"),
                       "starts": Param(str, "spa,snpa,vca", "with --init starts: minvol from each of these, the "
                                                            "smallest objective kept"),
+                      "screen_size": Param(int, 10000, "above this many pixels, lam's path and the starts run on a "
+                                                       "sample of this size, the winner on all pixels (0: never)"),
                       "delta": Param(float, 0.5, "logdet(J W^T W J + delta I): delta relative to the initial simplex"),
                       "volume": Param(str, "affine", "affine (simplex volume) or origin (logdet(W^T W + delta I))"),
                       "normalize": Param(str, "l1", "pixel normalization before fitting: l1, l2 or none")}),
