@@ -22,8 +22,8 @@ the simplex: a step is P <- P * exp(-eta grad f) / (column sums), which stays on
 - Starts as in the authors' code: B = softmax of 0.1 U(0, 1) noise per column (close to
   uniform: every endmember starts near the mean pixel), A uniform.
 
-Ensemble and model selection (section III-C): ``runs`` runs from different random starts and
-step factors; among the runs whose l1 reconstruction error sum |Y - E A| is within 5% of the
+Ensemble and model selection, as in the paper and the authors' code: ``runs`` runs (the paper
+uses 50; 20 by default here, measured enough below) from different random starts and step factors; among the runs whose l1 reconstruction error sum |Y - E A| is within 5% of the
 smallest, the one whose endmembers are the least correlated (smallest largest off-diagonal
 Pearson correlation between two endmembers) is kept. Neither needs a ground truth: a good
 fit with distinct endmembers.
@@ -34,9 +34,14 @@ the projection of the normalized pixels onto their ``subspace`` leading principa
 more than ``screen_size`` pixels the runs are made on one random sample of that many pixels
 (the same for every run, so their fits compare), the archetypes then being combinations of the
 sample's pixels. The runs are iterated together as one stack (one matrix product per step for
-all of them), in batches that bound the memory. The
+all of them), in batches that bound the memory, with BLAS on one thread (small products). The
 endmembers are rebuilt from the full bands, and the abundances of all pixels are solved
 exactly with the endmembers fixed (FCLS: the A-step's exact solution).
+
+Measured by ``benchmarks/bench_unmixing.py`` (mean spectral angle): Samson 1.2 and Moffett 2.0
+degrees, with 4 to 16 of the 20 runs within 5% of the best fit; on the six-material Urban
+stand-in several runs with small steps stay near the mean pixel after 100 iterations and the
+kept run can miss a rare material (metal roofs, under 2% of the pixels): 4.6 degrees.
 
 Output in the data's units, as :mod:`mfcli.models.minvol` does: each endmember's brightness is
 restored so that the abundances of the original pixels sum to one in the least-squares sense;
