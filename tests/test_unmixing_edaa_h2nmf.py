@@ -183,6 +183,13 @@ def test_unmix_h2nmf_writes_the_same_hierarchy_files(invoke, tmp_path):
     document = json.loads((out / "hierarchy.json").read_text())
     assert hierarchy_groups(document, 1) == sorted(sorted(int(j) + 1 for j in np.flatnonzero(labels == k))
                                                    for k in range(3))
+    from mfcli.io.result import read_result
+
+    saved = read_result(out / "result.h5")
+    for layer in saved.layers:  # W: the clusters' basis vectors; basis: the refined endmembers
+        assert layer.basis is not None and not np.allclose(layer.basis, layer.W)
+        assert layer.attrs["refinement"]["method"] == "edaa"
+        assert layer.coefficients.shape == (layer.rank, X.shape[1])
     refused = invoke("unmix", str(tmp_path / "scene.mat"), "--ranks", "3,2", "--model", "h2nmf", "--max-iter", "5",
                      "-o", str(tmp_path / "other"))
     assert refused.exit_code == 1 and "not iterative" in refused.stderr
