@@ -239,6 +239,7 @@ def test_refinement_choice_and_errors():
     assert refinement_method("auto", "h2nmf", False) == "edaa"
     assert refinement_method("auto", "deep-nmf", False) == "none"
     assert refinement_method("auto", "deep-onmf", True) == "none"
+    assert refinement_method("auto", "deep-onmf", False, is_image=False) == "none"  # e.g. ratings
     with pytest.raises(ParameterError, match="in memory"):
         refinement_method("edaa", "deep-onmf", True)
     X, _, _ = planted_mixture(6)

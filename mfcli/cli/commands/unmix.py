@@ -60,8 +60,8 @@ def automatic_init(spec, dataset) -> str:
               help="A model parameter, e.g. -p restarts=20 (deep-onmf), -p loss=layers (deep-nmf); repeatable.")
 @click.option("--refine", type=click.Choice(REFINE_CHOICES), default="auto", show_default=True,
               help="Endmembers of every layer refined from its clusters to materials (EDAA restricted to each "
-                   "cluster's pixels; the tree is kept): auto (edaa for hard clusterings, deep-onmf and h2nmf, "
-                   "with the data in memory; none otherwise), edaa, none.")
+                   "cluster's pixels; the tree is kept): auto (edaa for the hard clusterings deep-onmf and h2nmf "
+                   "of an image in memory; none otherwise), edaa, none.")
 @click.option("--abundances", type=click.Choice(ABUNDANCES), default="nnls", show_default=True,
               help="Soft abundance maps of every layer's endmembers: nnls, fcls (sum to one) or none.")
 @seed_option
@@ -92,9 +92,9 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     the restarts, which find the best ONMF partition. --max-iter, --tol, --target-error and --max-time bound
     the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution).
 
-    Endmembers that are materials (--refine, default auto: on for deep-onmf and h2nmf): a
-    cluster's basis vector is a centroid of its pixels, mixed ones included; each layer's
-    endmembers are then refined by EDAA restricted to each cluster's own pixels (every
+    Endmembers that are materials (--refine, default auto: on for deep-onmf and h2nmf of an
+    image): a cluster's basis vector is a centroid of its pixels, mixed ones included; each
+    layer's endmembers are then refined by EDAA restricted to each cluster's own pixels (every
     endmember stays a convex combination of its cluster's pixels, so inside the data's cone),
     started from the clusters, which are kept: the tree, the merges and the cluster maps do not
     change. The result's data-space basis of each layer is the refined endmembers, W the
@@ -140,7 +140,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     console.info(f"Unmixing with {spec.name}, ranks {','.join(map(str, ranks))}, init {kwargs['init']}")
     with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
         result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
-    refinement = refinement_method(refine, spec.name, out_of_core)
+    refinement = refinement_method(refine, spec.name, out_of_core, dataset.is_image)
     if refinement != "none":
         from mfcli.models.refine import refine_layers
 
@@ -201,14 +201,15 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
         })
 
 
-def refinement_method(choice: str, model: str, out_of_core: bool) -> str:
-    """``--refine``: auto is edaa for the hard clusterings (their endmembers are centroids of
-    mixed pixels; benchmarks/bench_unmixing.py measures the refined layers against them) with the
-    data in memory, none otherwise. edaa out of core is refused (it samples pixels at random)."""
+def refinement_method(choice: str, model: str, out_of_core: bool, is_image: bool = True) -> str:
+    """``--refine``: auto is edaa for the hard clusterings of an image (their endmembers are
+    centroids of mixed pixels; benchmarks/bench_unmixing.py measures the refined layers against
+    them) with the data in memory, none otherwise (a matrix of ratings has clusters of users,
+    not mixed pixels). edaa out of core is refused (it samples pixels at random)."""
     from mfcli.errors import ParameterError
 
     if choice == "auto":
-        return "edaa" if model in HARD_CLUSTER_MODELS and not out_of_core else "none"
+        return "edaa" if model in HARD_CLUSTER_MODELS and not out_of_core and is_image else "none"
     if choice == "edaa" and out_of_core:
         raise ParameterError("--refine edaa needs the data in memory; use --engine memory or --refine none")
     return choice
