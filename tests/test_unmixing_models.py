@@ -73,7 +73,7 @@ def test_minvol_recovers_endmembers_without_pure_pixels(normalize):
     A = rng.dirichlet(np.full(r, 1.0), size=4 * n).T
     A = A[:, A.max(axis=0) < 0.8][:, :n]
     X = E @ A
-    result = minvol(X, r, lam=1e-5, delta=0.5, normalize=normalize, max_iter=300, tol=1e-9)
+    result = minvol(X, r, init="spa", lam=1e-5, delta=0.5, normalize=normalize, max_iter=300, tol=1e-9)
     W = result.layers[0].W
     minvol_sad = spectral_angles(W[:, match_endmembers(W, E)], E).mean()
     pixels = X[:, endmember_indices(X, r, "nfindr")]

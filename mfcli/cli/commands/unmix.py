@@ -141,6 +141,9 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
         result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
     refinement = refinement_method(refine, spec.name, out_of_core, dataset.is_image)
+    if refine == "auto" and refinement == "none" and out_of_core and spec.name in HARD_CLUSTER_MODELS:
+        console.info(f"Endmembers not refined into materials: --refine needs the data in memory (--engine "
+                     f"{data_opts['engine']})")
     if refinement != "none":
         from mfcli.models.refine import refine_layers
 
