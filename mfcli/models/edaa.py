@@ -39,7 +39,7 @@ endmembers are rebuilt from the full bands, and the abundances of all pixels are
 exactly with the endmembers fixed (FCLS: the A-step's exact solution).
 
 Measured by ``benchmarks/bench_unmixing.py`` (mean spectral angle): Samson 1.2 and Moffett 2.0
-degrees, with 4 to 16 of the 20 runs within 5% of the best fit; on the six-material Urban
+degrees (16 and 6 of the 20 runs within 5% of the best fit); on the six-material Urban
 stand-in several runs with small steps stay near the mean pixel after 100 iterations and the
 kept run can miss a rare material (metal roofs, under 2% of the pixels): 4.6 degrees.
 

@@ -35,8 +35,8 @@ previous endmembers) while a smaller lam still reduces the squared relative erro
 1.25 or more; the last lam before the fit stops improving is kept. A fixed lam suits some
 scenes and not others: 0.004 is the best of that path on Samson and Moffett (1.46 and 2.58
 degrees mean spectral angle), but shrinks the Urban stand-in's six endmembers far too much
-(8.9 degrees, metal roofs and dirt at 17), where the path stops at 6.25e-5 (0.38 degrees on a
-20000-pixel sample); ``benchmarks/bench_unmixing.py`` prints both.
+(8.9 degrees, metal roofs and dirt at 17), where the path stops at 6.25e-5 (0.35 degrees);
+``benchmarks/bench_unmixing.py`` prints both.
 
 Starts (``init="starts"``, default): minvol from SPA, SNPA and VCA's pixels (``starts``), every
 run with the same lambda and delta (delta from the first start), the smallest objective kept:
