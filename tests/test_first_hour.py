@@ -91,7 +91,8 @@ def test_parameters_stored_in_a_result_can_be_set_again():
     command_options = {"rank", "ranks", "loss", "init", "seed", "max_iter", "tol", "target_error", "max_time",
                        "model", "abundances", "dtype"}
     for spec in registry.models("single") + registry.models("deep"):
-        kwargs = {"max_iter": 3, "seed": 0, **({"init": spec.default_init} if spec.default_init else {})}
+        kwargs = {"seed": 0, **({"max_iter": 3} if spec.iterative else {}),
+                  **({"init": spec.default_init} if spec.default_init else {})}
         result = spec.run(X, [3, 2] if spec.kind == "deep" else 3, **kwargs)
         unsettable = set(result.params) - command_options - set(spec.params)
         assert not unsettable, f"{spec.name} stores {sorted(unsettable)}, which no option or -p sets"

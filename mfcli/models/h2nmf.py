@@ -234,7 +234,7 @@ def h2nmf(X, ranks, *, model: str = "h2nmf", init=None, max_iter=None, tol=None,
     summary = {"relative_error": layers[-1].relative_error,
                "layer_relative_errors": [layer.relative_error for layer in layers],
                "stop_reason": "splits", "chain": "features"}
-    params = {"ranks": ranks, "model": model, "init": None, "seed": seed, "splits": len(tree.splits)}
+    params = {"ranks": ranks, "model": model, "init": None, "seed": seed}
     return Result(model=model, layers=layers, params=params, history=history, summary=summary,
                   seconds=monitor.elapsed, converged=True, n_iter=len(tree.splits))
 

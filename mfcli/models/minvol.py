@@ -143,10 +143,13 @@ def lam_value(value):
         if text == "auto":
             return "auto"
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            raise ParameterError(f"lam must be a number or auto, got {value!r}") from None
-    return float(value)
+            raise ParameterError(f"lam must be a number >= 0 or auto, got {value!r}") from None
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0):
+        raise ParameterError(f"lam must be a finite number >= 0 or auto, got {value!r}")
+    return value
 
 
 def _lam_by_fit(fitted, fitted_sq_norm, W0, delta_abs, J, stopping, callback):

@@ -135,7 +135,8 @@ class ModelSpec:
     are solved with the basis fixed: nnls | fcls | lstsq | assign (hard cluster, ONMF).
     ``any_engine``: the function reads X only through :class:`~mfcli.models.matrix.DataMatrix`,
     so it runs on every engine (``--engine stream|dask``, ``--device cuda``); else it needs a
-    NumPy array in memory.
+    NumPy array in memory. ``iterative``: the stopping rules (max_iter, tol, target_error,
+    max_time) apply; a model with a fixed amount of work (H2NMF's splits) refuses them.
     """
 
     name: str
@@ -151,6 +152,7 @@ class ModelSpec:
     params: dict[str, Param] = field(default_factory=dict)
     extra_inits: tuple[str, ...] = ()
     any_engine: bool = True
+    iterative: bool = True
 
     def load(self) -> Callable[..., Any]:
         return _import(self.function)
@@ -235,7 +237,7 @@ def _lam_value(text: str):
         raise ValueError(text) from None
 
 
-_lam_value.__name__ = "number or auto"
+_lam_value.__name__ = "finite number >= 0 or auto"
 
 _ONMF_PARAMS = {
     "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept", low=1),
@@ -341,7 +343,7 @@ DEEP_MODELS: tuple[ModelSpec, ...] = (
 
 H2NMF_MODEL = ModelSpec("h2nmf", "mfcli.models.h2nmf:h2nmf",
                         "H2NMF: top-down hierarchy of rank-two NMF splits (Gillis, Kuang & Park 2015), cut at the ranks",
-                        kind="deep", inits=(), default_init=None, any_engine=False)
+                        kind="deep", inits=(), default_init=None, any_engine=False, iterative=False)
 
 _REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*BUILTIN_MODELS, *DEEP_MODELS, H2NMF_MODEL)}
 
