@@ -67,35 +67,88 @@ def clip_negative(X: np.ndarray) -> tuple[np.ndarray, int]:
 _clip_negative = clip_negative  # the parameter of the same name below shadows it
 
 
+# Factor between the largest magnitude the arithmetic of the models can take and the bound
+# below: room for the products of factors that carry the data's scale (W^T W, W^T X, ...).
+MAGNITUDE_MARGIN = 2.0 ** 10
+
+
+def magnitude_limits(dtype, size: int) -> tuple[float, float]:
+    """(smallest, largest) largest-magnitude of data of ``size`` values in ``dtype`` that the
+    models' arithmetic takes without overflow or underflow: a sum of ``size`` squares (a
+    Frobenius norm, a Gram matrix) must stay finite and nonzero, with a margin of 2^10 on the
+    values (2^20 on the squares) for the products of factors that carry the data's scale."""
+    info = np.finfo(np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.float64)
+    largest = float(np.sqrt(info.max / max(int(size), 1))) / MAGNITUDE_MARGIN
+    smallest = float(np.sqrt(info.tiny)) * MAGNITUDE_MARGIN
+    return smallest, largest
+
+
+def require_workable_magnitude(largest: float, dtype, size: int, what: str = "the data") -> None:
+    """Raise DataError when the data's largest magnitude ``largest`` is 0 (nothing to factorize)
+    or out of :func:`magnitude_limits`, saying how to rescale them."""
+    if largest == 0:
+        raise DataError(f"{what} are all zero; there is nothing to factorize (check the file and the variable)")
+    smallest, limit = magnitude_limits(dtype, size)
+    name = np.dtype(dtype).name
+    if largest > limit:
+        hint = " or work in float64 (--dtype float64)" if name == "float32" and \
+            largest <= magnitude_limits(np.float64, size)[1] else ""
+        raise DataError(f"{what} hold values up to {largest:.3g} in magnitude, beyond what {name} arithmetic on "
+                        f"{size} values takes without overflow (about {limit:.2g}); divide the data by a "
+                        f"constant first{hint}")
+    if largest < smallest:
+        raise DataError(f"{what} hold values of at most {largest:.3g} in magnitude, below what {name} arithmetic "
+                        f"takes without underflow (about {smallest:.2g}); multiply the data by a constant first")
+
+
+def largest_magnitude(X: np.ndarray) -> float:
+    """max |x| over ``X`` (finite data), 0 for empty data."""
+    X = np.asarray(X)
+    if X.size == 0:
+        return 0.0
+    return float(max(abs(float(X.max())), abs(float(X.min()))))
+
+
 def check_factorization_input(X: np.ndarray, model: str, nonnegative: bool = True, clip_negative: bool = False,
                               what: str = "the data") -> tuple[np.ndarray, int]:
     """The checks every factorization command makes on its input, in one call.
 
-    Refuses empty data and NaN/Inf (DataError); for a nonnegative ``model`` refuses negative
-    values, or with ``clip_negative`` sets them to 0. Returns (X, number of values clipped).
+    Refuses empty data, NaN/Inf, all-zero data and magnitudes the models' arithmetic cannot
+    take (:func:`require_workable_magnitude`) with a DataError; for a nonnegative ``model``
+    refuses negative values, or with ``clip_negative`` sets them to 0. Returns (X, number of
+    values clipped).
     """
     require_nonempty(X, what)
     require_finite(X, what)
-    if not nonnegative:
-        return X, 0
-    if clip_negative:
-        return _clip_negative(X)
-    require_nonnegative(X, model, what)
-    return X, 0
+    if nonnegative and clip_negative:
+        X, n_clipped = _clip_negative(X)
+    else:
+        if nonnegative:
+            require_nonnegative(X, model, what)
+        n_clipped = 0
+    require_workable_magnitude(largest_magnitude(X), np.asarray(X).dtype, np.asarray(X).size, what)
+    return X, n_clipped
 
 
 def check_value_counts(counts: dict, model: str, nonnegative: bool = True, clip_negative: bool = False,
-                       what: str = "the data") -> int:
+                       what: str = "the data", dtype=None, size: int = 0) -> int:
     """:func:`check_factorization_input` for data that are not held in memory, from counts made
-    where they are (``{"nan", "inf", "negative", "minimum"}``, e.g. by a streaming engine's
-    ``scan()``): the same errors. Returns the number of values clipped (the engine clips them)."""
+    where they are (``{"nan", "inf", "negative", "minimum", "maximum"}``, e.g. by a streaming
+    engine's ``scan()``): the same errors (the magnitudes where ``dtype`` and ``size`` are
+    given). Returns the number of values clipped (the engine clips them)."""
     if counts["nan"] or counts["inf"]:
         raise _nonfinite_error(int(counts["nan"]), int(counts["inf"]), what)
-    if not nonnegative or not counts["negative"]:
-        return 0
-    if clip_negative:
-        return int(counts["negative"])
-    raise _negative_error(int(counts["negative"]), float(counts["minimum"]), model, what)
+    n_clipped = 0
+    if nonnegative and counts["negative"]:
+        if not clip_negative:
+            raise _negative_error(int(counts["negative"]), float(counts["minimum"]), model, what)
+        n_clipped = int(counts["negative"])
+    if "maximum" in counts and dtype is not None:
+        low, high = float(counts["minimum"]), float(counts["maximum"])
+        if nonnegative and clip_negative:
+            low, high = max(low, 0.0), max(high, 0.0)
+        require_workable_magnitude(max(abs(low), abs(high)), dtype, size, what)
+    return n_clipped
 
 
 def as_float_matrix(X: np.ndarray, dtype: str | np.dtype | None = None, what: str = "the data") -> np.ndarray:

@@ -8,6 +8,7 @@ usage errors exit with 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import io
 import os
@@ -43,25 +44,62 @@ class MfcliGroup(click.Group):
         module_name = _command_modules().get(name)
         if module_name is None:
             return super().get_command(ctx, name)  # commands added with add_command
-        module = importlib.import_module(module_name)
-        return module.command
+        command = importlib.import_module(module_name).command
+        if type(command) is click.Command:  # every command reads the stdin specs '-:csv', '-:npy'...
+            from mfcli.cli.options import StdioSpecCommand
+
+            command.__class__ = StdioSpecCommand
+        return command
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, except that an interrupt while the arguments are parsed (where click
+        says 'Aborted!') is reported like any other: one line ``Error: interrupted`` and exit
+        128 + the signal; and temporaries an interrupt left behind are removed at the end."""
+        from mfcli import interrupts
+
+        if not standalone_mode:
+            try:
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            finally:
+                _finish()
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.Abort:
+            if interrupts.pending() is None:
+                click.echo("Aborted!", err=True)
+                code = 1
+            else:
+                click.echo("Error: interrupted", err=True)
+                code = 128 + interrupts.pending()
+        except BrokenPipeError:
+            _silence_stdout()
+            code = 1
+        finally:
+            _finish()
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
+        from mfcli import interrupts
         from mfcli.errors import MfcliError
 
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("MFCLI_DEBUG"))
         try:
-            return super().invoke(ctx)
+            value = super().invoke(ctx)
+            _flush_stdout()
+            interrupts.check()  # a signal that a library swallowed still ends the run as interrupted
+            return value
         except MfcliError as exc:
             if debug:
                 raise
-            error = click.ClickException(one_line(str(exc)))
-            error.exit_code = exc.exit_code
-            raise error from None
+            raise _error(one_line(str(exc)), exc.exit_code) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except KeyboardInterrupt:
-            raise click.Abort() from None
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, interrupts.Interrupted) else signal.SIGINT
+            raise _error("interrupted", 128 + signum) from None
         except BrokenPipeError:
             # The reader of our stdout went away (e.g. `mfcli export ... | head`): point stdout at
             # /dev/null so that Python's final flush does not complain, and stop quietly.
@@ -71,13 +109,81 @@ class MfcliGroup(click.Group):
             if debug:
                 raise
             raise click.ClickException("out of memory; try --dtype float32 or a smaller input") from None
+        except OSError as exc:
+            if exc.filename is None and not debug and _stdout_failing():  # a print() to a full stdout
+                from mfcli.io.write import stdout_error
+
+                raise _error(str(stdout_error(exc)), 1) from None
+            if debug or not environment_error(exc):
+                raise _internal(exc, debug) from None
+            raise click.ClickException(one_line(describe_os_error(exc))) from None
         except Exception as exc:  # a bug, not a user's mistake: still one line without --debug
-            if debug:
-                raise
-            raise click.ClickException(one_line(
-                f"internal error {type(exc).__name__}: {exc} (run again with --debug for the traceback "
-                "and please report it)"
-            )) from None
+            raise _internal(exc, debug) from None
+
+
+def _error(message: str, exit_code: int) -> click.ClickException:
+    error = click.ClickException(message)
+    error.exit_code = exit_code
+    return error
+
+
+def _internal(exc: BaseException, debug: bool):
+    if debug:
+        return exc
+    return click.ClickException(one_line(
+        f"internal error {type(exc).__name__}: {exc} (run again with --debug for the traceback "
+        "and please report it)"
+    ))
+
+
+# Errors of the system a user can cause or mend (a full disk, a read-only folder, a name too
+# long...), as opposed to bugs: reported as one line, never as an internal error.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                      errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOENT, errno.ENOTDIR, errno.EISDIR,
+                      errno.EEXIST, errno.EXDEV, errno.EFBIG, errno.ELOOP, errno.ETXTBSY, errno.ENXIO}
+
+
+def environment_error(exc: OSError) -> bool:
+    return exc.errno in ENVIRONMENT_ERRNOS
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``cannot write 'x': No space left on device``-like text of an OSError."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return f"'{exc.filename}': {reason}"
+    return reason
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, so that a failure to write it (a full disk, /dev/full) is one line
+    ``Error: cannot write to standard output: ...`` rather than a complaint at exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from mfcli.io.write import stdout_error
+
+        raise stdout_error(exc) from None
+
+
+def _stdout_failing() -> bool:
+    """Whether standard output cannot take what is buffered for it (it raises on flush)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    except ValueError:  # closed
+        return False
+    return False
+
+
+def _finish() -> None:
+    """At the end of every run: temporaries an interrupt left behind are removed."""
+    atomic = sys.modules.get("mfcli.io.atomic")  # not imported: nothing was written
+    if atomic is not None:
+        atomic.remove_leftovers()
 
 
 def one_line(message: str) -> str:
@@ -91,11 +197,6 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         pass
-
-
-def _exit_on_sigterm(signum, frame) -> None:
-    # SystemExit unwinds like any exception, so atomic writers remove their temporary files.
-    raise SystemExit(128 + signum)
 
 
 @click.group(name="mfcli", cls=MfcliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -115,7 +216,9 @@ def cli(quiet: bool, verbose: int, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    from mfcli import interrupts
+
+    interrupts.install()
     cli.main(args=argv, prog_name="mfcli")
 
 

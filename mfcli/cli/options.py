@@ -27,6 +27,28 @@ def stack_options(*decorators: Callable) -> Callable:
     return apply
 
 
+class StdioSpecCommand(click.Command):
+    """A command whose inputs and outputs may be '-:FMT' (stdin/stdout in that format, e.g.
+    ``mfcli info -:npy < X.npy``). Click reads any token starting with '-' as an option, so such
+    tokens are wrapped while parsing, then restored. Every mfcli command is one (the command
+    group makes it so)."""
+
+    def parse_args(self, ctx, args):
+        wrapped = {f"<{arg}>": arg for arg in args if arg.startswith("-:") and len(arg) > 2}
+        rest = super().parse_args(ctx, [f"<{arg}>" if f"<{arg}>" in wrapped else arg for arg in args])
+
+        def restore(value):
+            if isinstance(value, str):
+                return wrapped.get(value, value)
+            if isinstance(value, (tuple, list)):
+                return type(value)(restore(v) for v in value)
+            return value
+
+        for name, value in ctx.params.items():
+            ctx.params[name] = restore(value)
+        return rest
+
+
 def parse_image_shape(ctx, param, value: str | None):
     if value is None:
         return None
@@ -208,7 +230,8 @@ def check_factorization_input(dataset, model: str, nonnegative: bool = True, cli
 
         dataset.X.clip_negative = bool(nonnegative and clip_negative)
         n_clipped = check_value_counts(dataset.X.scan(), model, nonnegative=nonnegative,
-                                       clip_negative=clip_negative, what=what)
+                                       clip_negative=clip_negative, what=what, dtype=dataset.X.dtype,
+                                       size=dataset.X.shape[0] * dataset.X.shape[1])
     else:
         dataset.X, n_clipped = check(dataset.X, model, nonnegative=nonnegative, clip_negative=clip_negative,
                                      what=what)

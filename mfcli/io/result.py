@@ -248,7 +248,9 @@ def read_result(path: str | os.PathLike) -> Result:
     with f:
         try:
             return _read_file(f, path)
-        except (KeyError, ValueError, TypeError, OSError) as exc:
+        except InputError:
+            raise
+        except Exception as exc:  # h5py raises many types for damaged files
             raise InputError(f"result file '{path}' is damaged or incomplete ({' '.join(str(exc).split())}); "
                              "write it again") from None
 
@@ -272,6 +274,10 @@ def _read_file(f, path: Path) -> Result:
     for index in range(1, count + 1):
         g = f["layers"][str(index)]
         values = {name: _read_array(g[name]) for name in _LAYER_ARRAYS if name in g}
+        missing = [name for name in ("W", "H") if name not in values]
+        if missing:
+            raise InputError(f"result file '{path}' is damaged or incomplete: layer {index} has no "
+                             f"{' and no '.join(missing)}; write it again")
         layer = Layer(
             **values,
             relative_error=float(g.attrs["relative_error"]) if "relative_error" in g.attrs else None,

@@ -32,12 +32,13 @@ def command(input_spec: str, max_rank: int | None, plot_path: str | None, force:
       mfcli estimate-rank sample:urban --plot urban_scree.png
     """
     from mfcli.cli import console
-    from mfcli.cli.options import load_input
+    from mfcli.cli.options import check_factorization_input, load_input
     from mfcli.models.rank import hysime
 
     if plot_path:
         check_picture_output(plot_path, force)
     dataset = load_input(input_spec, **data_opts)
+    check_factorization_input(dataset, "HySime", nonnegative=False)
     estimate = hysime(dataset.X, max_rank=max_rank)
     rank = estimate["rank"]
     noise = estimate["noise_std"]
@@ -54,4 +55,4 @@ def command(input_spec: str, max_rank: int | None, plot_path: str | None, force:
                            "noise_power": estimate["noise_power"][:head].tolist(),
                            "noise_std": noise.tolist()})
     else:
-        click.echo(str(rank))
+        console.echo(str(rank))
