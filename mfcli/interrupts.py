@@ -98,15 +98,17 @@ def check() -> None:
 
 
 @contextlib.contextmanager
-def deferred() -> Iterator[None]:
-    """A block that signals do not interrupt: they are recorded, and :class:`Interrupted` is
-    raised when the block has completed (not if it raised an exception of its own)."""
+def deferred(raise_after: bool = True) -> Iterator[None]:
+    """A block that signals do not interrupt: they are recorded, and (``raise_after``)
+    :class:`Interrupted` is raised when the block has completed (not if it raised an exception
+    of its own). A clean-up passes ``raise_after=False``: it must never raise; the interrupt
+    is acted on by the next check."""
     _state["deferring"] += 1
     try:
         yield
     finally:
         _state["deferring"] -= 1
-    if not _state["deferring"]:
+    if raise_after and not _state["deferring"]:
         check()
 
 

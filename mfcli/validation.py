@@ -67,38 +67,55 @@ def clip_negative(X: np.ndarray) -> tuple[np.ndarray, int]:
 _clip_negative = clip_negative  # the parameter of the same name below shadows it
 
 
-# Factor between the largest magnitude the arithmetic of the models can take and the bound
-# below: room for the products of factors that carry the data's scale (W^T W, W^T X, ...).
-MAGNITUDE_MARGIN = 2.0 ** 10
+# Room left below the overflow threshold by magnitude_limits, and the factor by which the data
+# must exceed the smallest value the solvers keep in a factor.
+MAGNITUDE_MARGIN = 16.0
+FLOOR_MARGIN = 1e6
 
 
 def magnitude_limits(dtype, size: int) -> tuple[float, float]:
     """(smallest, largest) largest-magnitude of data of ``size`` values in ``dtype`` that the
-    models' arithmetic takes without overflow or underflow: a sum of ``size`` squares (a
-    Frobenius norm, a Gram matrix) must stay finite and nonzero, with a margin of 2^10 on the
-    values (2^20 on the squares) for the products of factors that carry the data's scale."""
-    info = np.finfo(np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.float64)
-    largest = float(np.sqrt(info.max / max(int(size), 1))) / MAGNITUDE_MARGIN
-    smallest = float(np.sqrt(info.tiny)) * MAGNITUDE_MARGIN
+    models' arithmetic takes.
+
+    Above: the solvers form products of two factors that each carry the data's scale and sum
+    their squares (ONMF's ||X H^T||, the Gram matrices of HALS and minvol), so fourth powers of
+    the magnitude summed over up to ``size`` terms must stay finite, with a margin of 16 on
+    the magnitude: about 1e74 in float64 for ten million values, 4e6 in float32.
+    Below: the solvers keep every factor entry at least at a small absolute floor (HALS:
+    1e-16 in float64, 1e-12 in float32); data within 10^6 of it are fitted by the floor rather
+    than by the data (measured: aonmf's relative error exceeds 1 at 1e-20 in float64), so the
+    data must reach 1e-10 (float64) or 1e-6 (float32).
+    """
+    from mfcli.models.hals import floor_for
+
+    dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    info = np.finfo(dtype)
+    largest = float((float(info.max) / max(int(size), 1)) ** 0.25) / MAGNITUDE_MARGIN
+    smallest = max(float(float(info.tiny) ** 0.25) * MAGNITUDE_MARGIN, floor_for(dtype) * FLOOR_MARGIN)
     return smallest, largest
 
 
-def require_workable_magnitude(largest: float, dtype, size: int, what: str = "the data") -> None:
+def require_workable_magnitude(largest: float, dtype, size: int, what: str = "the data",
+                               float64_option: str | None = "--dtype float64") -> None:
     """Raise DataError when the data's largest magnitude ``largest`` is 0 (nothing to factorize)
     or out of :func:`magnitude_limits`, saying how to rescale them."""
     if largest == 0:
         raise DataError(f"{what} are all zero; there is nothing to factorize (check the file and the variable)")
     smallest, limit = magnitude_limits(dtype, size)
     name = np.dtype(dtype).name
+    wider = magnitude_limits(np.float64, size)
     if largest > limit:
-        hint = " or work in float64 (--dtype float64)" if name == "float32" and \
-            largest <= magnitude_limits(np.float64, size)[1] else ""
+        hint = f" or work in float64 ({float64_option})" if float64_option and name == "float32" and \
+            largest <= wider[1] else ""
         raise DataError(f"{what} hold values up to {largest:.3g} in magnitude, beyond what {name} arithmetic on "
                         f"{size} values takes without overflow (about {limit:.2g}); divide the data by a "
                         f"constant first{hint}")
     if largest < smallest:
-        raise DataError(f"{what} hold values of at most {largest:.3g} in magnitude, below what {name} arithmetic "
-                        f"takes without underflow (about {smallest:.2g}); multiply the data by a constant first")
+        hint = f" or work in float64 ({float64_option})" if float64_option and name == "float32" and \
+            largest >= wider[0] else ""
+        raise DataError(f"{what} hold values of at most {largest:.3g} in magnitude, too small for the solvers' "
+                        f"{name} arithmetic (they need about {smallest:.2g} or more); multiply the data by a "
+                        f"constant first{hint}")
 
 
 def largest_magnitude(X: np.ndarray) -> float:

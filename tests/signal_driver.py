@@ -50,21 +50,24 @@ def stretch(phase: str, folder: Path) -> None:
 
         envi.write_envi = slow_write_envi
     elif phase == "commit":
+        def pause_before_a_final_commit(target) -> None:
+            if not Path(target).parent.name.startswith("."):  # not a file inside a temporary folder
+                mark(folder, phase)
+                time.sleep(PAUSE)
+
         for name in ("rename_no_replace", "_replace_folder"):
             original = getattr(atomic, name)
 
-            def slow(*args, _original=original, **kwargs):
-                mark(folder, phase)
-                time.sleep(PAUSE)
-                return _original(*args, **kwargs)
+            def slow(source, target, _original=original):
+                pause_before_a_final_commit(target)
+                return _original(source, target)
 
             setattr(atomic, name, slow)
         replace = os.replace
 
-        def slow_replace(*args, **kwargs):
-            mark(folder, phase)
-            time.sleep(PAUSE)
-            return replace(*args, **kwargs)
+        def slow_replace(source, target, **kwargs):
+            pause_before_a_final_commit(target)
+            return replace(source, target, **kwargs)
 
         os.replace = slow_replace
     elif phase == "finalizer":

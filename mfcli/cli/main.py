@@ -15,6 +15,7 @@ import os
 import pkgutil
 import signal
 import sys
+import warnings
 
 import click
 
@@ -57,10 +58,13 @@ class MfcliGroup(click.Group):
         128 + the signal; and temporaries an interrupt left behind are removed at the end."""
         from mfcli import interrupts
 
+        show_warning = warnings.showwarning
+        warnings.showwarning = _show_warning
         if not standalone_mode:
             try:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             finally:
+                warnings.showwarning = show_warning
                 _finish()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -78,6 +82,7 @@ class MfcliGroup(click.Group):
             _silence_stdout()
             code = 1
         finally:
+            warnings.showwarning = show_warning
             _finish()
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -177,6 +182,18 @@ def _stdout_failing() -> bool:
     except ValueError:  # closed
         return False
     return False
+
+
+_warnings_shown: set[str] = set()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning (a library's RuntimeWarning included) as one line ``Warning: ...`` on
+    stderr, once per message, without the source line Python would print."""
+    text = one_line(str(message))
+    if text not in _warnings_shown:
+        _warnings_shown.add(text)
+        console.warn(text)
 
 
 def _finish() -> None:

@@ -139,7 +139,7 @@ def _new_temporary(final: Path, folder: bool) -> Path:
 
 def _remove(tmp: Path) -> None:
     """Remove a temporary file or folder (signals deferred) and forget it."""
-    with interrupts.deferred():
+    with interrupts.deferred(raise_after=False):
         if tmp.is_dir() and not tmp.is_symlink():
             shutil.rmtree(tmp, ignore_errors=True)
         else:

@@ -478,6 +478,10 @@ def _open_mat(path: str) -> Container:
         return HDF5Container(path, matlab=True)
     import scipy.io
 
+    from mfcli.io.mat5 import check_mat5
+
+    if head.startswith(b"MATLAB 5.0") or (len(head) >= 128 and head[126:128] in (b"IM", b"MI")):
+        check_mat5(path)  # a damaged file can crash scipy's reader (a segmentation fault)
     try:
         arrays = scipy.io.loadmat(path, squeeze_me=False, mat_dtype=False)
     except NotImplementedError:  # v7.3 without the text header

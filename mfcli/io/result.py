@@ -220,7 +220,7 @@ def is_result_file(path: str | os.PathLike) -> bool:
 
         with h5py.File(path, "r") as f:
             return f.attrs.get("format") == RESULT_FORMAT
-    except (OSError, ValueError):
+    except Exception:  # not HDF5, or damaged (h5py raises OSError, KeyError, RuntimeError...): not a result
         return False
 
 

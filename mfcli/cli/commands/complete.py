@@ -136,6 +136,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         raise ParameterError("--masks needs a matrix input (a .npz ratings matrix or --dense)")
 
     ratings = read_ratings(ratings_path, dense=dense)
+    check_rating_magnitudes(ratings, ratings_path, model)
     console.info(f"Read {ratings_path}: {len(ratings)} ratings, {ratings.n_users} users x {ratings.n_items} items, "
                  f"values {ratings.values.min():g}..{ratings.values.max():g}")
     validation = None
@@ -147,6 +148,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     elif test_path is not None:
         train = ratings
         test = read_ratings(test_path, dense=dense)
+        check_rating_magnitudes(test, test_path, model)
         split = f"test file {test_path}"
     else:
         train, test = cdata.random_split(ratings, test_fraction, seed)
@@ -235,6 +237,19 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         summary["output"] = output
     if as_json:
         console.emit_json(summary)
+
+
+def check_rating_magnitudes(ratings, source: str, model: str) -> None:
+    """Refuse ratings whose magnitudes the model's arithmetic cannot take (float32 for the deep
+    models, float64 otherwise; :func:`mfcli.validation.require_workable_magnitude`)."""
+    import numpy as np
+
+    from mfcli.validation import largest_magnitude, require_workable_magnitude
+
+    largest = largest_magnitude(ratings.values)
+    if largest:
+        dtype = np.float32 if model in DEEP_MODELS else np.float64
+        require_workable_magnitude(largest, dtype, len(ratings), f"the ratings of {source}", float64_option=None)
 
 
 def _print_summary(summary: dict) -> None:
