@@ -22,7 +22,6 @@ Exit status: 128 + the signal number (130 for SIGINT, 143 for SIGTERM). No click
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Iterator

@@ -138,6 +138,29 @@ def test_unmix_with_force_refuses_to_replace_the_current_folder(invoke, tmp_path
     assert (tmp_path / "X.npy").exists()
 
 
+def test_unmix_force_never_replaces_a_folder_mfcli_did_not_write(invoke, tmp_path, X):
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    error = one_error(invoke("unmix", str(X), "--ranks", "2", "--no-plots", "-o", str(mine), "--force"))
+    assert "holds no result.h5, so mfcli did not write it" in error
+    assert [p.name for p in mine.iterdir()] == ["holiday.jpg"] and (mine / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_abundances_refuse_endmembers_and_delta_beyond_the_arithmetic(invoke, tmp_path, X):
+    E = np.random.default_rng(0).random((12, 2))
+    np.save(tmp_path / "E.npy", E)
+    big = E.copy()
+    big[0, 0] = 1e308
+    np.save(tmp_path / "big.npy", big)
+    assert "divide the data by a constant" in one_error(
+        invoke("abundances", str(X), "--endmembers", str(tmp_path / "big.npy"), "-o", str(tmp_path / "a.h5")))
+    assert "--delta 1e+300 is too large" in one_error(
+        invoke("abundances", str(X), "--endmembers", str(tmp_path / "E.npy"), "--delta", "1e300", "-o",
+               str(tmp_path / "a.h5")))
+    assert not (tmp_path / "a.h5").exists()
+
+
 # --------------------------------------------------------------------------- options
 
 def test_a_negative_or_huge_seed_is_a_usage_error(invoke, X, tmp_path):
@@ -167,8 +190,9 @@ def test_hard_and_soft_together_are_refused(invoke, deep, tmp_path):
 # --------------------------------------------------------------------------- numeric extremes
 
 @pytest.mark.parametrize("value", [1e300, 1e308, 1e-300])
-@pytest.mark.parametrize("command", [["estimate-rank"], ["endmembers", "-r", "3"], ["factorize", "-r", "3", "-m", "onmf"],
-                                     ["factorize", "-r", "3", "-m", "minvol"], ["unmix", "--ranks", "3,2"]])
+@pytest.mark.parametrize("command", [["estimate-rank"], ["endmembers", "-r", "3"],
+                                     ["factorize", "-r", "3", "-m", "onmf"], ["factorize", "-r", "3", "-m", "minvol"],
+                                     ["unmix", "--ranks", "3,2"]])
 def test_values_beyond_the_arithmetic_are_refused_with_how_to_rescale(invoke, tmp_path, command, value):
     X = np.random.default_rng(0).random((20, 30))
     if value < 1:
@@ -376,3 +400,56 @@ def test_a_library_warning_is_one_mfcli_line_without_source(invoke, X, tmp_path,
     assert result.exit_code == 0
     lines = [line for line in result.stderr.splitlines() if "overflow" in line]
     assert lines == ["Warning: overflow encountered in multiply"]
+
+
+# --------------------------------------------------------------------------- commits without renameat2
+
+@pytest.mark.parametrize("missing", ["renameat2", "renameat2 and hard links"])
+def test_the_no_replace_commit_holds_where_the_system_lacks_renameat2(tmp_path, monkeypatch, missing):
+    """Where renameat2 is missing (other systems, some file systems), a hard link, else an
+    exclusive claim of the name, keeps the commit from replacing what appeared meanwhile."""
+    import errno
+
+    import mfcli.io.atomic as atomic
+    from mfcli.errors import OutputError
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda *args: False)
+    if "hard links" in missing:
+        def no_links(*args):
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(atomic.os, "link", no_links)
+    for kind, make in (("file", lambda p: p.write_bytes(b"theirs")), ("folder", lambda p: p.mkdir())):
+        target = tmp_path / f"out-{kind}"
+        context = atomic.atomic_file(target) if kind == "file" else atomic.atomic_directory(target)
+        with pytest.raises(OutputError, match="already exists"):
+            with context as tmp:
+                if kind == "file":
+                    tmp.write_bytes(b"mine")
+                else:
+                    (tmp / "result.h5").write_bytes(b"mine")
+                make(target)  # another process creates the output meanwhile
+        if kind == "file":
+            assert target.read_bytes() == b"theirs"
+        else:
+            assert list(target.iterdir()) == []
+    with atomic.atomic_file(tmp_path / "new") as tmp:
+        tmp.write_bytes(b"mine")
+    assert (tmp_path / "new").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "out-file", "out-folder"]
+
+
+def test_an_envi_pair_whose_header_appears_meanwhile_is_taken_back_whole(invoke, tmp_path, X, monkeypatch):
+    import mfcli.io.envi as envi_module
+
+    write_envi = envi_module.write_envi
+
+    def write_then_someone_else_writes_the_header(*args, **kwargs):
+        written = write_envi(*args, **kwargs)
+        (tmp_path / "e.hdr").write_text("theirs\n")
+        return written
+
+    monkeypatch.setattr(envi_module, "write_envi", write_then_someone_else_writes_the_header)
+    assert "already exists" in one_error(invoke("convert", str(X), str(tmp_path / "e.img")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.npy", "e.hdr"]
+    assert (tmp_path / "e.hdr").read_text() == "theirs\n"

@@ -8,13 +8,21 @@ usage errors exit with 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import sys
+
+if sys.argv and sys.argv[0].endswith(("mfcli", "mfcli/__main__.py")):
+    # Running as the mfcli program: handle SIGINT/SIGTERM before the imports below, so that a
+    # signal at the very start is reported like any other (main() installs them otherwise).
+    from mfcli import interrupts as _interrupts
+
+    _interrupts.install()
+
 import errno
 import importlib
 import io
 import os
 import pkgutil
 import signal
-import sys
 import warnings
 
 import click
@@ -53,9 +61,10 @@ class MfcliGroup(click.Group):
         return command
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        """click's main, except that an interrupt while the arguments are parsed (where click
-        says 'Aborted!') is reported like any other: one line ``Error: interrupted`` and exit
-        128 + the signal; and temporaries an interrupt left behind are removed at the end."""
+        """click's main, except that an interrupt at any moment (while the arguments are parsed,
+        where click would say 'Aborted!', or after the command) is reported like any other: one
+        line ``Error: interrupted`` and exit 128 + the signal; Python warnings are one line each;
+        temporaries an interrupt left behind are removed at the end."""
         from mfcli import interrupts
 
         show_warning = warnings.showwarning
@@ -67,23 +76,22 @@ class MfcliGroup(click.Group):
                 warnings.showwarning = show_warning
                 _finish()
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as exc:
-            exc.show()
-            code = exc.exit_code
-        except click.Abort:
-            if interrupts.pending() is None:
-                click.echo("Aborted!", err=True)
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.ClickException as exc:
+                exc.show()
+                code = exc.exit_code
+            except click.Abort:
+                code = _interrupted() if interrupts.pending() is not None else _aborted()
+            except BrokenPipeError:
+                _silence_stdout()
                 code = 1
-            else:
-                click.echo("Error: interrupted", err=True)
-                code = 128 + interrupts.pending()
-        except BrokenPipeError:
-            _silence_stdout()
-            code = 1
+        except KeyboardInterrupt:  # the first signal, arriving after the command (later ones are only recorded)
+            code = _interrupted()
         finally:
-            warnings.showwarning = show_warning
-            _finish()
+            with interrupts.deferred(raise_after=False):
+                warnings.showwarning = show_warning
+                _finish()
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
@@ -124,6 +132,18 @@ class MfcliGroup(click.Group):
             raise click.ClickException(one_line(describe_os_error(exc))) from None
         except Exception as exc:  # a bug, not a user's mistake: still one line without --debug
             raise _internal(exc, debug) from None
+
+
+def _interrupted() -> int:
+    from mfcli import interrupts
+
+    click.echo("Error: interrupted", err=True)
+    return 128 + (interrupts.pending() or signal.SIGINT)
+
+
+def _aborted() -> int:
+    click.echo("Aborted!", err=True)
+    return 1
 
 
 def _error(message: str, exit_code: int) -> click.ClickException:

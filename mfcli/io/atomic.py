@@ -51,10 +51,13 @@ def _check_name_lengths(text: str, kind: str) -> None:
                           "choose a shorter one")
 
 
-def check_output_path(path: str | os.PathLike, force: bool = False, kind: str = "file") -> Path:
+def check_output_path(path: str | os.PathLike, force: bool = False, kind: str = "file",
+                      marker: str | None = None) -> Path:
     """The output as a Path, or an OutputError saying what is wrong with it: an empty name, a
     file name ending in '/', a name too long for the file system, an existing output without
-    ``force``, a folder where a file goes (or the reverse), a missing or unwritable folder."""
+    ``force``, a folder where a file goes (or the reverse), a missing or unwritable folder.
+    With ``marker`` (a folder output), ``force`` replaces only an empty folder or one holding
+    ``marker``: a folder of the user's own is never replaced."""
     text = os.fspath(path)
     if not text.strip():
         raise OutputError(f"the output {kind} name is empty; give a name with -o")
@@ -80,6 +83,9 @@ def check_output_path(path: str | os.PathLike, force: bool = False, kind: str = 
         raise OutputError(f"output '{path}' is a folder, not a file; choose another name")
     if path.exists() and force and kind == "folder" and not path.is_dir():
         raise OutputError(f"output '{path}' exists and is not a folder; choose another name")
+    if marker and force and path.is_dir() and any(path.iterdir()) and not (path / marker).exists():
+        raise OutputError(f"folder '{path}' holds no {marker}, so mfcli did not write it; --force replaces only "
+                          "mfcli's own output folders: choose another name")
     if not parent.exists():
         raise OutputError(f"folder '{parent}' of output '{path}' does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -309,12 +315,13 @@ def atomic_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, force: bool = False, marker: str | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it becomes ``path``.
 
-    With ``force`` an existing folder is replaced only once the new one is complete.
+    With ``force`` an existing folder (an empty one, or one holding ``marker``: see
+    :func:`check_output_path`) is replaced only once the new one is complete.
     """
-    final = check_output_path(path, force, kind="folder")
+    final = check_output_path(path, force, kind="folder", marker=marker)
     tmp = _new_temporary(final, folder=True)
     try:
         yield tmp
