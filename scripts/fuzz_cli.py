@@ -197,13 +197,33 @@ def run_race(case: Case, folder: Path, timeout: float) -> tuple[str, str]:
                                   "one won, one was refused")
 
 
+class _Hang(BaseException):
+    pass
+
+
+def run_in_process_timed(case: Case, folder: Path, timeout: float) -> Run:
+    """:func:`run_in_process` stopped by a SIGALRM after ``timeout`` seconds (a hang)."""
+    def stop(signum, frame):
+        raise _Hang()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return run_in_process(case, folder)
+    except _Hang:
+        return Run(-1, b"", "", timed_out=True)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def execute(case: Case, folder: Path, in_process: bool, timeout: float) -> tuple[str, str]:
     if case.kind.startswith("signal:"):
         return run_signal(case, folder, timeout)
     if case.kind == "race":
         return run_race(case, folder, timeout)
     before = snapshot(folder)
-    run = run_in_process(case, folder) if in_process else run_process(case, folder, timeout)
+    run = run_in_process_timed(case, folder, timeout) if in_process else run_process(case, folder, timeout)
     if case.stdout_full and not run.timed_out:
         if run.exit_code == 1 and "Error: cannot write to standard output: No space left on device" in run.stderr:
             return "rejected", "stdout full"

@@ -37,7 +37,7 @@ def check_mat5(path: str) -> None:
     try:
         _check_file(data)
     except _Damaged as exc:
-        raise InputError(f"'{path}' is a damaged MATLAB file ({exc}); the file may be truncated or corrupt") from None
+        raise InputError(f"'{path}' is a damaged MATLAB file ({exc}); the file may be corrupt or truncated") from None
 
 
 def _check_file(data: bytes) -> None:
