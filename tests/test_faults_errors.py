@@ -132,6 +132,16 @@ def test_bad_output_names_are_refused_before_any_work(invoke, tmp_path, X, model
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no file named 'newdir', nothing hidden
 
 
+@pytest.mark.parametrize("command", [["factorize", "-r", "2"], ["abundances", "--endmembers", "E"],
+                                     ["unmix", "--ranks", "2"]])
+def test_a_result_cannot_go_to_a_stdout_spec(invoke, tmp_path, X, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "E.npy", np.random.default_rng(0).random((12, 2)))
+    args = [command[0], str(X), *[str(tmp_path / "E.npy") if a == "E" else a for a in command[1:]]]
+    assert "cannot be written to standard output" in one_error(invoke(*args, "-o", "-:npy"), code=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["E.npy", "X.npy"]
+
+
 def test_unmix_with_force_refuses_to_replace_the_current_folder(invoke, tmp_path, X, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert "names a folder that exists" in one_error(invoke("unmix", str(X), "--ranks", "2", "-o", ".", "--force"))

@@ -119,6 +119,8 @@ def file_output(what: str) -> Callable:
     HDF5, a folder is a folder): '-' is a usage error, not a file named '-'."""
 
     def check(ctx, param, value: str | None):
+        if value is not None and value.startswith("<-:") and value.endswith(">"):
+            value = value[1:-1]  # a '-:FMT' token as StdioSpecCommand wraps it while parsing
         if value is not None and (value == "-" or value.startswith("-:")):
             raise click.BadParameter(f"{what} cannot be written to standard output; give a file name")
         return value
