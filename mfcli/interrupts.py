@@ -72,15 +72,35 @@ def _unraisable(hook):
     return handle
 
 
-def install() -> None:
-    """Handle SIGINT and SIGTERM as described above (main thread only; idempotent)."""
+def install(hold: bool = False) -> None:
+    """Handle SIGINT and SIGTERM as described above (main thread only; idempotent). With
+    ``hold`` (while the program starts, before anything can be written or cleaned up) a signal
+    is only recorded until :func:`release`."""
+    if hold and not _state["installed"]:
+        _state["deferring"] += 1
+        _state["held"] = True
     if _state["installed"]:
         return
     for signum in SIGNALS:
-        signal.signal(signum, _handler)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by whoever started us (nohup, `&`): kept
+            signal.signal(signum, _handler)
     signal.signal(signal.SIGALRM, _redeliver)
     sys.unraisablehook = _unraisable(sys.unraisablehook)
     _state["installed"] = True
+
+
+def release() -> None:
+    """End the hold of :func:`install`: a signal received meanwhile is raised now."""
+    if _state.pop("held", False):
+        _state["deferring"] -= 1
+    if not _state["deferring"]:
+        check()
+
+
+def settle() -> None:
+    """From now on signals are only recorded (the run has finished and its exit status is set)."""
+    if _state["installed"]:
+        _state["deferring"] += 1
 
 
 def pending() -> int | None:

@@ -13,6 +13,10 @@ the same new output without --force.
 Prints the number of cases, the count of each outcome (rejected, success, interrupted, and the
 failures: internal-error, crash, bad-exit, leftover, clobbered, bad-result, messy-error, hang)
 per family of bad input, and the first examples of each failure. Exits 1 if any case failed.
+``startup`` counts signals that arrived while the Python interpreter was starting, before the
+first line of mfcli ran (tens of milliseconds): Python's default handling applies there (exit
+by the signal; a KeyboardInterrupt traceback for SIGINT), nothing has been written yet and the
+existing output is untouched; they are listed, not counted as failures.
 """
 
 from __future__ import annotations
@@ -147,6 +151,10 @@ def run_signal(case: Case, folder: Path, timeout: float) -> tuple[str, str]:
     hidden = [n for n in new if n.rsplit("/", 1)[-1].startswith(".")]
     if hidden:
         return "leftover", ", ".join(hidden)
+    if (process.returncode == -signum or "KeyboardInterrupt" in stderr) and "/mfcli/" not in stderr \
+            and new.get(key) == old.get(key):
+        # Python's own default handling, before mfcli's first line ran (interpreter start-up)
+        return "startup", f"exit {process.returncode}; the output untouched"
     if "Traceback" in stderr or "Exception ignored" in stderr:
         return "crash", stderr[-400:]
     if process.returncode == 128 + signum:
@@ -283,7 +291,7 @@ def main() -> int:
         if outcome in FAILURES and len(examples[outcome]) < options.show:
             examples[outcome].append(f"mfcli {' '.join(case.args)}  [{case.kind}]\n      {detail}")
     print(f"{len(cases)} cases in {time.perf_counter() - started:.0f} s")
-    for outcome in ("rejected", "success", "interrupted", *FAILURES):
+    for outcome in ("rejected", "success", "interrupted", "startup", *FAILURES):
         print(f"  {outcome:<15} {totals.get(outcome, 0)}")
     print("per family:")
     for family in sorted(by_family):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -178,3 +179,21 @@ def test_two_runs_racing_with_force_leave_one_complete_folder(data):
     assert sorted(p.name for p in (data / "new").iterdir()) == ["hierarchy.dot", "hierarchy.json", "hierarchy.nwk",
                                                                "result.h5"]
     assert hidden(data) == []
+
+
+def test_a_signal_while_mfcli_starts_is_held_then_reported_as_interrupted(tmp_path):
+    """Between the first line of mfcli and the command (the imports), a signal is recorded, not
+    raised in the middle of an import; main() then reports it: one line, exit 128 + signal."""
+    code = textwrap.dedent("""
+        import os, signal, sys, time
+        from mfcli import interrupts
+        interrupts.install(hold=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # held: nothing is raised here
+        print("still running", flush=True)
+        from mfcli.cli.main import main
+        main(["samples"])
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "still running\n"
+    assert done.returncode == 143 and done.stderr.splitlines() == ["Error: interrupted"]

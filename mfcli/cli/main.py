@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 
 if sys.argv and sys.argv[0].endswith(("mfcli", "mfcli/__main__.py")):
-    # Running as the mfcli program: handle SIGINT/SIGTERM before the imports below, so that a
-    # signal at the very start is reported like any other (main() installs them otherwise).
+    # Running as the mfcli program: take SIGINT/SIGTERM before the imports below, so that a
+    # signal at the very start is recorded and reported like any other by main().
     from mfcli import interrupts as _interrupts
 
-    _interrupts.install()
+    _interrupts.install(hold=True)
 
 import errno
 import importlib
@@ -89,9 +89,9 @@ class MfcliGroup(click.Group):
         except KeyboardInterrupt:  # the first signal, arriving after the command (later ones are only recorded)
             code = _interrupted()
         finally:
-            with interrupts.deferred(raise_after=False):
-                warnings.showwarning = show_warning
-                _finish()
+            interrupts.settle()  # the exit status is set: a later signal changes nothing
+            warnings.showwarning = show_warning
+            _finish()
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
@@ -256,7 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     from mfcli import interrupts
 
     interrupts.install()
-    cli.main(args=argv, prog_name="mfcli")
+    try:
+        interrupts.release()  # a signal received while starting is raised here
+        cli.main(args=argv, prog_name="mfcli")
+    except interrupts.Interrupted as exc:  # before the command line was parsed
+        click.echo("Error: interrupted", err=True)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":
