@@ -463,3 +463,13 @@ def test_an_envi_pair_whose_header_appears_meanwhile_is_taken_back_whole(invoke,
     assert "already exists" in one_error(invoke("convert", str(X), str(tmp_path / "e.img")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["X.npy", "e.hdr"]
     assert (tmp_path / "e.hdr").read_text() == "theirs\n"
+
+
+def test_ids_that_are_not_ascii_are_saved_and_read_back(invoke, tmp_path):
+    lines = [f"{user},{item},{k % 5 + 1}\n" for k, (user, item) in enumerate(
+        (u, i) for u in ("é", "ü", "b") for i in ("x", "ÿ"))]
+    (tmp_path / "r.csv").write_text("".join(lines), encoding="utf-8")
+    assert invoke("complete", str(tmp_path / "r.csv"), "--epochs", "1", "-o", str(tmp_path / "m.h5")).exit_code == 0
+    (tmp_path / "pairs.csv").write_text("é,ÿ\n", encoding="utf-8")
+    result = invoke("predict", str(tmp_path / "m.h5"), str(tmp_path / "pairs.csv"))
+    assert result.exit_code == 0 and result.stdout.splitlines()[1].startswith("é,ÿ,")

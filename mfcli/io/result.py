@@ -64,8 +64,9 @@ def to_json(value: Any) -> str:
 
 def _write_array(group, name: str, array: np.ndarray) -> None:
     array = np.asarray(array)
-    if array.dtype == object or array.dtype.kind == "U":
-        group.create_dataset(name, data=np.asarray(array, dtype=object).astype(str).astype("S"))
+    if array.dtype == object or array.dtype.kind == "U":  # text (ids, names), stored as UTF-8 bytes
+        encoded = [str(value).encode("utf-8") for value in np.ravel(np.asarray(array, dtype=object))]
+        group.create_dataset(name, data=np.array(encoded, dtype=bytes if encoded else "S1").reshape(array.shape))
         group[name].attrs["mfcli_kind"] = "str"
         return
     kwargs = {}
