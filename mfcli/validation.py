@@ -67,35 +67,105 @@ def clip_negative(X: np.ndarray) -> tuple[np.ndarray, int]:
 _clip_negative = clip_negative  # the parameter of the same name below shadows it
 
 
+# Room left below the overflow threshold by magnitude_limits, and the factor by which the data
+# must exceed the smallest value the solvers keep in a factor.
+MAGNITUDE_MARGIN = 16.0
+FLOOR_MARGIN = 1e6
+
+
+def magnitude_limits(dtype, size: int) -> tuple[float, float]:
+    """(smallest, largest) largest-magnitude of data of ``size`` values in ``dtype`` that the
+    models' arithmetic takes.
+
+    Above: the solvers form products of two factors that each carry the data's scale and sum
+    their squares (ONMF's ||X H^T||, the Gram matrices of HALS and minvol), so fourth powers of
+    the magnitude summed over up to ``size`` terms must stay finite, with a margin of 16 on
+    the magnitude: about 1e74 in float64 for ten million values, 4e6 in float32.
+    Below: the solvers keep every factor entry at least at a small absolute floor (HALS:
+    1e-16 in float64, 1e-12 in float32); data within 10^6 of it are fitted by the floor rather
+    than by the data (measured: aonmf's relative error exceeds 1 at 1e-20 in float64), so the
+    data must reach 1e-10 (float64) or 1e-6 (float32).
+    """
+    from mfcli.models.hals import floor_for
+
+    dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    info = np.finfo(dtype)
+    largest = float((float(info.max) / max(int(size), 1)) ** 0.25) / MAGNITUDE_MARGIN
+    smallest = max(float(float(info.tiny) ** 0.25) * MAGNITUDE_MARGIN, floor_for(dtype) * FLOOR_MARGIN)
+    return smallest, largest
+
+
+def require_workable_magnitude(largest: float, dtype, size: int, what: str = "the data",
+                               float64_option: str | None = "--dtype float64") -> None:
+    """Raise DataError when the data's largest magnitude ``largest`` is 0 (nothing to factorize)
+    or out of :func:`magnitude_limits`, saying how to rescale them."""
+    if largest == 0:
+        raise DataError(f"{what} are all zero; there is nothing to factorize (check the file and the variable)")
+    smallest, limit = magnitude_limits(dtype, size)
+    name = np.dtype(dtype).name
+    wider = magnitude_limits(np.float64, size)
+    if largest > limit:
+        hint = f" or work in float64 ({float64_option})" if float64_option and name == "float32" and \
+            largest <= wider[1] else ""
+        raise DataError(f"{what} hold values up to {largest:.3g} in magnitude, beyond what {name} arithmetic on "
+                        f"{size} values takes without overflow (about {limit:.2g}); divide the data by a "
+                        f"constant first{hint}")
+    if largest < smallest:
+        hint = f" or work in float64 ({float64_option})" if float64_option and name == "float32" and \
+            largest >= wider[0] else ""
+        raise DataError(f"{what} hold values of at most {largest:.3g} in magnitude, too small for the solvers' "
+                        f"{name} arithmetic (they need about {smallest:.2g} or more); multiply the data by a "
+                        f"constant first{hint}")
+
+
+def largest_magnitude(X: np.ndarray) -> float:
+    """max |x| over ``X`` (finite data), 0 for empty data."""
+    X = np.asarray(X)
+    if X.size == 0:
+        return 0.0
+    return float(max(abs(float(X.max())), abs(float(X.min()))))
+
+
 def check_factorization_input(X: np.ndarray, model: str, nonnegative: bool = True, clip_negative: bool = False,
                               what: str = "the data") -> tuple[np.ndarray, int]:
     """The checks every factorization command makes on its input, in one call.
 
-    Refuses empty data and NaN/Inf (DataError); for a nonnegative ``model`` refuses negative
-    values, or with ``clip_negative`` sets them to 0. Returns (X, number of values clipped).
+    Refuses empty data, NaN/Inf, all-zero data and magnitudes the models' arithmetic cannot
+    take (:func:`require_workable_magnitude`) with a DataError; for a nonnegative ``model``
+    refuses negative values, or with ``clip_negative`` sets them to 0. Returns (X, number of
+    values clipped).
     """
     require_nonempty(X, what)
     require_finite(X, what)
-    if not nonnegative:
-        return X, 0
-    if clip_negative:
-        return _clip_negative(X)
-    require_nonnegative(X, model, what)
-    return X, 0
+    if nonnegative and clip_negative:
+        X, n_clipped = _clip_negative(X)
+    else:
+        if nonnegative:
+            require_nonnegative(X, model, what)
+        n_clipped = 0
+    require_workable_magnitude(largest_magnitude(X), np.asarray(X).dtype, np.asarray(X).size, what)
+    return X, n_clipped
 
 
 def check_value_counts(counts: dict, model: str, nonnegative: bool = True, clip_negative: bool = False,
-                       what: str = "the data") -> int:
+                       what: str = "the data", dtype=None, size: int = 0) -> int:
     """:func:`check_factorization_input` for data that are not held in memory, from counts made
-    where they are (``{"nan", "inf", "negative", "minimum"}``, e.g. by a streaming engine's
-    ``scan()``): the same errors. Returns the number of values clipped (the engine clips them)."""
+    where they are (``{"nan", "inf", "negative", "minimum", "maximum"}``, e.g. by a streaming
+    engine's ``scan()``): the same errors (the magnitudes where ``dtype`` and ``size`` are
+    given). Returns the number of values clipped (the engine clips them)."""
     if counts["nan"] or counts["inf"]:
         raise _nonfinite_error(int(counts["nan"]), int(counts["inf"]), what)
-    if not nonnegative or not counts["negative"]:
-        return 0
-    if clip_negative:
-        return int(counts["negative"])
-    raise _negative_error(int(counts["negative"]), float(counts["minimum"]), model, what)
+    n_clipped = 0
+    if nonnegative and counts["negative"]:
+        if not clip_negative:
+            raise _negative_error(int(counts["negative"]), float(counts["minimum"]), model, what)
+        n_clipped = int(counts["negative"])
+    if "maximum" in counts and dtype is not None:
+        low, high = float(counts["minimum"]), float(counts["maximum"])
+        if nonnegative and clip_negative:
+            low, high = max(low, 0.0), max(high, 0.0)
+        require_workable_magnitude(max(abs(low), abs(high)), dtype, size, what)
+    return n_clipped
 
 
 def as_float_matrix(X: np.ndarray, dtype: str | np.dtype | None = None, what: str = "the data") -> np.ndarray:

@@ -374,11 +374,11 @@ def test_an_interrupted_write_leaves_nothing(invoke, tmp_path, monkeypatch):
 
     monkeypatch.setattr(write_module, "write_text_matrix", write_half_then_fail)
     result = invoke("convert", "sample:survey-ratings", str(tmp_path / "new.csv"))
-    assert result.exit_code == 1 and "Aborted" in result.stderr
+    assert result.exit_code == 130 and error_lines(result.stderr) == ["Error: interrupted"]
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "old.csv").write_text("old\n")
     result = invoke("convert", "sample:survey-ratings", str(tmp_path / "old.csv"), "--force")
-    assert result.exit_code == 1
+    assert result.exit_code == 130
     assert [p.name for p in tmp_path.iterdir()] == ["old.csv"] and (tmp_path / "old.csv").read_text() == "old\n"
 
 
@@ -403,13 +403,16 @@ def test_sigterm_during_a_write_leaves_nothing(tmp_path):
     """A terminated mfcli (SIGTERM) unwinds like an exception: the temporary file goes away."""
     code = textwrap.dedent(f"""
         import signal, sys, time
-        from mfcli.cli.main import _exit_on_sigterm
+        from mfcli import interrupts
         from mfcli.io.atomic import atomic_file
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        with atomic_file({str(tmp_path / 'out.h5')!r}) as tmp:
-            tmp.write_bytes(b"half")
-            print("writing", flush=True)
-            time.sleep(60)
+        interrupts.install()
+        try:
+            with atomic_file({str(tmp_path / 'out.h5')!r}) as tmp:
+                tmp.write_bytes(b"half")
+                print("writing", flush=True)
+                time.sleep(60)
+        except interrupts.Interrupted as exc:
+            sys.exit(exc.exit_code)
     """)
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert process.stdout.readline().strip() == "writing"

@@ -134,7 +134,7 @@ def test_scan_counts_like_the_in_memory_checks_and_clips_on_read(tmp_path, engin
         bad[0, 0], bad[0, 1], bad[3, 199] = np.nan, np.inf, -np.inf
         f["bad"] = bad
     engine = open_matrix(H5Source(str(tmp_path / "d.h5"), "X"), engine_name, chunk_size=64)
-    assert engine.scan() == {"nan": 0, "inf": 0, "negative": 2, "minimum": -0.5}
+    assert engine.scan() == {"nan": 0, "inf": 0, "negative": 2, "minimum": -0.5, "maximum": float(X.max())}
     engine.clip_negative = True
     clipped, _ = clip_negative(X)
     # the norms kept by the first scan are forgotten when the clipping changes

@@ -82,10 +82,17 @@ def listing(item) -> None:
 def emit_json(document: Any) -> None:
     """Print one JSON document on stdout (NumPy values made plain, NaN/Inf as null)."""
     from mfcli.io.result import to_json
+    from mfcli.io.write import write_stdout
 
     plain = _finite_or_null(json.loads(to_json(document)))
-    sys.stdout.write(json.dumps(plain, indent=2, allow_nan=False) + "\n")
-    sys.stdout.flush()
+    write_stdout(json.dumps(plain, indent=2, allow_nan=False) + "\n")
+
+
+def echo(text: str) -> None:
+    """A line of the command's data on stdout (a failure to write it is one error line)."""
+    from mfcli.io.write import write_stdout
+
+    write_stdout(text + "\n")
 
 
 def _finite_or_null(value: Any) -> Any:

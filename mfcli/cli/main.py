@@ -8,13 +8,22 @@ usage errors exit with 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import sys
+
+if sys.argv and sys.argv[0].endswith(("mfcli", "mfcli/__main__.py")):
+    # Running as the mfcli program: take SIGINT/SIGTERM before the imports below, so that a
+    # signal at the very start is recorded and reported like any other by main().
+    from mfcli import interrupts as _interrupts
+
+    _interrupts.install(hold=True)
+
 import contextlib
+import errno
 import importlib
 import io
 import os
 import pkgutil
 import signal
-import sys
 import warnings
 
 import click
@@ -45,26 +54,67 @@ class MfcliGroup(click.Group):
         module_name = _command_modules().get(name)
         if module_name is None:
             return super().get_command(ctx, name)  # commands added with add_command
-        module = importlib.import_module(module_name)
-        return module.command
+        command = importlib.import_module(module_name).command
+        if type(command) is click.Command:  # every command reads the stdin specs '-:csv', '-:npy'...
+            from mfcli.cli.options import StdioSpecCommand
+
+            command.__class__ = StdioSpecCommand
+        return command
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, except that an interrupt at any moment (while the arguments are parsed,
+        where click would say 'Aborted!', or after the command) is reported like any other: one
+        line ``Error: interrupted`` and exit 128 + the signal; Python warnings are one line each;
+        temporaries an interrupt left behind are removed at the end."""
+        from mfcli import interrupts
+
+        show_warning = warnings.showwarning
+        warnings.showwarning = _show_warning
+        if not standalone_mode:
+            try:
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            finally:
+                warnings.showwarning = show_warning
+                _finish()
+        try:
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.ClickException as exc:
+                exc.show()
+                code = exc.exit_code
+            except click.Abort:
+                code = _interrupted() if interrupts.pending() is not None else _aborted()
+            except BrokenPipeError:
+                _silence_stdout()
+                code = 1
+        except KeyboardInterrupt:  # the first signal, arriving after the command (later ones are only recorded)
+            code = _interrupted()
+        finally:
+            interrupts.settle()  # the exit status is set: a later signal changes nothing
+            warnings.showwarning = show_warning
+            _finish()
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
+        from mfcli import interrupts
         from mfcli.errors import MfcliError
 
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("MFCLI_DEBUG"))
         try:
             with convergence_warnings_on_console():
-                return super().invoke(ctx)
+                value = super().invoke(ctx)
+            _flush_stdout()
+            interrupts.check()  # a signal that a library swallowed still ends the run as interrupted
+            return value
         except MfcliError as exc:
             if debug:
                 raise
-            error = click.ClickException(one_line(str(exc)))
-            error.exit_code = exc.exit_code
-            raise error from None
+            raise _error(one_line(str(exc)), exc.exit_code) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except KeyboardInterrupt:
-            raise click.Abort() from None
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, interrupts.Interrupted) else signal.SIGINT
+            raise _error("interrupted", 128 + signum) from None
         except BrokenPipeError:
             # The reader of our stdout went away (e.g. `mfcli export ... | head`): point stdout at
             # /dev/null so that Python's final flush does not complain, and stop quietly.
@@ -74,13 +124,105 @@ class MfcliGroup(click.Group):
             if debug:
                 raise
             raise click.ClickException("out of memory; try --dtype float32 or a smaller input") from None
+        except OSError as exc:
+            if exc.filename is None and not debug and _stdout_failing():  # a print() to a full stdout
+                from mfcli.io.write import stdout_error
+
+                raise _error(str(stdout_error(exc)), 1) from None
+            if debug or not environment_error(exc):
+                raise _internal(exc, debug) from None
+            raise click.ClickException(one_line(describe_os_error(exc))) from None
         except Exception as exc:  # a bug, not a user's mistake: still one line without --debug
-            if debug:
-                raise
-            raise click.ClickException(one_line(
-                f"internal error {type(exc).__name__}: {exc} (run again with --debug for the traceback "
-                "and please report it)"
-            )) from None
+            raise _internal(exc, debug) from None
+
+
+def _interrupted() -> int:
+    from mfcli import interrupts
+
+    click.echo("Error: interrupted", err=True)
+    return 128 + (interrupts.pending() or signal.SIGINT)
+
+
+def _aborted() -> int:
+    click.echo("Aborted!", err=True)
+    return 1
+
+
+def _error(message: str, exit_code: int) -> click.ClickException:
+    error = click.ClickException(message)
+    error.exit_code = exit_code
+    return error
+
+
+def _internal(exc: BaseException, debug: bool):
+    if debug:
+        return exc
+    return click.ClickException(one_line(
+        f"internal error {type(exc).__name__}: {exc} (run again with --debug for the traceback "
+        "and please report it)"
+    ))
+
+
+# Errors of the system a user can cause or mend (a full disk, a read-only folder, a name too
+# long...), as opposed to bugs: reported as one line, never as an internal error.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                      errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOENT, errno.ENOTDIR, errno.EISDIR,
+                      errno.EEXIST, errno.EXDEV, errno.EFBIG, errno.ELOOP, errno.ETXTBSY, errno.ENXIO}
+
+
+def environment_error(exc: OSError) -> bool:
+    return exc.errno in ENVIRONMENT_ERRNOS
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``cannot write 'x': No space left on device``-like text of an OSError."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return f"'{exc.filename}': {reason}"
+    return reason
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, so that a failure to write it (a full disk, /dev/full) is one line
+    ``Error: cannot write to standard output: ...`` rather than a complaint at exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from mfcli.io.write import stdout_error
+
+        raise stdout_error(exc) from None
+
+
+def _stdout_failing() -> bool:
+    """Whether standard output cannot take what is buffered for it (it raises on flush)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    except ValueError:  # closed
+        return False
+    return False
+
+
+_warnings_shown: set[str] = set()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning (a library's RuntimeWarning included) as one line ``Warning: ...`` on
+    stderr, once per message, without the source line Python would print."""
+    text = one_line(str(message))
+    if text not in _warnings_shown:
+        _warnings_shown.add(text)
+        console.warn(text)
+
+
+def _finish() -> None:
+    """At the end of every run: temporaries an interrupt left behind are removed."""
+    atomic = sys.modules.get("mfcli.io.atomic")  # not imported: nothing was written
+    if atomic is not None:
+        atomic.remove_leftovers()
 
 
 @contextlib.contextmanager
@@ -117,11 +259,6 @@ def _silence_stdout() -> None:
         pass
 
 
-def _exit_on_sigterm(signum, frame) -> None:
-    # SystemExit unwinds like any exception, so atomic writers remove their temporary files.
-    raise SystemExit(128 + signum)
-
-
 @click.group(name="mfcli", cls=MfcliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="mfcli")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on stderr but errors and warnings.")
@@ -139,8 +276,15 @@ def cli(quiet: bool, verbose: int, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    cli.main(args=argv, prog_name="mfcli")
+    from mfcli import interrupts
+
+    interrupts.install()
+    try:
+        interrupts.release()  # a signal received while starting is raised here
+        cli.main(args=argv, prog_name="mfcli")
+    except interrupts.Interrupted as exc:  # before the command line was parsed
+        click.echo("Error: interrupted", err=True)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,26 @@ class FiniteFloatRange(click.FloatRange):
             valid = self._describe_range()
             self.fail(f"{value!r} is not a finite number" + (f"; give a number {valid}" if valid else ""), param, ctx)
         return number
+class StdioSpecCommand(click.Command):
+    """A command whose inputs and outputs may be '-:FMT' (stdin/stdout in that format, e.g.
+    ``mfcli info -:npy < X.npy``). Click reads any token starting with '-' as an option, so such
+    tokens are wrapped while parsing, then restored. Every mfcli command is one (the command
+    group makes it so)."""
+
+    def parse_args(self, ctx, args):
+        wrapped = {f"<{arg}>": arg for arg in args if arg.startswith("-:") and len(arg) > 2}
+        rest = super().parse_args(ctx, [f"<{arg}>" if f"<{arg}>" in wrapped else arg for arg in args])
+
+        def restore(value):
+            if isinstance(value, str):
+                return wrapped.get(value, value)
+            if isinstance(value, (tuple, list)):
+                return type(value)(restore(v) for v in value)
+            return value
+
+        for name, value in ctx.params.items():
+            ctx.params[name] = restore(value)
+        return rest
 
 
 def parse_image_shape(ctx, param, value: str | None):
@@ -57,13 +77,16 @@ def parse_image_shape(ctx, param, value: str | None):
 def parse_int_list(ctx, param, value: str | None):
     if value is None:
         return None
+    items = value.replace(" ", "").split(",")
+    if not any(items):
+        raise click.BadParameter("give at least one integer, e.g. 7,6,4,2")
+    if not all(items):
+        raise click.BadParameter(f"'{value}' has an empty item (two commas in a row, or one at an end); "
+                                 "give integers separated by single commas, e.g. 7,6,4,2")
     try:
-        values = [int(v) for v in value.replace(" ", "").split(",") if v]
+        return [int(v) for v in items]
     except ValueError:
         raise click.BadParameter(f"'{value}' is not a comma-separated list of integers, e.g. 7,6,4,2") from None
-    if not values:
-        raise click.BadParameter("give at least one integer, e.g. 7,6,4,2")
-    return values
 
 
 # The formats of mfcli.io.formats.FORMATS (kept here so that --help does not import NumPy).
@@ -112,6 +135,8 @@ def file_output(what: str) -> Callable:
     HDF5, a folder is a folder): '-' is a usage error, not a file named '-'."""
 
     def check(ctx, param, value: str | None):
+        if value is not None and value.startswith("<-:") and value.endswith(">"):
+            value = value[1:-1]  # a '-:FMT' token as StdioSpecCommand wraps it while parsing
         if value is not None and (value == "-" or value.startswith("-:")):
             raise click.BadParameter(f"{what} cannot be written to standard output; give a file name")
         return value
@@ -125,7 +150,17 @@ output_option = click.option("-o", "--output", "output", required=True, metavar=
 force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 result_output_options = stack_options(output_option, force_option, json_option)  # commands writing a result file
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+SEED_MAX = 2 ** 63 - 1  # what NumPy, torch and the HDF5 result (int64) all take
+
+
+def check_seed(ctx, param, value: int | None):
+    if value is not None and value > SEED_MAX:
+        raise click.BadParameter(f"{value} is too large; a seed is an integer from 0 to 2^63 - 1")
+    return value
+
+
+seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, callback=check_seed,
+                           help="Seed of every random choice (an integer >= 0).")
 rank_option = click.option("-r", "--rank", type=click.IntRange(min=1), required=True, help="Rank of the factorization.")
 dtype_option = click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
                             help="Working precision (default: the data's own float type, float64 for integers).")
@@ -236,7 +271,8 @@ def check_factorization_input(dataset, model: str, nonnegative: bool = True, cli
 
         dataset.X.clip_negative = bool(nonnegative and clip_negative)
         n_clipped = check_value_counts(dataset.X.scan(), model, nonnegative=nonnegative,
-                                       clip_negative=clip_negative, what=what)
+                                       clip_negative=clip_negative, what=what, dtype=dataset.X.dtype,
+                                       size=dataset.X.shape[0] * dataset.X.shape[1])
     else:
         dataset.X, n_clipped = check(dataset.X, model, nonnegative=nonnegative, clip_negative=clip_negative,
                                      what=what)

@@ -21,8 +21,8 @@ def column_sq_norms(block: np.ndarray) -> np.ndarray:
 
 
 def count_values(block: np.ndarray, clip: bool = False):
-    """(NaN count, Inf count, negative count, minimum, column norms) of one block as stored; the
-    norms of the block as the solvers see it (negatives set to 0 when ``clip``)."""
+    """(NaN count, Inf count, negative count, minimum, maximum, column norms) of one block as
+    stored; the norms of the block as the solvers see it (negatives set to 0 when ``clip``)."""
     norms = column_sq_norms(block)
     nan = inf = negative = 0
     if not np.isfinite(norms).all():  # NaN/Inf somewhere (or a float32 overflow): count them
@@ -30,11 +30,12 @@ def count_values(block: np.ndarray, clip: bool = False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN block
         minimum = float(np.nanmin(block)) if block.size else np.inf
+        maximum = float(np.nanmax(block)) if block.size else -np.inf
     if minimum < 0:
         negative = int(np.count_nonzero(block < 0))
         if clip:
             norms = column_sq_norms(np.maximum(block, 0))
-    return nan, inf, negative, minimum, norms
+    return nan, inf, negative, minimum, maximum, norms
 
 
 class ColumnNorms:
@@ -81,16 +82,17 @@ class ColumnNorms:
 
     def scan(self) -> dict:
         """One pass over X: the number of NaN, Inf and negative values as stored (before any
-        clipping) and the minimum, for the input checks; the column norms of X as the solvers
-        see it are kept, which saves the solvers' first pass."""
-        counts = {"nan": 0, "inf": 0, "negative": 0, "minimum": np.inf}
+        clipping), the minimum and the maximum, for the input checks; the column norms of X as the
+        solvers see it are kept, which saves the solvers' first pass."""
+        counts = {"nan": 0, "inf": 0, "negative": 0, "minimum": np.inf, "maximum": -np.inf}
         col = np.empty(self.shape[1], dtype=self.dtype)
-        for start, stop, (nan, inf, negative, minimum, norms) in self._map_raw_blocks(
+        for start, stop, (nan, inf, negative, minimum, maximum, norms) in self._map_raw_blocks(
                 partial(count_values, clip=self.clip_negative)):
             counts["nan"] += nan
             counts["inf"] += inf
             counts["negative"] += negative
             counts["minimum"] = min(counts["minimum"], minimum)
+            counts["maximum"] = max(counts["maximum"], maximum)
             col[start:stop] = norms
         self._keep_norms(col)
         return counts

@@ -65,10 +65,23 @@ def connect(address: str):
         from distributed import Client
     except ImportError:
         raise MissingDependencyError("distributed", "dask", "--scheduler") from None
-    from mfcli.errors import InputError
+    from mfcli.errors import InputError, ParameterError
 
+    try:  # the address first: a Client made for a bad one lingers with a thread of its own
+        from distributed.comm.addressing import parse_address
+        from distributed.comm.registry import get_backend
+
+        get_backend(parse_address(address)[0])
+    except (ValueError, TypeError) as exc:  # not an address: "unknown address scheme 'garbage'"
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ParameterError(f"--scheduler '{address}' is not a Dask scheduler address ({reason}); give one "
+                             "such as tcp://host:8786") from None
     try:
         return Client(address, timeout="10s")
+    except (ValueError, TypeError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ParameterError(f"--scheduler '{address}' is not a Dask scheduler address ({reason}); give one "
+                             "such as tcp://host:8786") from None
     except (OSError, TimeoutError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(f"cannot reach the Dask scheduler at '{address}' ({reason}); "

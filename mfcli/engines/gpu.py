@@ -87,14 +87,15 @@ class TorchMatrix:
         return self._host(self.X[:, index])
 
     def scan(self) -> dict:
-        """NaN, Inf and negative counts and the minimum, counted on the device (the input
+        """NaN, Inf and negative counts, the minimum and the maximum, counted on the device (the input
         checks); with ``clip_negative`` the tensor's negative values are then set to 0."""
         torch = import_torch()
         X = self.X
         finite = torch.isfinite(X)
         counts = {"nan": int(torch.isnan(X).sum()), "inf": int(torch.isinf(X).sum()),
                   "negative": int((X < 0).sum()),
-                  "minimum": float(X[finite].min()) if bool(finite.any()) else float("nan")}
+                  "minimum": float(X[finite].min()) if bool(finite.any()) else float("nan"),
+                  "maximum": float(X[finite].max()) if bool(finite.any()) else float("nan")}
         if self.clip_negative and counts["negative"]:
             self.X = torch.clamp(X, min=0)
         self._sq_norm = self._col_sq_norms = None

@@ -71,6 +71,7 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     import spectral.io.envi as envi
 
     header, data_file = _header_and_data(path)
+    check_header(header, data_file)
     try:
         image = envi.open(header, data_file)
         with warnings.catch_warnings():  # spectral warns about NaN; `mfcli info` counts them instead
@@ -88,9 +89,9 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
         cube = cube.astype(cube.dtype.newbyteorder("="))
     meta = dict(image.metadata)
     out: dict[str, Any] = {}
-    scale = getattr(image, "scale_factor", 1.0)
-    if scale and float(scale) not in (0.0, 1.0):
-        out["scale_factor"] = float(scale)  # "reflectance scale factor": the loader divides by it
+    scale = _scale_factor(meta, header)
+    if scale is not None and scale != 1.0:
+        out["scale_factor"] = scale  # "reflectance scale factor": the loader divides by it
     wl = _wavelengths_nm(meta, cube.shape[2])
     if wl is not None:
         out["wavelengths"] = wl
@@ -147,6 +148,74 @@ def _header_georeference(header: str, data_file: str, meta: dict[str, Any]) -> d
 
 def _first(value) -> str:
     return str(value[0] if isinstance(value, list) and value else value).strip()
+ENVI_DATA_TYPES = {"1": "u1", "2": "i2", "3": "i4", "4": "f4", "5": "f8", "6": "c8", "9": "c16", "12": "u2",
+                   "13": "u4", "14": "i8", "15": "u8"}
+
+
+def check_header(header: str, data_file: str) -> dict[str, Any]:
+    """The fields of an ENVI header, checked before any data are read: positive integer sizes,
+    a known data type, interleave and byte order, a data file holding at least the bytes the
+    header describes. An InputError says which field is wrong and how."""
+    import spectral.io.envi as envi
+
+    try:
+        fields = envi.read_envi_header(header)
+    except Exception as exc:  # spectral raises its own types for a header that is not ENVI's
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"cannot read ENVI header '{header}' ({reason}); it must start with the line 'ENVI' "
+                         "and hold 'key = value' lines") from None
+    sizes = {}
+    for key in ("samples", "lines", "bands"):
+        text = str(fields.get(key, "")).strip()
+        if not text:
+            raise InputError(f"ENVI header '{header}' has no '{key}'; samples, lines and bands are required")
+        try:
+            sizes[key] = int(text)
+        except ValueError:
+            sizes[key] = 0
+        if sizes[key] < 1 or str(sizes[key]) != text.lstrip("+"):
+            raise InputError(f"ENVI header '{header}' gives {key} = {text}; it must be a positive integer")
+    data_type = str(fields.get("data type", "")).strip()
+    if data_type not in ENVI_DATA_TYPES:
+        raise InputError(f"ENVI header '{header}' gives data type = {data_type or '(none)'}; ENVI data types "
+                         f"are {', '.join(ENVI_DATA_TYPES)}")
+    interleave = str(fields.get("interleave", "bsq")).strip().lower()
+    if interleave not in ("bsq", "bil", "bip"):
+        raise InputError(f"ENVI header '{header}' gives interleave = {fields.get('interleave')}; it must be bsq, "
+                         "bil or bip")
+    byte_order = str(fields.get("byte order", "0")).strip()
+    if byte_order not in ("0", "1"):
+        raise InputError(f"ENVI header '{header}' gives byte order = {byte_order}; it must be 0 (little-endian) "
+                         "or 1 (big-endian)")
+    offset_text = str(fields.get("header offset", "0")).strip()
+    if not offset_text.isdigit():
+        raise InputError(f"ENVI header '{header}' gives header offset = {offset_text}; it must be a whole number "
+                         "of bytes, 0 or more")
+    itemsize = np.dtype(ENVI_DATA_TYPES[data_type]).itemsize
+    needed = int(offset_text) + sizes["samples"] * sizes["lines"] * sizes["bands"] * itemsize
+    size = os.path.getsize(data_file)
+    if size < needed:
+        raise InputError(
+            f"ENVI header '{header}' describes {sizes['lines']} lines x {sizes['samples']} samples x "
+            f"{sizes['bands']} bands of {np.dtype(ENVI_DATA_TYPES[data_type]).name} ({needed} bytes with the "
+            f"header offset) but '{data_file}' holds {size} bytes; fix samples, lines, bands or data type")
+    _scale_factor(fields, header)
+    return fields
+
+
+def _scale_factor(fields: dict[str, Any], header: str) -> float | None:
+    """The header's 'reflectance scale factor' (None where absent), which must be a positive number."""
+    text = fields.get("reflectance scale factor")
+    if text is None or not str(text).strip():
+        return None
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value) or value <= 0:
+        raise InputError(f"ENVI header '{header}' gives reflectance scale factor = {str(text).strip()}; it must be "
+                         "a positive number (the data are divided by it): fix it or remove the line")
+    return value
 
 
 def interleave_for(path: str) -> str:

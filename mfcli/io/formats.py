@@ -169,14 +169,30 @@ class HDF5Container(Container):
                             dtype = np.dtype(bool)
                     infos[name] = VariableInfo(name, shape, dtype, attrs)
 
-            self.file.visititems(visit)
+            try:
+                self.file.visititems(visit)
+            except Exception as exc:  # a damaged object header: h5py raises RuntimeError, KeyError...
+                raise self._damaged(exc) from None
             self._infos = infos
         return self._infos
+
+    def _damaged(self, exc: Exception) -> InputError:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        kind = "MATLAB v7.3" if self.matlab else "HDF5"
+        return InputError(f"cannot read '{self.path}' as {kind} ({reason}); the file is damaged or truncated")
 
     def read(self, name: str) -> np.ndarray:
         key = name.lstrip("/")
         if key not in self.variables():
             raise unknown_variable(self.path, name, self.variables())
+        try:
+            return self._read(key)
+        except (InputError, DataError):
+            raise
+        except Exception as exc:
+            raise self._damaged(exc) from None
+
+    def _read(self, key: str) -> np.ndarray:
         dataset = self.file[key]
         if not self.matlab:
             return np.asarray(dataset[()])
@@ -413,6 +429,7 @@ def open_container(path: str, fmt: str | None = None) -> Container:
             array, meta = read_text_matrix(text, path, "\t" if fmt == "tsv" else None)
             return SingleArrayContainer(path, array, fmt, meta)
         if fmt == "npy":
+            _require_magic(path, NPY_MAGIC, "an NPY file (numpy.save)")
             array = np.load(path, allow_pickle=False)
             if not isinstance(array, np.ndarray):
                 raise InputError(f"'{path}' is not a .npy file (it holds several arrays); name it .npz")
@@ -439,12 +456,23 @@ def open_container(path: str, fmt: str | None = None) -> Container:
         raise InputError(f"'{path}' is not a text file; give its real format as PATH:FORMAT") from None
     except Exception as exc:  # corrupt files raise anything from the libraries below
         reason = " ".join(str(exc).split()) or type(exc).__name__
+        if "allow_pickle" in reason:
+            reason = "it holds Python objects (pickled data), which mfcli does not load; save numeric arrays"
         raise InputError(f"cannot read '{path}' as {fmt} ({reason}); the file may be corrupt, truncated "
                          "or in another format (give it as PATH:FORMAT)") from None
     raise InputError(f"unknown format '{fmt}'")
 
 
+def _require_magic(path: str, magic: bytes, what: str) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(len(magic))
+    if head != magic:
+        raise InputError(f"'{path}' is not {what}: it does not start as one; the file is damaged, or in "
+                         "another format (give it as PATH:FORMAT)")
+
+
 def _open_npz(path: str) -> Container:
+    _require_magic(path, ZIP_MAGIC, "an .npz file (numpy.savez, a zip of .npy files)")
     with np.load(path, allow_pickle=False) as npz:
         keys = set(npz.files)
         if {"format", "shape", "data", "indices", "indptr"} <= keys or {"format", "shape", "row", "col", "data"} <= keys:
@@ -463,6 +491,10 @@ def _open_mat(path: str) -> Container:
         return HDF5Container(path, matlab=True)
     import scipy.io
 
+    from mfcli.io.mat5 import check_mat5
+
+    if head.startswith(b"MATLAB 5.0") or (len(head) >= 128 and head[126:128] in (b"IM", b"MI")):
+        check_mat5(path)  # a damaged file can crash scipy's reader (a segmentation fault)
     try:
         arrays = scipy.io.loadmat(path, squeeze_me=False, mat_dtype=False)
     except NotImplementedError:  # v7.3 without the text header

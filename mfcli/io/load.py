@@ -422,7 +422,10 @@ def describe_data(container: Container, source: str, variable: str | None = None
         if max_value is None and container.metadata.get("scale_factor"):
             max_value = float(container.metadata["scale_factor"])
             scale_name = container.metadata.get("scale_name", "the reflectance scale factor")
-        if max_value and max_value > 0 and max_value != 1.0:
+        if max_value is not None and not (np.isfinite(max_value) and max_value > 0):
+            raise DataError(f"'{source}' stores {scale_name} = {max_value:g}, the value the data are divided by; "
+                            "it must be a positive number: fix or remove it")
+        if max_value and max_value != 1.0:
             scale = float(max_value)
             notes.append(f"divided by {scale_name} = {max_value:g} (scale applied)")
     plan.scale = scale

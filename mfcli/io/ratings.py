@@ -27,11 +27,26 @@ from mfcli.errors import DataError, InputError
 SEPARATORS = ("::", "\t", ",", ";", "|")
 
 
+STDIN_TEXT_SPECS = ("-", "-:csv", "-:tsv", "-:txt")
+
+
+def is_stdin(path: str) -> bool:
+    """Whether ``path`` names standard input: '-', or '-:FMT' with a format."""
+    return path == "-" or path.startswith("-:")
+
+
 def _read_text(path: str) -> str:
-    if path == "-":
+    if is_stdin(path):
+        if path.lower() not in STDIN_TEXT_SPECS:
+            raise InputError(f"ratings on standard input are text (user,item,rating lines), so '{path}' does "
+                             "not apply; give '-' or '-:csv' (a matrix on standard input: --dense)")
         import sys
 
-        return sys.stdin.read()
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError("standard input is not UTF-8 text; pipe user,item,rating lines") from None
     if not os.path.exists(path):
         raise InputError(f"ratings file '{path}' does not exist; check the path")
     try:
@@ -89,7 +104,7 @@ def _ids(values: list[str]) -> np.ndarray:
     array = np.asarray(values)
     try:
         return array.astype(np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):  # text ids, or integers beyond 64 bits: kept as text
         return array.astype(str)
 
 
@@ -134,6 +149,15 @@ def read_pairs(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     truth = None
     if all(len(r) >= 3 and _is_number(r[2]) for r in rows):
         truth = np.asarray([r[2] for r in rows], dtype=np.float64)
+        if not np.isfinite(truth).all():
+            bad = int(np.flatnonzero(~np.isfinite(truth))[0])
+            raise InputError(f"'{path}': the rating '{rows[bad][2]}' of pair {bad + 1} is not a finite number; "
+                             "true ratings must be finite")
+    elif any(len(r) >= 3 for r in rows):
+        bad = next(k for k, r in enumerate(rows) if len(r) < 3 or not _is_number(r[2]))
+        third = rows[bad][2] if len(rows[bad]) >= 3 else "(none)"
+        raise InputError(f"'{path}': pair {bad + 1} has '{third}' as its third field, which is not a rating; "
+                         "PAIRS are 'user,item' lines, or 'user,item,rating' lines with a number on every line")
     return _ids([r[0] for r in rows]), _ids([r[1] for r in rows]), truth
 
 
@@ -170,6 +194,9 @@ def read_dense(spec: str) -> Ratings:
     from mfcli.io.load import load_dataset
 
     dataset = load_dataset(spec, layout="matrix")
+    if dataset.X.size and np.isnan(dataset.X).all():
+        raise DataError(f"'{spec}' holds no ratings: every value of its {dataset.X.shape[0]} x "
+                        f"{dataset.X.shape[1]} matrix is NaN (missing)")
     return Ratings.from_dense(dataset.X)
 
 
@@ -200,7 +227,7 @@ def read_ratings(path: str, dense: bool = False) -> Ratings:
         return read_sample_ratings(path)
     if dense:
         return read_dense(path)
-    if Path(path).suffix.lower() == ".npz":
+    if not is_stdin(path) and Path(path).suffix.lower() == ".npz":
         return read_sparse(path)
     return read_triplets(path)
 
@@ -210,7 +237,7 @@ def describe_source(path: str) -> dict:
     from mfcli.io.load import sha256_of
 
     meta = {"source": str(path), "format": "ratings", "layout": "users x items"}
-    if path != "-" and os.path.isfile(path):
+    if not is_stdin(path) and os.path.isfile(path):
         meta["sha256"] = sha256_of(path)
         meta["bytes"] = os.path.getsize(path)
     return meta

@@ -67,8 +67,9 @@ def to_json(value: Any) -> str:
 
 def _write_array(group, name: str, array: np.ndarray) -> None:
     array = np.asarray(array)
-    if array.dtype == object or array.dtype.kind == "U":
-        group.create_dataset(name, data=np.asarray(array, dtype=object).astype(str).astype("S"))
+    if array.dtype == object or array.dtype.kind == "U":  # text (ids, names), stored as UTF-8 bytes
+        encoded = [str(value).encode("utf-8") for value in np.ravel(np.asarray(array, dtype=object))]
+        group.create_dataset(name, data=np.array(encoded, dtype=bytes if encoded else "S1").reshape(array.shape))
         group[name].attrs["mfcli_kind"] = "str"
         return
     kwargs = {}
@@ -228,7 +229,7 @@ def is_result_file(path: str | os.PathLike) -> bool:
 
         with h5py.File(path, "r") as f:
             return f.attrs.get("format") == RESULT_FORMAT
-    except (OSError, ValueError):
+    except Exception:  # not HDF5, or damaged (h5py raises OSError, KeyError, RuntimeError...): not a result
         return False
 
 
@@ -256,7 +257,9 @@ def read_result(path: str | os.PathLike) -> Result:
     with f:
         try:
             return _read_file(f, path)
-        except (KeyError, ValueError, TypeError, OSError) as exc:
+        except InputError:
+            raise
+        except Exception as exc:  # h5py raises many types for damaged files
             raise InputError(f"result file '{path}' is damaged or incomplete ({' '.join(str(exc).split())}); "
                              "write it again") from None
 
@@ -285,6 +288,10 @@ def _read_file(f, path: Path) -> Result:
     for index in range(1, count + 1):
         g = f["layers"][str(index)]
         values = {name: _read_array(g[name]) for name in _LAYER_ARRAYS if name in g}
+        missing = [name for name in ("W", "H") if name not in values]
+        if missing:
+            raise InputError(f"result file '{path}' is damaged or incomplete: layer {index} has no "
+                             f"{' and no '.join(missing)}; write it again")
         layer = Layer(
             **values,
             relative_error=float(g.attrs["relative_error"]) if "relative_error" in g.attrs else None,

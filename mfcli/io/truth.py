@@ -111,9 +111,21 @@ def decode_names(value) -> list[str]:
     return []
 
 
+def _finite(values, what: str) -> np.ndarray:
+    """``values`` as float64, or a DataError if they are not numbers or not all finite."""
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} are not numbers; give the variable of the ground truth with FILE:VAR") from None
+    if not np.isfinite(values).all():
+        raise DataError(f"{what} hold {int(values.size - np.count_nonzero(np.isfinite(values)))} NaN or Inf "
+                        "values; a ground truth must be complete")
+    return values
+
+
 def orient_endmembers(E: np.ndarray, n_bands: int | None, what: str) -> tuple[np.ndarray, str | None]:
     """Endmembers as bands x materials. Returns (array, note or None)."""
-    E = np.asarray(E, dtype=np.float64)
+    E = _finite(E, what)
     if E.ndim == 1:
         E = E[:, None]
     if E.ndim != 2:
@@ -133,7 +145,7 @@ def orient_endmembers(E: np.ndarray, n_bands: int | None, what: str) -> tuple[np
 def orient_abundances(A: np.ndarray, n_pixels: int | None, image_shape, pixel_order: str | None,
                       rank: int | None, what: str) -> tuple[np.ndarray, str | None]:
     """Abundances as materials x pixels in the data's pixel order. Returns (array, note or None)."""
-    A = np.asarray(A, dtype=np.float64)
+    A = _finite(A, what)
     order = pixel_order or "C"
     if A.ndim == 3:
         rows_cols = tuple(image_shape) if image_shape is not None else None
@@ -189,8 +201,12 @@ def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixe
 
     if isinstance(specs, str):
         specs = [specs]
+    if len(specs) > 2:
+        raise InputError(f"{len(specs)} ground truths given ({', '.join(specs)}); give one file, or two: one with "
+                         "the endmembers and one with the abundances")
     truth = GroundTruth()
     for spec in specs:
+        before = (truth.endmembers is None, truth.abundances is None)
         container, source, spec_var, _ = open_spec(spec)
         with container:
             infos = {n: i for n, i in container.variables().items()}
@@ -234,6 +250,10 @@ def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixe
                 truth.notes.append(f"true abundances: '{a_name}' of {source} ({A.shape[0]} x {A.shape[1]} pixels)")
                 if note:
                     truth.notes.append(note)
+            if (truth.endmembers is None, truth.abundances is None) == before:
+                taken = " and ".join(f"{kind} from {where}" for kind, where in truth.sources.items())
+                raise InputError(f"'{spec}' adds nothing to the ground truth ({taken} already); give the "
+                                 "endmembers and the abundances once each")
             if truth.names is None:
                 names_var = _find(infos, MATERIAL_NAME_VARIABLES)
                 if names_var is not None:

@@ -23,17 +23,15 @@ from __future__ import annotations
 import datetime
 import io
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mfcli.dataset import Dataset, image_to_pixels, matrix_to_cube, pixels_to_image
-from mfcli.errors import DataError
-from mfcli.io.atomic import atomic_file, check_output_path, current_umask
+from mfcli.errors import DataError, OutputError
+from mfcli.io.atomic import atomic_file, atomic_files
 from mfcli.io.formats import format_from_path, write_text_matrix
 
 MATLAB_CLASSES = {"f4": "single", "f8": "double", "i1": "int8", "i2": "int16", "i4": "int32", "i8": "int64",
@@ -147,15 +145,49 @@ def _write_stdout(array: np.ndarray, fmt: str) -> None:
     if fmt == "npy":
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
-        sys.stdout.buffer.write(buffer.getvalue())
-        sys.stdout.buffer.flush()
+        write_stdout(buffer.getvalue())
     elif fmt in ("csv", "tsv"):
         text = io.StringIO()
         write_text_matrix(array, text, "\t" if fmt == "tsv" else ",")
-        sys.stdout.write(text.getvalue())
-        sys.stdout.flush()
+        write_stdout(text.getvalue())
     else:
         raise DataError(f"standard output takes CSV, TSV or NPY, not {fmt}; write {fmt} to a file")
+
+
+def write_stdout(data: str | bytes) -> None:
+    """Write ``data`` to standard output and flush it. A failure (a full disk, /dev/full) is an
+    OutputError ``cannot write to standard output: REASON``, after which stdout is pointed at
+    /dev/null so that nothing complains again at exit; a reader that went away (BrokenPipeError)
+    is left to the command line, which stops quietly."""
+    try:
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(data)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise stdout_error(exc) from None
+
+
+def stdout_error(exc: OSError) -> OutputError:
+    """The error of a failed write to standard output (stdout is silenced: see :func:`write_stdout`)."""
+    silence_stdout()
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    return OutputError(f"cannot write to standard output: {reason}")
+
+
+def silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null (nothing more can be written, and Python's final
+    flush has nowhere to fail)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
 
 
 def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | None, force: bool,
@@ -165,21 +197,8 @@ def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | Non
     from mfcli.io.envi import envi_paths, write_envi
 
     header, data = envi_paths(path)
-    for p in (header, data):
-        check_output_path(p, force)
-    tmpdir = Path(tempfile.mkdtemp(prefix=".mfcli-envi-", dir=header.parent))
-    try:
-        written_header, written_data = write_envi(str(tmpdir / data.name), cube, wavelengths, fields)
-        for written in (written_header, written_data):
-            os.chmod(written, 0o666 & ~current_umask())
-        os.replace(written_data, data)
-        try:
-            os.replace(written_header, header)
-        except BaseException:
-            data.unlink(missing_ok=True)
-            raise
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    with atomic_files([header, data], force=force) as folder:
+        write_envi(str(folder / data.name), cube, wavelengths, fields)
 
 
 def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bool = False) -> None:

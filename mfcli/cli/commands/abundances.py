@@ -72,6 +72,15 @@ def command(input_spec: str, endmembers_spec: str, layer: int, method: str, delt
                              "or a variable with FILE:VAR")
         E = truth.endmembers
         how = truth.notes[0]
+    from mfcli.errors import ParameterError
+    from mfcli.validation import largest_magnitude, magnitude_limits, require_workable_magnitude
+
+    require_workable_magnitude(largest_magnitude(E), dataset.X.dtype, E.size, f"the endmembers of {endmembers_spec}")
+    largest_delta = magnitude_limits(dataset.X.dtype, E.size)[1]
+    if delta is not None and delta > largest_delta:
+        raise ParameterError(f"--delta {delta:g} is too large for {dataset.X.dtype} arithmetic (at most about "
+                             f"{largest_delta:.2g}); the sum-to-one row weighs the endmembers' scale, about "
+                             f"{largest_magnitude(E):.2g} here")
     E = np.ascontiguousarray(E, dtype=dataset.X.dtype)
     console.info(f"Endmembers: {how} ({E.shape[1]} of them)")
     started = time.perf_counter()

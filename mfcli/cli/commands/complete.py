@@ -138,6 +138,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         raise ParameterError("--masks needs a matrix input (a .npz ratings matrix or --dense)")
 
     ratings = read_ratings(ratings_path, dense=dense)
+    check_rating_magnitudes(ratings, ratings_path, model)
     console.info(f"Read {ratings_path}: {len(ratings)} ratings, {ratings.n_users} users x {ratings.n_items} items, "
                  f"values {ratings.values.min():g}..{ratings.values.max():g}")
     validation = None
@@ -148,6 +149,7 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         split = f"masks {','.join(masks)}"
     elif test_path is not None:
         test = read_ratings(test_path, dense=dense)
+        check_rating_magnitudes(test, test_path, model)
         train = without_test_ratings(ratings, test, ratings_path, test_path)
         split = f"test file {test_path}"
     else:
@@ -253,6 +255,17 @@ def without_test_ratings(ratings, test, ratings_path: str, test_path: str):
     console.warn(f"{int(overlap.sum())} of the {len(test)} test ratings of {test_path} are also in {ratings_path}; "
                  "they were removed from training, so that the model is tested only on ratings it has not seen")
     return ratings.subset(~overlap)
+def check_rating_magnitudes(ratings, source: str, model: str) -> None:
+    """Refuse ratings whose magnitudes the model's arithmetic cannot take (float32 for the deep
+    models, float64 otherwise; :func:`mfcli.validation.require_workable_magnitude`)."""
+    import numpy as np
+
+    from mfcli.validation import largest_magnitude, require_workable_magnitude
+
+    largest = largest_magnitude(ratings.values)
+    if largest:
+        dtype = np.float32 if model in DEEP_MODELS else np.float64
+        require_workable_magnitude(largest, dtype, len(ratings), f"the ratings of {source}", float64_option=None)
 
 
 def _print_summary(summary: dict) -> None:

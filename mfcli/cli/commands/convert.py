@@ -8,21 +8,7 @@ from mfcli.cli import console
 from mfcli.cli.options import DATA_FORMATS, data_options, force_option, input_argument, load_input
 
 
-class StdioSpecCommand(click.Command):
-    """A command whose INPUT/OUTPUT may be '-:FMT' (stdin/stdout in that format). Click reads any
-    token starting with '-' as an option, so such tokens are wrapped while parsing, then restored."""
-
-    def parse_args(self, ctx, args):
-        wrapped = {f"<{arg}>": arg for arg in args if arg.startswith("-:") and len(arg) > 2}
-        rest = super().parse_args(ctx, [f"<{arg}>" if f"<{arg}>" in wrapped else arg for arg in args])
-        for name, value in ctx.params.items():
-            if isinstance(value, str) and value in wrapped:
-                ctx.params[name] = wrapped[value]
-        return rest
-
-
-@click.command(cls=StdioSpecCommand,
-               short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI, GeoTIFF).")
+@click.command(short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI, GeoTIFF).")
 @input_argument
 @click.argument("output_spec", metavar="OUTPUT")
 @data_options

@@ -45,12 +45,13 @@ def command(input_spec: str, method: str, max_rank: int | None, plot_path: str |
       mfcli estimate-rank sample:urban --plot urban_scree.png
     """
     from mfcli.cli import console
-    from mfcli.cli.options import load_input
+    from mfcli.cli.options import check_factorization_input, load_input
     from mfcli.models.rank import estimate_rank
 
     if plot_path:
         check_picture_output(plot_path, force)
     dataset = load_input(input_spec, **data_opts)
+    check_factorization_input(dataset, "rank estimation", nonnegative=False)
     estimate = estimate_rank(dataset.X, method=method, max_rank=max_rank)
     rank = estimate["rank"]
     subspace = estimate.get("hysime", estimate)
@@ -77,4 +78,4 @@ def command(input_spec: str, method: str, max_rank: int | None, plot_path: str |
                          "noise_std": noise.tolist()})
         console.emit_json(document)
     else:
-        click.echo(str(rank))
+        console.echo(str(rank))

@@ -22,10 +22,8 @@ def _parse_layer(ctx, param, value: str) -> int | str:
 @result_argument
 @click.option("--layer", default="-1", callback=_parse_layer, metavar="L|all",
               help="Layer (1 = closest to the data, default: the last) or 'all' for one row per layer.")
-@click.option("--hard", "kind", flag_value="hard",
-              help="Hard cluster maps (1 where a pixel belongs to the cluster).")
-@click.option("--soft", "kind", flag_value="soft",
-              help="Soft abundances (NNLS/FCLS) where stored, else the coefficients.")
+@click.option("--hard", is_flag=True, help="Hard cluster maps (1 where a pixel belongs to the cluster).")
+@click.option("--soft", is_flag=True, help="Soft abundances (NNLS/FCLS) where stored, else the coefficients.")
 @click.option("--cmap", default="viridis", show_default=True, help="matplotlib colour map.")
 @click.option("--vmax", type=FiniteFloatRange(min=0, min_open=True),
               help="Top of every colour scale (default: 1 for fractions, else the 99.5th percentile of the layer).")
@@ -33,7 +31,7 @@ def _parse_layer(ctx, param, value: str) -> int | str:
               help="With --layer all: one colour scale for all layers (default: one per layer).")
 @truth_option
 @picture_options
-def command(result_path: str, layer, kind: str | None, cmap: str, vmax: float | None, shared_scale: bool,
+def command(result_path: str, layer, hard: bool, soft: bool, cmap: str, vmax: float | None, shared_scale: bool,
             truth_specs: tuple[str, ...], output: str, dpi: int, force: bool) -> None:
     """Draw the abundance maps of RESULT in the image's true shape and orientation.
 
@@ -52,6 +50,9 @@ def command(result_path: str, layer, kind: str | None, cmap: str, vmax: float | 
     from mfcli.io.result import read_result
     from mfcli.plotting.abundances import abundance_figure
 
+    if hard and soft:
+        raise click.UsageError("give --hard or --soft, not both")
+    kind = "hard" if hard else "soft" if soft else None
     check_picture_output(output, force)
     import matplotlib
 

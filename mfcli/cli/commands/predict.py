@@ -33,6 +33,7 @@ def command(model_path: str, pairs_path: str, output: str | None, force: bool, a
 
     from mfcli.completion.persist import predictor_from_result
     from mfcli.io.atomic import atomic_file, check_output_path
+    from mfcli.io.write import write_stdout
     from mfcli.io.ratings import read_pairs
     from mfcli.io.result import read_result
     from mfcli.metrics import mae, rmse
@@ -63,7 +64,7 @@ def command(model_path: str, pairs_path: str, output: str | None, force: bool, a
         for a, b, s in zip(users.tolist(), items.tolist(), scores.tolist()):
             buffer.write(f"{a},{b},{s:.6g}\n")
         if output is None:
-            click.echo(buffer.getvalue(), nl=False)
+            write_stdout(buffer.getvalue())
         else:
             with atomic_file(output, force=force) as tmp:
                 tmp.write_text(buffer.getvalue())

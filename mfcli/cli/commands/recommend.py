@@ -86,4 +86,4 @@ def command(model_path: str, user_id: str | None, top_n: int, new_ratings: str |
         return
     lines = ["rank,item,score"] + [f"{k + 1},{item},{scores[j]:.6g}" for k, (item, j) in
                                    enumerate(zip(item_ids.tolist(), top))]
-    click.echo("\n".join(lines))
+    console.echo("\n".join(lines))

@@ -41,11 +41,11 @@ def command(result_path: str, fmt: str, output: str, no_members: bool, force: bo
       mfcli tree out/result.h5 --format dot | dot -Tpng > hierarchy_graph.png   # needs Graphviz
     """
     import json
-    import sys
 
     from mfcli.hierarchy import to_dot, to_json_dict, to_newick, tree_from_result
     from mfcli.io.atomic import atomic_file
     from mfcli.io.result import read_result
+    from mfcli.io.write import write_stdout
 
     tree = tree_from_result(read_result(result_path))
     if fmt == "json":
@@ -55,8 +55,7 @@ def command(result_path: str, fmt: str, output: str, no_members: bool, force: bo
     else:
         text = to_dot(tree)
     if output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return
     with atomic_file(output, force=force) as tmp:
         tmp.write_text(text)

@@ -137,7 +137,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     model_params = spec.parse_params(params)
     if init != "auto" and init not in spec.all_inits:
         raise ParameterError(f"model {spec.name} takes --init auto, {', '.join(spec.all_inits)}, not '{init}'")
-    check_output_path(output, force, kind="folder")
+    check_output_path(output, force, kind="folder", marker="result.h5")
     check_engine(spec, **data_opts)
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
@@ -179,7 +179,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     from mfcli.summary import JSON_INDEX_BASE, empty_cluster_warnings, layer_summaries
 
     tree = tree_from_result(result)
-    with atomic_directory(output, force=force) as folder:
+    with atomic_directory(output, force=force, marker="result.h5") as folder:
         import json
 
         from mfcli.io.result import result_writer

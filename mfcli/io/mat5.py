@@ -1,0 +1,153 @@
+"""A structural check of MATLAB v5 MAT-files, run before scipy.io.loadmat reads one.
+
+scipy's reader trusts the sizes written in a file: a damaged element (a data tag zeroed, a
+dimension changed) can make it read past its buffer and crash the process with a
+segmentation fault, where no Python exception can be caught. :func:`check_mat5` walks the
+file's elements first (MathWorks, "MAT-File Format", R2023b, ch. 1) and raises an InputError
+where a size does not add up: an element running past its parent, an unknown data type, an
+array whose data hold another number of values than its dimensions say.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from mfcli.errors import InputError
+
+# Data types (Table 1-1) and their sizes in bytes; miMATRIX and miCOMPRESSED hold elements.
+TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8, 16: 1, 17: 2, 18: 4}
+MI_INT8, MI_INT32, MI_UINT32, MI_MATRIX, MI_COMPRESSED = 1, 5, 6, 14, 15
+# Array classes (Table 1-3).
+MX_CELL, MX_STRUCT, MX_OBJECT, MX_CHAR, MX_SPARSE = 1, 2, 3, 4, 5
+NUMERIC_CLASSES = range(6, 16)
+COMPLEX_FLAG = 0x08
+MAX_DEPTH = 32  # cells within cells within ...
+MAX_INFLATED = 1 << 34  # bytes a compressed element may inflate to (16 GiB): beyond, a damaged size
+
+
+class _Damaged(Exception):
+    pass
+
+
+def check_mat5(path: str) -> None:
+    """Raise InputError if the MATLAB v5 file ``path`` is not structurally sound."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        _check_file(data)
+    except _Damaged as exc:
+        raise InputError(f"'{path}' is a damaged MATLAB file ({exc}); the file may be corrupt or truncated") from None
+
+
+def _check_file(data: bytes) -> None:
+    if len(data) < 128:
+        raise _Damaged("shorter than the 128-byte header")
+    mark = data[126:128]
+    if mark == b"IM":
+        order = "<"
+    elif mark == b"MI":
+        order = ">"
+    else:
+        raise _Damaged("no endian mark in the header")
+    _check_elements(data, 128, len(data), order, 0, top=True)
+
+
+def _tag(data: bytes, position: int, end: int, order: str) -> tuple[int, int, int, int]:
+    """(type, number of bytes, start of the data, start of the next element)."""
+    if position + 8 > end:
+        raise _Damaged(f"an element tag at byte {position} runs past the end of its container")
+    first, second = struct.unpack_from(order + "II", data, position)
+    if first >> 16:  # small data element: size in the upper half, data in the next four bytes
+        kind, size = first & 0xFFFF, first >> 16
+        if size > 4:
+            raise _Damaged(f"a small element at byte {position} claims {size} bytes")
+        return kind, size, position + 4, position + 8
+    kind, size = first, second
+    start = position + 8
+    if start + size > end:
+        raise _Damaged(f"an element at byte {position} claims {size} bytes, more than its container holds")
+    padded = size if kind == MI_COMPRESSED else (size + 7) // 8 * 8
+    return kind, size, start, min(start + padded, end)
+
+
+def _check_elements(data: bytes, position: int, end: int, order: str, depth: int, top: bool = False) -> None:
+    while position < end:
+        if top and end - position < 8 and not any(data[position:end]):
+            return  # zero padding at the end of the file
+        kind, size, start, position = _tag(data, position, end, order)
+        if kind == MI_COMPRESSED:
+            if not top:
+                raise _Damaged("a compressed element inside an array")
+            try:
+                inflated = zlib.decompressobj().decompress(data[start:start + size], MAX_INFLATED)
+            except zlib.error as exc:
+                raise _Damaged(f"a compressed element does not inflate ({exc})") from None
+            _check_elements(inflated, 0, len(inflated), order, depth)
+        elif kind == MI_MATRIX:
+            _check_matrix(data, start, start + size, order, depth)
+        elif kind not in TYPE_SIZES:
+            raise _Damaged(f"unknown data type {kind}")
+
+
+def _values(data: bytes, start: int, size: int, kind: int, order: str, what: str) -> tuple:
+    if kind not in (MI_INT32, MI_UINT32, MI_INT8) or size % TYPE_SIZES[kind]:
+        raise _Damaged(f"the {what} of an array are stored as type {kind} in {size} bytes")
+    code = {MI_INT32: "i", MI_UINT32: "I", MI_INT8: "b"}[kind]
+    return struct.unpack_from(f"{order}{size // TYPE_SIZES[kind]}{code}", data, start)
+
+
+def _check_matrix(data: bytes, position: int, end: int, order: str, depth: int) -> None:
+    if position == end:
+        return  # an empty miMATRIX (an empty cell element)
+    if depth > MAX_DEPTH:
+        raise _Damaged("arrays nested too deep")
+    kind, size, start, position = _tag(data, position, end, order)
+    flags = _values(data, start, size, kind, order, "flags")
+    if len(flags) < 1:
+        raise _Damaged("an array without flags")
+    array_class, is_complex = flags[0] & 0xFF, bool((flags[0] >> 8) & COMPLEX_FLAG)
+    kind, size, start, position = _tag(data, position, end, order)
+    dims = _values(data, start, size, kind, order, "dimensions")
+    if len(dims) < 2 or min(dims) < 0:
+        raise _Damaged(f"an array of dimensions {dims}")
+    count = 1
+    for dim in dims:
+        count *= dim
+    kind, size, start, position = _tag(data, position, end, order)  # the array's name
+    if kind not in (MI_INT8, 2):
+        raise _Damaged(f"an array name of type {kind}")
+    if array_class in NUMERIC_CLASSES or array_class == MX_CHAR:
+        for part in ("real", "imaginary")[: 2 if is_complex else 1]:
+            kind, size, start, position = _tag(data, position, end, order)
+            utf8 = array_class == MX_CHAR and kind == 16  # variable width: at least a byte a character
+            if kind not in TYPE_SIZES or (size < count if utf8 else size != count * TYPE_SIZES[kind]):
+                raise _Damaged(f"the {part} part of a {'x'.join(map(str, dims))} array holds {size} bytes of "
+                               f"type {kind}")
+    elif array_class == MX_SPARSE:
+        for _ in range(3 + is_complex):  # ir, jc, pr[, pi]: sizes within the array, checked above
+            kind, size, start, position = _tag(data, position, end, order)
+            if kind not in TYPE_SIZES:
+                raise _Damaged(f"a sparse array part of type {kind}")
+    elif array_class == MX_CELL:
+        for _ in range(count):
+            kind, size, start, position = _tag(data, position, end, order)
+            if kind != MI_MATRIX:
+                raise _Damaged(f"a cell holding type {kind}")
+            _check_matrix(data, start, start + size, order, depth + 1)
+    elif array_class in (MX_STRUCT, MX_OBJECT):
+        if array_class == MX_OBJECT:
+            kind, size, start, position = _tag(data, position, end, order)  # the class name
+        kind, size, start, position = _tag(data, position, end, order)
+        length = _values(data, start, size, kind, order, "field name length")
+        kind, size, start, position = _tag(data, position, end, order)
+        if not length or length[0] <= 0:
+            raise _Damaged("a struct without a field name length")
+        fields = size // length[0]
+        for _ in range(count * fields):
+            kind, size, start, position = _tag(data, position, end, order)
+            if kind != MI_MATRIX:
+                raise _Damaged(f"a struct field holding type {kind}")
+            _check_matrix(data, start, start + size, order, depth + 1)
+    elif array_class not in (16, 17):  # function handles and opaque objects (strings, tables): not walked
+        raise _Damaged(f"an array of unknown class {array_class}")
