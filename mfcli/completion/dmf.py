@@ -249,10 +249,14 @@ class DMFPredictor:
             return hard_quantize(out, self.levels, self.boundaries)
         return out
 
-    def user_scores(self, user: int) -> np.ndarray:
-        return self._finish(self.V @ self.U[user])
+    def user_scores(self, user: int, clip: bool = True) -> np.ndarray:
+        return self._finish(self.V @ self.U[user]) if clip else from_unit(self.V @ self.U[user], self.alpha, self.beta)
 
-    def new_user_scores(self, items, values) -> np.ndarray:
+    def ranking_scores(self, users) -> np.ndarray:
+        """len(users) x n_items continuous scores (before any quantizer) of user indices ``users``."""
+        return from_unit(self.U[np.asarray(users, dtype=np.int64)] @ self.V.T, self.alpha, self.beta)
+
+    def new_user_scores(self, items, values, clip: bool = True) -> np.ndarray:
         """Scores of every item for a user given only by ratings of known items (the row branch)."""
         if self.user_layers is None:
             raise ParameterError("this DMF model was saved without its network; cannot score a new user")
@@ -263,7 +267,7 @@ class DMFPredictor:
         x[0, items[keep]] = scale_inputs(np.asarray(values, dtype=np.float64)[keep] / self.beta,
                                          np.zeros(int(keep.sum()), dtype=np.int64), 1, self.input_norm)
         u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))[0]
-        return self._finish(self.V @ u)
+        return self._finish(self.V @ u) if clip else from_unit(self.V @ u, self.alpha, self.beta)
 
 
 def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users: np.ndarray,
@@ -476,6 +480,7 @@ class DMF:
         history = {"train_rmse": [], "validation_rmse": [], "seconds": [], "lambda": []}
         best = (math.inf, 0, None)
         stopped_by = "epochs"
+        has_validation = validation is not None and len(validation) > 0
         for epoch in range(1, epochs + 1):
             user_net.train()
             item_net.train()
@@ -525,6 +530,9 @@ class DMF:
                 else:
                     output = cosine
                     loss = ((output - target) ** 2).mean()
+                if not torch.isfinite(loss):
+                    raise ParameterError(f"{'dmf-d' if self.discrete else 'dmf'} diverged at epoch {epoch}: the "
+                                         f"training loss became {float(loss.detach())}; try a smaller --lr (now {p['lr']:g})")
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -550,6 +558,9 @@ class DMF:
                 history[key].append(value)
             if callback is not None:
                 callback(epoch, train_rmse, validation_rmse=val_rmse, seconds=seconds, total=epochs)
+            if has_validation and not np.isfinite(val_rmse):
+                raise ParameterError(f"{'dmf-d' if self.discrete else 'dmf'}: the validation RMSE became {val_rmse} "
+                                     f"at epoch {epoch}; try a smaller --lr (now {p['lr']:g})")
             if not math.isnan(val_rmse) and val_rmse < best[0]:
                 best = (val_rmse, epoch, self._snapshot())
             elif not math.isnan(val_rmse) and epoch - best[1] >= p["patience"] > 0 and \
@@ -565,6 +576,12 @@ class DMF:
         else:
             self.best_epoch_ = len(history["seconds"])
         self.stopped_by_ = stopped_by
+        # Early stopping on the validation RMSE is the stopping rule; --epochs and the time budget
+        # are limits, which end a run unconverged.
+        self.has_stopping_rule_ = bool(has_validation and p["patience"] > 0)
+        self.converged_ = stopped_by == "early stopping"
+        self.stop_reason_ = {"early stopping": "early_stopping", "epochs": "max_iter",
+                             "time budget": "max_time"}[stopped_by]
         self.history_ = {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
         self.device_ = str(device)
         self.threads_ = int(threads)
