@@ -210,3 +210,14 @@ def read_new_ratings(path: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarr
     if len(np.unique(items)) != len(items):
         raise DataError(f"'{path}' rates an item more than once; keep one rating per item")
     return None, items, values
+
+
+def read_user_list(path: str) -> np.ndarray:
+    """User ids for batch recommendations: the first field of each line (a header line 'user' is
+    skipped; '-' reads stdin)."""
+    rows, _ = _split_table(_read_text(path), path, 1, "user ids", header_field=None)
+    if rows[0][0].lower() in ("user", "userid", "user_id", "users"):
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"'{path}' holds a header but no user ids")
+    return _ids([r[0] for r in rows])
