@@ -40,16 +40,63 @@ import scipy.sparse as sp
 from mfcli.completion.data import IdMap
 
 
+class RowPlan:
+    """The rows of a CSR pattern grouped for batched products, made once per pattern and weights.
+
+    Rows are grouped by their number of entries rounded up to a power of 2 into blocks of at most
+    ``max_cells`` padded entries (:func:`_row_blocks`), so that per-row Gram matrices or
+    matrix-vector products become a few batched products (no Python loop over rows) while padding
+    at most doubles the work. Each block keeps its rows, the column of each padded entry (padding:
+    ``n_cols``, a zero row of the padded features) and the entries' weights minus ``w0`` (padding:
+    0) in float32. :meth:`run` applies a function to every block on a few threads (NumPy releases
+    the GIL in its products; each block writes only its own rows, so the result does not depend on
+    the number of threads).
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, weights: np.ndarray | None = None, w0: float = 0.0,
+                 max_cells: int = 1 << 18):
+        indptr, indices = matrix.indptr, matrix.indices
+        self.n_rows, self.n_cols = matrix.shape
+        n = len(indices)
+        cols = np.append(indices, self.n_cols).astype(np.int64)
+        excess = np.append(np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64), 0.0) - w0
+        excess[-1] = 0.0
+        excess = excess.astype(np.float32)
+        self.blocks = [(rows, cols[positions], excess[positions], positions)
+                       for rows, positions in _row_blocks(indptr, max_cells)]
+
+    def padded(self, features: np.ndarray) -> np.ndarray:
+        """The features in float32 with a zero row appended (where padding points)."""
+        out = np.zeros((features.shape[0] + 1, features.shape[1]), dtype=np.float32)
+        out[:-1] = features
+        return out
+
+    def run(self, work) -> None:
+        """``work(rows, cols, excess, positions)`` on every block, on up to :func:`n_threads` threads."""
+        threads = min(n_threads(), len(self.blocks))
+        with single_threaded_blas():
+            if threads <= 1:
+                for block in self.blocks:
+                    work(*block)
+                return
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads) as pool:
+                for future in [pool.submit(work, *block) for block in self.blocks]:
+                    future.result()
+
+
 def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarray,
                weights: np.ndarray | None = None, w0: float = 0.0, n_factors: int | None = None,
-               return_rhs: bool = False):
+               return_rhs: bool = False, plan: RowPlan | None = None):
     """Weighted ridge solve of every row (see the module docstring).
 
     ``matrix``: n_rows x n_cols CSR pattern of the observed entries; ``targets``/``weights``:
     values in the order of ``matrix.data`` (weights default to 1); ``features``: n_cols x p;
     ``reg``: n_rows x p diagonal regularization; ``n_factors``: how many leading feature columns
-    the unobserved-entry weight ``w0`` applies to (default: all). Returns n_rows x p (and the
-    right-hand sides b_i = sum_O w_ij t_ij f_j with ``return_rhs``).
+    the unobserved-entry weight ``w0`` applies to (default: all); ``plan``: the
+    :class:`RowPlan` of ``matrix``, ``weights`` and ``w0`` when the caller keeps one. Returns
+    n_rows x p (and the right-hand sides b_i = sum_O w_ij t_ij f_j with ``return_rhs``).
     """
     n_rows = matrix.shape[0]
     p = features.shape[1]
@@ -59,38 +106,57 @@ def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray,
     rhs = np.asarray(sp.csr_matrix((w * targets, indices, indptr), shape=matrix.shape) @ features)
     grams = np.zeros((n_rows, p, p))
     all_gram = features[:, :n_factors].T @ features[:, :n_factors] if w0 else None
-    # The Gram matrices are accumulated in float32 (half the memory traffic of float64); the
-    # solves are in float64. Row n_cols of `padded` is zero: padding points there.
-    padded = np.zeros((features.shape[0] + 1, p), dtype=np.float32)
-    padded[:-1] = features
-    pad_index = np.append(indices, features.shape[0]).astype(np.int64)
-    w32 = None if weights is None else np.append(w, 0.0).astype(np.float32)
-    # One Gram product per row: sum_O (w_ij - w0) f_j f_j^T + w0 G over the factor block; the bias
-    # row and column (beyond n_factors) take back the w0 sum_O f_j that the product subtracted.
-    if w32 is None:
-        w32 = np.append(np.ones(len(indices)), 0.0).astype(np.float32)
-    if w0:
-        w32[:-1] -= np.float32(w0)
-    with single_threaded_blas():
-        for rows, positions in _row_blocks(indptr):
-            F = padded[pad_index[positions]]
-            grams[rows] = F.transpose(0, 2, 1) @ (F * w32[positions][:, :, None])
-            if w0:
-                grams[rows, :n_factors, :n_factors] += w0 * all_gram
-                if n_factors < p:
-                    sums = w0 * F.sum(axis=1, dtype=np.float64)
-                    grams[rows, n_factors:, :] += sums[:, None, :]
-                    grams[rows, :n_factors, n_factors:] += sums[:, :n_factors, None]
-        diagonal = np.arange(p)
-        grams[:, diagonal, diagonal] += reg
-        # Rows without any weight or regularization would be singular: give them a tiny ridge.
-        grams[:, diagonal, diagonal] += 1e-10
-        x = np.linalg.solve(grams, rhs[:, :, None])[:, :, 0]
+    plan = plan or RowPlan(matrix, weights, w0)
+    padded = plan.padded(features)
+
+    # One Gram product per row, in float32 (half the memory traffic of float64; the solves are in
+    # float64): sum_O (w_ij - w0) f_j f_j^T + w0 G over the factor block; the bias row and column
+    # (beyond n_factors) take back the w0 sum_O f_j that the product subtracted.
+    def work(rows, cols, excess, positions):
+        F = padded[cols]
+        gram = F.transpose(0, 2, 1) @ (F * excess[:, :, None])
+        if w0:
+            gram = gram.astype(np.float64)
+            gram[:, :n_factors, :n_factors] += w0 * all_gram
+            if n_factors < p:
+                sums = w0 * F.sum(axis=1, dtype=np.float64)
+                gram[:, n_factors:, :] += sums[:, None, :]
+                gram[:, :n_factors, n_factors:] += sums[:, :n_factors, None]
+        grams[rows] = gram
+
+    plan.run(work)
+    diagonal = np.arange(p)
+    grams[:, diagonal, diagonal] += reg
+    # Rows without any weight or regularization would be singular: give them a tiny ridge.
+    grams[:, diagonal, diagonal] += 1e-10
+    x = _batched_solve(grams, rhs)
     return (x, rhs) if return_rhs else x
 
 
+def _batched_solve(grams: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """np.linalg.solve of every row's system, in chunks on a few threads."""
+    n = len(grams)
+    threads = min(n_threads(), max(1, n // 256))
+    x = np.empty_like(rhs)
+
+    def work(chunk):
+        x[chunk] = np.linalg.solve(grams[chunk], rhs[chunk][:, :, None])[:, :, 0]
+
+    chunks = np.array_split(np.arange(n), threads)
+    with single_threaded_blas():
+        if threads <= 1:
+            work(chunks[0])
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads) as pool:
+                for future in [pool.submit(work, chunk) for chunk in chunks]:
+                    future.result()
+    return x
+
+
 def cg_solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
-                  reg: float, w0: float, x0: np.ndarray, steps: int = 3) -> np.ndarray:
+                  reg: float, w0: float, x0: np.ndarray, steps: int = 3, plan: RowPlan | None = None):
     """``steps`` conjugate-gradient iterations per row from ``x0`` on the normal equations of
     :func:`solve_rows` without biases, for every row at once:
 
@@ -101,49 +167,48 @@ def cg_solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, weights: np.ndarra
     method for implicit feedback collaborative filtering", RecSys 2011; the ``implicit``
     package's ``use_cg``). Warm-started from the previous sweep's factors, a few steps per sweep
     reach the exact solve's quality (benchmarks/bench_implicit.py prints both). Rows without
-    entries are solved too (to 0 from any start after enough steps; set them to 0 if needed).
-    Works in float32 (the features are gathered per block of rows once and reused by every
-    step). Returns (x, q): n_rows x k (float64) and the per-row values q_i = 2 b_i.x_i - x_i^T A_i x_i
-    (= b_i.x_i + x_i.r_i with the residual r_i = b_i - A_i x_i that the iterations maintain), so
-    that the row's objective is sum_O w_ij t_ij^2 - q_i.
+    entries keep ``x0``. Works in float32, block by block of rows (:class:`RowPlan`, built for
+    ``weights`` and ``w0``), gathering each block's features once for all the steps. Returns
+    (x, q): n_rows x k (float64) and the per-row values q_i = 2 b_i.x_i - x_i^T A_i x_i (= b_i.x_i
+    + x_i.r_i with the residual r_i = b_i - A_i x_i that the iterations maintain), so that the
+    row's objective is sum_O w_ij t_ij^2 - q_i.
     """
     n_rows, k = matrix.shape[0], features.shape[1]
-    indptr, indices = matrix.indptr, matrix.indices
+    plan = plan or RowPlan(matrix, weights, w0, max_cells=1 << 15)
     features32 = np.asarray(features, dtype=np.float32)
     gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
-    padded = np.zeros((features.shape[0] + 1, k), dtype=np.float32)
-    padded[:-1] = features32
-    pad_index = np.append(indices, features.shape[0]).astype(np.int64)
-    excess = np.append(np.asarray(weights, dtype=np.float64) - w0, 0.0).astype(np.float32)
+    padded = plan.padded(features32)
     rhs_weights = np.append(np.asarray(weights, dtype=np.float64) * targets, 0.0).astype(np.float32)
     out = np.asarray(x0, dtype=np.float64).copy()
     fitted = np.zeros(n_rows)
     tiny = np.float32(1e-30)
-    with single_threaded_blas():
-        for rows, positions in _row_blocks(indptr, max_cells=1 << 15):
-            F = padded[pad_index[positions]]                     # rows x L x k
-            c = excess[positions][:, None, :]                    # rows x 1 x L
-            x = out[rows].astype(np.float32)
 
-            def times_a(p):
-                return p @ gram + (c * (F @ p[:, :, None]).transpose(0, 2, 1) @ F)[:, 0, :]
+    def work(rows, cols, excess, positions):
+        F = padded[cols]                                          # rows x L x k
 
-            b = (rhs_weights[positions][:, None, :] @ F)[:, 0, :]
-            r = b - times_a(x)
-            d = r.copy()
-            rs = np.einsum("ij,ij->i", r, r)
-            for _ in range(int(steps)):
-                ad = times_a(d)
-                curvature = np.einsum("ij,ij->i", d, ad)
-                alpha = np.where(curvature > tiny, rs / np.maximum(curvature, tiny), 0).astype(np.float32)
-                x += alpha[:, None] * d
-                r -= alpha[:, None] * ad
-                rs_new = np.einsum("ij,ij->i", r, r)
-                beta = np.where(rs > tiny, rs_new / np.maximum(rs, tiny), 0).astype(np.float32)
-                d = r + beta[:, None] * d
-                rs = rs_new
-            out[rows] = x
-            fitted[rows] = np.einsum("ij,ij->i", x, b + r, dtype=np.float64)
+        def times_a(v):
+            d = np.matmul(F, v[:, :, None])[:, :, 0]              # <f_j, v> for the row's entries
+            return v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
+
+        x = out[rows].astype(np.float32)
+        b = np.matmul(rhs_weights[positions][:, None, :], F)[:, 0, :]
+        r = b - times_a(x)
+        d = r.copy()
+        rs = np.einsum("ij,ij->i", r, r)
+        for _ in range(int(steps)):
+            ad = times_a(d)
+            curvature = np.einsum("ij,ij->i", d, ad)
+            alpha = np.where(curvature > tiny, rs / np.maximum(curvature, tiny), 0).astype(np.float32)
+            x += alpha[:, None] * d
+            r -= alpha[:, None] * ad
+            rs_new = np.einsum("ij,ij->i", r, r)
+            beta = np.where(rs > tiny, rs_new / np.maximum(rs, tiny), 0).astype(np.float32)
+            d = r + beta[:, None] * d
+            rs = rs_new
+        out[rows] = x
+        fitted[rows] = np.einsum("ij,ij->i", x, b + r, dtype=np.float64)
+
+    plan.run(work)
     return out, fitted
 
 
@@ -188,6 +253,7 @@ class HalfStep:
         # Conjugate-gradient sweeps apply to a uniform ridge without biases (implicit feedback).
         self.cg_steps = int(solver.get("cg_steps", 0) or 0)
         self.uniform_reg = reg if not self.biases and solver.get("reg_scaling", "count") != "count" else None
+        self._plan = None
 
     def solve(self, other_factors: np.ndarray, global_mean: float, other_bias: np.ndarray,
               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -201,12 +267,15 @@ class HalfStep:
         targets = self.targets - global_mean - (other_bias[self.cols] if self.biases else 0.0)
         targets = targets[self.order]
         weights = np.ones(len(self.cols)) if self.weights is None else self.weights
-        if start is not None and self.cg_steps and self.uniform_reg is not None:
+        cg = start is not None and self.cg_steps and self.uniform_reg is not None
+        if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
+            self._plan = (cg, RowPlan(self.pattern, weights, self.w0, max_cells=1 << 15 if cg else 1 << 18))
+        if cg:
             x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
-                                      self.cg_steps)
+                                      self.cg_steps, plan=self._plan[1])
         else:
             x, rhs = solve_rows(self.pattern, targets, features, self.reg, self.weights, self.w0, self.rank,
-                                return_rhs=True)
+                                return_rhs=True, plan=self._plan[1])
             fitted = np.einsum("ij,ij->i", x, rhs)
         x[self.counts == 0] = 0.0
         fitted[self.counts == 0] = 0.0
@@ -223,16 +292,36 @@ class HalfStep:
         return value
 
 
+_BLAS = {}
+
+
 def single_threaded_blas():
     """Limit BLAS to one thread (threadpoolctl) for many small matrix products.
 
     Each product is a small k x k one, too small to share among threads: one thread spares the
     start and synchronisation of BLAS threads on every call, and their spinning when other
-    processes compete for the cores.
+    processes compete for the cores (the rows are shared among threads by :class:`RowPlan`).
+    The controller (a scan of the loaded libraries) is made once.
     """
-    from threadpoolctl import threadpool_limits
+    if "controller" not in _BLAS:
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="blas")
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"].limit(limits=1, user_api="blas")
+
+
+def n_threads() -> int:
+    """Threads for the row blocks: the CPUs this process may use (at most 8), or MFCLI_THREADS."""
+    import os
+
+    setting = os.environ.get("MFCLI_THREADS")
+    if setting and setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    return max(1, min(available, 8))
 
 
 def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18):
