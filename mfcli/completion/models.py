@@ -48,12 +48,15 @@ Callback = Callable[..., Any]
 # ``epochs`` is a limit: the runs stop by their rule (``tol``) first. Explicit ALS/WALS: tol 1e-3
 # stops at the epoch where the test RMSE on both MovieLens sets is within 0.001 of its best (10 and
 # 8 epochs); the objective decreases geometrically, so 50 more epochs lower it by about 4 tol more.
+# SGD minimizes the ALS objective (same reg): with lr 0.02 decaying by 0.97 per epoch it reaches a
+# lower test RMSE than ALS on MovieLens 100K; tol 1e-3 (plateau of 3 epochs) stops it near its best.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "baseline": {"rank": 0, "reg": 10.0, "epochs": 100, "tol": 1e-4},
     "als": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 50, "tol": 1e-3},
     "wals": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "w0": 0.001, "epochs": 50, "tol": 1e-3},
     "wals-implicit": {"rank": 32, "reg": 1.0, "alpha": 1.0, "epochs": 50, "tol": 1e-3, "cg_steps": 3},
-    "sgd": {"rank": 32, "reg": 0.03, "reg_bias": 0.01, "epochs": 25, "lr": 0.01, "batch_size": 4096, "tol": 1e-4},
+    "sgd": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 100, "lr": 0.02, "lr_decay": 0.97, "batch_size": 4096,
+            "tol": 1e-3},
     "bpr": {"rank": 64, "reg": 0.01, "lr": 0.1, "batch_size": 4096, "epochs": 100, "tol": 1e-3},
     "svd": {"rank": 16},
 }
@@ -476,10 +479,10 @@ def _sgd_loop(train: Ratings, rank: int, reg: float, reg_bias: float, lr: float,
     return model
 
 
-def fit_sgd(train: Ratings, rank: int = 32, reg: float = 0.03, reg_bias: float | None = None, lr: float = 0.01,
-            lr_decay: float = 0.95, batch_size: int = 4096, epochs: int = 25, seed: int = 0,
+def fit_sgd(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float | None = None, lr: float = 0.02,
+            lr_decay: float = 0.97, batch_size: int = 4096, epochs: int = 100, seed: int = 0,
             validation: Ratings | None = None, patience: int = 0, callback: Callback | None = None,
-            init_scale: float = 0.1, tol: float = 1e-4, max_time: float | None = None
+            init_scale: float = 0.1, tol: float = 1e-3, max_time: float | None = None
             ) -> tuple[FactorModel, dict[str, np.ndarray]]:
     """MF with biases on the observed entries by minibatch SGD (see the module docstring).
 

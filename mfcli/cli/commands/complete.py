@@ -127,8 +127,8 @@ def command(ratings_path: str, model: str, seed: int, top_k: int, test_fraction:
       baseline  global mean + user and item biases            reg 10, tol 1e-4, epochs 100
       als       MF with biases on observed ratings, ALS       rank 32, reg 0.1, reg-bias 0.1,
                                                               tol 1e-3, epochs 50
-      sgd       the same objective by minibatch SGD           rank 32, reg 0.03, lr 0.01,
-                                                              tol 1e-4, epochs 25
+      sgd       the same objective by minibatch SGD           rank 32, reg 0.1, lr 0.02 (x0.97
+                                                              per epoch), tol 1e-3, epochs 100
       wals      weighted MF, w0 on unobserved entries, WALS   as als plus w0 0.001
       wals --implicit  implicit feedback (Hu et al. 2008),    rank 32, reg 1, alpha 1, cg-steps 3,
                 conjugate-gradient sweeps                     tol 1e-3, epochs 50
