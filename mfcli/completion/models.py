@@ -352,7 +352,7 @@ def fit_baseline(train: Ratings, reg: float = 10.0, epochs: int = 100, validatio
     _check_stopping(epochs, tol, max_time)
     monitor = _EpochMonitor(train, validation, callback, 0, tol, max_time, epochs, "descent",
                             lambda model: factor_objective(train, model, 0.0, reg), name="baseline",
-                            cause="the ratings or --reg are too large for float64")
+                            cause=f"a value is too large for float64 (--reg {reg:g}); rescale the ratings")
     return monitor.finish(_baseline_loop(train, reg, epochs, monitor))
 
 
@@ -423,7 +423,9 @@ def fit_wals(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float |
     name = "wals --implicit" if implicit else ("wals" if w0 or weights is not None else "als")
     monitor = _EpochMonitor(train, validation, callback, patience, tol, max_time, epochs, "descent",
                             lambda model: model.convergence["objective"], name=name,
-                            cause="the ratings, --alpha or the weights are too large for float64")
+                            cause=f"a value is too large for float64 (--reg {reg:g}, --reg-bias {reg_bias:g}, "
+                                  f"--w0 {w0:g}" + (f", --alpha {alpha:g}" if implicit else "")
+                                  + "); use smaller ones or rescale the ratings")
     model = _wals_loop(train, rank, reg, reg_bias, w0, weights, not implicit, implicit, alpha, epochs, seed,
                        monitor, init_scale, cg_steps if implicit else 0)
     model.solver["frequency_power"] = frequency_power
@@ -501,7 +503,8 @@ def fit_sgd(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float | 
     reg_bias = reg if reg_bias is None else reg_bias
     monitor = _EpochMonitor(train, validation, callback, patience, tol, max_time, epochs, "plateau",
                             lambda model: factor_objective(train, model, reg, reg_bias), name="sgd",
-                            cause=f"the step size --lr {lr:g} is too large for these ratings; try a smaller one")
+                            cause=f"the step size --lr {lr:g} (times --reg {reg:g}) is too large for these ratings; "
+                                  "try smaller ones")
     return monitor.finish(_sgd_loop(train, rank, reg, reg_bias, lr, lr_decay, batch_size, epochs, seed, monitor,
                                     init_scale))
 
