@@ -353,7 +353,8 @@ def fit_baseline(train: Ratings, reg: float = 10.0, epochs: int = 100, validatio
     monitor = _EpochMonitor(train, validation, callback, 0, tol, max_time, epochs, "descent",
                             lambda model: factor_objective(train, model, 0.0, reg), name="baseline",
                             cause=f"a value is too large for float64 (--reg {reg:g}); rescale the ratings")
-    return monitor.finish(_baseline_loop(train, reg, epochs, monitor))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the monitor reports a divergence
+        return monitor.finish(_baseline_loop(train, reg, epochs, monitor))
 
 
 # ---------------------------------------------------------------- ALS / WALS
@@ -426,8 +427,9 @@ def fit_wals(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float |
                             cause=f"a value is too large for float64 (--reg {reg:g}, --reg-bias {reg_bias:g}, "
                                   f"--w0 {w0:g}" + (f", --alpha {alpha:g}" if implicit else "")
                                   + "); use smaller ones or rescale the ratings")
-    model = _wals_loop(train, rank, reg, reg_bias, w0, weights, not implicit, implicit, alpha, epochs, seed,
-                       monitor, init_scale, cg_steps if implicit else 0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the monitor reports a divergence
+        model = _wals_loop(train, rank, reg, reg_bias, w0, weights, not implicit, implicit, alpha, epochs, seed,
+                           monitor, init_scale, cg_steps if implicit else 0)
     model.solver["frequency_power"] = frequency_power
     return monitor.finish(model)
 
