@@ -73,17 +73,7 @@ class RowPlan:
 
     def run(self, work) -> None:
         """``work(rows, cols, excess, positions)`` on every block, on up to :func:`n_threads` threads."""
-        threads = min(n_threads(), len(self.blocks))
-        with single_threaded_blas():
-            if threads <= 1:
-                for block in self.blocks:
-                    work(*block)
-                return
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(threads) as pool:
-                for future in [pool.submit(work, *block) for block in self.blocks]:
-                    future.result()
+        _run_in_threads(work, self.blocks, min(n_threads(), len(self.blocks)))
 
 
 def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarray,
@@ -142,17 +132,29 @@ def _batched_solve(grams: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     def work(chunk):
         x[chunk] = np.linalg.solve(grams[chunk], rhs[chunk][:, :, None])[:, :, 0]
 
-    chunks = np.array_split(np.arange(n), threads)
+    _run_in_threads(work, [(chunk,) for chunk in np.array_split(np.arange(n), threads)], threads)
+    return x
+
+
+def _run_in_threads(work, tasks: list[tuple], threads: int) -> None:
+    """``work(*task)`` for every task on ``threads`` threads (one: in this thread), BLAS on one
+    thread, each thread with the caller's floating-point error settings (np.errstate is per thread)."""
+    settings = np.geterr()
+
+    def run(task):
+        with np.errstate(**settings):
+            work(*task)
+
     with single_threaded_blas():
         if threads <= 1:
-            work(chunks[0])
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+            for task in tasks:
+                run(task)
+            return
+        from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(threads) as pool:
-                for future in [pool.submit(work, chunk) for chunk in chunks]:
-                    future.result()
-    return x
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [pool.submit(run, task) for task in tasks]:
+                future.result()
 
 
 def cg_solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
