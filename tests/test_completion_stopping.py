@@ -161,6 +161,20 @@ def test_a_diverging_run_is_a_one_line_error(invoke, ratings_file, tmp_path):
     assert len(errors) == 1 and "diverged" in errors[0] and "--lr" in errors[0]
 
 
+@pytest.mark.parametrize("args", [
+    ["--reg", "1e308"], ["-m", "wals", "--w0", "1e308"], ["-m", "wals", "--implicit", "--alpha", "1e308"],
+    ["-m", "bpr", "--lr", "1e308"], ["-m", "sgd", "--reg", "1e308"],
+])
+def test_extreme_values_stop_with_one_line_naming_them(invoke, ratings_file, args):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no floating-point warning on the way
+        result = invoke("-q", "complete", str(ratings_file), "--rank", "2", *args)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "diverged" in result.stderr and args[-2] in result.stderr
+
+
 def test_a_run_ended_by_epochs_warns_once_and_says_unconverged(invoke, ratings_file, tmp_path):
     from mfcli.io.result import read_result
 
