@@ -68,6 +68,9 @@ DMF_DEFAULTS: dict[str, Any] = {
     "validation_fraction": 0.05,
     "time_budget": None,
     "threads": None,
+    # Users and items unseen in training: ridge fold-in of their embeddings toward the network's
+    # output with this lambda (fold_in_embeddings); None: the network's output alone.
+    "fold_in": None,
     "device": "auto",
     "seed": 0,
     # DMF-D
@@ -209,8 +212,10 @@ class DMFPredictor:
     """
 
     def __init__(self, U, V, user_ids: IdMap, item_ids: IdMap, alpha, beta, baseline, user_layers=None,
-                 activation="relu", levels=None, boundaries=None, input_norm=False, ratings: Ratings | None = None):
+                 activation="relu", levels=None, boundaries=None, input_norm=False, ratings: Ratings | None = None,
+                 fold_in: float | None = None):
         self.U, self.V = U, V
+        self.fold_in = fold_in
         self.user_ids, self.item_ids = user_ids, item_ids
         self.alpha, self.beta = float(alpha), float(beta)
         self.baseline = baseline  # (global mean, user bias, item bias)
@@ -266,7 +271,13 @@ class DMFPredictor:
         x = np.zeros((1, n_inputs))
         x[0, items[keep]] = scale_inputs(np.asarray(values, dtype=np.float64)[keep] / self.beta,
                                          np.zeros(int(keep.sum()), dtype=np.int64), 1, self.input_norm)
-        u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))[0]
+        u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))
+        if self.fold_in is not None:
+            known = items >= 0
+            u = fold_in_embeddings(u, self.V, np.ones(1, dtype=bool), np.zeros(int(known.sum()), dtype=np.int64),
+                                   items[known], to_unit(np.asarray(values, dtype=np.float64)[known], self.alpha,
+                                                         self.beta), np.ones(len(self.V), dtype=bool), self.fold_in)
+        u = u[0]
         return self._finish(self.V @ u) if clip else from_unit(self.V @ u, self.alpha, self.beta)
 
 
@@ -289,6 +300,40 @@ def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users
     Y = inputs(ratings.items, item_cols[ratings.users], ratings.n_items, int(seen_users.sum()))
     return (normalize_rows(forward_numpy(user_layers, X, activation)),
             normalize_rows(forward_numpy(item_layers, Y, activation)))
+
+
+def fold_in_embeddings(start: np.ndarray, other: np.ndarray, new: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                       unit_values: np.ndarray, other_seen: np.ndarray, lam: float) -> np.ndarray:
+    """Embeddings of the rows flagged ``new`` refined from the network's unit embeddings ``start`` by
+    their ratings (``unit_values`` in [-1, 1] at (``rows``, ``cols``)) of the other side's seen
+    rows ``other``, the other side fixed:
+
+        u_t = argmin_u sum_j (s_tj - <u, v_j>)^2 + lam |u - u_t^0|^2,
+
+    the fold-in of WALS (a ridge solve per row, :func:`mfcli.completion.factors.solve_rows` on the
+    residuals around u_t^0) with the network's output as the prior mean: lam -> inf keeps the
+    network's prediction cos(u^0, v), lam -> 0 is a plain least-squares fit on the item
+    embeddings. The prediction of a refined row is <u_t, v_j> (clipped to [-1, 1]). Other rows are
+    returned unchanged."""
+    from mfcli.completion.factors import solve_rows
+
+    out = np.array(start, dtype=np.float64, copy=True)
+    keep = new[rows] & other_seen[cols]
+    if not keep.any():
+        return out
+    targets_rows = np.flatnonzero(new)
+    local = np.full(len(new), -1, dtype=np.int64)
+    local[targets_rows] = np.arange(len(targets_rows))
+    r, c, s = local[rows[keep]], cols[keep], unit_values[keep]
+    order = np.lexsort((c, r))
+    r, c, s = r[order], c[order], s[order]
+    counts = np.bincount(r, minlength=len(targets_rows))
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    pattern = sp.csr_matrix((np.ones(len(r)), c, indptr), shape=(len(targets_rows), other.shape[0]))
+    residual = s - np.einsum("ij,ij->i", out[targets_rows][r], other[c])
+    delta = solve_rows(pattern, residual, other, np.full((len(targets_rows), other.shape[1]), float(lam)))
+    out[targets_rows] += delta
+    return out
 
 
 # ---------------------------------------------------------------- training (torch)
@@ -621,12 +666,17 @@ class DMF:
         activation = self.params["activation"]
         U, V = embed_all(user_layers, item_layers, activation, ratings, seen_users, seen_items, self.beta_,
                          self.params["input_norm"])
+        lam = self.params.get("fold_in")
+        if lam is not None:
+            unit = to_unit(np.clip(ratings.values, self.alpha_, self.beta_), self.alpha_, self.beta_)
+            U, V = (fold_in_embeddings(U, V, ~seen_users, ratings.users, ratings.items, unit, seen_items, lam),
+                    fold_in_embeddings(V, U, ~seen_items, ratings.items, ratings.users, unit, seen_users, lam))
         mu, b, c = self.baseline_
         b = np.concatenate([b, np.zeros(ratings.n_users - len(b))])
         c = np.concatenate([c, np.zeros(ratings.n_items - len(c))])
         return DMFPredictor(U, V, ratings.user_ids, ratings.item_ids, self.alpha_, self.beta_, (mu, b, c),
                             user_layers, activation, self.levels_ if self.discrete else None,
-                            self.boundaries_ if self.discrete else None, self.params["input_norm"], ratings)
+                            self.boundaries_ if self.discrete else None, self.params["input_norm"], ratings, lam)
 
     def discrete_report(self, predictor: DMFPredictor, test: Ratings) -> dict[str, Any]:
         """RMSE/MAE of the continuous output before the quantizer, and the learned boundaries."""
@@ -654,7 +704,7 @@ class DMF:
         dmf = {"alpha": self.alpha_, "beta": self.beta_, "global_mean": predictor.baseline[0],
                "hidden": self.params["hidden"], "latent": self.rank_, "activation": self.params["activation"],
                "batch_norm": self.params["batch_norm"], "n_layers": len(self.user_layers_),
-               "input_norm": self.params["input_norm"],
+               "input_norm": self.params["input_norm"], "fold_in": self.params.get("fold_in"),
                "discrete": self.discrete, "best_epoch": self.best_epoch_, "stopped_by": self.stopped_by_,
                "device": self.device_, "threads": self.threads_}
         layer = Layer(W=predictor.U, H=predictor.V.T.copy(), history=dict(self.history_),
@@ -698,4 +748,4 @@ def dmf_predictor_from_result(result) -> DMFPredictor:
                          np.asarray(a["completion/item_bias"])),
                         user_layers, dmf.get("activation", "relu"), np.asarray(a["dmf/levels"]) if discrete else None,
                         np.asarray(a["dmf/boundaries"]) if discrete else None, bool(dmf.get("input_norm", False)),
-                        train_ratings_from_result(result))
+                        train_ratings_from_result(result), dmf.get("fold_in"))
