@@ -363,3 +363,18 @@ def test_recommend_users_file_skips_unknown_ids_and_writes_a_file(invoke, implic
     assert result.exit_code == 1 and "-o FILE" in result.stderr
     result = invoke("recommend", str(implicit_model), "--all-users", "--user", "u3")
     assert result.exit_code == 1 and "one of" in result.stderr
+
+
+def test_a_saved_bpr_model_recommends_for_known_and_new_users(invoke, implicit_file, tmp_path):
+    out = tmp_path / "bpr.h5"
+    result = invoke("complete", str(implicit_file), "-m", "bpr", "--rank", "4", "--epochs", "40", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    known = invoke("recommend", str(out), "--user", "u0", "-n", "3", "--json")
+    assert known.exit_code == 0, known.stderr
+    assert len(json.loads(known.stdout)["items"]) == 3
+    new = tmp_path / "new.csv"
+    new.write_text("item,plays\ni0,3\ni1,5\ni2,1\n")
+    folded = invoke("recommend", str(out), "--new-ratings", str(new), "-n", "3", "--json")
+    assert folded.exit_code == 0, folded.stderr
+    items = [entry["item"] for entry in json.loads(folded.stdout)["items"]]
+    assert len(items) == 3 and not {"i0", "i1", "i2"} & set(items)
