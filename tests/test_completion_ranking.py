@@ -378,3 +378,12 @@ def test_a_saved_bpr_model_recommends_for_known_and_new_users(invoke, implicit_f
     assert folded.exit_code == 0, folded.stderr
     items = [entry["item"] for entry in json.loads(folded.stdout)["items"]]
     assert len(items) == 3 and not {"i0", "i1", "i2"} & set(items)
+
+
+def test_predict_reports_no_rmse_for_an_implicit_model(invoke, implicit_model, tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item,plays\nu0,i1,3\nu1,i2,5\n")
+    result = invoke("predict", str(implicit_model), str(pairs), "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert "rmse" not in doc and len(doc["predictions"]) == 2 and "preferences" in result.stderr
