@@ -144,7 +144,7 @@ def sweep(train, test, k: int) -> None:
     print(f"\n  sweep of mfcli wals --implicit around its defaults {base} (one setting at a time)")
     print(f"  {'setting':<22}{f'nDCG@{k}':>9}{f'P@{k}':>8}{'seconds':>9}{'epochs':>8}"
           f"{f'nDCG@{k} +50 ep':>16}{'objective gain +50 ep / tol':>29}")
-    grid = [("rank", (16, 32, 64, 128)), ("reg", (0.3, 1.0, 3.0, 10.0)), ("alpha", (0.1, 0.3, 1.0, 3.0)),
+    grid = [("rank", (16, 32, 64, 128)), ("reg", (1.0, 3.0, 10.0, 30.0)), ("alpha", (0.1, 0.3, 1.0, 3.0)),
             ("cg_steps", (0, 2, 3, 5))]
     for name, values in grid:
         for value in values:

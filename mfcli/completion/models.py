@@ -54,7 +54,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "baseline": {"rank": 0, "reg": 10.0, "epochs": 100, "tol": 1e-4},
     "als": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 50, "tol": 1e-3},
     "wals": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "w0": 0.001, "epochs": 50, "tol": 1e-3},
-    "wals-implicit": {"rank": 32, "reg": 3.0, "alpha": 0.3, "epochs": 50, "tol": 1e-3, "cg_steps": 3},
+    "wals-implicit": {"rank": 32, "reg": 10.0, "alpha": 0.3, "epochs": 50, "tol": 1e-3, "cg_steps": 3},
     "sgd": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 100, "lr": 0.02, "lr_decay": 0.97, "batch_size": 4096,
             "tol": 1e-3},
     "bpr": {"rank": 64, "reg": 0.01, "lr": 0.1, "batch_size": 4096, "epochs": 100, "tol": 1e-3},

@@ -130,7 +130,7 @@ def command(ratings_path: str, model: str, seed: int, top_k: int, test_fraction:
       sgd       the same objective by minibatch SGD           rank 32, reg 0.1, lr 0.02 (x0.97
                                                               per epoch), tol 1e-3, epochs 100
       wals      weighted MF, w0 on unobserved entries, WALS   as als plus w0 0.001
-      wals --implicit  implicit feedback (Hu et al. 2008),    rank 32, reg 3, alpha 0.3, cg-steps 3,
+      wals --implicit  implicit feedback (Hu et al. 2008),    rank 32, reg 10, alpha 0.3, cg-steps 3,
                 conjugate-gradient sweeps                     tol 1e-3, epochs 50
       bpr       Bayesian personalized ranking (Rendle et al.  rank 64, reg 0.01, lr 0.1, batch
                 2009), minibatch SGD on (user, seen, unseen)  4096, tol 1e-3, epochs 100
