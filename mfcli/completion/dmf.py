@@ -30,7 +30,12 @@ output ends discrete; predictions use the hard quantizer Q_b (eq. 3).
 Inputs are the ratings divided by beta (so a missing 0 differs from every rating). Extendability:
 a new row t (a user unseen in training) is predicted from its ratings of the training items by
 the row branch, F(M_t,:, M_:,j), without retraining; likewise new columns, and both (areas II-IV
-of Fig. 2). Prediction needs NumPy only: the network weights are stored as arrays and
+of Fig. 2). The row branch generalizes to new rows far less well than it fits the training rows
+(MovieLens 1M, benchmarks/bench_dmf.py: area II stays near 0.94 RMSE while area I reaches 0.86;
+stronger input dropout does not close the gap), so by default the network's embedding u_t^0 of a
+new row is then folded in toward its ratings with the trained column embeddings fixed, as WALS
+folds in a new row: u_t = argmin_u sum_j (s_tj - <u, v_j>)^2 + lambda |u - u_t^0|^2
+(:func:`fold_in_embeddings`; likewise new columns; ``fold_in=None`` keeps the network's output). Prediction needs NumPy only: the network weights are stored as arrays and
 :func:`forward_numpy` applies them. Training needs PyTorch (``pip install 'mfcli[deep]'``).
 """
 
@@ -69,8 +74,9 @@ DMF_DEFAULTS: dict[str, Any] = {
     "time_budget": None,
     "threads": None,
     # Users and items unseen in training: ridge fold-in of their embeddings toward the network's
-    # output with this lambda (fold_in_embeddings); None: the network's output alone.
-    "fold_in": None,
+    # output with this lambda (fold_in_embeddings); None: the network's output alone. 10 is the best
+    # of benchmarks/bench_dmf.py's grid on the validation mask of MovieLens 1M (areas II-IV).
+    "fold_in": 10.0,
     "device": "auto",
     "seed": 0,
     # DMF-D

@@ -156,7 +156,8 @@ def command(ratings_path: str, model: str, seed: int, top_k: int, test_fraction:
     baseline and counted. With --holdout-rows/--holdout-cols the RMSE is reported for the
     areas I-IV of Nguyen et al. (seen/unseen users x seen/unseen items): unseen users and
     items are predicted from their training ratings without retraining (fold-in for factor
-    models, the network's branches for DMF).
+    models; for DMF the network's branches, folded in toward those ratings with the other
+    side's embeddings fixed).
 
     Prints a table on stderr; -o saves the model for `mfcli predict` and `mfcli recommend`.
 
