@@ -22,8 +22,15 @@ ratings, n_i / m_j the number of ratings of user i / item j:
   2008; the ``implicit`` package's ALS): preferences p_ij = 1 on Omega and 0 elsewhere,
   confidences c_ij = 1 + alpha r_ij, min sum_all c_ij (p_ij - <u_i, v_j>)^2 + lambda(|U|^2 +
   |V|^2), no biases. Solved with the Gram-matrix identity of :func:`solve_rows`.
+* ``bpr``: Bayesian personalized ranking of implicit feedback (:func:`fit_bpr`).
 * ``svd``: the rank-k truncated SVD of the zero-filled ratings matrix, min ||A - U V^T||_F^2,
   the naive reference the course page warns about (missing ratings count as 0).
+
+Stopping (:class:`_EpochMonitor`): ``epochs`` and ``max_time`` are limits; the rule is ``tol``.
+The alternating solvers (baseline, ALS, WALS) decrease their objective at every epoch and stop
+when it decreased by at most ``tol`` (relative) over the last epoch; SGD and BPR stop when their
+objective has not improved on its best by more than ``tol`` for 3 epochs. A run ended by a limit
+first is reported unconverged (``model.convergence``); a non-finite objective is an error.
 """
 
 from __future__ import annotations
