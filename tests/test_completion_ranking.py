@@ -184,19 +184,14 @@ def test_evaluate_ranking_matches_a_brute_force_evaluation(fit):
 def test_recommend_api_lists_unseen_items_of_the_given_users():
     ratings = planted_interactions()
     model, _ = M.fit_wals(ratings, rank=3, implicit=True, reg=0.5, epochs=5)
-    users, items, scores = recommend(model, *_indices(model, ratings), user_ids=[5, 0], n=4)
+    users, items, scores = recommend(model, ratings, user_ids=[5, 0], n=4)
     assert users.tolist() == [5, 0] and items.shape == (2, 4)
     for uid, row in zip(users, items):
         seen = set(ratings.item_ids.ids[ratings.items[ratings.user_ids.ids[ratings.users] == uid]].tolist())
         assert not seen & set(row.tolist())
     assert np.all(np.diff(scores, axis=1) <= 0)
     with pytest.raises(Exception, match="not in the model"):
-        recommend(model, *_indices(model, ratings), user_ids=[999])
-
-
-def _indices(model, ratings):
-    return (model.user_ids.index(ratings.user_ids.ids[ratings.users]),
-            model.item_ids.index(ratings.item_ids.ids[ratings.items]))
+        recommend(model, ratings, user_ids=[999])
 
 
 def test_seen_matrix_ignores_unknown_pairs():
@@ -271,8 +266,7 @@ def test_implicit_models_rank_the_users_own_block_first(fit):
     ratings = planted_interactions(n_users=60, n_items=45, groups=3, per_user=9)
     train, test = random_split(ratings, 0.3, seed=0)
     model, _ = fit(train)
-    users, items = _indices(model, train)
-    _, listed, _ = recommend(model, users, items, n=5)
+    _, listed, _ = recommend(model, train, n=5)
     block_of_user = model.user_ids.ids % 3
     in_own_block = (listed // 15) == block_of_user[:, None]
     # Random lists of 5 among a user's ~39 unseen items would hold ~1.1 items of the own block

@@ -92,17 +92,17 @@ def top_n(predictor, users, n: int, exclude: sp.csr_matrix | None = None) -> tup
     return np.vstack([b[1] for b in blocks]), np.vstack([b[2] for b in blocks])
 
 
-def recommend(predictor, train_users: np.ndarray, train_items: np.ndarray, user_ids=None, n: int = 10,
-              include_seen: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def recommend(predictor, seen=None, user_ids=None, n: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-``n`` lists for many users from the Python API.
 
-    ``predictor``: a fitted factor model or DMF predictor; ``train_users``/``train_items``: the
-    indices of the training ratings (their items are left out of each user's list unless
-    ``include_seen``); ``user_ids``: external ids of the users (default: every user of the model).
+    ``predictor``: a fitted factor model or DMF predictor (e.g. ``estimator.model_``, or
+    :func:`mfcli.completion.persist.predictor_from_result` of a saved model); ``seen``: the ratings
+    whose items are left out of each user's list (the training ratings, any id maps; None: every
+    item is ranked); ``user_ids``: external ids of the users (default: every user of the model).
     Returns ``(user_ids, item_ids, scores)``: the user ids (n_users), and n_users x n arrays of
     item ids and ranking scores, best first. A place left empty (a user with fewer than ``n``
-    unseen items) has score NaN and holds no meaningful item id.
-    Unknown user ids raise ParameterError.
+    unseen items) has score NaN and holds no meaningful item id. Unknown user ids raise
+    ParameterError.
     """
     if user_ids is None:
         users = np.arange(len(predictor.user_ids))
@@ -111,8 +111,11 @@ def recommend(predictor, train_users: np.ndarray, train_items: np.ndarray, user_
         if (users < 0).any():
             missing = np.asarray(user_ids)[users < 0]
             raise ParameterError(f"{len(missing)} user id(s) are not in the model, e.g. {missing[0]}")
-    shape = (len(predictor.user_ids), len(predictor.item_ids))
-    exclude = None if include_seen else seen_matrix(train_users, train_items, shape)
+    exclude = None
+    if seen is not None:
+        exclude = seen_matrix(predictor.user_ids.index(seen.user_ids.ids[seen.users]),
+                              predictor.item_ids.index(seen.item_ids.ids[seen.items]),
+                              (len(predictor.user_ids), len(predictor.item_ids)))
     items, scores = top_n(predictor, users, n, exclude)
     item_ids = predictor.item_ids.ids[np.maximum(items, 0)]
     return predictor.user_ids.ids[users], item_ids, scores
