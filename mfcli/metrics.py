@@ -189,3 +189,65 @@ def mae(y_true, y_pred) -> float:
     """Mean absolute error mean(|y_true - y_pred|) of predicted ratings (NaN for no entries)."""
     errors = _rating_errors(y_true, y_pred, "mae")
     return float(np.mean(np.abs(errors))) if errors.size else float("nan")
+
+
+# --- Ranking: top-k lists of recommendations against held-out interactions --------------------
+
+
+def ranking_metrics(recommended, relevant, k: int, n_items: int) -> dict[str, float]:
+    """Precision, recall, nDCG, MAP at ``k`` and catalog coverage of top-k lists.
+
+    ``recommended``: n_users x k item indices in rank order (-1 where a list is shorter);
+    ``relevant``: the held-out items of the same users, as a CSR-like matrix (``indptr`` and
+    ``indices`` of an n_users x n_items 0/1 matrix); ``n_items``: the size of the catalog the
+    lists were drawn from. Users without any relevant item are left out of the means.
+
+    For a user with relevant set R (|R| = m) and hits h_r = [item at rank r in R], r = 1..k:
+
+    * precision@k = sum_r h_r / k;  recall@k = sum_r h_r / m;
+    * nDCG@k = DCG / IDCG, DCG = sum_r h_r / log2(r + 1), IDCG = sum_{r=1}^{min(k, m)} 1 / log2(r + 1)
+      (binary relevance; Jarvelin & Kekalainen, ACM TOIS 2002);
+    * AP@k = (1 / min(k, m)) sum_r h_r P@r, with P@r the precision of the first r items; MAP@k is
+      its mean over users;
+    * coverage = |union of the lists| / n_items (catalog coverage).
+
+    Returns {precision, recall, ndcg, map, coverage, n_users} (NaN means for no evaluated user).
+    """
+    recommended = np.asarray(recommended, dtype=np.int64)
+    if recommended.ndim != 2 or recommended.shape[1] != k:
+        raise ValueError(f"recommended must be n_users x k ({k}), not of shape {recommended.shape}")
+    indptr = np.asarray(relevant.indptr, dtype=np.int64)
+    indices = np.asarray(relevant.indices, dtype=np.int64)
+    n_users = len(indptr) - 1
+    if recommended.shape[0] != n_users:
+        raise ValueError(f"{recommended.shape[0]} lists for {n_users} users")
+    n_relevant = np.diff(indptr)
+    # Hits by sorted (user, item) keys: a recommended pair is a hit when its key is a relevant key.
+    width = max(int(n_items), 1)
+    relevant_keys = np.sort(np.repeat(np.arange(n_users, dtype=np.int64), n_relevant) * width + indices)
+    keys = np.arange(n_users, dtype=np.int64)[:, None] * width + recommended
+    position = np.minimum(np.searchsorted(relevant_keys, keys), max(len(relevant_keys) - 1, 0))
+    hits = (recommended >= 0) & (len(relevant_keys) > 0)
+    if len(relevant_keys):
+        hits &= relevant_keys[position] == keys
+    evaluated = n_relevant > 0
+    hits = hits[evaluated].astype(np.float64)
+    m = n_relevant[evaluated].astype(np.float64)
+    listed = np.unique(recommended[recommended >= 0])
+    coverage = float(len(listed) / n_items) if n_items else float("nan")
+    if not evaluated.any():
+        nan = float("nan")
+        return {"precision": nan, "recall": nan, "ndcg": nan, "map": nan, "coverage": coverage, "n_users": 0}
+    ranks = np.arange(1, k + 1, dtype=np.float64)
+    discount = 1.0 / np.log2(ranks + 1.0)
+    n_hits = hits.sum(axis=1)
+    ideal = np.cumsum(discount)[np.minimum(m, k).astype(np.int64) - 1]
+    average_precision = (hits * np.cumsum(hits, axis=1) / ranks).sum(axis=1) / np.minimum(m, k)
+    return {
+        "precision": float(np.mean(n_hits / k)),
+        "recall": float(np.mean(n_hits / m)),
+        "ndcg": float(np.mean(hits @ discount / ideal)),
+        "map": float(np.mean(average_precision)),
+        "coverage": coverage,
+        "n_users": int(evaluated.sum()),
+    }

@@ -5,4 +5,6 @@ slowing ``mfcli --help``.
 """
 
 DEEP_MODELS = ("dmf", "dmf-d")
-MODELS = ("baseline", "als", "sgd", "wals", "svd", *DEEP_MODELS)
+MODELS = ("baseline", "als", "sgd", "wals", "bpr", "svd", *DEEP_MODELS)
+# Models of implicit feedback (interactions, judged by ranking metrics): bpr, and wals with implicit=True.
+RANKING_MODELS = ("bpr",)

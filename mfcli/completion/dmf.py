@@ -30,7 +30,12 @@ output ends discrete; predictions use the hard quantizer Q_b (eq. 3).
 Inputs are the ratings divided by beta (so a missing 0 differs from every rating). Extendability:
 a new row t (a user unseen in training) is predicted from its ratings of the training items by
 the row branch, F(M_t,:, M_:,j), without retraining; likewise new columns, and both (areas II-IV
-of Fig. 2). Prediction needs NumPy only: the network weights are stored as arrays and
+of Fig. 2). The row branch generalizes to new rows far less well than it fits the training rows
+(MovieLens 1M, benchmarks/bench_dmf.py: area II stays near 0.94 RMSE while area I reaches 0.86;
+stronger input dropout does not close the gap), so by default the network's embedding u_t^0 of a
+new row is then folded in toward its ratings with the trained column embeddings fixed, as WALS
+folds in a new row: u_t = argmin_u sum_j (s_tj - <u, v_j>)^2 + lambda |u - u_t^0|^2
+(:func:`fold_in_embeddings`; likewise new columns; ``fold_in=None`` keeps the network's output). Prediction needs NumPy only: the network weights are stored as arrays and
 :func:`forward_numpy` applies them. Training needs PyTorch (``pip install 'mfcli[deep]'``).
 """
 
@@ -68,6 +73,10 @@ DMF_DEFAULTS: dict[str, Any] = {
     "validation_fraction": 0.05,
     "time_budget": None,
     "threads": None,
+    # Users and items unseen in training: ridge fold-in of their embeddings toward the network's
+    # output with this lambda (fold_in_embeddings); None: the network's output alone. 10 is the best
+    # of benchmarks/bench_dmf.py's grid on the validation mask of MovieLens 1M (areas II-IV).
+    "fold_in": 10.0,
     "device": "auto",
     "seed": 0,
     # DMF-D
@@ -209,8 +218,10 @@ class DMFPredictor:
     """
 
     def __init__(self, U, V, user_ids: IdMap, item_ids: IdMap, alpha, beta, baseline, user_layers=None,
-                 activation="relu", levels=None, boundaries=None, input_norm=False, ratings: Ratings | None = None):
+                 activation="relu", levels=None, boundaries=None, input_norm=False, ratings: Ratings | None = None,
+                 fold_in: float | None = None):
         self.U, self.V = U, V
+        self.fold_in = fold_in
         self.user_ids, self.item_ids = user_ids, item_ids
         self.alpha, self.beta = float(alpha), float(beta)
         self.baseline = baseline  # (global mean, user bias, item bias)
@@ -249,10 +260,14 @@ class DMFPredictor:
             return hard_quantize(out, self.levels, self.boundaries)
         return out
 
-    def user_scores(self, user: int) -> np.ndarray:
-        return self._finish(self.V @ self.U[user])
+    def user_scores(self, user: int, clip: bool = True) -> np.ndarray:
+        return self._finish(self.V @ self.U[user]) if clip else from_unit(self.V @ self.U[user], self.alpha, self.beta)
 
-    def new_user_scores(self, items, values) -> np.ndarray:
+    def ranking_scores(self, users) -> np.ndarray:
+        """len(users) x n_items continuous scores (before any quantizer) of user indices ``users``."""
+        return from_unit(self.U[np.asarray(users, dtype=np.int64)] @ self.V.T, self.alpha, self.beta)
+
+    def new_user_scores(self, items, values, clip: bool = True) -> np.ndarray:
         """Scores of every item for a user given only by ratings of known items (the row branch)."""
         if self.user_layers is None:
             raise ParameterError("this DMF model was saved without its network; cannot score a new user")
@@ -262,8 +277,14 @@ class DMFPredictor:
         x = np.zeros((1, n_inputs))
         x[0, items[keep]] = scale_inputs(np.asarray(values, dtype=np.float64)[keep] / self.beta,
                                          np.zeros(int(keep.sum()), dtype=np.int64), 1, self.input_norm)
-        u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))[0]
-        return self._finish(self.V @ u)
+        u = normalize_rows(forward_numpy(self.user_layers, x, self.activation))
+        if self.fold_in is not None:
+            known = items >= 0
+            u = fold_in_embeddings(u, self.V, np.ones(1, dtype=bool), np.zeros(int(known.sum()), dtype=np.int64),
+                                   items[known], to_unit(np.asarray(values, dtype=np.float64)[known], self.alpha,
+                                                         self.beta), np.ones(len(self.V), dtype=bool), self.fold_in)
+        u = u[0]
+        return self._finish(self.V @ u) if clip else from_unit(self.V @ u, self.alpha, self.beta)
 
 
 def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users: np.ndarray,
@@ -285,6 +306,40 @@ def embed_all(user_layers, item_layers, activation, ratings: Ratings, seen_users
     Y = inputs(ratings.items, item_cols[ratings.users], ratings.n_items, int(seen_users.sum()))
     return (normalize_rows(forward_numpy(user_layers, X, activation)),
             normalize_rows(forward_numpy(item_layers, Y, activation)))
+
+
+def fold_in_embeddings(start: np.ndarray, other: np.ndarray, new: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                       unit_values: np.ndarray, other_seen: np.ndarray, lam: float) -> np.ndarray:
+    """Embeddings of the rows flagged ``new`` refined from the network's unit embeddings ``start`` by
+    their ratings (``unit_values`` in [-1, 1] at (``rows``, ``cols``)) of the other side's seen
+    rows ``other``, the other side fixed:
+
+        u_t = argmin_u sum_j (s_tj - <u, v_j>)^2 + lam |u - u_t^0|^2,
+
+    the fold-in of WALS (a ridge solve per row, :func:`mfcli.completion.factors.solve_rows` on the
+    residuals around u_t^0) with the network's output as the prior mean: lam -> inf keeps the
+    network's prediction cos(u^0, v), lam -> 0 is a plain least-squares fit on the item
+    embeddings. The prediction of a refined row is <u_t, v_j> (clipped to [-1, 1]). Other rows are
+    returned unchanged."""
+    from mfcli.completion.factors import solve_rows
+
+    out = np.array(start, dtype=np.float64, copy=True)
+    keep = new[rows] & other_seen[cols]
+    if not keep.any():
+        return out
+    targets_rows = np.flatnonzero(new)
+    local = np.full(len(new), -1, dtype=np.int64)
+    local[targets_rows] = np.arange(len(targets_rows))
+    r, c, s = local[rows[keep]], cols[keep], unit_values[keep]
+    order = np.lexsort((c, r))
+    r, c, s = r[order], c[order], s[order]
+    counts = np.bincount(r, minlength=len(targets_rows))
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    pattern = sp.csr_matrix((np.ones(len(r)), c, indptr), shape=(len(targets_rows), other.shape[0]))
+    residual = s - np.einsum("ij,ij->i", out[targets_rows][r], other[c])
+    delta = solve_rows(pattern, residual, other, np.full((len(targets_rows), other.shape[1]), float(lam)))
+    out[targets_rows] += delta
+    return out
 
 
 # ---------------------------------------------------------------- training (torch)
@@ -476,6 +531,7 @@ class DMF:
         history = {"train_rmse": [], "validation_rmse": [], "seconds": [], "lambda": []}
         best = (math.inf, 0, None)
         stopped_by = "epochs"
+        has_validation = validation is not None and len(validation) > 0
         for epoch in range(1, epochs + 1):
             user_net.train()
             item_net.train()
@@ -525,6 +581,9 @@ class DMF:
                 else:
                     output = cosine
                     loss = ((output - target) ** 2).mean()
+                if not torch.isfinite(loss):
+                    raise ParameterError(f"{'dmf-d' if self.discrete else 'dmf'} diverged at epoch {epoch}: the "
+                                         f"training loss became {float(loss.detach())}; try a smaller --lr (now {p['lr']:g})")
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -550,6 +609,9 @@ class DMF:
                 history[key].append(value)
             if callback is not None:
                 callback(epoch, train_rmse, validation_rmse=val_rmse, seconds=seconds, total=epochs)
+            if has_validation and not np.isfinite(val_rmse):
+                raise ParameterError(f"{'dmf-d' if self.discrete else 'dmf'}: the validation RMSE became {val_rmse} "
+                                     f"at epoch {epoch}; try a smaller --lr (now {p['lr']:g})")
             if not math.isnan(val_rmse) and val_rmse < best[0]:
                 best = (val_rmse, epoch, self._snapshot())
             elif not math.isnan(val_rmse) and epoch - best[1] >= p["patience"] > 0 and \
@@ -565,6 +627,12 @@ class DMF:
         else:
             self.best_epoch_ = len(history["seconds"])
         self.stopped_by_ = stopped_by
+        # Early stopping on the validation RMSE is the stopping rule; --epochs and the time budget
+        # are limits, which end a run unconverged.
+        self.has_stopping_rule_ = bool(has_validation and p["patience"] > 0)
+        self.converged_ = stopped_by == "early stopping"
+        self.stop_reason_ = {"early stopping": "early_stopping", "epochs": "max_iter",
+                             "time budget": "max_time"}[stopped_by]
         self.history_ = {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
         self.device_ = str(device)
         self.threads_ = int(threads)
@@ -604,12 +672,17 @@ class DMF:
         activation = self.params["activation"]
         U, V = embed_all(user_layers, item_layers, activation, ratings, seen_users, seen_items, self.beta_,
                          self.params["input_norm"])
+        lam = self.params.get("fold_in")
+        if lam is not None:
+            unit = to_unit(np.clip(ratings.values, self.alpha_, self.beta_), self.alpha_, self.beta_)
+            U, V = (fold_in_embeddings(U, V, ~seen_users, ratings.users, ratings.items, unit, seen_items, lam),
+                    fold_in_embeddings(V, U, ~seen_items, ratings.items, ratings.users, unit, seen_users, lam))
         mu, b, c = self.baseline_
         b = np.concatenate([b, np.zeros(ratings.n_users - len(b))])
         c = np.concatenate([c, np.zeros(ratings.n_items - len(c))])
         return DMFPredictor(U, V, ratings.user_ids, ratings.item_ids, self.alpha_, self.beta_, (mu, b, c),
                             user_layers, activation, self.levels_ if self.discrete else None,
-                            self.boundaries_ if self.discrete else None, self.params["input_norm"], ratings)
+                            self.boundaries_ if self.discrete else None, self.params["input_norm"], ratings, lam)
 
     def discrete_report(self, predictor: DMFPredictor, test: Ratings) -> dict[str, Any]:
         """RMSE/MAE of the continuous output before the quantizer, and the learned boundaries."""
@@ -637,7 +710,7 @@ class DMF:
         dmf = {"alpha": self.alpha_, "beta": self.beta_, "global_mean": predictor.baseline[0],
                "hidden": self.params["hidden"], "latent": self.rank_, "activation": self.params["activation"],
                "batch_norm": self.params["batch_norm"], "n_layers": len(self.user_layers_),
-               "input_norm": self.params["input_norm"],
+               "input_norm": self.params["input_norm"], "fold_in": self.params.get("fold_in"),
                "discrete": self.discrete, "best_epoch": self.best_epoch_, "stopped_by": self.stopped_by_,
                "device": self.device_, "threads": self.threads_}
         layer = Layer(W=predictor.U, H=predictor.V.T.copy(), history=dict(self.history_),
@@ -681,4 +754,4 @@ def dmf_predictor_from_result(result) -> DMFPredictor:
                          np.asarray(a["completion/item_bias"])),
                         user_layers, dmf.get("activation", "relu"), np.asarray(a["dmf/levels"]) if discrete else None,
                         np.asarray(a["dmf/boundaries"]) if discrete else None, bool(dmf.get("input_norm", False)),
-                        train_ratings_from_result(result))
+                        train_ratings_from_result(result), dmf.get("fold_in"))

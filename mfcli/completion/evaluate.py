@@ -12,7 +12,7 @@ from mfcli.completion import DEEP_MODELS, MODELS
 from mfcli.completion.data import IdMap, Ratings, areas
 from mfcli.completion.factors import FactorModel
 from mfcli.errors import DataError, ParameterError
-from mfcli.metrics import mae, rmse
+from mfcli.metrics import mae, ranking_metrics, rmse
 
 def make_estimator(name: str, **params):
     """The estimator of model ``name`` with ``params`` over its defaults (None values ignored)."""
@@ -50,6 +50,38 @@ def evaluate(predictor, test: Ratings) -> dict[str, Any]:
         "unseen_items": int(len(np.unique(test.items[items < 0]))),
         "n_test_unseen": int(unseen.sum()),
     }
+
+
+def evaluate_ranking(predictor, seen: Ratings, test: Ratings, k: int = 10,
+                     min_value: float | None = None) -> dict[str, Any]:
+    """Precision, recall, nDCG and MAP at ``k`` and coverage of each test user's top-k list
+    (:func:`mfcli.metrics.ranking_metrics`).
+
+    ``seen``: the ratings the predictor knows each user by (training ratings, and the side
+    ratings of users extended without retraining), any id maps: their items are left out of the
+    user's list. ``test``: the held-out interactions; those of users or items the predictor does
+    not know, and those of items the user has already seen, cannot be ranked and are left out.
+    With ``min_value``, only held-out ratings >= ``min_value`` count as relevant. The lists are
+    drawn from every item of the predictor (coverage is over them).
+    Returns {k, precision, recall, ndcg, map, coverage, n_users, n_relevant}.
+    """
+    from mfcli.completion.ranking import seen_matrix, top_n
+
+    if k < 1:
+        raise ParameterError(f"--top-k must be at least 1, not {k}")
+    shape = (len(predictor.user_ids), len(predictor.item_ids))
+    seen_pattern = seen_matrix(*align(predictor, seen), shape)
+    users, items = align(predictor, test)
+    keep = (users >= 0) & (items >= 0)
+    if min_value is not None:
+        keep &= test.values >= min_value
+    relevant = seen_matrix(users[keep], items[keep], shape)
+    relevant = (relevant - relevant.multiply(seen_pattern)).tocsr()
+    relevant.eliminate_zeros()
+    evaluated = np.flatnonzero(np.diff(relevant.indptr))
+    recommended, _ = top_n(predictor, evaluated, k, exclude=seen_pattern)
+    metrics = ranking_metrics(recommended, relevant[evaluated], k, shape[1])
+    return {"k": int(k), **metrics, "n_relevant": int(relevant.nnz)}
 
 
 def restrict(ratings: Ratings, seen_users: np.ndarray, seen_items: np.ndarray) -> Ratings:

@@ -40,14 +40,53 @@ import scipy.sparse as sp
 from mfcli.completion.data import IdMap
 
 
+class RowPlan:
+    """The rows of a CSR pattern grouped for batched products, made once per pattern and weights.
+
+    Rows are grouped by their number of entries rounded up to a power of 2 into blocks of at most
+    ``max_cells`` padded entries (:func:`_row_blocks`), so that per-row Gram matrices or
+    matrix-vector products become a few batched products (no Python loop over rows) while padding
+    at most doubles the work. Each block keeps its rows, the column of each padded entry (padding:
+    ``n_cols``, a zero row of the padded features) and the entries' weights minus ``w0`` (padding:
+    0) in float32. :meth:`run` applies a function to every block on a few threads (NumPy releases
+    the GIL in its products; each block writes only its own rows, so the result does not depend on
+    the number of threads).
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, weights: np.ndarray | None = None, w0: float = 0.0,
+                 max_cells: int = 1 << 18):
+        indptr, indices = matrix.indptr, matrix.indices
+        self.n_rows, self.n_cols = matrix.shape
+        n = len(indices)
+        cols = np.append(indices, self.n_cols).astype(np.int64)
+        excess = np.append(np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64), 0.0) - w0
+        excess[-1] = 0.0
+        excess = excess.astype(np.float32)
+        self.blocks = [(rows, cols[positions], excess[positions], positions)
+                       for rows, positions in _row_blocks(indptr, max_cells)]
+
+    def padded(self, features: np.ndarray) -> np.ndarray:
+        """The features in float32 with a zero row appended (where padding points)."""
+        out = np.zeros((features.shape[0] + 1, features.shape[1]), dtype=np.float32)
+        out[:-1] = features
+        return out
+
+    def run(self, work) -> None:
+        """``work(rows, cols, excess, positions)`` on every block, on up to :func:`n_threads` threads."""
+        _run_in_threads(work, self.blocks, min(n_threads(), len(self.blocks)))
+
+
 def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarray,
-               weights: np.ndarray | None = None, w0: float = 0.0, n_factors: int | None = None) -> np.ndarray:
+               weights: np.ndarray | None = None, w0: float = 0.0, n_factors: int | None = None,
+               return_rhs: bool = False, plan: RowPlan | None = None):
     """Weighted ridge solve of every row (see the module docstring).
 
     ``matrix``: n_rows x n_cols CSR pattern of the observed entries; ``targets``/``weights``:
     values in the order of ``matrix.data`` (weights default to 1); ``features``: n_cols x p;
     ``reg``: n_rows x p diagonal regularization; ``n_factors``: how many leading feature columns
-    the unobserved-entry weight ``w0`` applies to (default: all). Returns n_rows x p.
+    the unobserved-entry weight ``w0`` applies to (default: all); ``plan``: the
+    :class:`RowPlan` of ``matrix``, ``weights`` and ``w0`` when the caller keeps one. Returns
+    n_rows x p (and the right-hand sides b_i = sum_O w_ij t_ij f_j with ``return_rhs``).
     """
     n_rows = matrix.shape[0]
     p = features.shape[1]
@@ -57,25 +96,122 @@ def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray,
     rhs = np.asarray(sp.csr_matrix((w * targets, indices, indptr), shape=matrix.shape) @ features)
     grams = np.zeros((n_rows, p, p))
     all_gram = features[:, :n_factors].T @ features[:, :n_factors] if w0 else None
-    # The Gram matrices are accumulated in float32 (half the memory traffic of float64); the
-    # solves are in float64. Row n_cols of `padded` is zero: padding points there.
-    padded = np.zeros((features.shape[0] + 1, p), dtype=np.float32)
-    padded[:-1] = features
-    pad_index = np.append(indices, features.shape[0]).astype(np.int64)
-    w32 = None if weights is None else np.append(w, 0.0).astype(np.float32)
+    plan = plan or RowPlan(matrix, weights, w0)
+    padded = plan.padded(features)
+
+    # One Gram product per row, in float32 (half the memory traffic of float64; the solves are in
+    # float64): sum_O (w_ij - w0) f_j f_j^T + w0 G over the factor block; the bias row and column
+    # (beyond n_factors) take back the w0 sum_O f_j that the product subtracted.
+    def work(rows, cols, excess, positions):
+        F = padded[cols]
+        gram = F.transpose(0, 2, 1) @ (F * excess[:, :, None])
+        if w0:
+            gram = gram.astype(np.float64)
+            gram[:, :n_factors, :n_factors] += w0 * all_gram
+            if n_factors < p:
+                sums = w0 * F.sum(axis=1, dtype=np.float64)
+                gram[:, n_factors:, :] += sums[:, None, :]
+                gram[:, :n_factors, n_factors:] += sums[:, :n_factors, None]
+        grams[rows] = gram
+
+    plan.run(work)
+    diagonal = np.arange(p)
+    grams[:, diagonal, diagonal] += reg
+    # Rows without any weight or regularization would be singular: give them a tiny ridge.
+    grams[:, diagonal, diagonal] += 1e-10
+    x = _batched_solve(grams, rhs)
+    return (x, rhs) if return_rhs else x
+
+
+def _batched_solve(grams: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """np.linalg.solve of every row's system, in chunks on a few threads."""
+    n = len(grams)
+    threads = min(n_threads(), max(1, n // 256))
+    x = np.empty_like(rhs)
+
+    def work(chunk):
+        x[chunk] = np.linalg.solve(grams[chunk], rhs[chunk][:, :, None])[:, :, 0]
+
+    _run_in_threads(work, [(chunk,) for chunk in np.array_split(np.arange(n), threads)], threads)
+    return x
+
+
+def _run_in_threads(work, tasks: list[tuple], threads: int) -> None:
+    """``work(*task)`` for every task on ``threads`` threads (one: in this thread), BLAS on one
+    thread, each thread with the caller's floating-point error settings (np.errstate is per thread)."""
+    settings = np.geterr()
+
+    def run(task):
+        with np.errstate(**settings):
+            work(*task)
+
     with single_threaded_blas():
-        for rows, positions in _row_blocks(indptr):
-            F = padded[pad_index[positions]]
-            Ft = F.transpose(0, 2, 1)
-            grams[rows] = Ft @ F if w32 is None else Ft @ (F * w32[positions][:, :, None])
-            if w0:
-                Ff = F[:, :, :n_factors]
-                grams[rows, :n_factors, :n_factors] += w0 * all_gram - np.float32(w0) * (Ff.transpose(0, 2, 1) @ Ff)
-        diagonal = np.arange(p)
-        grams[:, diagonal, diagonal] += reg
-        # Rows without any weight or regularization would be singular: give them a tiny ridge.
-        grams[:, diagonal, diagonal] += 1e-10
-        return np.linalg.solve(grams, rhs[:, :, None])[:, :, 0]
+        if threads <= 1:
+            for task in tasks:
+                run(task)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [pool.submit(run, task) for task in tasks]:
+                future.result()
+
+
+def cg_solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
+                  reg: float, w0: float, x0: np.ndarray, steps: int = 3, plan: RowPlan | None = None):
+    """``steps`` conjugate-gradient iterations per row from ``x0`` on the normal equations of
+    :func:`solve_rows` without biases, for every row at once:
+
+        (w0 G + sum_{j in O_i} (w_ij - w0) f_j f_j^T + lambda I) x = sum_{j in O_i} w_ij t_ij f_j,
+
+    G = F^T F. A product with the matrix costs O(|O_i| k + k^2) instead of the O(|O_i| k^2 + k^3)
+    of forming and solving it (Takacs, Pilaszy & Tikk, "Applications of the conjugate gradient
+    method for implicit feedback collaborative filtering", RecSys 2011; the ``implicit``
+    package's ``use_cg``). Warm-started from the previous sweep's factors, a few steps per sweep
+    reach the exact solve's quality (benchmarks/bench_implicit.py prints both). Rows without
+    entries keep ``x0``. Works in float32, block by block of rows (:class:`RowPlan`, built for
+    ``weights`` and ``w0``), gathering each block's features once for all the steps. Returns
+    (x, q): n_rows x k (float64) and the per-row values q_i = 2 b_i.x_i - x_i^T A_i x_i (= b_i.x_i
+    + x_i.r_i with the residual r_i = b_i - A_i x_i that the iterations maintain), so that the
+    row's objective is sum_O w_ij t_ij^2 - q_i.
+    """
+    n_rows, k = matrix.shape[0], features.shape[1]
+    plan = plan or RowPlan(matrix, weights, w0, max_cells=1 << 15)
+    features32 = np.asarray(features, dtype=np.float32)
+    gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
+    padded = plan.padded(features32)
+    rhs_weights = np.append(np.asarray(weights, dtype=np.float64) * targets, 0.0).astype(np.float32)
+    out = np.asarray(x0, dtype=np.float64).copy()
+    fitted = np.zeros(n_rows)
+    tiny = np.float32(1e-30)
+
+    def work(rows, cols, excess, positions):
+        F = padded[cols]                                          # rows x L x k
+
+        def times_a(v):
+            d = np.matmul(F, v[:, :, None])[:, :, 0]              # <f_j, v> for the row's entries
+            return v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
+
+        x = out[rows].astype(np.float32)
+        b = np.matmul(rhs_weights[positions][:, None, :], F)[:, 0, :]
+        r = b - times_a(x)
+        d = r.copy()
+        rs = np.einsum("ij,ij->i", r, r)
+        for _ in range(int(steps)):
+            ad = times_a(d)
+            curvature = np.einsum("ij,ij->i", d, ad)
+            alpha = np.where(curvature > tiny, rs / np.maximum(curvature, tiny), 0).astype(np.float32)
+            x += alpha[:, None] * d
+            r -= alpha[:, None] * ad
+            rs_new = np.einsum("ij,ij->i", r, r)
+            beta = np.where(rs > tiny, rs_new / np.maximum(rs, tiny), 0).astype(np.float32)
+            d = r + beta[:, None] * d
+            rs = rs_new
+        out[rows] = x
+        fitted[rows] = np.einsum("ij,ij->i", x, b + r, dtype=np.float64)
+
+    plan.run(work)
+    return out, fitted
 
 
 class HalfStep:
@@ -116,19 +252,49 @@ class HalfStep:
         scale = self.counts.astype(np.float64) if solver.get("reg_scaling", "count") == "count" else np.ones(n_rows)
         lambdas = np.asarray([reg] * self.rank + ([reg_bias] if self.biases else []), dtype=np.float64)
         self.reg = lambdas[None, :] * scale[:, None]
+        # Conjugate-gradient sweeps apply to a uniform ridge without biases (implicit feedback).
+        self.cg_steps = int(solver.get("cg_steps", 0) or 0)
+        self.uniform_reg = reg if not self.biases and solver.get("reg_scaling", "count") != "count" else None
+        self._plan = None
 
-    def solve(self, other_factors: np.ndarray, global_mean: float, other_bias: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def solve(self, other_factors: np.ndarray, global_mean: float, other_bias: np.ndarray,
+              start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(biases, factors) of every row: features ``[v_j, 1]`` (``v_j`` without biases), targets
-        ``r_ij - mu - c_j``. Rows without ratings get zeros."""
+        ``r_ij - mu - c_j``. Rows without ratings get zeros. With ``start`` (the current factors)
+        and ``cg_steps`` in the solver settings, the solve is that many conjugate-gradient steps
+        from ``start`` (:func:`cg_solve_rows`) instead of exact."""
         features = other_factors
         if self.biases:
             features = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
         targets = self.targets - global_mean - (other_bias[self.cols] if self.biases else 0.0)
-        x = solve_rows(self.pattern, targets[self.order], features, self.reg, self.weights, self.w0, self.rank)
+        targets = targets[self.order]
+        weights = np.ones(len(self.cols)) if self.weights is None else self.weights
+        cg = start is not None and self.cg_steps and self.uniform_reg is not None
+        if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
+            self._plan = (cg, RowPlan(self.pattern, weights, self.w0, max_cells=1 << 15 if cg else 1 << 18))
+        if cg:
+            x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
+                                      self.cg_steps, plan=self._plan[1])
+        else:
+            x, rhs = solve_rows(self.pattern, targets, features, self.reg, self.weights, self.w0, self.rank,
+                                return_rhs=True, plan=self._plan[1])
+            fitted = np.einsum("ij,ij->i", x, rhs)
         x[self.counts == 0] = 0.0
+        fitted[self.counts == 0] = 0.0
+        # The rows' part of the objective at the new x: sum_rows (sum_O w t^2 - q_i) (see cg_solve_rows).
+        self.objective = float(weights @ targets**2 - fitted.sum())
         bias = x[:, self.rank] if self.biases else np.zeros(len(x))
         return bias, x[:, :self.rank]
+
+    def penalty(self, factors: np.ndarray, bias: np.ndarray) -> float:
+        """The regularization term of these rows: sum_i lambda_i . [u_i, b_i]^2."""
+        value = float(np.einsum("ij,ij->", self.reg[:, :self.rank], factors**2)) if self.rank else 0.0
+        if self.biases:
+            value += float(self.reg[:, self.rank] @ bias**2)
+        return value
+
+
+_BLAS = {}
 
 
 def single_threaded_blas():
@@ -136,11 +302,28 @@ def single_threaded_blas():
 
     Each product is a small k x k one, too small to share among threads: one thread spares the
     start and synchronisation of BLAS threads on every call, and their spinning when other
-    processes compete for the cores.
+    processes compete for the cores (the rows are shared among threads by :class:`RowPlan`).
+    The controller (a scan of the loaded libraries) is made once.
     """
-    from threadpoolctl import threadpool_limits
+    if "controller" not in _BLAS:
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="blas")
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"].limit(limits=1, user_api="blas")
+
+
+def n_threads() -> int:
+    """Threads for the row blocks: the CPUs this process may use (at most 8), or MFCLI_THREADS."""
+    import os
+
+    setting = os.environ.get("MFCLI_THREADS")
+    if setting and setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    return max(1, min(available, 8))
 
 
 def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18):
@@ -175,7 +358,7 @@ class FactorModel:
     part of the prediction is ``U V^T``. ``solver``: what fold-in needs to solve a new user's
     row the way training did (reg, reg_bias, reg_scaling, w0, biases, implicit, alpha).
     ``rating_range``: (min, max) of the training ratings; predictions are clipped to it unless
-    ``clip`` is false.
+    ``clip`` is false. ``convergence``: how training ended (converged, stop_reason, epochs, ...).
     """
 
     global_mean: float
@@ -188,6 +371,7 @@ class FactorModel:
     rating_range: tuple[float, float] | None = None
     clip: bool = True
     solver: dict[str, Any] = field(default_factory=dict)
+    convergence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rank(self) -> int:
@@ -218,16 +402,28 @@ class FactorModel:
         """Predictions for external ids (unknown ids are predicted by the baseline)."""
         return self.scores(self.user_ids.index(user_ids), self.item_ids.index(item_ids))
 
-    def user_scores(self, user: int, user_bias: float | None = None, user_factors: np.ndarray | None = None):
-        """Scores of every item for user index ``user`` (or for a folded-in bias and factor vector)."""
+    def user_scores(self, user: int, user_bias: float | None = None, user_factors: np.ndarray | None = None,
+                    clip: bool = True):
+        """Scores of every item for user index ``user`` (or for a folded-in bias and factor vector);
+        ``clip=False`` gives the ranking scores (not clipped to the rating range)."""
         b = self.user_bias[user] if user_bias is None else user_bias
         u = self.user_factors[user] if user_factors is None else user_factors
-        return self._clip(self.global_mean + b + self.item_bias + self.item_factors @ u)
+        scores = self.global_mean + b + self.item_bias + self.item_factors @ u
+        return self._clip(scores) if clip else scores
 
-    def new_user_scores(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def ranking_scores(self, users: np.ndarray) -> np.ndarray:
+        """len(users) x n_items scores mu + b_i + c_j + <u_i, v_j> of user indices ``users``, not
+        clipped (clipping would tie the best items at the top of the rating scale)."""
+        users = np.asarray(users, dtype=np.int64)
+        scores = self.user_factors[users] @ self.item_factors.T
+        scores += self.item_bias[None, :]
+        scores += (self.global_mean + self.user_bias[users])[:, None]
+        return scores
+
+    def new_user_scores(self, items: np.ndarray, values: np.ndarray, clip: bool = True) -> np.ndarray:
         """Scores of every item for a new user given by ratings of known item indices (:meth:`fold_in`)."""
         bias, factors = self.fold_in(items, values)
-        return self.user_scores(0, bias, factors)
+        return self.user_scores(0, bias, factors, clip)
 
     def fold_in(self, items: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None):
         """Bias and factors of a new user from ratings of known item indices, items fixed.

@@ -123,8 +123,51 @@ def _numbers(texts: list[str], numbers: list[int], path: str, hint: str) -> np.n
 
 def read_triplets(path: str) -> Ratings:
     """Ratings from a CSV/TSV/``::`` file of user, item, rating[, ...] lines (see the module docstring)."""
-    rows, numbers = _split_table(_read_text(path), path, 3, "ratings")
+    text = _read_text(path)
+    ratings = _numeric_triplets(text, path)
+    if ratings is not None:
+        return ratings
+    rows, numbers = _split_table(text, path, 3, "ratings")
     return _triplets(rows, numbers, path)
+
+
+def _numeric_triplets(text: str, path: str) -> Ratings | None:
+    """The common case, read by NumPy's C parser: integer user and item ids and finite numeric
+    ratings (MovieLens files). None when the file is anything else (string ids, bad lines...): the
+    general reader then reads it and names any bad line. Gives the same ratings as the general reader."""
+    import io
+
+    head, offset, header_end = [], 0, None
+    for line in text.splitlines(keepends=True)[:1000]:
+        offset += len(line)
+        if line.strip() and not line.lstrip().startswith("#"):
+            if not head:
+                header_end = offset
+            head.append(line.rstrip("\r\n"))
+            if len(head) == 20:
+                break
+    if not head:
+        return None
+    sep = _detect_separator(head)
+    first = [f.strip() for f in (head[0].split(sep) if sep else head[0].split())]
+    if len(first) < 3:
+        return None
+    if not _is_number(first[2]):  # a header line (as _split_table decides): parse after it
+        text = text[header_end:]
+    if sep == "::":
+        text, sep = text.replace("::", "\x1f"), "\x1f"
+    columns = [("user", np.int64), ("item", np.int64), ("rating", np.float64)]
+    try:
+        table = np.loadtxt(io.StringIO(text), delimiter=sep, usecols=(0, 1, 2), comments="#", ndmin=1,
+                           dtype=columns)
+    except (ValueError, IndexError, TypeError):
+        return None
+    if table.size == 0 or not np.all(np.isfinite(table["rating"])):
+        return None
+    try:
+        return Ratings.from_triplets(table["user"], table["item"], table["rating"])
+    except DataError as exc:
+        raise DataError(f"'{path}': {exc}") from None
 
 
 def _triplets(rows: list[list[str]], numbers: list[int], path: str) -> Ratings:
@@ -260,3 +303,14 @@ def read_new_ratings(path: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarr
     if len(np.unique(items)) != len(items):
         raise DataError(f"'{path}' rates an item more than once; keep one rating per item")
     return None, items, values
+
+
+def read_user_list(path: str) -> np.ndarray:
+    """User ids for batch recommendations: the first field of each line (a header line 'user' is
+    skipped; '-' reads stdin)."""
+    rows, _ = _split_table(_read_text(path), path, 1, "user ids", header_field=None)
+    if rows[0][0].lower() in ("user", "userid", "user_id", "users"):
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"'{path}' holds a header but no user ids")
+    return _ids([r[0] for r in rows])

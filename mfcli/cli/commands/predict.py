@@ -20,7 +20,8 @@ def command(model_path: str, pairs_path: str, output: str | None, force: bool, a
 
     Writes CSV 'user,item,score' to stdout (or -o FILE). Users or items the model has not
     seen are predicted by its baseline (global mean plus the known bias) and counted on
-    stderr. When PAIRS has a third column of ratings, RMSE and MAE are printed on stderr.
+    stderr. When PAIRS has a third column of ratings, RMSE and MAE are printed on stderr (not
+    for implicit-feedback models, whose scores are preferences, not ratings).
 
     \b
     --json prints on stdout, instead of the CSV (which still goes to -o FILE if given):
@@ -54,7 +55,11 @@ def command(model_path: str, pairs_path: str, output: str | None, force: bool, a
                      "predicted by the baseline")
     document = {"n_pairs": int(len(scores)), "unknown_user_pairs": unknown_users,
                 "unknown_item_pairs": unknown_items}
-    if truth is not None:
+    implicit = bool(getattr(predictor, "solver", {}).get("implicit"))
+    if truth is not None and implicit:
+        console.info("an implicit-feedback model (wals --implicit, bpr) scores preferences, not ratings: "
+                     "no RMSE or MAE against the third column")
+    elif truth is not None:
         document["rmse"] = rmse(truth, scores)
         document["mae"] = mae(truth, scores)
         console.info(f"RMSE {document['rmse']:.4f}, MAE {document['mae']:.4f} on {len(scores)} rated pairs")
