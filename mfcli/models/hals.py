@@ -30,6 +30,7 @@ import numpy as np
 from mfcli.models.base import (DIRECT_ERROR_BELOW, Monitor, direct_relative_error, frobenius_relative_error,
                                gram_solve)
 from mfcli.models.matrix import DataMatrix, project_update
+from mfcli.models.threads import single_threaded_small_products
 
 # Inner sweeps: at most 1 + ALPHA * rho (Gillis & Glineur 2012 use alpha = 0.5 in MATLAB). A
 # NumPy sweep is a chain of small calls that runs below the speed of the BLAS pass, so the flop
@@ -98,7 +99,6 @@ def hals_sweeps(Z: np.ndarray, M: np.ndarray, max_sweeps: int, eps: float, floor
             np.maximum(buffer, floor, out=F[k])
         if previous is not None:
             previous -= F
-            # a NumPy reduction, not BLAS: a multithreaded dot stalls when the cores are busy
             change = float(np.einsum("ij,ij->", previous, previous))
             if first is None:
                 first = change
@@ -322,6 +322,7 @@ class UnitColumnsScheme(Scheme):
         return W, H
 
 
+@single_threaded_small_products
 def alternating_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, scheme: Scheme,
                      monitor: Monitor, extrapolation: Extrapolation | None = None
                      ) -> tuple[np.ndarray, np.ndarray, float]:
