@@ -269,10 +269,15 @@ class ArrayPlan:
     valid_pixels: np.ndarray | None = None
 
 
-def apply_plan(raw: np.ndarray, plan: ArrayPlan) -> tuple[np.ndarray, np.ndarray | None]:
+def apply_plan(raw: np.ndarray, plan: ArrayPlan, in_place: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """X from the stored array as read, by ``plan``, without its nodata pixels, and the flags of
-    the pixels it holds (None: every pixel; see :func:`valid_pixels_of`)."""
+    the pixels it holds (None: every pixel; see :func:`valid_pixels_of`).
+
+    ``in_place``: ``raw`` was read for this call alone (nothing else holds it), so the scale is
+    divided out in place instead of in a copy: the same values, without a second array of the
+    data's size at the peak of loading."""
     X = raw if raw.dtype.kind == "f" else raw.astype(np.float64)
+    private = in_place or X is not raw
     if plan.cube is not None:
         cube = X if plan.cube == "cube" else np.moveaxis(X, 0, 2)
         X = cube_to_matrix(cube, plan.pixel_order or "C")
@@ -280,8 +285,10 @@ def apply_plan(raw: np.ndarray, plan: ArrayPlan) -> tuple[np.ndarray, np.ndarray
         X = X.T
     valid = valid_pixels_of(X, plan)  # on the stored values, before any scale
     if valid is not None:
-        X = X[:, valid]
-    if plan.scale != 1.0:
+        X, private = X[:, valid], True
+    if plan.scale != 1.0 and private and X.flags.writeable:
+        X /= X.dtype.type(plan.scale)
+    elif plan.scale != 1.0:
         X = X / X.dtype.type(plan.scale)
     if plan.dtype is not None:
         X = np.ascontiguousarray(X, dtype=plan.dtype)
@@ -311,7 +318,8 @@ def dataset_from_container(container: Container, source: str, variable: str | No
     dataset, plan = describe_data(container, source, variable, layout=layout, order=order, transpose=transpose,
                                   image_shape=image_shape, dtype=dtype, apply_scale=apply_scale,
                                   keep_nodata=keep_nodata)
-    dataset.X, dataset.valid_pixels = apply_plan(np.asarray(container.read(plan.variable)), plan)
+    # the array read is X's own: load_dataset closes the container without reading it again
+    dataset.X, dataset.valid_pixels = apply_plan(np.asarray(container.read(plan.variable)), plan, in_place=True)
     if dataset.valid_pixels is not None:
         dataset.notes.append(f"{dataset.n_nodata_pixels} nodata pixels left out of the data "
                              f"({dataset.n_samples} pixels with data)")

@@ -95,7 +95,10 @@ def build_urban(gt: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     A = np.asarray(gt["A"], dtype=np.float32)
     rng = np.random.default_rng(URBAN_SEED)
     Y = M @ A
-    Y += np.float32(URBAN_NOISE) * rng.standard_normal(Y.shape, dtype=np.float32)
+    rows = 16  # the noise drawn a few rows at a time (the same numbers as in one draw), never a second Y
+    for start in range(0, Y.shape[0], rows):
+        block = Y[start:start + rows]
+        block += np.float32(URBAN_NOISE) * rng.standard_normal(block.shape, dtype=np.float32)
     np.maximum(Y, 0, out=Y)
     Y *= np.float32(URBAN_SCALE)
     return {

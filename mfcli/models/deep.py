@@ -1061,13 +1061,17 @@ def layer_abundances(result: Result, X, method: str = "nnls") -> None:
     NNLS (H >= 0) or FCLS (also sum to one) by :mod:`mfcli.models.nnls`, stored in
     ``Layer.abundances`` in X's dtype. NNLS is warm-started from a few HALS sweeps (the passive
     sets are then nearly right, and block principal pivoting settles in fewer exchanges)."""
-    from mfcli.models.matrix import as_data_matrix
+    from mfcli.models.matrix import as_data_matrix, column_blocks, update_block_size
 
     if method not in ("nnls", "fcls"):
         raise ParameterError(f"abundances are nnls or fcls, not '{method}'")
     data = as_data_matrix(X)
+    size = update_block_size(data)  # each column is solved on its own: blocks bound the solver's float64 work arrays
     for layer in result.layers:
-        layer.abundances = soft_abundances(layer.data_basis, data, method)
+        abundances = np.empty((layer.data_basis.shape[1], data.shape[1]), dtype=data.dtype)
+        for start, stop, block in column_blocks(data, size):
+            abundances[:, start:stop] = soft_abundances(layer.data_basis, block, method)
+        layer.abundances = abundances
         layer.attrs["abundances"] = method
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from mfcli.models.base import (DIRECT_ERROR_BELOW, Monitor, direct_relative_error, frobenius_relative_error,
                                gram_solve)
 from mfcli.models.matrix import DataMatrix, project_update
+from mfcli.models.threads import single_threaded_small_products
 
 # Inner sweeps: at most 1 + ALPHA * rho (Gillis & Glineur 2012 use alpha = 0.5 in MATLAB). A
 # NumPy sweep is a chain of small calls that runs below the speed of the BLAS pass, so the flop
@@ -60,45 +61,53 @@ def inner_sweeps(m: int, n: int, r: int, alpha: float = ALPHA, accelerate: bool 
     return int(1 + alpha * rho_h), min(MAX_W_SWEEPS, int(1 + alpha * rho_w))
 
 
-def sweep_matrix(gram: np.ndarray, l1: float = 0.0, dtype=np.float64) -> np.ndarray:
-    """The r x (2r + 1) matrix M such that one HALS row update is ``f_k = max(floor, M_k @ Z)``
-    with ``Z = [F; C; 1]``: M = [-(G - diag G) / G_kk, diag(1 / G_kk), -l1 / G_kk].
+def sweep_matrix(gram: np.ndarray, l1: float = 0.0, dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(M, scale, shift)`` such that one HALS row update is ``f_k = max(floor, M_k @ F + D_k)``
+    with ``D = scale C + shift`` (:func:`sweep_targets`): M = -(G - diag G) / G_kk (zero
+    diagonal, r x r), scale = 1 / G_kk, shift = -l1 / G_kk.
 
-    Folding the cross term and an l1 shift into one matrix-vector product keeps a row update to
-    two NumPy calls.
+    A row update is then one matrix-vector product over the r rows of F, one addition and one
+    clipping; D is formed once per block, before the sweeps.
     """
     gram = np.asarray(gram, dtype=np.float64)
     r = gram.shape[0]
     diag = np.diag(gram).copy()
     diag = np.where(diag > 0, diag, 1.0)  # a zero row of A: its coefficient row stays at the floor
-    M = np.zeros((r, 2 * r + 1), dtype=np.float64)
-    M[:, :r] = -gram / diag[:, None]
+    M = -gram / diag[:, None]
     M[np.arange(r), np.arange(r)] = 0.0
-    M[np.arange(r), r + np.arange(r)] = 1.0 / diag
-    M[:, 2 * r] = -float(l1) / diag
-    return M.astype(dtype)
+    return M.astype(dtype), (1.0 / diag).astype(dtype), (-float(l1) / diag).astype(dtype)
 
 
-def hals_sweeps(Z: np.ndarray, M: np.ndarray, max_sweeps: int, eps: float, floor: float) -> int:
-    """Run up to ``max_sweeps`` HALS sweeps in place on the first r rows of Z = [F; C; 1].
+def sweep_targets(C: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """D = diag(scale) C + shift (r x p, C-contiguous, in scale's dtype): the part of every row
+    update of :func:`hals_sweeps` that does not depend on F."""
+    D = np.multiply(C, scale[:, None], dtype=scale.dtype)
+    if np.any(shift):
+        D += shift[:, None]
+    return D
+
+
+def hals_sweeps(F: np.ndarray, D: np.ndarray, M: np.ndarray, max_sweeps: int, eps: float, floor: float) -> int:
+    """Run up to ``max_sweeps`` HALS sweeps in place on F (r x p, C-contiguous): row after row,
+    ``f_k <- max(floor, M_k @ F + D_k)`` (M, D from :func:`sweep_matrix`, :func:`sweep_targets`).
 
     Returns the number of sweeps done. Stops early when a sweep changes F by less than ``eps``
     times the change of the first sweep (``eps = 0`` never stops early).
     """
     r = M.shape[0]
-    F = Z[:r]
-    buffer = np.empty(Z.shape[1], dtype=Z.dtype)
+    buffer = np.empty(F.shape[1], dtype=F.dtype)
     first = None
     previous = np.empty_like(F) if eps > 0 and max_sweeps > 1 else None
     for sweep in range(1, max_sweeps + 1):
-        if previous is not None:
+        measure = previous is not None and sweep < max_sweeps  # the last sweep decides nothing
+        if measure:
             np.copyto(previous, F)
         for k in range(r):
-            np.dot(M[k], Z, out=buffer)
+            np.dot(M[k], F, out=buffer)
+            buffer += D[k]
             np.maximum(buffer, floor, out=F[k])
-        if previous is not None:
+        if measure:
             previous -= F
-            # a NumPy reduction, not BLAS: a multithreaded dot stalls when the cores are busy
             change = float(np.einsum("ij,ij->", previous, previous))
             if first is None:
                 first = change
@@ -107,24 +116,15 @@ def hals_sweeps(Z: np.ndarray, M: np.ndarray, max_sweeps: int, eps: float, floor
     return max_sweeps
 
 
-def stacked(F: np.ndarray, C: np.ndarray, dtype=None) -> np.ndarray:
-    """Z = [F; C; 1] as one C-contiguous array for :func:`hals_sweeps`, in ``dtype`` (default F's)."""
-    r, p = F.shape
-    Z = np.empty((2 * r + 1, p), dtype=F.dtype if dtype is None else dtype)
-    Z[:r] = F
-    Z[r:2 * r] = C
-    Z[2 * r] = 1.0
-    return Z
-
-
 def hals_rows(F: np.ndarray, C: np.ndarray, gram: np.ndarray, max_sweeps: int, eps: float = EPSILON,
               l1: float = 0.0, floor: float | None = None) -> np.ndarray:
     """HALS on all rows of F (r x p) for min ||Y - A F||^2 (+ l1 sum F), given C = A^T Y and
     gram = A^T A. Returns the updated F (a new array)."""
     floor = floor_for(F.dtype) if floor is None else floor
-    Z = stacked(F, C.astype(F.dtype, copy=False))
-    hals_sweeps(Z, sweep_matrix(gram, l1, F.dtype), max_sweeps, eps, floor)
-    return np.ascontiguousarray(Z[:F.shape[0]])
+    M, scale, shift = sweep_matrix(gram, l1, F.dtype)
+    out = np.array(F, order="C", copy=True)
+    hals_sweeps(out, sweep_targets(C, scale, shift), M, max_sweeps, eps, floor)
+    return out
 
 
 def hals_block_update(H: np.ndarray, gram: np.ndarray, sweeps: int, eps: float, floor: float, l1: float = 0.0,
@@ -133,14 +133,13 @@ def hals_block_update(H: np.ndarray, gram: np.ndarray, sweeps: int, eps: float, 
     ``sweeps`` HALS sweeps, in place on ``H[:, J]`` from its current value, for
     min ||X - A H||^2 (+ l1 sum H) given ``gram`` = A^T A and the block B = A^T X_J (or
     ``cross(B, J)`` where the right-hand side is more than A^T X_J). Returns the new block."""
-    r = H.shape[0]
-    M = sweep_matrix(gram, l1, H.dtype)
+    M, scale, shift = sweep_matrix(gram, l1, H.dtype)
 
     def update(B: np.ndarray, cols: slice) -> np.ndarray:
-        Z = stacked(H[:, cols], B if cross is None else cross(B, cols))
-        hals_sweeps(Z, M, sweeps, eps, floor)
-        H[:, cols] = Z[:r]
-        return Z[:r]
+        block = np.ascontiguousarray(H[:, cols])
+        hals_sweeps(block, sweep_targets(B if cross is None else cross(B, cols), scale, shift), M, sweeps, eps, floor)
+        H[:, cols] = block
+        return block
 
     return update
 
@@ -267,30 +266,29 @@ class Scheme:
         the block is extrapolated, [H_new + beta (H_new - previous)]_+, into ``out`` and the plain
         update kept in ``plain_out``. Returns the function giving the block that enters X H^T.
         """
-        M = sweep_matrix(self.h_gram(AtA), self.l1, self.dtype)
-        r = AtA.shape[0]
+        M, scale, shift = sweep_matrix(self.h_gram(AtA), self.l1, self.dtype)
         AtA64 = np.asarray(AtA, dtype=np.float64)
         floor, sweeps, eps, dtype = self.floor, self.max_h_sweeps, self.eps, self.dtype
 
         def update(B: np.ndarray, cols: slice) -> np.ndarray:
             if start is None:
-                first = gram_solve(AtA64, B)
-                np.maximum(first, floor, out=first)
+                F = gram_solve(AtA64, B)
+                np.maximum(F, floor, out=F)
+                F = F.astype(dtype)
             else:
-                first = start[:, cols]
-            Z = stacked(first, B, dtype)
-            hals_sweeps(Z, M, sweeps, eps, floor)
+                F = np.array(start[:, cols], dtype=dtype, order="C")
+            hals_sweeps(F, sweep_targets(B, scale, shift), M, sweeps, eps, floor)
             if plain_out is not None:
-                plain_out[:, cols] = Z[:r]
+                plain_out[:, cols] = F
             if beta > 0:
-                block = Z[:r] - previous[:, cols]
+                block = out[:, cols]
+                np.subtract(F, previous[:, cols], out=block)
                 block *= dtype.type(beta)
-                block += Z[:r]
+                block += F
                 np.maximum(block, floor, out=block)
-                out[:, cols] = block
                 return block
-            out[:, cols] = Z[:r]
-            return Z[:r]
+            out[:, cols] = F
+            return F
 
         return update
 
@@ -322,6 +320,7 @@ class UnitColumnsScheme(Scheme):
         return W, H
 
 
+@single_threaded_small_products
 def alternating_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, scheme: Scheme,
                      monitor: Monitor, extrapolation: Extrapolation | None = None
                      ) -> tuple[np.ndarray, np.ndarray, float]:

@@ -24,6 +24,7 @@ import numpy as np
 from mfcli.errors import DataError, ParameterError
 from mfcli.models.matrix import DataMatrix
 from mfcli.models.registry import COMMON_INITS as INIT_METHODS
+from mfcli.models.threads import single_threaded_small_products
 
 
 def _rms(data: DataMatrix) -> float:
@@ -158,6 +159,7 @@ def check_given(W: np.ndarray | None, H: np.ndarray | None, shape: tuple[int, in
     return out[0], out[1]
 
 
+@single_threaded_small_products
 def initialize(data: DataMatrix, rank: int, method: str = "nndsvda", seed=0, W=None, H=None,
                nonnegative: bool = True):
     """Initial (W, H) for a model of rank ``rank``; H may be None (solvers then start with H).

@@ -33,6 +33,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from mfcli.models.threads import blockwise_update_pass, pass_threads
+
 
 @runtime_checkable
 class DataMatrix(Protocol):
@@ -70,10 +72,12 @@ class InMemoryMatrix:
         self._col_sq_norms: np.ndarray | None = None
 
     def WtX(self, W: np.ndarray) -> np.ndarray:
-        return W.T.astype(self.dtype, copy=False) @ self.X
+        with pass_threads():
+            return W.T.astype(self.dtype, copy=False) @ self.X
 
     def XHt(self, H: np.ndarray) -> np.ndarray:
-        return self.X @ H.T.astype(self.dtype, copy=False)
+        with pass_threads():
+            return self.X @ H.T.astype(self.dtype, copy=False)
 
     def sq_norm(self) -> float:
         if self._sq_norm is None:
@@ -107,6 +111,11 @@ class InMemoryMatrix:
             np.copyto(block, self.X[:, start:stop])
             out += block @ np.asarray(H[:, start:stop], dtype=np.float64).T
         return out
+
+    def update_pass(self, W: np.ndarray, update, size: int, accurate: bool = False) -> np.ndarray:
+        """:func:`project_update` in memory: block by block, X read about once, the blocks shared
+        among the solver's threads (:func:`mfcli.models.threads.blockwise_update_pass`)."""
+        return blockwise_update_pass(self.X, W, update, size, accurate)
 
     def blocks(self, block_size: int | None = None):
         """Yield ``(start, stop, X[:, start:stop])`` (views) over all columns, in blocks of
@@ -191,9 +200,12 @@ def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = Fal
     dtype = np.dtype(data.dtype)
     n = data.shape[1]
     size = update_block_size(data)
-    own = getattr(data, "project_update", None)
+    own = getattr(data, "project_update", None)  # the out-of-core engines' own pipelined pass
     if own is not None:
         return own(W, update, size, accurate=accurate)
+    own_pass = getattr(data, "update_pass", None)  # in memory: a blockwise pass on the solver threads
+    if own_pass is not None:
+        return own_pass(W, update, size, accurate)
     blocks = getattr(data, "blocks", None)
     if blocks is None or not getattr(data, "fused_pass", True):
         B = data.WtX(W)

@@ -31,6 +31,7 @@ from mfcli.models.hals import (ALPHA, EPSILON, Extrapolation, Scheme, alternatin
 from mfcli.models.init import initialize
 from mfcli.models.matrix import DataMatrix, project_update
 from mfcli.models.registry import NAMED_LOSSES, loss_key
+from mfcli.models.threads import single_threaded_small_products
 
 SOLVERS = ("hals", "mu")
 
@@ -63,6 +64,7 @@ def loss_name(beta: float) -> str:
     return {value: name for name, value in NAMED_LOSSES.items()}.get(float(beta), f"beta={beta:g}")
 
 
+@single_threaded_small_products
 def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Monitor):
     """Lee-Seung multiplicative updates for the Frobenius loss (W^T X and X H^T once per iteration)."""
     dtype = np.dtype(data.dtype)

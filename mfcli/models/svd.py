@@ -17,6 +17,7 @@ from mfcli.metrics import relative_error_from_residual
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
 from mfcli.models.matrix import DataMatrix, project_update
 from mfcli.models.registry import check_number
+from mfcli.models.threads import single_threaded_small_products
 
 
 RITZ_BLOCK = 65536  # columns of B converted to float64 at a time
@@ -53,6 +54,7 @@ def _right_vectors(B: np.ndarray, Ub: np.ndarray, s: np.ndarray) -> np.ndarray:
     return Vt
 
 
+@single_threaded_small_products
 def subspace_svd(data: DataMatrix, rank: int, *, oversample: int = 10, stopping: Stopping | None = None,
                  seed=0, monitor: Monitor | None = None):
     """Leading ``rank`` singular triplets (U m x r, s, Vt r x n, float64) of the data.

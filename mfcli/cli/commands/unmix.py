@@ -173,6 +173,8 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
                                                **model_params})
     if truth is not None:
         _name_after_truth(result, truth, truth_specs)
+    if not out_of_core:
+        dataset.X = None  # all that is written and drawn from here on is in the result: free the data first
     result.seconds = time.perf_counter() - started
 
     from mfcli.hierarchy import to_dot, to_json_dict, to_newick, tree_from_result

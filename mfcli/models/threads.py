@@ -1,0 +1,170 @@
+"""BLAS threads for the solvers: all of them for a pass over X, one for everything else.
+
+An iteration of an alternating solver is two kinds of work: the passes over X (``W^T X`` and
+``X H^T``, m n r flops, bound by memory bandwidth: several threads help) and many small
+products (r x r Gram matrices, k x n blocks of coefficients, inner sweeps: short calls that a
+BLAS splits among threads which then spend longer starting, synchronizing and spinning than
+computing). OpenBLAS threads each call as it sees fit; on a machine whose cores are busy with
+other processes, one descheduled thread holds up the whole call, and the small products become
+up to a hundred times slower (a 17 x 65536 Gram matrix: 0.9 s instead of 6 ms, measured with
+``benchmarks/bench_nmf.py``'s data under a load average of 15 on 2 cores).
+
+So a solver runs inside :func:`solver_threads`, which sets BLAS to one thread, and each pass
+over the data runs inside :func:`pass_threads`, which gives back the threads BLAS had when the
+solver began (the user's own limits, e.g. ``OPENBLAS_NUM_THREADS`` or threadpoolctl, are
+respected: a solver never uses more threads than it was given). Nested solvers (a deep model's
+layers, an initialization inside a solver) share the outermost setting.
+
+The thread counts are process-wide (BLAS has no per-thread setting): two solvers run at once
+from two Python threads would share them. Without threadpoolctl (a dependency of mfcli, but
+optional here) both are no-ops.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import contextmanager
+
+import numpy as np
+
+_state = {"depth": 0, "full": None, "in_pass": False, "libraries": None}
+
+
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process (cached: finding
+    them scans the loaded shared objects, about 30 ms); [] without threadpoolctl."""
+    if _state["libraries"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            _state["libraries"] = []
+        else:
+            _state["libraries"] = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _state["libraries"]
+
+
+def _set_threads(counts) -> None:
+    for library, count in zip(_blas_libraries(), counts):
+        library.set_num_threads(count)
+
+
+@contextmanager
+def solver_threads():
+    """Run a solver with BLAS at one thread (see the module docstring); passes over X inside
+    :func:`pass_threads` get the threads BLAS had on entry. Re-entrant."""
+    if _state["depth"] > 0:
+        _state["depth"] += 1
+        try:
+            yield
+        finally:
+            _state["depth"] -= 1
+        return
+    libraries = _blas_libraries()
+    full = [library.get_num_threads() for library in libraries]
+    _state["full"], _state["depth"] = full, 1
+    _set_threads([1] * len(libraries))
+    try:
+        yield
+    finally:
+        _state["depth"], _state["full"] = 0, None
+        _set_threads(full)
+
+
+@contextmanager
+def pass_threads():
+    """Inside :func:`solver_threads`: a pass over X with all the threads the solver was given.
+    Elsewhere: nothing changes."""
+    full = _state["full"]
+    if full is None or _state["in_pass"] or all(count == 1 for count in full):
+        yield
+        return
+    _set_threads(full)
+    _state["in_pass"] = True
+    try:
+        yield
+    finally:
+        _state["in_pass"] = False
+        _set_threads([1] * len(full))
+
+
+def single_threaded_small_products(function):
+    """Decorator: run ``function`` inside :func:`solver_threads`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with solver_threads():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+def solver_thread_count() -> int:
+    """The BLAS threads the running solver was given (1 outside :func:`solver_threads`)."""
+    full = _state["full"]
+    return max(full) if full else 1
+
+
+# Float32 blocks of X are converted to float64 this many columns at a time for accurate sums:
+# a converted piece (m x 2048 doubles) stays in the cache for its product.
+ACCURATE_PIECE = 2048
+
+
+def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accurate: bool = False) -> np.ndarray:
+    """:func:`~mfcli.models.matrix.project_update` on X held in memory, one block of columns at a
+    time: ``B = W^T X_J``, ``H_J = update(B, J)``, ``X_J H_J^T`` while X_J is still in the cache, so
+    X is read from memory about once per iteration instead of twice.
+
+    The blocks J are the grid of ``size`` columns. With several threads (:func:`solver_thread_count`)
+    they are shared among that many Python threads, each taking the next block as it finishes one
+    (BLAS, at one thread, and NumPy release the GIL): the inner sweeps run in parallel too, and a
+    thread that the system deschedules only does fewer blocks instead of holding up the others
+    (a multithreaded BLAS call waits for its slowest thread). With one block, the products use
+    all the threads instead. The sum of the X_J H_J^T is taken in block order, in float64, so the
+    result does not depend on the number of threads. ``accurate``: float32 blocks converted to
+    float64 piece by piece (every product and sum in float64). Returns X H^T (m x k), float64 when
+    ``accurate``, else X's dtype.
+    """
+    dtype = X.dtype
+    m, n = X.shape
+    Wt = np.ascontiguousarray(W.T, dtype=dtype)
+    exact = accurate and dtype != np.float64
+    starts = list(range(0, n, size))
+
+    def product(block: np.ndarray, H_block: np.ndarray) -> np.ndarray:
+        if not exact:
+            return np.asarray(block @ np.asarray(H_block, dtype=dtype).T, dtype=np.float64)
+        H64 = np.asarray(H_block, dtype=np.float64)
+        total = np.zeros((m, H64.shape[0]))
+        piece = np.empty((m, min(ACCURATE_PIECE, block.shape[1])))
+        for start in range(0, block.shape[1], ACCURATE_PIECE):
+            stop = min(start + ACCURATE_PIECE, block.shape[1])
+            converted = piece[:, :stop - start]
+            np.copyto(converted, block[:, start:stop])
+            total += converted @ H64[:, start:stop].T
+        return total
+
+    def task(start: int) -> np.ndarray:
+        columns = slice(start, min(start + size, n))
+        block = X[:, columns]
+        return product(block, update(Wt @ block, columns))
+
+    workers = min(solver_thread_count(), len(starts))
+    if workers <= 1:
+        parts = []
+        for start in starts:
+            columns = slice(start, min(start + size, n))
+            block = X[:, columns]
+            with pass_threads():
+                B = Wt @ block
+            H_block = update(B, columns)
+            with pass_threads():
+                parts.append(product(block, H_block))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="mfcli-pass") as pool:
+            parts = list(pool.map(task, starts))
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total if accurate else total.astype(dtype, copy=False)

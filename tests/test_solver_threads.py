@@ -1,0 +1,125 @@
+"""BLAS threads in the solvers (mfcli.models.threads): one thread for the small products, the
+threads the run was given for the passes over X, the blocks of a pass shared among threads
+without changing any number, and the caller's setting restored afterwards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+import mfcli.models.matrix as matrix  # noqa: E402
+from mfcli.models.matrix import InMemoryMatrix, project_update  # noqa: E402
+from mfcli.models.nmf import nmf  # noqa: E402
+
+
+def blas_threads() -> int:
+    return max(info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas")
+
+
+@pytest.fixture
+def two_threads():
+    """BLAS at two threads for the test (skipped where BLAS cannot have two)."""
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        if blas_threads() < 2:
+            pytest.skip("BLAS runs one thread here")
+        yield
+
+
+def low_rank(m=30, n=3000, r=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((m, r)) @ rng.random((r, n)) + 0.01 * rng.random((m, n))
+
+
+def watch_passes(monkeypatch) -> list[int]:
+    """The BLAS threads inside every pass over X (mfcli.models.threads.pass_threads)."""
+    import contextlib
+
+    import mfcli.models.threads as threads
+
+    seen: list[int] = []
+    original = threads.pass_threads
+
+    @contextlib.contextmanager
+    def watched():
+        with original():
+            seen.append(blas_threads())
+            yield
+
+    monkeypatch.setattr(threads, "pass_threads", watched)
+    monkeypatch.setattr(matrix, "pass_threads", watched)
+    return seen
+
+
+def test_small_products_run_on_one_thread_and_passes_on_all(two_threads, monkeypatch):
+    passes = watch_passes(monkeypatch)
+    between = []
+    nmf(low_rank(), 4, max_iter=5, tol=0, callback=lambda *args, **info: between.append(blas_threads()))
+    assert between and set(between) == {1}  # between passes: the small products
+    assert passes and set(passes) == {2}  # each pass over X: the threads the run was given
+    assert blas_threads() == 2  # restored after the run
+
+
+def test_a_caller_limit_is_respected(monkeypatch):
+    passes = watch_passes(monkeypatch)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        nmf(low_rank(), 4, max_iter=3, tol=0)
+        assert blas_threads() == 1
+    assert passes and set(passes) == {1}
+
+
+def test_restored_after_an_error(two_threads):
+    def interrupt(iteration, *args, **info):
+        assert blas_threads() == 1
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a run
+
+    with pytest.raises(KeyboardInterrupt):
+        nmf(low_rank(), 4, max_iter=5, tol=0, callback=interrupt)
+    assert blas_threads() == 2
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 256 columns, so a small matrix makes a pass of many blocks."""
+    monkeypatch.setattr(matrix, "UPDATE_BLOCK_BYTES", 4096)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_number_of_threads_changes_no_number(small_blocks, two_threads, dtype):
+    X = low_rank(n=5000).astype(dtype)
+    assert matrix.update_block_size(InMemoryMatrix(X)) * 4 < X.shape[1]
+    results = []
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(threads, user_api="blas"):
+            results.append(nmf(X, 4, max_iter=30, tol=0).layers[0])
+    assert np.array_equal(results[0].W, results[1].W)
+    assert np.array_equal(results[0].H, results[1].H)
+    assert results[0].relative_error == results[1].relative_error
+
+
+@pytest.mark.parametrize("accurate", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blockwise_pass_is_the_two_products(small_blocks, dtype, accurate):
+    """project_update in memory: update(W^T X_J, J) on every block J of the grid, in order of
+    columns, and X H^T of the H it produced, as the two whole products give it."""
+    rng = np.random.default_rng(1)
+    X = rng.random((40, 3001)).astype(dtype)
+    W = rng.random((40, 3)).astype(dtype)
+    H = np.empty((3, X.shape[1]), dtype=dtype)
+    calls = []
+
+    def update(B, cols):
+        calls.append((cols.start, cols.stop))
+        H[:, cols] = 2.0 * B + 1.0
+        return H[:, cols]
+
+    XHt = project_update(InMemoryMatrix(X), W, update, accurate=accurate)
+    size = matrix.update_block_size(InMemoryMatrix(X))
+    assert sorted(calls) == [(s, min(s + size, X.shape[1])) for s in range(0, X.shape[1], size)]
+    X64 = X.astype(np.float64)
+    expected_H = 2.0 * (W.astype(np.float64).T @ X64) + 1.0
+    np.testing.assert_allclose(H, expected_H, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert XHt.dtype == (np.float64 if accurate else dtype)
+    np.testing.assert_allclose(XHt, X64 @ H.astype(np.float64).T,
+                               rtol=1e-12 if accurate or dtype == np.float64 else 1e-5)
