@@ -1,6 +1,6 @@
 """Deep unmixing speed and quality: the whole `mfcli unmix --ranks 7,6,4,2` run beside scikit-learn NMF.
 
-    python benchmarks/bench_unmix.py [--ranks 7,6,4,2] [--keep DIR]
+    python benchmarks/bench_unmix.py [--ranks 7,6,4,2] [--keep DIR] [--threads N]
 
 Data: the bundled Urban stand-in (sample:urban: 162 bands x 94249 pixels, the published
 6-material ground truth M, A times 1000 plus seeded noise) written to an Urban_R162-style
@@ -10,10 +10,15 @@ MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`
    on the same matrix as mfcli reads it (X^T, float32), fit time only.
 2. mfcli: ``mfcli unmix urban.mat --ranks 7,6,4,2 -o OUT --json`` in a subprocess, timed from
    the start of the process to the written folder (load, deep ONMF (--init auto: SPA on images), joint
-   refinement, NNLS abundances of every layer, result.h5 and hierarchy files; --no-plots, the
-   pictures being another issue's work). Peak memory: the child's own high-water resident set
-   size (VmHWM), minus that of the same command on the 9 x 15 survey sample (the interpreter and
-   the libraries it loads).
+   refinement, NNLS abundances of every layer, result.h5 and hierarchy files), twice: with
+   --no-plots, and as the default command, which also draws its ten pictures. Peak memory: the
+   child's own high-water resident set size (VmHWM), minus that of the same command on the
+   9 x 15 survey sample (the interpreter and the libraries it loads).
+   The pictures alone (issue 19, item 1: <= 0.5 s in total): a fresh process reads the result
+   and draws the default set as `unmix` does (mfcli.plotting.bundle.write_pictures), timed from
+   before matplotlib is imported; printed with the import, the whole set (half of it in a forked
+   process where the system allows), the set drawn in one process, and each picture (drawing on
+   the main thread, PNG compression and writing on the second).
 3. Quality: the rank-6 layer's endmembers against the six ground-truth spectra, by spectral angle
    after optimal (Hungarian) matching (mfcli.metrics.match_endmembers); and the tree, every
    cluster named after its closest ground-truth material, with what merges at each layer.
@@ -21,8 +26,8 @@ MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`
    --init auto (SPA on images), the rank-6 layer's mean spectral angle and the metal roofs' angle
    for each, the figures behind `mfcli unmix --help`'s claim that the restarts miss the metal roofs.
 
-Target (issue 4): mfcli / scikit-learn <= 0.5, aim 0.25. The machine may be shared: the load
-average is printed.
+Targets: mfcli / scikit-learn <= 0.5, aim 0.25 (issue 4), with the pictures <= 0.25 (issue 19);
+the pictures <= 0.5 s. The machine may be shared: the load average is printed with every figure.
 """
 
 from __future__ import annotations
@@ -83,6 +88,37 @@ def run_mfcli(arguments: list[str]):
     return completed, seconds, int(peaks[-1]) / 1024.0 if peaks else float("nan")
 
 
+PICTURE_TIMER = (
+    "import json, sys, tempfile, time\n"
+    "started = time.perf_counter()\n"
+    "from mfcli.io.result import read_result\n"
+    "result = read_result(sys.argv[1])\n"
+    "read = time.perf_counter() - started\n"
+    "parallel = sys.argv[2] == 'parallel'\n"
+    "started = time.perf_counter()\n"
+    "import matplotlib.figure, matplotlib.backends.backend_agg\n"
+    "imported = time.perf_counter() - started\n"
+    "from mfcli.plotting.bundle import write_pictures\n"
+    "timings = {}\n"
+    "start = time.perf_counter()\n"
+    "written, skipped = write_pictures(result, tempfile.mkdtemp(), timings=timings, parallel=parallel)\n"
+    "drawn = time.perf_counter() - start\n"
+    "print(json.dumps({'read': read, 'import': imported, 'pictures': drawn, 'per_picture': timings,\n"
+    "                  'count': len(written), 'skipped': skipped}))\n"
+)
+
+
+def time_pictures(result_path: Path, parallel: bool) -> dict:
+    """The default pictures of a result drawn in a fresh process (see the module docstring)."""
+    completed = subprocess.run([sys.executable, "-c", PICTURE_TIMER, str(result_path),
+                                "parallel" if parallel else "serial"], check=True, capture_output=True, text=True)
+    return json.loads(completed.stdout)
+
+
+def load() -> str:
+    return "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ranks", default="7,6,4,2")
@@ -103,7 +139,7 @@ def main() -> None:
     from mfcli.io.result import read_result
     from mfcli.metrics import match_endmembers, spectral_angle_matrix
 
-    print(f"bench_unmix: {os.cpu_count()} cores, BLAS threads {args.threads or 'default'}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"bench_unmix: {os.cpu_count()} cores, BLAS threads {args.threads or 'default'}, {load()}")
     work = Path(tempfile.mkdtemp(prefix="bench_unmix."))
     try:
         mat = work / "urban.mat"
@@ -131,12 +167,31 @@ def main() -> None:
         completed, mfcli_seconds, peak_rss = run_mfcli(
             ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(out), "--json", "--no-plots"])
         document = json.loads(completed.stdout)
-        print(f"mfcli unmix --ranks {args.ranks} (whole process, load to written folder): {mfcli_seconds:.3f} s "
-              f"(its own count {document['seconds']:.3f} s), {document['n_iter']} refinement sweeps")
-        print(f"ratio mfcli / scikit-learn: {mfcli_seconds / sk_seconds:.3f}  (target <= 0.5, aim 0.25)")
+        print(f"mfcli unmix --ranks {args.ranks} --no-plots (whole process, load to written folder): "
+              f"{mfcli_seconds:.3f} s (its own count {document['seconds']:.3f} s), {document['n_iter']} refinement "
+              f"sweeps; {load()}")
+        print(f"  ratio mfcli / scikit-learn: {mfcli_seconds / sk_seconds:.3f}  (target <= 0.5, aim 0.25)")
+        pictured, pictures_seconds, _ = run_mfcli(
+            ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(work / "out_pictures"), "--json"])
+        n_pictures = len([f for f in json.loads(pictured.stdout)["files"] if f.endswith(".png")])
+        print(f"mfcli unmix --ranks {args.ranks} (the default command, {n_pictures} pictures; whole process): "
+              f"{pictures_seconds:.3f} s; {load()}")
+        print(f"  ratio mfcli / scikit-learn: {pictures_seconds / sk_seconds:.3f}  (target <= 0.25)")
+        print(f"  the pictures' share of the process: {pictures_seconds - mfcli_seconds:+.3f} s")
         print(f"peak memory (max RSS): {peak_rss:.0f} MiB, {peak_rss - baseline_rss:.0f} MiB above the same "
               f"command on a 9 x 15 matrix ({baseline_rss:.0f} MiB: interpreter and libraries) = "
               f"{(peak_rss - baseline_rss) / (X.nbytes / 2**20):.2f}x the input")
+        for parallel in (True, False):
+            timing = time_pictures(out / "result.h5", parallel)
+            how = "half in a forked process" if parallel else "one process"
+            together = timing["import"] + timing["pictures"]
+            print(f"pictures of the result ({timing['count']}, {how}): import of matplotlib {timing['import']:.3f} s, "
+                  f"drawing and writing {timing['pictures']:.3f} s, together {together:.3f} s (target <= 0.5 s); "
+                  f"{load()}")
+            if not parallel:
+                for name, seconds in timing["per_picture"].items():
+                    print(f"  {name:<24} draw {seconds['draw']:.3f} s, compress and write {seconds['write']:.3f} s "
+                          "(second thread)")
         errors = document["relative_error"]
         print("relative error per layer: " + ", ".join(
             f"L{i + 1} (r={r}) {e:.5f}" for i, (r, e) in enumerate(zip(ranks, errors["layers"]))))
@@ -157,7 +212,7 @@ def main() -> None:
             print(f"layer {six + 1} (rank {ranks[six]}) endmembers vs ground truth, spectral angle after "
                   f"Hungarian matching:")
             for q, name in enumerate(names):
-                print(f"  {name:<14} <- cluster #{matched[q]}: {angles[q]:6.2f} deg")
+                print(f"  {name:<14} <- cluster #{matched[q] + 1}: {angles[q]:6.2f} deg")
             print(f"  mean {np.mean(angles):.2f} deg")
             print()
 
@@ -168,7 +223,7 @@ def main() -> None:
             angles = spectral_angle_matrix(result.layers[level - 1].data_basis[:, [cid]], M)[0]
             best = int(np.argmin(angles))
             size = tree.cluster(level, cid).size
-            return f"#{cid} {names[best]} {angles[best]:.1f} ({size} px)"
+            return f"#{cid + 1} {names[best]} {angles[best]:.1f} ({size} px)"
 
         print("  layer 1: " + "; ".join(label(1, c.id) for c in tree.layers[0]))
         for level in range(2, len(ranks) + 1):

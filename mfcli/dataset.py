@@ -21,19 +21,40 @@ from typing import Any
 import numpy as np
 
 from mfcli.errors import DataError, ParameterError
+from mfcli.georeference import Georeference
 
 PIXEL_ORDERS = ("F", "C")
 
 
-def pixels_to_image(values: np.ndarray, image_shape: tuple[int, int], order: str) -> np.ndarray:
+def fill_pixels(values: np.ndarray, valid_pixels: np.ndarray | None, fill: float = np.nan) -> np.ndarray:
+    """Per-pixel values of the valid pixels only (k, n_valid) (or (n_valid,)) spread over every
+    pixel of the image (k, n_pixels), ``fill`` where ``valid_pixels`` is False (nodata).
+    ``valid_pixels`` None: the values already cover every pixel and are returned as they are."""
+    values = np.asarray(values)
+    if valid_pixels is None:
+        return values
+    valid = np.asarray(valid_pixels, dtype=bool).ravel()
+    if values.shape[-1] != int(valid.sum()):
+        raise DataError(f"{values.shape[-1]} values per pixel do not match the {int(valid.sum())} pixels "
+                        f"with data of the image ({valid.size} pixels, {valid.size - int(valid.sum())} nodata)")
+    kind = np.result_type(values.dtype, np.asarray(fill).dtype)
+    out = np.full(values.shape[:-1] + (valid.size,), fill, dtype=kind)
+    out[..., valid] = values
+    return out
+
+
+def pixels_to_image(values: np.ndarray, image_shape: tuple[int, int], order: str,
+                    valid_pixels: np.ndarray | None = None, fill: float = np.nan) -> np.ndarray:
     """Reshape ``values`` of shape (k, n_pixels) (or (n_pixels,)) to (k, rows, cols) (or (rows, cols)).
 
-    ``order`` is the pixel order of the columns ("F" or "C"); see the module docstring.
+    ``order`` is the pixel order of the columns ("F" or "C"); see the module docstring. With
+    ``valid_pixels`` (one flag per pixel of the image, in ``order``), ``values`` hold the valid
+    pixels only and the others (nodata) are ``fill``.
     """
     if order not in PIXEL_ORDERS:
         raise ParameterError(f"pixel order must be 'F' or 'C', not {order!r}")
     rows, cols = (int(s) for s in image_shape)
-    values = np.asarray(values)
+    values = fill_pixels(values, valid_pixels, fill)
     squeeze = values.ndim == 1
     values2d = values[None, :] if squeeze else values
     if values2d.shape[1] != rows * cols:
@@ -80,10 +101,10 @@ class Dataset:
     X : (m, n) array, features x samples (bands x pixels for images).
     image_shape : (rows, cols) when the samples are the pixels of an image, else None.
     pixel_order : "F" or "C" (see module docstring) when ``image_shape`` is set.
-    wavelengths : (m,) wavelengths in nanometres where known.
-    wavelengths_nominal : True when the wavelengths were not read but derived from band numbers
-        on a sensor's nominal grid (HYDICE: 210 bands spread evenly over 400-2500 nm); the
-        sensor's real band centres are not evenly spaced, so features may appear shifted.
+    wavelengths : (m,) wavelengths in nanometres where a source gives them (never derived
+        from band numbers, see :mod:`mfcli.io.wavelengths`).
+    wavelengths_source : where the wavelengths come from (the ENVI header, a variable of the
+        file, ``--wavelengths FILE``), or None.
     band_indices : (m,) 1-based indices of the kept bands in the sensor's full band list
         (e.g. Urban's ``SlectBands``), where known.
     scale : the data were divided by this number when loaded (1.0 if untouched).
@@ -94,6 +115,15 @@ class Dataset:
     notes : human-readable remarks made while loading (which variable was chosen, scale...).
     extras : other arrays found beside the data that later steps may use (e.g. ground truth
         ``GT``/``S_GT``), by their name in the file.
+    feature_names, sample_names : names of the rows and columns where the file gives them
+        (a table's header, the band descriptions of a GeoTIFF, ENVI ``band names``).
+    georeference : where the image lies on the Earth (:class:`mfcli.georeference.Georeference`),
+        for images read from a georeferenced file.
+    nodata : the value marking pixels without data in the file (None: none declared).
+    valid_pixels : for an image with nodata pixels, one flag per pixel of the image (rows*cols,
+        in ``pixel_order``): True for the pixels that are columns of ``X``. The nodata pixels are
+        left out of ``X``, so ``n_samples`` is the number of valid pixels; None when every pixel
+        is a column of ``X``.
     """
 
     X: np.ndarray
@@ -101,7 +131,7 @@ class Dataset:
     pixel_order: str | None = None
     wavelengths: np.ndarray | None = None
     band_indices: np.ndarray | None = None
-    wavelengths_nominal: bool = False
+    wavelengths_source: str | None = None
     scale: float = 1.0
     source: str = ""
     variable: str | None = None
@@ -111,6 +141,9 @@ class Dataset:
     extras: dict[str, Any] = field(default_factory=dict)
     feature_names: list[str] | None = None
     sample_names: list[str] | None = None
+    georeference: Georeference | None = None
+    nodata: float | None = None
+    valid_pixels: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -135,7 +168,25 @@ class Dataset:
                 f"{self.source or 'the data'} has no image shape, so it cannot be shown as an image; "
                 "give one with --image-shape ROWSxCOLS"
             )
-        return pixels_to_image(values, self.image_shape, self.pixel_order or "C")
+        return pixels_to_image(values, self.image_shape, self.pixel_order or "C", self.valid_pixels)
+
+    @property
+    def n_nodata_pixels(self) -> int:
+        """Pixels of the image left out of X as nodata."""
+        return 0 if self.valid_pixels is None else int(self.valid_pixels.size - np.count_nonzero(self.valid_pixels))
+
+    def pixel_numbers(self, columns: np.ndarray) -> np.ndarray:
+        """The pixel numbers (0-based, in ``pixel_order``, counting nodata pixels) of columns of X."""
+        columns = np.asarray(columns, dtype=np.int64)
+        return columns if self.valid_pixels is None else np.flatnonzero(self.valid_pixels)[columns]
+
+    def image_matrix(self) -> tuple[np.ndarray, float | None]:
+        """X with the nodata pixels put back: (bands x every pixel of the image, the value they
+        hold: ``nodata``, or NaN where the file declared none). (X, nodata) without nodata pixels."""
+        if self.valid_pixels is None:
+            return self.X, self.nodata
+        fill = self.nodata if self.nodata is not None else np.nan
+        return fill_pixels(self.X, self.valid_pixels, fill).astype(self.X.dtype, copy=False), float(fill)
 
     def describe(self) -> dict[str, Any]:
         """Metadata as plain JSON-able values (no arrays of data)."""
@@ -150,6 +201,9 @@ class Dataset:
             "pixel_order": self.pixel_order,
             "scale": self.scale,
             "has_wavelengths": self.wavelengths is not None,
-            "wavelengths_nominal": self.wavelengths_nominal,
+            "wavelengths_source": self.wavelengths_source,
             "notes": list(self.notes),
+            **({"georeference": self.georeference.to_dict()} if self.georeference is not None else {}),
+            **({"nodata": self.nodata} if self.nodata is not None else {}),
+            **({"nodata_pixels": self.n_nodata_pixels} if self.valid_pixels is not None else {}),
         }

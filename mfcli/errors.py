@@ -30,6 +30,16 @@ class ParameterError(MfcliError):
     """A parameter value is invalid for the model or the data (e.g. a rank larger than min(m, n))."""
 
 
+class NumericalError(MfcliError):
+    """A solver produced NaN or Inf (values near the floating-point limits, a step size or a
+    parameter that makes the updates overflow); the message names the likely cause."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A run ended at its iteration or time limit before its stopping rule was met (as
+    scikit-learn's ConvergenceWarning); the result is usable but not converged."""
+
+
 class MissingDependencyError(MfcliError):
     """An optional dependency (torch, dask) is needed and not installed."""
 

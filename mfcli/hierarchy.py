@@ -10,7 +10,7 @@ largest weight, and ``Layer.assignment_weights`` keeps that weight.
 JSON schema (stable; scripts rely on it)::
 
     {"ranks": [7, 6, 4, 2],
-     "n_columns": 94249, "unassigned": 0,
+     "n_columns": 94249, "unassigned": 0, "index_base": 0,
      "layers": [
        {"layer": 1, "rank": 7, "clusters": [
           {"id": 0, "size": 123, "parent": 2, "members": [0-based column indices], "label": null}, ...]},
@@ -19,7 +19,10 @@ JSON schema (stable; scripts rely on it)::
        ...]}
 
 ``size`` is the number of data columns (pixels, users) in the cluster's subtree; ``members``
-only on layer 1, ``children`` on layers >= 2, ``parent`` null on the last layer. NumPy only.
+only on layer 1, ``children`` on layers >= 2, ``parent`` null on the last layer. Layers are
+numbered from 1; ``id``, ``parent``, ``children`` and ``members`` are 0-based positions
+(``index_base`` 0), so cluster ``id`` k is ``#k+1`` in tables and pictures, and in the Newick
+and DOT names (``L2_3`` is layer 2's #3), which people read. NumPy only.
 """
 
 from __future__ import annotations
@@ -134,11 +137,12 @@ def to_json_dict(tree: Tree, include_members: bool = True) -> dict[str, Any]:
                 entry["weight"] = c.weight
             entries.append(entry)
         layers.append({"layer": index, "rank": tree.ranks[index - 1], "clusters": entries})
-    return {"ranks": tree.ranks, "n_columns": tree.n_columns, "unassigned": tree.unassigned, "layers": layers}
+    return {"ranks": tree.ranks, "n_columns": tree.n_columns, "unassigned": tree.unassigned, "index_base": 0,
+            "layers": layers}
 
 
 def _node_name(c: Cluster) -> str:
-    base = f"L{c.layer}_{c.id}"
+    base = f"L{c.layer}_{c.id + 1}"  # 1-based, as people read cluster numbers
     if c.label:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in c.label)
         base = f"{base}_{safe}"
@@ -171,7 +175,7 @@ def to_dot(tree: Tree) -> str:
         lines.append(f"  {{ rank=same; {same} }}")
         for c in clusters:
             label = c.label.replace("\\", "\\\\").replace('"', '\\"') if c.label else ""
-            text = f"layer {c.layer} #{c.id}\\n{c.size} columns" + (f"\\n{label}" if label else "")
+            text = f"layer {c.layer} #{c.id + 1}\\n{c.size} columns" + (f"\\n{label}" if label else "")
             lines.append(f'  "{_node_name(c)}" [label="{text}"];')
     for clusters in tree.layers[1:]:
         for c in clusters:

@@ -132,6 +132,20 @@ class Result:
     def pixel_order(self) -> str | None:
         return self.input.get("pixel_order")
 
+    @property
+    def georeference(self):
+        """The input image's :class:`~mfcli.georeference.Georeference`, or None."""
+        from mfcli.georeference import Georeference
+
+        return Georeference.from_dict(self.input.get("georeference"))
+
+    @property
+    def valid_pixels(self) -> np.ndarray | None:
+        """One flag per pixel of the input image (True: a column of the data; False: nodata,
+        left out), or None when every pixel is a column (see :class:`mfcli.dataset.Dataset`)."""
+        valid = self.input.get("valid_pixels")
+        return None if valid is None else np.asarray(valid, dtype=bool).ravel()
+
 
 def make_provenance(command_line: list[str] | None = None) -> dict[str, Any]:
     """Version, date and command line for a Result."""
@@ -152,4 +166,6 @@ def input_metadata(dataset) -> dict[str, Any]:
         meta["wavelengths"] = np.asarray(dataset.wavelengths, dtype=np.float64)
     if dataset.band_indices is not None:
         meta["band_indices"] = np.asarray(dataset.band_indices, dtype=np.int64)
+    if dataset.valid_pixels is not None:
+        meta["valid_pixels"] = np.asarray(dataset.valid_pixels, dtype=bool)
     return meta

@@ -101,7 +101,7 @@ def test_stopping_options(invoke, small_csv, tmp_path):
     (["-r", "3", "-m", "nope"], 2, "unknown model"),
     (["-r", "3", "--loss", "kl", "-m", "onmf"], 1, "supports --loss"),
     (["-r", "3", "-p", "theta=2"], 1, "no parameter"),
-    (["-r", "3", "-m", "nsnmf", "-p", "theta=abc"], 1, "not a valid float"),
+    (["-r", "3", "-m", "nsnmf", "-p", "theta=abc"], 1, "theta must be a finite number in [0, 1]"),
     (["-r", "3", "--init", "magic"], 1, "--init"),
     (["-r", "3", "-m", "svd", "--init", "spa"], 1, "no initialization"),
 ])

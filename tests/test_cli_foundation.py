@@ -59,7 +59,7 @@ def test_python_dash_m_mfcli():
     result = run_mfcli("samples", "--json")
     assert result.returncode == 0
     assert [row["name"] for row in json.loads(result.stdout)] == [
-        "sample:samson", "sample:moffett", "sample:urban", "sample:survey-ratings"]
+        "sample:samson", "sample:moffett", "sample:urban", "sample:survey-ratings", "sample:usgs-1995"]
 
 
 def test_help_imports_no_heavy_module():
@@ -116,17 +116,19 @@ def test_info_urban_json(invoke):
     assert data["scale"] == 1000.0 and data["has_band_indices"]
 
 
-def test_info_table_goes_to_stderr(invoke):
+def test_info_table_goes_to_stdout(invoke):
+    """The table is what `info` is for (DESIGN.md: like `ls`), so `mfcli info ... | grep` finds it."""
     result = invoke("info", "sample:survey-ratings")
-    assert result.exit_code == 0 and result.stdout == ""
-    assert "survey-ratings" in result.stderr and "9 x 15" in result.stderr
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "survey-ratings" in result.stdout and "9 x 15" in result.stdout
 
 
-def test_samples_lists_the_bundle(invoke):
+def test_samples_lists_the_bundle_on_stdout(invoke):
     result = invoke("samples")
-    assert result.exit_code == 0 and result.stdout == ""
-    for name in ("sample:samson", "sample:moffett", "sample:urban", "sample:survey-ratings"):
-        assert name in result.stderr
+    assert result.exit_code == 0 and result.stderr == ""
+    for name in ("sample:samson", "sample:moffett", "sample:urban", "sample:survey-ratings", "sample:usgs-1995"):
+        assert name in result.stdout
+    assert [line for line in result.stdout.splitlines() if "sample:urban" in line]  # one grep-able row
     rows = json.loads(invoke("samples", "--json").stdout)
     assert all(Path(row["file"]).is_file() for row in rows)
     urban = next(row for row in rows if row["name"] == "sample:urban")

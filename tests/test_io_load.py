@@ -13,7 +13,7 @@ import pytest
 import scipy.io
 
 from mfcli.errors import DataError, InputError, ParameterError
-from mfcli.io.load import choose_variable, hydice_wavelengths, load_dataset, parse_spec
+from mfcli.io.load import choose_variable, load_dataset, parse_spec
 from mfcli.io.formats import VariableInfo, read_text_matrix
 from mfcli.io.samples import SAMPLES, URBAN_REMOVED_BANDS, urban_kept_bands
 from mfcli.io.write import write_array, write_dataset
@@ -57,8 +57,9 @@ def test_urban_r162_layout_scale_shape_order_bands_and_wavelengths(tmp_path, fmt
     np.testing.assert_allclose(dataset.X, arrays["Y"] / max_value)
     np.testing.assert_allclose(dataset.to_image(dataset.X), images / images.max())
     np.testing.assert_array_equal(dataset.band_indices, kept)
-    np.testing.assert_allclose(dataset.wavelengths, 400 + (kept - 1) * 2100 / 209)
-    assert dataset.wavelengths_nominal and any("nominal wavelengths" in note for note in dataset.notes)
+    # no wavelengths in the file: none are invented from the band numbers (issue 15)
+    assert dataset.wavelengths is None and dataset.wavelengths_source is None
+    assert any("no wavelengths in the file" in note for note in dataset.notes)
     assert dataset.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert dataset.source == str(path)
 
@@ -67,8 +68,7 @@ def test_urban_r162_layout_scale_shape_order_bands_and_wavelengths(tmp_path, fmt
     np.testing.assert_array_equal(raw.X, arrays["Y"])
 
 
-def test_hydice_grid_spans_400_to_2500_nm():
-    assert hydice_wavelengths(np.array([1, 210])).tolist() == [400.0, 2500.0]
+def test_urban_keeps_162_of_hydice_210_bands():
     kept = urban_kept_bands()
     assert kept.size == 162 and not set(kept.astype(int)) & set(URBAN_REMOVED_BANDS)
 
@@ -229,18 +229,28 @@ def test_write_dataset_keeps_image_shape_order_and_wavelengths(tmp_path):
             np.testing.assert_array_equal(back.band_indices, dataset.band_indices, err_msg=name)
 
 
-def test_nominal_hydice_wavelengths_stay_nominal_when_written_and_read_back(tmp_path):
+def test_band_numbers_give_no_wavelengths_and_stay_band_numbers_when_written_and_read_back(tmp_path):
     kept = np.array([5, 6, 50, 120])
     arrays = {"Y": np.random.default_rng(0).random((kept.size, 12)), "nRow": np.array([[3.0]]),
               "nCol": np.array([[4.0]]), "SlectBands": kept.reshape(-1, 1).astype(np.float64)}
     scipy.io.savemat(tmp_path / "u.mat", arrays)
     dataset = load_dataset(str(tmp_path / "u.mat"))
-    assert dataset.wavelengths_nominal
+    assert dataset.wavelengths is None
     for name in ("o.mat", "o.h5"):
         write_dataset(dataset, str(tmp_path / name))
         back = load_dataset(str(tmp_path / name))
-        assert back.wavelengths_nominal, name
-        np.testing.assert_allclose(back.wavelengths, dataset.wavelengths, err_msg=name)
+        assert back.wavelengths is None, name
+        np.testing.assert_array_equal(back.band_indices, kept, err_msg=name)
+
+
+def test_wavelengths_come_from_the_file_with_their_source_and_micrometres_become_nm(tmp_path):
+    arrays = {"Y": np.random.default_rng(0).random((4, 12)), "nRow": np.array([[3.0]]), "nCol": np.array([[4.0]]),
+              "wavelengths": np.array([0.45, 0.55, 0.65, 0.75])}
+    scipy.io.savemat(tmp_path / "w.mat", arrays)
+    dataset = load_dataset(str(tmp_path / "w.mat"))
+    np.testing.assert_allclose(dataset.wavelengths, [450, 550, 650, 750])
+    assert "'wavelengths' variable" in dataset.wavelengths_source
+    assert any("micrometres" in note for note in dataset.notes)
 
 
 def test_stdin_reads_csv_and_npy(monkeypatch):
@@ -294,7 +304,7 @@ def test_sample_variable_spec_and_unknown_sample():
     assert truth.shape == (3, 156) and truth.variable == "GT" and truth.scale == 1.0
     with pytest.raises(InputError, match="unknown sample 'nope'; available: samson"):
         load_dataset("sample:nope")
-    assert set(SAMPLES) == {"samson", "moffett", "urban", "survey-ratings"}
+    assert set(SAMPLES) == {"samson", "moffett", "urban", "survey-ratings", "usgs-1995"}
 
 
 def test_urban_sample_is_the_urban_r162_layout():
@@ -303,7 +313,7 @@ def test_urban_sample_is_the_urban_r162_layout():
     assert urban.shape == (162, 94249) and urban.image_shape == (307, 307) and urban.pixel_order == "F"
     assert urban.scale == 1000.0 and urban.X.dtype == np.float32
     np.testing.assert_array_equal(urban.band_indices, urban_kept_bands())
-    assert 400 < urban.wavelengths.min() < urban.wavelengths.max() < 2500
+    assert urban.wavelengths is None  # the Urban_R162 layout has band numbers (SlectBands), no wavelengths
     M, A = urban.extras["M"], urban.extras["A"]
     # X = M A plus small seeded noise, on the ground truth's reflectance scale.
     residual = np.linalg.norm(urban.X - M @ A) / np.linalg.norm(M @ A)
@@ -335,7 +345,7 @@ def test_bundled_samples_are_rebuilt_byte_for_byte_from_the_shared_data(shared_d
     spec.loader.exec_module(module)
     module.SHARED = shared_data
     module.main(tmp_path)
-    for name in ("samson.mat", "moffett.mat", "urban_groundtruth.mat", "survey_ratings.csv"):
+    for name in ("samson.mat", "moffett.mat", "urban_groundtruth.mat", "survey_ratings.csv", "usgs_1995_library.mat"):
         assert (tmp_path / name).read_bytes() == (sample_dir() / name).read_bytes(), name
 
 

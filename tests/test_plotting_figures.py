@@ -151,21 +151,26 @@ def test_wavelength_file_must_fit_the_bands(invoke, results, tmp_path):
     wl = tmp_path / "wl.txt"
     wl.write_text("\n".join(str(400 + 3 * i) for i in range(10)))
     run = invoke("plot-endmembers", str(results / "samson.h5"), "--wavelengths", str(wl), "-o", str(tmp_path / "w.png"))
-    assert run.exit_code == 1 and "gives 10 wavelengths but the spectra have 156 bands" in run.stderr
+    assert run.exit_code == 1 and "gives 10 wavelengths but the data have 156 bands" in run.stderr
 
 
 # --- Orientation in the rendered pixels ----------------------------------------------------------
 
 
+def panel_images(figure):
+    """The map panels of a picture, in drawing order: the image artists that keep the values they show."""
+    return [artist for artist in figure.artists if hasattr(artist, "mfcli_values")]
+
+
 def _panel_pixels(figure, path):
-    """The saved PNG's pixels inside the first axes (display extent at the saved dpi)."""
+    """The saved PNG's pixels inside the first map panel (display extent at the saved dpi)."""
     from matplotlib.image import imread
 
     from mfcli.plotting.style import save_figure
 
     save_figure(figure, path, dpi=figure.dpi)
     png = imread(path)[:, :, :3]
-    box = figure.axes[0].get_window_extent()
+    box = panel_images(figure)[0].get_window_extent()
     height = png.shape[0]
     return png[int(round(height - box.y1)):int(round(height - box.y0)), int(round(box.x0)):int(round(box.x1))]
 
@@ -176,7 +181,7 @@ def test_rendered_map_is_the_right_way_round(tmp_path, order):
 
     result, image = pattern_result(order)
     figure = abundance_figure(result, dpi=60)
-    np.testing.assert_array_equal(figure.axes[0].images[0].get_array(), image)  # what imshow was handed
+    np.testing.assert_array_equal(panel_images(figure)[0].mfcli_values, image)  # what the panel shows
     panel = _panel_pixels(figure, tmp_path / f"pattern_{order}.png")
     rows, cols = image.shape
     # sample the centre of every image cell; viridis is monotone in brightness
@@ -199,7 +204,7 @@ def test_matlab_order_samson_matches_its_ground_truth_cube(results):
     cube = load_dataset("sample:samson").extras["S_GT"]
     figure = abundance_figure(read_result(results / "samson_deep.h5"), layer=1, kind="hard", dpi=30)
     for k in range(3):
-        drawn = figure.axes[k].images[0].get_array()
+        drawn = panel_images(figure)[k].mfcli_values
         assert np.array_equal(drawn, (np.argmax(cube, axis=2) == k).astype(float))
 
 

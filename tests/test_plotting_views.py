@@ -110,17 +110,10 @@ URBAN_REMOVED = {*range(1, 5), 76, 87, *range(101, 112), *range(136, 154), *rang
 
 
 def test_urban_band_gaps_are_found_where_bands_were_removed():
-    from mfcli.io.load import hydice_wavelengths
-
-    kept = np.array([b for b in range(1, 211) if b not in URBAN_REMOVED])
-    wl = hydice_wavelengths(kept)
-    gaps = find_gaps(wl)
+    kept = np.array([b for b in range(1, 211) if b not in URBAN_REMOVED], dtype=np.float64)
+    gaps = find_gaps(kept)
     # interior removed runs: 76, 87, 101-111, 136-153 (1-4 and 198-210 are at the ends)
-    assert len(gaps) == 4
-    expected_runs = [(75, 77), (86, 88), (100, 112), (135, 154)]
-    for (start, end), (before, after) in zip(gaps, expected_runs):
-        assert start == pytest.approx(hydice_wavelengths(np.array([before]))[0])
-        assert end == pytest.approx(hydice_wavelengths(np.array([after]))[0])
+    assert gaps == [(75, 77), (86, 88), (100, 112), (135, 154)]
 
 
 def test_lines_break_in_every_gap_and_nowhere_else():
@@ -147,17 +140,20 @@ def test_spectral_axis_prefers_given_then_stored_wavelengths_then_band_numbers_t
     given = np.linspace(1000, 1400, 5)
     assert spectral_axis(_result_with({"wavelengths": stored}), 5, given).source == "--wavelengths"
     np.testing.assert_array_equal(spectral_axis(_result_with({"wavelengths": stored}), 5).x, stored)
-    hydice = spectral_axis(_result_with({"band_indices": np.array([1, 2, 3, 50, 51])}), 5)
-    assert hydice.is_wavelength and hydice.x[0] == pytest.approx(400.0) and len(hydice.gaps) == 1
-    assert hydice.label.startswith("nominal wavelength")
-    nominal = spectral_axis(_result_with({"wavelengths": stored, "wavelengths_nominal": True}), 5)
-    assert nominal.label.startswith("nominal wavelength") and nominal.x.tolist() == stored.tolist()
     assert spectral_axis(_result_with({"wavelengths": stored}), 5).label == "wavelength (nm)"
-    other = spectral_axis(_result_with({"band_indices": np.array([300, 301, 302, 303, 304])}), 5)
-    assert not other.is_wavelength and other.label == "band number"
+    source = spectral_axis(_result_with({"wavelengths": stored, "wavelengths_source": "an ENVI header"}), 5)
+    assert source.source == "an ENVI header"
+    # band numbers are never turned into nanometres (issue 15): HYDICE-range numbers stay numbers
+    bands = spectral_axis(_result_with({"band_indices": np.array([1, 2, 3, 50, 51])}), 5)
+    assert not bands.is_wavelength and bands.x.tolist() == [1, 2, 3, 50, 51] and len(bands.gaps) == 1
+    assert bands.label == "band number (wavelengths unknown)" and "nm" not in bands.label
+    # wavelengths an older mfcli derived from band numbers are not believed
+    nominal = spectral_axis(_result_with({"wavelengths": stored, "wavelengths_nominal": True,
+                                          "band_indices": np.array([1, 2, 3, 50, 51])}), 5)
+    assert not nominal.is_wavelength and nominal.x.tolist() == [1, 2, 3, 50, 51]
     plain = spectral_axis(_result_with({}), 5)
-    assert plain.label == "band" and plain.x.tolist() == [1, 2, 3, 4, 5]
-    with pytest.raises(InputError, match="gives 3 wavelengths but the spectra have 5 bands"):
+    assert plain.label == "band (wavelengths unknown)" and plain.x.tolist() == [1, 2, 3, 4, 5]
+    with pytest.raises(InputError, match="gives 3 wavelengths but the data have 5 bands"):
         spectral_axis(_result_with({}), 5, np.arange(3.0))
 
 

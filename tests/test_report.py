@@ -94,7 +94,7 @@ def test_report_of_a_deep_ratings_result_has_the_tree_and_no_maps(invoke, result
     assert run.stdout == ""
     text = out.read_text(encoding="utf-8")
     assert 'id="hierarchy"' in text and "no image shape" in text
-    assert "#1 = #1 + #2" in text  # the merge, in the layers table
+    assert "#2 = #2 + #3" in text  # the merge (0-based cluster 1 of children 1, 2), numbered from 1
 
 
 def test_report_refuses_to_overwrite_and_unusable_truth(invoke, result_files, tmp_path):

@@ -38,7 +38,9 @@ def test_urban_layout_m_a_with_names(tmp_path, planted):
     truth = load(path)
     np.testing.assert_allclose(truth.endmembers, E)
     np.testing.assert_allclose(truth.abundances, A)
-    assert truth.material_names() == ["1-material", "2-material", "3-material"]
+    # the file's names, without the numbering prefix (pictures number materials #1..#k themselves)
+    assert truth.names == ["1-material", "2-material", "3-material"]
+    assert truth.material_names() == ["material", "material", "material"]
     assert truth.sources == {"endmembers": f"{path}:M", "abundances": f"{path}:A"}
 
 

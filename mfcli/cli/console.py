@@ -15,6 +15,7 @@ from typing import Any
 
 _state = {"verbosity": 0}
 _console = None
+_stdout_console = None
 
 
 def set_verbosity(level: int) -> None:
@@ -53,6 +54,29 @@ def warn(message: str) -> None:
 def print_table(table) -> None:
     if _state["verbosity"] >= 0:
         get_console().print(table)
+
+
+def get_stdout_console():
+    """A rich Console on stdout for the listing commands (`info`, `samples`), plain (no colour,
+    wide lines) when stdout is not a terminal, so `| grep` and `> file` see whole rows."""
+    global _stdout_console
+    if _stdout_console is None or _stdout_console.file is not sys.stdout:
+        from rich.console import Console
+
+        plain = bool(os.environ.get("CI")) or not sys.stdout.isatty()
+        _stdout_console = Console(file=sys.stdout, no_color=plain, force_terminal=False if plain else None,
+                                  highlight=False, soft_wrap=plain, width=200 if plain else None)
+    return _stdout_console
+
+
+def listing(item) -> None:
+    """A table or a line that is the command's output (`mfcli info`, `mfcli samples`): on stdout,
+    shown even with -q (which silences logs, not results)."""
+    console = get_stdout_console()
+    if isinstance(item, str):
+        console.print(item, markup=False)
+    else:
+        console.print(item)
 
 
 def emit_json(document: Any) -> None:

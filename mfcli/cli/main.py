@@ -8,12 +8,14 @@ usage errors exit with 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
 import pkgutil
 import signal
 import sys
+import warnings
 
 import click
 
@@ -51,7 +53,8 @@ class MfcliGroup(click.Group):
 
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("MFCLI_DEBUG"))
         try:
-            return super().invoke(ctx)
+            with convergence_warnings_on_console():
+                return super().invoke(ctx)
         except MfcliError as exc:
             if debug:
                 raise
@@ -78,6 +81,27 @@ class MfcliGroup(click.Group):
                 f"internal error {type(exc).__name__}: {exc} (run again with --debug for the traceback "
                 "and please report it)"
             )) from None
+
+
+@contextlib.contextmanager
+def convergence_warnings_on_console():
+    """The core's ConvergenceWarning (a run stopped by --max-iter/--max-time before converging)
+    printed as one line ``Warning: ...`` on stderr; other warnings as Python
+    shows them."""
+    from mfcli.errors import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ConvergenceWarning)
+        original = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, ConvergenceWarning):
+                console.warn(one_line(str(message)))
+            else:
+                original(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def one_line(message: str) -> str:

@@ -27,6 +27,20 @@ def stack_options(*decorators: Callable) -> Callable:
     return apply
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange that also refuses nan and inf (which compare False with every bound, so
+    FloatRange lets them through), with the valid range in the message."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            valid = self._describe_range()
+            self.fail(f"{value!r} is not a finite number" + (f"; give a number {valid}" if valid else ""), param, ctx)
+        return number
+
+
 def parse_image_shape(ctx, param, value: str | None):
     if value is None:
         return None
@@ -53,7 +67,7 @@ def parse_int_list(ctx, param, value: str | None):
 
 
 # The formats of mfcli.io.formats.FORMATS (kept here so that --help does not import NumPy).
-DATA_FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi")
+DATA_FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi", "tif", "gdal")
 
 input_argument = click.argument("input_spec", metavar="INPUT")
 result_argument = click.argument("result_path", metavar="RESULT", type=click.Path(dir_okay=False))
@@ -62,7 +76,8 @@ data_options = stack_options(
     click.option("--var", "variable", metavar="NAME",
                  help="Variable or HDF5 dataset to read (same as INPUT:NAME). Default: Y, X, data... else the largest array."),
     click.option("--format", "input_format", type=click.Choice(DATA_FORMATS, case_sensitive=False),
-                 help="Input format if the extension does not tell (same as INPUT:FMT)."),
+                 help="Input format if the extension does not tell (same as INPUT:FMT); tif (GeoTIFF) and gdal "
+                      "(any raster GDAL reads) need mfcli[geo]."),
     click.option("--layout", type=click.Choice(["auto", "matrix", "cube", "cube-bands-first", "bands-x-pixels",
                                                 "pixels-x-bands"]), default="auto", show_default=True,
                  help="How to read the array; auto detects cubes and image shapes stored beside the data."),
@@ -73,6 +88,9 @@ data_options = stack_options(
                  help="Image shape of a bands x pixels matrix when the file does not store it."),
     click.option("--transpose", is_flag=True,
                  help="Transpose a 2-D matrix as it is read (samples x features input), before layout detection."),
+    click.option("--wavelengths", "wavelengths_path", metavar="FILE", type=click.Path(dir_okay=False),
+                 help="Wavelengths of the bands (text/CSV or .npy, one per band, nm or micrometres), overriding "
+                      "the file's; recorded in the result. Without them spectra are drawn against band numbers."),
 )
 
 engine_options = stack_options(
@@ -120,8 +138,10 @@ layer_option = click.option("--layer", type=int, default=-1, show_default=False,
 
 def load_input(input_spec: str, variable=None, input_format=None, layout="auto", pixel_order=None,
                image_shape=None, transpose=False, dtype=None, engine="memory", chunk_size=None, scheduler=None,
-               device="cpu", **_ignored: Any):
+               device="cpu", keep_nodata=False, wavelengths_path=None, **_ignored: Any):
     """Load INPUT with the shared data options and log what was detected.
+
+    Nodata pixels are left out of X unless ``keep_nodata`` (convert: written back as read).
 
     With ``engine`` "stream" or "dask" the data matrix is not read: ``dataset.X`` is the
     engine's DataMatrix over the file (same detection rules, :func:`mfcli.io.load.open_lazy`).
@@ -144,7 +164,7 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
             from mfcli.engines.gpu import check_device
 
             check_device(device)
-        dataset = load_dataset(input_spec, **options)
+        dataset = load_dataset(input_spec, keep_nodata=keep_nodata, **options)
         verb = "Read"
         if device != "cpu":
             from mfcli.engines.gpu import TorchMatrix
@@ -155,10 +175,18 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
         dataset = _open_out_of_core(input_spec, engine, chunk_size, scheduler, options)
         where = f", scheduler {scheduler}" if scheduler else ""
         verb = f"Opened (--engine {engine}, blocks of {dataset.X.chunk_size} columns{where})"
+    if wavelengths_path:
+        from mfcli.io.wavelengths import apply_wavelengths_file
+
+        apply_wavelengths_file(dataset, wavelengths_path)
     shape = f"{dataset.n_features} x {dataset.n_samples}"
     image = f", image {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order)" \
         if dataset.image_shape else ""
+    if dataset.n_nodata_pixels:
+        image += f", {dataset.n_nodata_pixels} nodata pixels left out"
     console.info(f"{verb} {dataset.source}: {shape} {dataset.X.dtype}{image}")
+    if dataset.georeference is not None:
+        console.info(f"Georeference: {dataset.georeference.summary()}")
     for note in dataset.notes:
         console.detail(f"  {note}")
     return dataset

@@ -180,13 +180,19 @@ class DaskMatrix(ColumnNorms):
             out[:, start:stop] = value
         return out
 
-    def XHt(self, H: np.ndarray, columns: slice | None = None) -> np.ndarray:
-        """X H^T (or X[:, columns] H^T, H having as many columns), summed in float64."""
+    def XHt(self, H: np.ndarray, columns: slice | None = None, accurate: bool = False) -> np.ndarray:
+        """X H^T (or X[:, columns] H^T, H having as many columns), summed in float64 (``accurate``:
+        every product in float64 too, and the float64 sum returned, as the in-memory engine's)."""
         total = np.zeros((self.shape[0], H.shape[0]))
-        H = np.asarray(H, dtype=self.dtype)
-        for _, _, value in self._chunk_results(lambda block, h: block @ h.T, columns_of=[H], columns=columns):
+        if accurate:
+            H = np.asarray(H, dtype=np.float64)
+            product = lambda block, h: np.asarray(block, dtype=np.float64) @ h.T  # noqa: E731
+        else:
+            H = np.asarray(H, dtype=self.dtype)
+            product = lambda block, h: block @ h.T  # noqa: E731
+        for _, _, value in self._chunk_results(product, columns_of=[H], columns=columns):
             total += value
-        return total.astype(self.dtype, copy=False)
+        return total if accurate else total.astype(self.dtype, copy=False)
 
     def _map_raw_blocks(self, func) -> Iterator[tuple[int, int, object]]:
         return self._chunk_results(func, raw=True)

@@ -7,6 +7,7 @@ offset; we only find the header/data pair and turn wavelengths into nanometres.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,59 @@ def read_envi(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     wl = _wavelengths_nm(meta, cube.shape[2])
     if wl is not None:
         out["wavelengths"] = wl
+    out.update(_header_georeference(header, data_file, meta))
+    names = meta.get("band names")
+    if isinstance(names, list) and len(names) == cube.shape[2]:
+        out["band_names"] = [str(name) for name in names]
+    ignore = meta.get("data ignore value")
+    if ignore is not None:
+        try:
+            out["nodata"] = float(ignore[0] if isinstance(ignore, list) else ignore)
+        except ValueError:
+            out.setdefault("notes", []).append(f"data ignore value '{ignore}' is not a number; ignored")
     return cube, out
+
+
+def _header_georeference(header: str, data_file: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """``{"georeference": ...}`` from ``map info`` and ``coordinate system string`` (read from the
+    header text: Spectral Python splits it at its commas); without a coordinate system string
+    GDAL names the CRS of the map info where rasterio is installed. A map info that cannot be
+    read is a note, not an error: the image is still usable."""
+    from mfcli.georeference import Georeference
+
+    map_info = meta.get("map info")
+    if not map_info:
+        return {}
+    text = Path(header).read_text(encoding="latin-1")
+    found = re.search(r"^\s*coordinate system string\s*=\s*\{(.*?)\}", text, re.MULTILINE | re.DOTALL | re.IGNORECASE)
+    try:
+        georeference = Georeference.from_envi(map_info, found.group(1) if found else None)
+    except (DataError, ValueError) as exc:
+        return {"notes": [f"map info not understood ({exc}); read without a georeference"]}
+    notes = []
+    if georeference.crs is None:
+        try:
+            import rasterio
+        except ImportError:
+            notes.append(f"map info projection '{_first(map_info)}' without a coordinate system string: the "
+                         "transform is kept, the CRS is not (install mfcli[geo] to have GDAL read it)")
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    with rasterio.open(data_file) as src:
+                        if src.crs is not None:
+                            georeference = Georeference(src.crs.to_wkt(), georeference.transform)
+                except rasterio.errors.RasterioError:
+                    pass
+            if georeference.crs is None:
+                notes.append(f"map info projection '{_first(map_info)}' names no CRS that GDAL knows; "
+                             "the transform is kept, the CRS is not")
+    return {"georeference": georeference, **({"notes": notes} if notes else {})}
+
+
+def _first(value) -> str:
+    return str(value[0] if isinstance(value, list) and value else value).strip()
 
 
 def interleave_for(path: str) -> str:
@@ -102,9 +155,34 @@ def interleave_for(path: str) -> str:
     return suffix if suffix in ("bil", "bip") else "bsq"
 
 
-def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None) -> list[str]:
+def header_fields(georeference=None, band_names: list[str] | None = None, nodata: float | None = None,
+                  classes: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """ENVI header fields for :func:`write_envi`: ``map info`` and ``coordinate system string``
+    (the WKT) of a :class:`~mfcli.georeference.Georeference`, ``band names`` (ENVI lists cannot
+    hold commas: they become '-'), ``data ignore value`` (the nodata value), and for a class
+    map ``classes`` as (name, '#rrggbb') from value 0 on: ENVI Classification fields."""
+    fields: dict[str, Any] = {}
+    if georeference is not None:
+        fields["map info"] = georeference.envi_map_info()
+        if georeference.crs:
+            fields["coordinate system string"] = "{" + " ".join(georeference.crs.split()) + "}"
+    if band_names is not None:
+        fields["band names"] = [str(name) for name in band_names]
+    if nodata is not None:
+        fields["data ignore value"] = "nan" if nodata != nodata else repr(float(nodata))
+    if classes is not None:
+        fields["file type"] = "ENVI Classification"
+        fields["classes"] = len(classes)
+        fields["class names"] = [name for name, _ in classes]
+        fields["class lookup"] = [int(color.lstrip("#")[i:i + 2], 16) for _, color in classes for i in (0, 2, 4)]
+    return fields
+
+
+def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = None,
+               fields: dict[str, Any] | None = None) -> list[str]:
     """Write a (rows, cols, bands) cube as ``path`` (.hdr) plus a data file, little-endian, in
-    the interleave the data file's extension asks for (.bil, .bip; BSQ otherwise). Returns both names.
+    the interleave the data file's extension asks for (.bil, .bip; BSQ otherwise). Returns both
+    names. ``fields``: further header fields (:func:`header_fields`).
     """
     import spectral.io.envi as envi
 
@@ -121,8 +199,16 @@ def write_envi(path: str, cube: np.ndarray, wavelengths: np.ndarray | None = Non
     if wavelengths is not None:
         metadata["wavelength"] = [repr(float(w)) for w in np.ravel(wavelengths)]
         metadata["wavelength units"] = "Nanometers"
+    metadata.update(fields or {})
+    save, classes = envi.save_image, {}
+    if metadata.pop("file type", None) == "ENVI Classification":  # save_image would write "ENVI Standard"
+        lookup = metadata.pop("class lookup")
+        save, classes = envi.save_classification, {
+            "class_names": metadata.pop("class names"),
+            "class_colors": [tuple(lookup[i:i + 3]) for i in range(0, len(lookup), 3)]}
+        metadata.pop("classes", None)
     with warnings.catch_warnings():  # spectral opens its output with a buffering Python warns about
         warnings.simplefilter("ignore", RuntimeWarning)
-        envi.save_image(str(header), cube, dtype=cube.dtype, force=True, ext=ext, interleave=interleave_for(str(data)),
-                        byteorder="little", metadata=metadata)
+        save(str(header), cube, dtype=cube.dtype, force=True, ext=ext, interleave=interleave_for(str(data)),
+             byteorder="little", metadata=metadata, **classes)
     return [str(header), str(data)]

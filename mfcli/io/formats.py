@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from mfcli.errors import DataError, InputError
+from mfcli.errors import DataError, InputError, MfcliError
 from mfcli.io.envi import find_header
 
-FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi")
-FORMAT_ALIASES = {"hdf5": "h5", "txt": "csv", "mat5": "mat", "matlab": "mat"}
+FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi", "tif", "gdal")
+FORMAT_ALIASES = {"hdf5": "h5", "txt": "csv", "mat5": "mat", "matlab": "mat", "tiff": "tif", "geotiff": "tif",
+                  "gtiff": "tif"}
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -43,12 +44,17 @@ EXTENSIONS = {
     ".bil": "envi",
     ".bip": "envi",
     ".raw": "envi",
+    ".tif": "tif",
+    ".tiff": "tif",
+    ".vrt": "gdal",
+    ".jp2": "gdal",
 }
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 MAT5_MAGIC = b"MATLAB 5.0"
+TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF and BigTIFF, either byte order
 
 
 @dataclass
@@ -251,6 +257,8 @@ def sniff_format(path: str) -> str | None:
         return "h5"
     if head.startswith(b"ENVI"):
         return "envi"
+    if head.startswith(TIFF_MAGICS):
+        return "tif"
     return None
 
 
@@ -420,7 +428,12 @@ def open_container(path: str, fmt: str | None = None) -> Container:
 
             array, meta = read_envi(path)
             return SingleArrayContainer(path, array, "envi", meta)
-    except (InputError, DataError):
+        if fmt in ("tif", "gdal"):
+            from mfcli.io.geotiff import read_raster
+
+            array, meta = read_raster(path, fmt)
+            return SingleArrayContainer(path, array, fmt, meta)
+    except MfcliError:  # our own one-line errors (a missing optional package included)
         raise
     except UnicodeDecodeError:
         raise InputError(f"'{path}' is not a text file; give its real format as PATH:FORMAT") from None

@@ -21,8 +21,13 @@ Rules, in order (all documented in ``docs/data.md``):
    ENVI header gives a ``reflectance scale factor``, the data are divided by it and the scale
    is recorded (not for ground-truth arrays).
 6. **Wavelengths.** From ENVI headers, a ``wavelengths``/``wavelength`` variable or
-   attribute; ``SlectBands`` gives 1-based band indices and, for HYDICE (<= 210 bands,
-   400-2500 nm), the nominal wavelengths of the kept bands.
+   attribute (micrometres converted to nm), with their source recorded; never derived from
+   band numbers (:mod:`mfcli.io.wavelengths`). ``SlectBands`` gives 1-based band indices.
+7. **Georeference and nodata** (images only). The CRS and transform of a GeoTIFF, an ENVI
+   ``map info`` or the ``crs``/``transform`` attributes of an HDF5 array written by mfcli go
+   to ``Dataset.georeference``. Pixels without data (GDAL's masks of a GeoTIFF; else every
+   pixel where some band holds the declared nodata value: ENVI ``data ignore value``, HDF5
+   attribute ``nodata``) are left out of X; ``Dataset.valid_pixels`` says which pixels X holds.
 
 The rules are applied once, by :func:`describe_data`, from the shape and dtype of the stored
 array and the small variables beside it, without reading the data matrix; the result is a
@@ -55,17 +60,6 @@ LAYOUTS = ("auto", "matrix", "cube", "cube-bands-first", "bands-x-pixels", "pixe
 EXTRAS_MAX_SIZE = 50_000_000  # elements: ground truth read beside the data up to this size
 LAZY_EXTRAS_MAX_SIZE = 1_000_000  # elements: the same beside data that are streamed, not loaded
 DESCRIBE_MAX_SIZE = 25_000_000  # elements: `info` computes ranges of arrays up to this size
-
-# HYDICE: 210 bands from 400 to 2500 nm (about 10 nm apart); Urban keeps 162 of them.
-HYDICE_BANDS = 210
-HYDICE_RANGE_NM = (400.0, 2500.0)
-
-
-def hydice_wavelengths(band_indices: np.ndarray) -> np.ndarray:
-    """Nominal wavelengths (nm) of 1-based HYDICE band numbers."""
-    lo, hi = HYDICE_RANGE_NM
-    return lo + (np.asarray(band_indices, dtype=np.float64) - 1) * (hi - lo) / (HYDICE_BANDS - 1)
-
 
 def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
     """Split ``FILE[:VAR|:FORMAT]`` into (path, variable, format).
@@ -192,19 +186,27 @@ def _stored_pixel_order(container: Container, variable: str) -> str | None:
     return None
 
 
-def _stored_wavelengths(container: Container, variable: str, n_bands: int) -> np.ndarray | None:
+def _stored_wavelengths(container: Container, source: str, variable: str,
+                        n_bands: int) -> tuple[np.ndarray | None, str | None, str | None]:
+    """(wavelengths in nm, where they come from, a note on units) of the bands, from the file only."""
+    from mfcli.io.wavelengths import to_nanometres
+
     wl = container.metadata.get("wavelengths")
+    where = container.metadata.get("wavelengths_source") or "the ENVI header of " + source
     infos = container.variables()
     attrs = infos[variable].attrs
     if wl is None and "wavelengths" in attrs:
-        wl = np.ravel(attrs["wavelengths"])
+        wl, where = np.ravel(attrs["wavelengths"]), f"the 'wavelengths' attribute of {variable} in {source}"
     for name in ("wavelengths", "wavelength", "wl", "lambda"):
         if wl is None and name in infos and infos[name].numeric:
-            wl = container.read_small(name)
+            wl, where = container.read_small(name), f"the '{name}' variable of {source}"
     if wl is None:
-        return None
+        return None, None, None
     wl = np.asarray(wl, dtype=np.float64).ravel()
-    return wl if wl.size == n_bands else None
+    if wl.size != n_bands or not np.all(np.isfinite(wl)):
+        return None, None, None
+    nm, note = to_nanometres(wl, where)
+    return nm, where, note
 
 
 def load_dataset(
@@ -217,20 +219,22 @@ def load_dataset(
     image_shape: tuple[int, int] | None = None,
     dtype: str | None = None,
     apply_scale: bool = True,
+    keep_nodata: bool = False,
 ) -> Dataset:
     """Load ``spec`` into a Dataset in bands x pixels (features x samples) orientation.
 
     ``variable`` (or ``FILE:VAR``) picks the array, ``fmt`` (or ``FILE:FORMAT``) the format;
     ``layout``, ``order``, ``transpose`` and ``image_shape`` override detection (see the module
     docstring); ``dtype`` converts to float32/float64; ``apply_scale=False`` keeps the stored
-    values even where a ``maxValue`` is stored.
+    values even where a ``maxValue`` is stored; ``keep_nodata=True`` keeps the nodata pixels in X
+    as stored (``nodata`` still says their value), for writing the data elsewhere unchanged.
     """
     _check_options(layout, order, dtype)
     container, source, spec_var, digest = open_spec(spec, fmt)
     with container:
         dataset = dataset_from_container(container, source, variable or spec_var, layout=layout, order=order,
                                          transpose=transpose, image_shape=image_shape, dtype=dtype,
-                                         apply_scale=apply_scale)
+                                         apply_scale=apply_scale, keep_nodata=keep_nodata)
     dataset.sha256 = digest
     return dataset
 
@@ -261,38 +265,64 @@ class ArrayPlan:
     pixel_order: str | None = None
     scale: float = 1.0
     dtype: str | None = None
+    nodata: float | None = None
+    valid_pixels: np.ndarray | None = None
 
 
-def apply_plan(raw: np.ndarray, plan: ArrayPlan) -> np.ndarray:
-    """X from the stored array as read, by ``plan``."""
+def apply_plan(raw: np.ndarray, plan: ArrayPlan) -> tuple[np.ndarray, np.ndarray | None]:
+    """X from the stored array as read, by ``plan``, without its nodata pixels, and the flags of
+    the pixels it holds (None: every pixel; see :func:`valid_pixels_of`)."""
     X = raw if raw.dtype.kind == "f" else raw.astype(np.float64)
     if plan.cube is not None:
         cube = X if plan.cube == "cube" else np.moveaxis(X, 0, 2)
         X = cube_to_matrix(cube, plan.pixel_order or "C")
     elif plan.transposed:
         X = X.T
+    valid = valid_pixels_of(X, plan)  # on the stored values, before any scale
+    if valid is not None:
+        X = X[:, valid]
     if plan.scale != 1.0:
         X = X / X.dtype.type(plan.scale)
     if plan.dtype is not None:
         X = np.ascontiguousarray(X, dtype=plan.dtype)
-    return X
+    return X, valid
+
+
+def valid_pixels_of(X: np.ndarray, plan: ArrayPlan) -> np.ndarray | None:
+    """Which pixels (columns of the bands x pixels ``X`` as stored) hold data: the file's own
+    mask where it has one (GeoTIFF), else the pixels where no band holds ``plan.nodata`` (NaN
+    matches NaN). None when every pixel holds data; a DataError when none does."""
+    valid = plan.valid_pixels
+    if valid is None and plan.nodata is not None:
+        missing = np.isnan(X).any(axis=0) if np.isnan(plan.nodata) else (X == plan.nodata).any(axis=0)
+        valid = ~missing if missing.any() else None
+    if valid is not None and not valid.any():
+        raise DataError(f"every pixel of '{plan.variable}' is nodata"
+                        + (f" (value {plan.nodata:g})" if plan.nodata is not None else "")
+                        + "; check the file and its nodata value")
+    return valid
 
 
 def dataset_from_container(container: Container, source: str, variable: str | None = None, *,
                            layout: str = "auto", order: str | None = None, transpose: bool = False,
                            image_shape: tuple[int, int] | None = None, dtype: str | None = None,
-                           apply_scale: bool = True) -> Dataset:
+                           apply_scale: bool = True, keep_nodata: bool = False) -> Dataset:
     """The Dataset held by an open container, by the rules of the module docstring."""
     dataset, plan = describe_data(container, source, variable, layout=layout, order=order, transpose=transpose,
-                                  image_shape=image_shape, dtype=dtype, apply_scale=apply_scale)
-    dataset.X = apply_plan(np.asarray(container.read(plan.variable)), plan)
+                                  image_shape=image_shape, dtype=dtype, apply_scale=apply_scale,
+                                  keep_nodata=keep_nodata)
+    dataset.X, dataset.valid_pixels = apply_plan(np.asarray(container.read(plan.variable)), plan)
+    if dataset.valid_pixels is not None:
+        dataset.notes.append(f"{dataset.n_nodata_pixels} nodata pixels left out of the data "
+                             f"({dataset.n_samples} pixels with data)")
     return dataset
 
 
 def describe_data(container: Container, source: str, variable: str | None = None, *,
                   layout: str = "auto", order: str | None = None, transpose: bool = False,
                   image_shape: tuple[int, int] | None = None, dtype: str | None = None,
-                  apply_scale: bool = True, extras_max_size: int = EXTRAS_MAX_SIZE) -> tuple[Dataset, ArrayPlan]:
+                  apply_scale: bool = True, extras_max_size: int = EXTRAS_MAX_SIZE,
+                  keep_nodata: bool = False) -> tuple[Dataset, ArrayPlan]:
     """Everything the rules of the module docstring decide, without reading the data array:
     a Dataset whose ``X`` is None, and the plan that turns the stored array into X."""
     _check_options(layout, order, dtype)
@@ -390,7 +420,8 @@ def describe_data(container: Container, source: str, variable: str | None = None
     if apply_scale and variable.rsplit("/", 1)[-1] not in GROUND_TRUTH_NAMES:
         max_value, scale_name = _scalar(container, "maxValue"), "maxValue"
         if max_value is None and container.metadata.get("scale_factor"):
-            max_value, scale_name = float(container.metadata["scale_factor"]), "the reflectance scale factor"
+            max_value = float(container.metadata["scale_factor"])
+            scale_name = container.metadata.get("scale_name", "the reflectance scale factor")
         if max_value and max_value > 0 and max_value != 1.0:
             scale = float(max_value)
             notes.append(f"divided by {scale_name} = {max_value:g} (scale applied)")
@@ -402,37 +433,89 @@ def describe_data(container: Container, source: str, variable: str | None = None
         selected = container.read_small("SlectBands")
         if selected is not None and np.asarray(selected).size == n_bands:
             band_indices = np.asarray(selected).astype(np.int64).ravel()
-    wavelengths = _stored_wavelengths(container, variable, n_bands)
-    nominal = False
-    if wavelengths is None and band_indices is not None and 1 <= band_indices.min() and \
-            band_indices.max() <= HYDICE_BANDS:
-        wavelengths = hydice_wavelengths(band_indices)
-        nominal = True
-        notes.append("nominal wavelengths from SlectBands on the HYDICE grid (210 bands spread evenly over "
-                     "400-2500 nm; the sensor's real band centres are not evenly spaced)")
+    wavelengths, wavelengths_source, units_note = _stored_wavelengths(container, source, variable, n_bands)
+    if wavelengths is not None:
+        notes.append(f"wavelengths {wavelengths.min():.0f}-{wavelengths.max():.0f} nm from {wavelengths_source}")
+        if units_note:
+            notes.append(units_note)
+    elif band_indices is not None:
+        notes.append("band numbers from SlectBands; no wavelengths in the file (give --wavelengths FILE for "
+                     "the sensor's band centres)")
+
+    georeference = nodata = None
+    if found_shape is not None:
+        georeference, nodata, plan.valid_pixels = _stored_georeference(container, variable, found_shape,
+                                                                       pixel_order or "C")
+        plan.nodata = nodata
+        if georeference is not None:
+            notes.append(f"georeferenced: {georeference.summary()}")
+        if keep_nodata:
+            if plan.valid_pixels is not None and nodata is None:
+                notes.append("the file's mask of pixels without data is not kept (no nodata value marks them)")
+            plan.nodata = plan.valid_pixels = None
+        elif nodata is not None:
+            notes.append(f"nodata value {nodata:g}: pixels where any band holds it are left out")
+    notes.extend(container.metadata.get("notes") or [])
 
     extras: dict[str, Any] = {}
     for name in GROUND_TRUTH_NAMES:
         if name in infos and name != variable and infos[name].size <= extras_max_size:
             extras[name] = container.read(name)
     column_names = container.metadata.get("column_names")
+    band_names = _stored_band_names(container, variable, n_bands)
     dataset = Dataset(
         X=None,  # type: ignore[arg-type]
         image_shape=found_shape,
         pixel_order=pixel_order,
         wavelengths=wavelengths,
         band_indices=band_indices,
-        wavelengths_nominal=nominal,
+        wavelengths_source=wavelengths_source,
         scale=scale,
         source=source,
         variable=variable,
         layout=layout,
         notes=notes,
         extras=extras,
-        feature_names=column_names if flipped else None,
+        feature_names=band_names or (column_names if flipped else None),
         sample_names=None if flipped else column_names,
+        georeference=georeference,
+        nodata=nodata,
     )
     return dataset, plan
+
+
+def _stored_georeference(container: Container, variable: str, image_shape: tuple[int, int], order: str):
+    """(Georeference or None, nodata value or None, precomputed flags of the pixels with data or
+    None) of an image: from the container's metadata (GeoTIFF, ENVI) or the array's attributes
+    ``crs``, ``transform``, ``nodata`` (HDF5 written by mfcli)."""
+    from mfcli.dataset import image_to_pixels
+    from mfcli.georeference import Georeference
+
+    attrs = container.variables()[variable].attrs
+    georeference = container.metadata.get("georeference")
+    if georeference is None and "transform" in attrs:
+        crs = _text(attrs["crs"]) if "crs" in attrs else None
+        georeference = Georeference(crs, tuple(float(v) for v in np.ravel(attrs["transform"])))
+    nodata = container.metadata.get("nodata", attrs.get("nodata"))
+    nodata = None if nodata is None else float(np.ravel(nodata)[0])
+    valid = container.metadata.get("valid_pixels")
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != tuple(image_shape):
+            raise DataError(f"the mask of '{container.path}' is {valid.shape[0]}x{valid.shape[1]} but the image "
+                            f"{image_shape[0]}x{image_shape[1]}; check --layout")
+        valid = image_to_pixels(valid, order)
+    return georeference, nodata, valid
+
+
+def _stored_band_names(container: Container, variable: str, n_bands: int) -> list[str] | None:
+    """Band names of an image (GeoTIFF band descriptions, ENVI ``band names``, HDF5 attribute
+    ``band_names``), one per band, else None."""
+    names = container.metadata.get("band_names")
+    attrs = container.variables()[variable].attrs
+    if names is None and "band_names" in attrs:
+        names = [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(attrs["band_names"])]
+    return list(names) if names is not None and len(names) == n_bands else None
 
 
 STREAMABLE_FORMATS = ("h5", "mat73", "npy")
@@ -463,6 +546,10 @@ def open_lazy(spec: str, variable: str | None = None, fmt: str | None = None, la
             raise DataError(f"'{plan.variable}' of '{path}' is an image cube {plan.shape}; the stream and dask "
                             "engines read a 2-D bands x pixels (or pixels x bands) matrix: write one with "
                             "`mfcli convert`, or use --engine memory")
+        if plan.nodata is not None:
+            raise DataError(f"'{plan.variable}' of '{path}' declares nodata pixels (value {plan.nodata:g}); the "
+                            "stream and dask engines factorize every pixel and cannot leave them out: use "
+                            "--engine memory")
         if isinstance(container, SingleArrayContainer):
             source = NpySource(path, transposed=plan.transposed, scale=plan.scale)
         else:  # h5py sees a MATLAB v7.3 array transposed

@@ -173,8 +173,31 @@ def read_dense(spec: str) -> Ratings:
     return Ratings.from_dense(dataset.X)
 
 
+def read_sample_ratings(spec: str) -> Ratings:
+    """The ratings of a bundled sample (``sample:survey-ratings``), users x items whatever way the
+    matrix is stored, with 1-based ids (user k and item k are the k-th as the sample describes them)."""
+    from mfcli.completion.data import IdMap
+    from mfcli.io.load import load_dataset
+    from mfcli.io.samples import SAMPLES
+
+    name = spec.split(":", 2)[1]
+    sample = SAMPLES.get(name)
+    if sample is not None and sample.ratings_rows is None:
+        ratings_samples = ", ".join(f"sample:{s.name}" for s in SAMPLES.values() if s.ratings_rows)
+        raise InputError(f"{spec} is not a ratings sample ({sample.kind}); matrix completion takes {ratings_samples}")
+    matrix = np.asarray(load_dataset(spec, layout="matrix").X, dtype=np.float64)
+    if sample is not None and sample.ratings_rows == "items":
+        matrix = matrix.T
+    ratings = Ratings.from_dense(matrix)
+    return Ratings(ratings.users, ratings.items, ratings.values, IdMap(np.arange(1, matrix.shape[0] + 1)),
+                   IdMap(np.arange(1, matrix.shape[1] + 1)))
+
+
 def read_ratings(path: str, dense: bool = False) -> Ratings:
-    """Ratings from ``path``: triplets (text), a sparse .npz matrix, or (``dense``) a NaN-masked matrix."""
+    """Ratings from ``path``: triplets (text), a sparse .npz matrix, or (``dense``) a NaN-masked
+    matrix; a bundled sample (``sample:survey-ratings``) is read users x items."""
+    if path.startswith("sample:"):
+        return read_sample_ratings(path)
     if dense:
         return read_dense(path)
     if Path(path).suffix.lower() == ".npz":

@@ -9,6 +9,8 @@ Layout (all names are stable; scripts and other tools may read them with h5py)::
                                   pixel_order, scale, notes (JSON)
     /input/wavelengths     (m,) nm, where known
     /input/band_indices    (m,) 1-based sensor band numbers, where known
+    /input/valid_pixels    (rows*cols,) bool, where the image had nodata pixels (left out of the data)
+    /input                 attrs crs (WKT) and transform (a, b, c, d, e, f), for a georeferenced image
     /layers/1 ... /layers/L
         W, H               the layer's own factors
         basis, coefficients   data-space view, only where different from W, H
@@ -42,7 +44,8 @@ from mfcli.result import RESULT_FORMAT, RESULT_FORMAT_VERSION, Layer, Result
 
 _COMPRESS_ABOVE = 1 << 16  # elements
 
-_INPUT_ARRAYS = ("wavelengths", "band_indices")
+_INPUT_ARRAYS = ("wavelengths", "band_indices", "valid_pixels")
+_INPUT_GEOREFERENCE = "georeference"  # stored once, as the /input attributes crs and transform
 _LAYER_ARRAYS = ("W", "H", "basis", "coefficients", "abundances", "assignments", "assignment_weights")
 
 
@@ -176,7 +179,7 @@ def _fill_file(f, result: Result) -> None:
             attrs[key] = value
 
     inp = f.create_group("input")
-    scalars = {k: v for k, v in result.input.items() if k not in _INPUT_ARRAYS}
+    scalars = {k: v for k, v in result.input.items() if k not in _INPUT_ARRAYS and k != _INPUT_GEOREFERENCE}
     inp.attrs["meta"] = to_json(scalars)
     for key, value in scalars.items():
         if value is None:
@@ -188,6 +191,11 @@ def _fill_file(f, result: Result) -> None:
     for key in _INPUT_ARRAYS:
         if result.input.get(key) is not None:
             _write_array(inp, key, np.asarray(result.input[key]))
+    georeference = result.input.get(_INPUT_GEOREFERENCE)
+    if georeference is not None:
+        inp.attrs["transform"] = np.asarray(georeference["transform"], dtype=np.float64)
+        if georeference.get("crs"):
+            inp.attrs["crs"] = str(georeference["crs"])
 
     layers = f.create_group("layers")
     layers.attrs["count"] = len(result.layers)
@@ -267,6 +275,11 @@ def _read_file(f, path: Path) -> Result:
         for key in _INPUT_ARRAYS:
             if key in f["input"]:
                 input_meta[key] = f["input"][key][()]
+        if "transform" in f["input"].attrs:
+            crs = f["input"].attrs.get("crs")
+            input_meta[_INPUT_GEOREFERENCE] = {
+                "crs": crs.decode() if isinstance(crs, bytes) else (str(crs) if crs is not None else None),
+                "transform": [float(v) for v in np.ravel(f["input"].attrs["transform"])]}
     layers = []
     count = int(f["layers"].attrs.get("count", len(f["layers"])))
     for index in range(1, count + 1):

@@ -26,11 +26,15 @@ URBAN_REMOVED_BANDS = [*range(1, 5), 76, 87, *range(101, 112), *range(136, 154),
 
 @dataclass(frozen=True)
 class Sample:
+    """A bundled sample. ``ratings_rows``: for a ratings matrix, what its rows are ("users" or
+    "items"), so that `mfcli complete` reads it users x items."""
+
     name: str
     file: str
     kind: str
     description: str
     truth: str | None = None
+    ratings_rows: str | None = None
 
 
 SAMPLES = {
@@ -38,10 +42,10 @@ SAMPLES = {
     for s in (
         Sample("samson", "samson.mat", "image",
                "Samson scene, 95x95 pixels, 156 bands (401-889 nm), reflectance 0-1; "
-               "3 materials (soil, tree, water) with ground truth GT, S_GT", "GT, S_GT"),
+               "3 materials (soil, tree, water) with ground truth GT, S_GT and their names", "GT, S_GT"),
         Sample("moffett", "moffett.mat", "image",
-               "Moffett Field crop, 50x50 pixels, 184 bands, 0-1; 3 materials (water, soil, "
-               "vegetation) with ground truth GT, S_GT", "GT, S_GT"),
+               "Moffett Field crop, 50x50 pixels, 184 AVIRIS bands (wavelengths not recorded), 0-1; 3 materials "
+               "(water, soil, vegetation) with ground truth GT, S_GT and their names", "GT, S_GT"),
         Sample("urban", "urban_groundtruth.mat", "image",
                "HYDICE Urban stand-in, 307x307 pixels, 162 bands, in the Urban_R162 layout: a "
                "reconstruction X = M A from the published 6-material ground truth (real spectra and "
@@ -49,7 +53,10 @@ SAMPLES = {
                f"{URBAN_SCALE:g}; not the sensor image", "M, A"),
         Sample("survey-ratings", "survey_ratings.csv", "matrix",
                "the deep-MF survey's 9 movies x 15 users ratings (1-10): rows 1-3 horror, 4-6 comedy, "
-               "7-9 biopic"),
+               "7-9 biopic (`mfcli complete` reads it as 15 users x 9 movies)", ratings_rows="items"),
+        Sample("usgs-1995", "usgs_1995_library.mat", "library",
+               "USGS 1995 spectral library (public domain): 498 mineral spectra at 224 AVIRIS bands "
+               "(383-2508 nm), for `mfcli evaluate --library sample:usgs-1995`"),
     )
 }
 

@@ -63,10 +63,24 @@ class GroundTruth:
         return bool(np.allclose(self.endmembers.max(axis=0), 1.0, atol=2e-3))
 
     def material_names(self) -> list[str]:
+        """One name per material: the file's (a numbering prefix such as Urban's "1-Asphalt Road"
+        removed when every name has one, since pictures number materials themselves), else
+        "material k" (1-based)."""
         r = self.rank or 0
         if self.names and len(self.names) == r:
-            return list(self.names)
+            return strip_numbering(list(self.names))
         return [f"material {k + 1}" for k in range(r)]
+
+
+def strip_numbering(names: list[str]) -> list[str]:
+    """Names without a leading "1-", "2." or "3 " when every name has such a prefix."""
+    import re
+
+    pattern = re.compile(r"^\s*\d+\s*[-.:)]?\s+|^\s*\d+\s*[-.:)]\s*")
+    stripped = [pattern.sub("", name, count=1) for name in names]
+    if all(new != old and new.strip() for new, old in zip(stripped, names)):
+        return stripped
+    return names
 
 
 def _find(infos: dict, candidates: Sequence[str]) -> str | None:
@@ -160,12 +174,17 @@ def _reorder_pixels(A: np.ndarray, image_shape, file_order: str, data_order: str
 
 
 def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixels: int | None = None,
-               image_shape=None, pixel_order: str | None = None) -> GroundTruth:
+               image_shape=None, pixel_order: str | None = None, valid_pixels=None) -> GroundTruth:
     """Read ground truth from one file or two (endmembers from one, abundances from the other).
 
     ``n_bands``, ``n_pixels``, ``image_shape``, ``pixel_order`` describe the data the truth
-    belongs to and decide orientations; see the module docstring.
+    belongs to and decide orientations; see the module docstring. ``valid_pixels``: the
+    pixels of the image the data hold (the others were nodata): abundances given for every
+    pixel of the image keep those only, like the data.
     """
+    valid = None if valid_pixels is None else np.asarray(valid_pixels, dtype=bool).ravel()
+    if valid is not None:
+        n_pixels = valid.size  # the truth covers the whole image; the nodata pixels are dropped below
     from mfcli.io.load import open_spec
 
     if isinstance(specs, str):
@@ -206,6 +225,10 @@ def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixe
                     # A matrix is in its file's pixel order: F for MATLAB files, C otherwise.
                     A, reorder_note = _reorder_pixels(A, image_shape, "F" if container.matlab else "C", pixel_order)
                     note = "; ".join(n for n in (note, reorder_note) if n) or None
+                if valid is not None:
+                    A = A[:, valid]
+                    note = "; ".join(n for n in (note, f"{valid.size - int(valid.sum())} nodata pixels left out, "
+                                                       "as in the data") if n)
                 truth.abundances = A
                 truth.sources["abundances"] = f"{source}:{a_name}"
                 truth.notes.append(f"true abundances: '{a_name}' of {source} ({A.shape[0]} x {A.shape[1]} pixels)")
@@ -236,4 +259,5 @@ def load_truth_for_result(specs: str | Sequence[str], result, layer: int = -1) -
     chosen = result.layer(layer)
     return load_truth(specs, n_bands=int(np.shape(chosen.data_basis)[0]),
                       n_pixels=int(np.shape(chosen.data_coefficients)[1]),
-                      image_shape=result.image_shape, pixel_order=result.pixel_order)
+                      image_shape=result.image_shape, pixel_order=result.pixel_order,
+                      valid_pixels=result.valid_pixels)

@@ -7,8 +7,15 @@ image shape, pixel order and wavelengths where the format can hold them:
   ``nRow``, ``nCol``, ``wavelengths`` — the layout of Urban/Samson files.
 - ``.h5``: dataset ``Y`` with attributes ``image_shape``, ``pixel_order``; datasets
   ``wavelengths`` and ``SlectBands`` (band numbers) where known.
-- ENVI: the (rows, cols, bands) cube, BSQ, with wavelengths in the header.
+- ENVI: the (rows, cols, bands) cube, BSQ, with wavelengths in the header, and ``map info``,
+  ``coordinate system string``, ``band names`` and ``data ignore value`` where known.
+- GeoTIFF (``.tif``, through rasterio): the image, one band per feature, with the CRS,
+  transform, nodata value, band descriptions and wavelengths; ``.h5`` keeps the same as
+  attributes of ``Y`` (``crs``, ``transform``, ``nodata``, ``band_names``).
 - ``.npy``/``.csv``/``.tsv``: the bands x pixels matrix only.
+
+Nodata pixels left out of a Dataset are put back with the nodata value (NaN where the file
+declared none), so an image is always written whole.
 """
 
 from __future__ import annotations
@@ -117,6 +124,9 @@ def write_array(array: np.ndarray, path: str, fmt: str | None = None, force: boo
         _write_stdout(array, fmt or "csv")
         return
     fmt = format_from_path(path, fmt)
+    if fmt in ("tif", "gdal"):
+        raise DataError(f"'{path}': GeoTIFF holds images, not a plain {'x'.join(map(str, array.shape))} array; "
+                        "write .csv, .npy, .mat or .h5")
     if fmt == "envi":
         if array.ndim == 2:
             array = array.T[None, :, :]  # one image row of n pixels with m bands
@@ -148,8 +158,10 @@ def _write_stdout(array: np.ndarray, fmt: str) -> None:
         raise DataError(f"standard output takes CSV, TSV or NPY, not {fmt}; write {fmt} to a file")
 
 
-def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | None, force: bool) -> None:
-    """ENVI writes a header and a data file; both appear together or not at all."""
+def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | None, force: bool,
+                      fields: dict[str, Any] | None = None) -> None:
+    """ENVI writes a header and a data file; both appear together or not at all. ``fields``:
+    further header fields (:func:`mfcli.io.envi.header_fields`)."""
     from mfcli.io.envi import envi_paths, write_envi
 
     header, data = envi_paths(path)
@@ -157,7 +169,7 @@ def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | Non
         check_output_path(p, force)
     tmpdir = Path(tempfile.mkdtemp(prefix=".mfcli-envi-", dir=header.parent))
     try:
-        written_header, written_data = write_envi(str(tmpdir / data.name), cube, wavelengths)
+        written_header, written_data = write_envi(str(tmpdir / data.name), cube, wavelengths, fields)
         for written in (written_header, written_data):
             os.chmod(written, 0o666 & ~current_umask())
         os.replace(written_data, data)
@@ -171,18 +183,36 @@ def write_envi_atomic(path: str, cube: np.ndarray, wavelengths: np.ndarray | Non
 
 
 def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bool = False) -> None:
-    """Write ``dataset`` keeping its image shape, pixel order and wavelengths where possible."""
-    X = dataset.X
+    """Write ``dataset`` keeping its image shape, pixel order and wavelengths where possible, and
+    its georeference, nodata value and band names in GeoTIFF, ENVI and HDF5. An image is written
+    whole: the pixels left out as nodata hold the nodata value again (NaN where none was declared)."""
+    X, nodata = dataset.image_matrix()
     if path == "-":
         _write_stdout(X, fmt or "csv")
         return
     fmt = format_from_path(path, fmt)
+    if fmt == "gdal":
+        raise DataError("mfcli writes rasters as GeoTIFF (.tif) or ENVI (.hdr); 'gdal' is an input format only")
+    if fmt == "tif":
+        from mfcli.io.geotiff import write_geotiff
+
+        if dataset.image_shape is None:
+            raise DataError(f"a GeoTIFF holds an image, and {dataset.source or 'the data'} has no image shape; "
+                            "give one with --image-shape ROWSxCOLS, or write another format")
+        images = pixels_to_image(X, dataset.image_shape, dataset.pixel_order or "C")
+        write_geotiff(path, images, georeference=dataset.georeference, nodata=nodata, band_names=dataset.feature_names,
+                      wavelengths=dataset.wavelengths, force=force)
+        return
     if fmt == "envi":
+        from mfcli.io.envi import header_fields
+
         if dataset.image_shape is None:
             cube = np.asarray(X).T[None, :, :]  # one image row of n pixels with m bands, as write_array
         else:
             cube = matrix_to_cube(X, dataset.image_shape, dataset.pixel_order or "C")
-        write_envi_atomic(path, cube, dataset.wavelengths, force)
+        header = header_fields(dataset.georeference if dataset.image_shape is not None else None,
+                               dataset.feature_names, nodata)
+        write_envi_atomic(path, cube, dataset.wavelengths, force, header)
         return
     if fmt in ("csv", "tsv", "npy"):
         write_array(X, path, fmt, force)
@@ -207,8 +237,15 @@ def write_dataset(dataset: Dataset, path: str, fmt: str | None = None, force: bo
         if dataset.image_shape is not None:
             attrs["Y"] = {"image_shape": np.asarray(dataset.image_shape, dtype=np.int64),
                           "pixel_order": dataset.pixel_order or "C"}
-    if dataset.wavelengths is not None and not (dataset.wavelengths_nominal and dataset.band_indices is not None):
-        # nominal wavelengths are derived again from SlectBands on reading, and stay marked nominal
+            if dataset.georeference is not None:
+                attrs["Y"]["transform"] = np.asarray(dataset.georeference.transform, dtype=np.float64)
+                if dataset.georeference.crs:
+                    attrs["Y"]["crs"] = dataset.georeference.crs
+            if nodata is not None:
+                attrs["Y"]["nodata"] = np.float64(nodata)
+        if dataset.feature_names is not None:
+            attrs["Y"] = {**attrs.get("Y", {}), "band_names": [str(name) for name in dataset.feature_names]}
+    if dataset.wavelengths is not None:
         arrays["wavelengths"] = np.asarray(dataset.wavelengths, dtype=np.float64)
     if dataset.band_indices is not None:
         arrays["SlectBands"] = np.asarray(dataset.band_indices, dtype=np.float64).reshape(-1, 1)

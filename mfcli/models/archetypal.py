@@ -89,7 +89,7 @@ def _aa_loop(data: DataMatrix, A: np.ndarray, H: np.ndarray, x_lipschitz: float,
             return A, H, W, error
 
 
-def archetypal(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 200, tol: float = 1e-5,
+def archetypal(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 500, tol: float = 1e-5,
                target_error: float | None = None, max_time: float | None = None, seed: int = 0, callback=None,
                dtype=None):
     """Archetypal analysis X ~= X A H (see module docstring).
@@ -130,6 +130,7 @@ class ArchetypalAnalysis(FactorizationEstimator):
     """Estimator for :func:`archetypal`; ``transform`` is FCLS (convex combinations of archetypes)."""
 
     _function = staticmethod(archetypal)
+    _nonnegative = False
     _transform = "fcls"
 
     def _fitted_layer(self, layer) -> None:

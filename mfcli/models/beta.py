@@ -101,7 +101,7 @@ def _beta_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray, beta: float, moni
         W = np.maximum(W * factor.astype(dtype), tiny)
 
 
-def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
+def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, H=None, max_iter: int = 500,
              tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
              callback=None, dtype=None):
     """NMF minimizing the beta-divergence D_beta(X | WH) by MU (see module docstring).
@@ -115,15 +115,18 @@ def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, 
     from mfcli.models.nmf import loss_name
 
     name = loss_name(beta)
+    hint = (f"with beta={beta:g} the powers (WH)^(beta-1) and (WH)^(beta-2) overflow at this data's scale; "
+            "use a beta closer to [0, 2] (fro 2, kl 1, is 0) or rescale the data")
     data, rank, stopping, monitor = begin_run(X, rank, f"NMF with the {name} loss", dtype=dtype, max_iter=max_iter,
                                               tol=tol, target_error=target_error, max_time=max_time,
-                                              callback=callback, stage=f"nmf ({name})")
+                                              callback=callback, stage=f"nmf ({name})", hint=hint)
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
     if H0 is None:
         from mfcli.models.nmf import _positive_start
 
         H0 = _positive_start(data, W0)
-    W_, H_, error, divergence = _beta_loop(data, W0, H0, beta, monitor)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN/Inf stop the run with one error
+        W_, H_, error, divergence = _beta_loop(data, W0, H0, beta, monitor)
     params = {"rank": rank, "loss": name, "beta": beta, "solver": "mu", "init": init if W is None else "given",
               "seed": seed, **stopping.as_dict()}
     result = single_layer_result("nmf", W_, H_, monitor, params, error)

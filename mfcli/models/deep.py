@@ -54,22 +54,27 @@ contribution, with its share in ``assignment_weights``). NumPy only.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mfcli.errors import ParameterError
+from mfcli.errors import ConvergenceWarning, ParameterError
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import Monitor, Stopping, frobenius_residual_sq, gram_solve, prepare_data
+from mfcli.models.base import (Monitor, Stopping, check_scale, frobenius_residual_sq, gram_solve, prepare_data,
+                               require_finite_factors, warn_not_converged)
 from mfcli.models.hals import floor_for, hals_block_update, hals_rows, unit_columns_update
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.models.onmf import soft_assignments
-from mfcli.models.registry import COMMON_INITS
+from mfcli.models.registry import COMMON_INITS, check_number
 from mfcli.result import Layer, Result
 from mfcli.validation import check_ranks
 
 PG_STEPS = 10  # projected-gradient steps on a small block per sweep
+# tol of the layer-wise runs of the models with a joint stage (a start that stage polishes; the
+# single-layer models' own defaults, for a final answer, are tighter)
+LAYER_INIT_TOL = 1e-4
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,6 +162,7 @@ class DeepVariant:
     default_init = "nndsvda"
     inits: tuple[str, ...] = COMMON_INITS
     default_tol = 1e-5
+    time_limit: dict[str, float] = {}  # {"max_time": seconds} for the layer-wise runs while the driver sets it
 
     def __init__(self, init: str | None = None, **params: Any):
         self.init = init or self.default_init
@@ -215,6 +221,9 @@ class DeepONMF(DeepVariant):
         self.loss = str(params.get("loss", "global"))
         if self.loss not in ("global", "layers"):
             raise ParameterError(f"deep-onmf loss must be 'global' or 'layers', not '{self.loss}'")
+        self.restarts = check_number("restarts", params.get("restarts", 10), low=1, integer=True)
+        self.screen_size = check_number("screen_size", params.get("screen_size", 5000), low=1, integer=True)
+        self.layer_tol = check_number("layer_tol", params.get("layer_tol", 1e-3), low=0)
 
     def weights(self, state) -> np.ndarray:
         """lambda_l of every layer's term in the loss."""
@@ -228,11 +237,12 @@ class DeepONMF(DeepVariant):
     def init_layer(self, Y, rank, index, seed, callback):
         from mfcli.models.onmf import onmf
 
-        restarts = int(self.params.get("restarts", 10))
-        screen = int(self.params.get("screen_size", 5000))
-        result = onmf(Y, rank, init=self.init, restarts=restarts, screen_size=screen, seed=seed,
+        result = onmf(Y, rank, init=self.init, restarts=self.restarts, screen_size=self.screen_size, seed=seed,
                       callback=callback, max_iter=int(self.params.get("layer_max_iter", 200)),
-                      tol=float(self.params.get("layer_tol", 1e-3)))  # the joint stage polishes
+                      tol=self.layer_tol, window=1, **self.time_limit)
+        # A start that the joint stage polishes: it stops at the first iteration that gains less
+        # than layer_tol. Converging the layer-wise ONMF further lowers its own objective but
+        # (Urban, ranks 7,6,4,2) moves the layer-2 endmembers away from the ground truth.
         return result.layers[0]
 
     def prepare(self, state):
@@ -458,14 +468,15 @@ class DeepAONMF(DeepVariant):
     chain = "features"
     default_init = "spa"
 
-    @property
-    def penalty(self) -> float:
-        return float(self.params.get("penalty", 1.0))
+    def __init__(self, init=None, **params):
+        super().__init__(init, **params)
+        self.penalty = check_number("penalty", params.get("penalty", 1.0), low=0)
 
     def init_layer(self, Y, rank, index, seed, callback):
         from mfcli.models.onmf import aonmf
 
-        return aonmf(Y, rank, penalty=self.penalty, init=self.init, seed=seed, callback=callback).layers[0]
+        return aonmf(Y, rank, penalty=self.penalty, init=self.init, seed=seed, callback=callback,
+                     tol=LAYER_INIT_TOL, **self.time_limit).layers[0]
 
     def prepare(self, state):
         state.H = [np.asarray(layer.H, dtype=np.float64) for layer in state.init_layers]
@@ -594,7 +605,9 @@ class ActivationsChain(DeepVariant):
     def init_layer(self, Y, rank, index, seed, callback):
         model = self.layer_model(index)
         init = self.later_init if index > 0 and self.init in ("spa", "kmeans++") else self.init
-        return model(Y, rank, init=init, seed=seed, callback=callback, **self.layer_kwargs(index)).layers[0]
+        start = {"tol": LAYER_INIT_TOL} if self.refines else {}  # multilayer: the layers are the answer
+        return model(Y, rank, init=init, seed=seed, callback=callback, **start, **self.time_limit,
+                     **self.layer_kwargs(index)).layers[0]
 
     def factor(self, state, index) -> np.ndarray:
         """M_l = W_l S_l (float64)."""
@@ -730,7 +743,7 @@ class Multilayer(ActivationsChain):
         if not hasattr(Y, "to_array"):
             raise ParameterError("first_layer=minvol works on data in memory; use --engine memory")
         init = self.init if self.init in MINVOL_INITS else "spa"
-        return minvol(Y.to_array(), rank, init=init, seed=seed, callback=callback).layers[0]
+        return minvol(Y.to_array(), rank, init=init, seed=seed, callback=callback, **self.time_limit).layers[0]
 
 
 class DeepNMF(ActivationsChain):
@@ -744,7 +757,7 @@ class DeepNMF(ActivationsChain):
         self.loss = str(params.get("loss", "global"))
         if self.loss not in self.losses:
             raise ParameterError(f"{self.name} takes loss {' or '.join(self.losses)}, not '{self.loss}'")
-        self.layer_weight = float(params.get("layer_weight", 1.0))
+        self.layer_weight = check_number("layer_weight", params.get("layer_weight", 1.0), low=0, low_open=True)
 
     def lam(self, index: int) -> float:
         return 1.0 if index == 0 else self.layer_weight
@@ -825,7 +838,7 @@ class DeepSparse(DeepNMF):
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.l1 = float(params.get("l1", 0.1))
+        self.l1 = check_number("l1", params.get("l1", 0.1), low=0)
 
     def layer_model(self, index):
         from mfcli.models.nmf import nmf
@@ -870,9 +883,7 @@ class DeepNsNMF(DeepNMF):
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.theta = float(params.get("theta", 0.5))
-        if not 0 <= self.theta <= 1:
-            raise ParameterError(f"theta must be between 0 and 1, got {self.theta}")
+        self.theta = check_number("theta", params.get("theta", 0.5), low=0, high=1)
 
     def smoothing(self, rank):
         from mfcli.models.nsnmf import smoothing_matrix
@@ -974,28 +985,52 @@ def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = Non
     started = time.perf_counter()
     data = prepare_data(X, model, nonnegative=variant.nonnegative, dtype=dtype)
     ranks = check_ranks(list(ranks), data.shape)
-    if max_iter < 0:
-        raise ParameterError(f"max_iter must be >= 0, got {max_iter}")
+    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 0:
+        raise ParameterError(f"max_iter must be an integer >= 0, got {max_iter}")
     tol = variant.default_tol if tol is None else tol
-    state = DeepState(data=data, x_sq=data.sq_norm(), ranks=ranks, dtype=np.dtype(data.dtype))
+    # the joint stage's rules, checked before the (long) layer-wise initialization
+    stopping = Stopping(max_iter=max(int(max_iter), 1), tol=tol, target_error=target_error, max_time=max_time)
+    deadline = None if max_time is None else started + stopping.max_time
+    state = DeepState(data=data, x_sq=check_scale(data), ranks=ranks, dtype=np.dtype(data.dtype))
     seeds = [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(len(ranks))]
     Y = data
+    init_monitors = []
     for index, rank in enumerate(ranks):
-        layer = variant.init_layer(Y, rank, index, seeds[index],
-                                   _stage_callback(callback, f"layer {index + 1}/{len(ranks)} (rank {rank})"))
+        # --max-time bounds the whole run: each layer gets what is left (at least one iteration)
+        variant.time_limit = {} if deadline is None else {"max_time": max(deadline - time.perf_counter(), 1e-6)}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            layer = variant.init_layer(Y, rank, index, seeds[index],
+                                       _stage_callback(callback, f"layer {index + 1}/{len(ranks)} (rank {rank})"))
+        for warning in caught:  # a layer that did not converge matters when no joint stage follows
+            if not issubclass(warning.category, ConvergenceWarning):
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        init_monitors.append((index, layer.attrs.get("converged", True), layer.attrs.get("stop_reason")))
         state.init_layers.append(layer)
         if index + 1 < len(ranks):
             Y = InMemoryMatrix(np.ascontiguousarray(variant.next_input(layer, state), dtype=data.dtype))
+    variant.time_limit = {}
     variant.prepare(state)
     init_seconds = time.perf_counter() - started
     error0, objective0 = variant.evaluate(state)
     errors, objectives, seconds = [error0], [objective0], [init_seconds]
-    converged, reason, sweeps = True, "no joint stage" if not variant.refines else "max_iter 0", 0
-    if variant.refines and max_iter > 0:
-        stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-        monitor = Monitor(stopping, callback, stage="joint refinement")
-        monitor.errors.append(error0)  # the tol rule compares with the initialization too
-        monitor.objectives.append(objective0)
+    sweeps = 0
+    if not variant.refines:  # the result is the layer-wise one: converged when every layer is
+        unconverged = [(index, reason) for index, done, reason in init_monitors if not done]
+        converged = not unconverged
+        reason = "layers converged" if converged else f"layer {unconverged[0][0] + 1} stopped at {unconverged[0][1]}"
+        if not converged:
+            warnings.warn(f"{model}: {reason} before converging (the layers are sequential NMFs with no joint stage); "
+                          "raise max_iter/max_time to go on", ConvergenceWarning, stacklevel=2)
+    elif max_iter == 0:
+        converged, reason = True, "max_iter 0"
+    else:
+        if deadline is not None:
+            stopping.max_time = max(deadline - time.perf_counter(), 1e-6)
+        monitor = Monitor(stopping, callback, stage="joint refinement",
+                          hint=f"{model}'s joint refinement diverged; the data's scale is the likely cause "
+                               "(values near the floating-point limits: rescale the data)")
+        monitor.record_start(error0, objective0)  # the tol rule measures progress from the initialization
         monitor.restart_clock()
         while True:
             for index in range(state.L):
@@ -1006,7 +1041,10 @@ def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = Non
         errors, objectives = monitor.errors, monitor.objectives
         seconds = [init_seconds, *monitor.seconds]
         converged, reason, sweeps = monitor.converged, monitor.reason, monitor.iteration
+        warn_not_converged(monitor, f"{model} (joint refinement)")
     layers = variant.finish(state)
+    for number, layer in enumerate(layers, 1):
+        require_finite_factors(f"{model} layer {number}", None, W=layer.W, H=layer.H)
     history = {"global_loss": np.asarray(objectives, dtype=np.float64),
                "relative_error": np.asarray(errors, dtype=np.float64),
                "seconds": np.asarray(seconds, dtype=np.float64)}
@@ -1077,4 +1115,5 @@ class DeepFactorization:
 
         if not hasattr(self, "result_"):
             raise ParameterError("this DeepFactorization is not fitted yet; call fit first")
+        X = prepare_data(X, self.model, nonnegative=VARIANTS[self.model].nonnegative)  # finite (and >= 0): as fit
         return nnls(self.result_.layer(layer).data_basis, X)

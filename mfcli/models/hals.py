@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfcli.models.base import Monitor, frobenius_relative_error, gram_solve
+from mfcli.models.base import (DIRECT_ERROR_BELOW, Monitor, direct_relative_error, frobenius_relative_error,
+                               gram_solve)
 from mfcli.models.matrix import DataMatrix, project_update
 
 # Inner sweeps: at most 1 + ALPHA * rho (Gillis & Glineur 2012 use alpha = 0.5 in MATLAB). A
@@ -180,6 +181,37 @@ def balance(W: np.ndarray, H: np.ndarray, WtW: np.ndarray, HHt: np.ndarray):
     return W, d
 
 
+def needs_float64_sums(relative_error: float, dtype, stopping) -> bool:
+    """Whether float32 sums in X H^T could hide the progress the tol rule must see.
+
+    The objective 1/2 ||X - WH||^2 = 1/2 e^2 ||X||^2 comes from terms of size ||X||^2 whose
+    float32 rounding (about eps ||X||^2) is, relative to the objective, about 2 eps / e^2: 1e-4
+    at a relative error e = 0.05. Past the point where that exceeds ``tol``, float32 sums can no
+    longer tell progress from rounding (extrapolated steps get rejected at random and the tol
+    rule fires on noise), so X H^T is summed in float64 from there on. Runs with a target error
+    (or tol 0) keep float32 sums: they need no measure of progress."""
+    if np.dtype(dtype) == np.float64 or stopping.tol <= 0 or stopping.target_error is not None:
+        return False
+    rounding = 2.0 * float(np.finfo(dtype).eps) / max(relative_error * relative_error, 1e-300)
+    return rounding > stopping.tol
+
+
+def gram_of_rows(F: np.ndarray, block: int = 65536) -> np.ndarray:
+    """F F^T in float64 (F r x n, any float type), block of columns by block.
+
+    The relative error comes from ||X||^2 - 2 <W, X H^T> + <W^T W, H H^T>, a difference of
+    nearly equal numbers when the fit is good: float32 Gram matrices there make the error
+    (hence every accept/reject and stopping decision) noisy at about 1e-4 relative, float64
+    ones at about 1e-5 for the same float32 data, for r^2 n extra flops."""
+    if F.dtype == np.float64:
+        return F @ F.T
+    out = np.zeros((F.shape[0], F.shape[0]))
+    for start in range(0, F.shape[1], block):
+        part = np.asarray(F[:, start:start + block], dtype=np.float64)
+        out += part @ part.T
+    return out
+
+
 @dataclass
 class Extrapolation:
     """Safeguarded extrapolation of the HALS iterates (HER of Ang & Gillis, "Accelerating
@@ -295,9 +327,10 @@ def alternating_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, sche
                      ) -> tuple[np.ndarray, np.ndarray, float]:
     """Alternate H and W updates of ``scheme`` until ``monitor`` stops; returns (W, H, error).
 
-    Objective recorded: 1/2 ||X - A H||_F^2 + penalty(W, H); it never increases (HALS block
-    updates are exact; extrapolated steps that would increase it are discarded). Each iteration
-    reads X once (:func:`project_update`).
+    Objective recorded: 1/2 ||X - A H||_F^2 + penalty(W, H) of the accepted iterate; it never
+    increases (HALS block updates are exact; extrapolated steps that would increase it are
+    discarded and reported to the monitor as rejected, so they never read as convergence). Each
+    iteration reads X once (:func:`project_update`).
     """
     n = data.shape[1]
     r = W.shape[1]
@@ -314,21 +347,29 @@ def alternating_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, sche
     beta = extrapolation.beta if extrapolating else 0.0
     beta_bar, beta_last = 1.0, beta
     plain_step = True  # the first step (and the one after a rejected step) is not extrapolated
+    # Float32 data: X H^T in float32 until its rounding could hide the progress tol asks for
+    # (needs_float64_sums, or tol met), then summed in float64 (project_update's accurate).
+    accurate = dtype == np.float64
+    direct = False
     monitor.restart_clock()
     while True:
         step_beta = 0.0 if plain_step or H_plain is None else beta
         A = scheme.left(W_start)
         update = scheme.h_update(A.T @ A, H_acc, H_cand, step_beta, H_plain,
                                  H_plain_new if extrapolating else None)
-        XHt = project_update(data, A, update)
-        HHt = H_cand @ H_cand.T
+        XHt = project_update(data, A, update, accurate=accurate)
+        HHt = gram_of_rows(H_cand)
         W_new = scheme.update_w(W_start, XHt, HHt)
         if scheme.balance and not extrapolating:
             W_new, d = balance(W_new, H_cand, W_new.T @ W_new, HHt)
             XHt = XHt / d.astype(XHt.dtype)
-            HHt = HHt / np.outer(d, d).astype(HHt.dtype)
+            HHt = HHt / np.outer(d, d)
         A = scheme.left(W_new)
-        error = frobenius_relative_error(x_sq, A, XHt, A.T @ A, HHt)
+        A64 = np.asarray(A, dtype=np.float64)
+        error = frobenius_relative_error(x_sq, A64, XHt, A64.T @ A64, HHt)
+        direct = direct or error < DIRECT_ERROR_BELOW  # a near-exact fit: measured from the residual itself
+        if direct:
+            error = direct_relative_error(data, A64, H_cand, x_sq)
         objective = 0.5 * error * error * x_sq + scheme.penalty(W_new, H_cand, HHt)
         if not extrapolating or step_beta == 0 or objective <= best:  # plain steps descend: always kept
             if extrapolating:
@@ -347,10 +388,18 @@ def alternating_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, sche
                 W_start = W_new
             H_acc, H_cand = H_cand, (H_acc if H_acc is not None else np.empty((r, n), dtype))
             W_acc, best, accepted_error = W_new, objective, error
+            accepted = True
         else:  # discard the extrapolated step; a plain step from the accepted point follows
             beta_bar, beta = beta_last, beta / extrapolation.eta
             W_start, plain_step = W_acc, True
-        if monitor(accepted_error, objective=best):
+            accepted = False
+        # a discarded step cost a pass over X (max_iter, max_time) but is no measure of progress (tol)
+        stop = monitor(accepted_error, objective=best, accepted=accepted)
+        if not accurate and ((stop and monitor.resume()) or (not stop and needs_float64_sums(accepted_error, dtype,
+                                                                                              monitor.stopping))):
+            accurate, stop = True, False
+            W_start, plain_step = W_acc, True  # a plain step from the accepted point: measured afresh
+        if stop:
             if extrapolating and scheme.balance:
                 HHt_acc = H_acc @ H_acc.T
                 W_acc, _ = balance(W_acc, H_acc, W_acc.T @ W_acc, HHt_acc)

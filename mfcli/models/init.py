@@ -127,7 +127,9 @@ def kmeanspp_init(data: DataMatrix, rank: int, rng: np.random.Generator) -> np.n
 
 def check_given(W: np.ndarray | None, H: np.ndarray | None, shape: tuple[int, int], rank: int, dtype,
                 nonnegative: bool = True):
-    """Validate a user-given W (m x r) and/or H (r x n); return them in ``dtype``."""
+    """Validate a user-given W (m x r) and/or H (r x n): the working ``dtype`` (no silent
+    conversion), the shape, finite, nonnegative (with ``nonnegative``) and not all zero.
+    Returns copies."""
     m, n = shape
     out = []
     for name, F, expected in (("W", W, (m, rank)), ("H", H, (rank, n))):
@@ -135,6 +137,9 @@ def check_given(W: np.ndarray | None, H: np.ndarray | None, shape: tuple[int, in
             out.append(None)
             continue
         F = np.asarray(F)
+        if F.dtype != dtype:  # as scikit-learn: no silent conversion of a start the user made
+            raise DataError(f"the initial {name} is {F.dtype} but the data are worked in {dtype}; "
+                            f"give {name} as {dtype} (e.g. {name}.astype('{dtype}'))")
         if F.ndim == 1 and name == "W" and rank == 1:
             F = F[:, None]
         if F.shape != expected:
@@ -147,6 +152,8 @@ def check_given(W: np.ndarray | None, H: np.ndarray | None, shape: tuple[int, in
             raise DataError(f"the initial {name} contains NaN or Inf values")
         if nonnegative and F.size and F.min() < 0:
             raise DataError(f"the initial {name} has negative values but the model needs {name} >= 0")
+        if F.size and not np.any(F):
+            raise DataError(f"the initial {name} is all zeros; the solvers cannot leave it (give a nonzero start)")
         out.append(np.array(F, dtype=dtype, order="C", copy=True))
     return out[0], out[1]
 

@@ -88,6 +88,24 @@ class InMemoryMatrix:
     def columns(self, idx: np.ndarray) -> np.ndarray:
         return self.X[:, idx]
 
+    def XHt64(self, H: np.ndarray, block_size: int = 2048) -> np.ndarray:
+        """X H^T summed in float64 (m x k) for float32 X: blocks of columns converted to float64
+        one at a time. About 2.5 times the cost of the float32 product, whose float32 sums
+        over n columns limit how well a relative error can be measured (see
+        :func:`project_update`)."""
+        H = np.asarray(H)
+        if self.dtype == np.float64:
+            return self.X @ np.asarray(H, dtype=np.float64).T
+        m, n = self.shape
+        out = np.zeros((m, H.shape[0]))
+        buffer = np.empty((m, min(block_size, n)))
+        for start in range(0, n, block_size):
+            stop = min(start + block_size, n)
+            block = buffer[:, :stop - start]
+            np.copyto(block, self.X[:, start:stop])
+            out += block @ np.asarray(H[:, start:stop], dtype=np.float64).T
+        return out
+
     def blocks(self, block_size: int | None = None):
         """Yield ``(start, stop, X[:, start:stop])`` (views) over all columns, in blocks of
         about 8 MiB (:func:`update_block_size`): small enough to stay in a last-level cache
@@ -224,7 +242,7 @@ def column_blocks(data: DataMatrix, block_size: int | None = None):
         yield start, stop, data.columns(np.arange(start, stop))
 
 
-def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
+def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = False) -> np.ndarray:
     """One step of an alternating solver: ``X H^T`` for the H that ``update`` produces.
 
     For each block ``J`` of columns, ``update(W^T X[:, J], J)`` (J a slice) returns the new
@@ -242,6 +260,11 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
     H_window^T``, so no r x n product is held whole. Other engines without ``blocks`` get
     ``WtX``, ``update`` block by block, then ``XHt``. On every engine the blocks J are the grid
     of :func:`update_block_size`.
+
+    ``accurate``: return X H^T in float64, every product and sum in float64 (float32 data: blocks
+    of X converted, :meth:`InMemoryMatrix.XHt64`; streamed and Dask engines likewise block by
+    block), so every engine gives the same float64 numbers. Float32 sums over many columns err by about 1e-7
+    relative, which a relative error computed from Gram matrices amplifies by 1/error^2.
     """
     dtype = np.dtype(data.dtype)
     n = data.shape[1]
@@ -259,11 +282,12 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
                 if H is None:
                     H = np.empty((H_block.shape[0], window_stop - window_start), dtype=dtype)
                 H[:, start - window_start:stop - window_start] = H_block
-            product = data.XHt(H, columns=window)
+            product = data.XHt(H, columns=window, accurate=True) if accurate and dtype != np.float64 \
+                else data.XHt(H, columns=window)
             if total is None:
                 total = np.zeros(product.shape, dtype=np.float64)
             total += product
-        return total.astype(dtype, copy=False)
+        return total if accurate else total.astype(dtype, copy=False)
     blocks = getattr(data, "blocks", None)
     if blocks is None or not getattr(data, "fused_pass", True):
         B = data.WtX(W)
@@ -274,13 +298,18 @@ def project_update(data: DataMatrix, W: np.ndarray, update) -> np.ndarray:
             if H is None:
                 H = np.empty((H_block.shape[0], n), dtype=dtype)
             H[:, start:stop] = H_block
-        return np.asarray(data.XHt(H), dtype=dtype)
+        if accurate and dtype != np.float64 and hasattr(data, "XHt64"):
+            return data.XHt64(H)
+        return np.asarray(data.XHt(H), dtype=np.float64 if accurate else dtype)
     Wt = np.ascontiguousarray(W.T, dtype=dtype)
     total = None
     for start, stop, block in aligned_blocks(blocks(), size, n):
         H_block = update(Wt @ block, slice(start, stop))
-        product = block @ np.asarray(H_block, dtype=dtype).T
+        if accurate and dtype != np.float64:  # the same float64 products as InMemoryMatrix.XHt64
+            product = np.asarray(block, dtype=np.float64) @ np.asarray(H_block, dtype=np.float64).T
+        else:
+            product = block @ np.asarray(H_block, dtype=dtype).T
         if total is None:
             total = np.zeros(product.shape, dtype=np.float64)
         total += product
-    return total.astype(dtype, copy=False)
+    return total if accurate else total.astype(dtype, copy=False)

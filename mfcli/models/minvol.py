@@ -54,6 +54,7 @@ from mfcli.metrics import relative_error_from_grams
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, single_layer_result
 from mfcli.models.endmembers import endmember_indices
 from mfcli.models.nnls import fcls, nnls_from_grams
+from mfcli.models.registry import check_number
 from mfcli.validation import as_float_matrix, check_rank, require_finite, require_nonnegative
 
 INITS = ("spa", "vca", "nfindr")
@@ -108,8 +109,10 @@ def _minvol_loop(X: np.ndarray, x_sq_norm: float, W: np.ndarray, H: np.ndarray, 
         H = fcls(W, None, WtW=WtW, WtX=WtX)
         error = relative_error_from_grams(x_sq_norm, float(np.vdot(WtX, H)), WtW, H @ H.T)
         sign, logdet = np.linalg.slogdet(J @ WtW @ J + delta * identity)
-        objective = 0.5 * error * error * x_sq_norm + 0.5 * lam * float(logdet)
-        if monitor(error, objective=objective, logdet=float(logdet)):
+        fit = 0.5 * error * error * x_sq_norm
+        objective = fit + 0.5 * lam * float(logdet)
+        # logdet may be of either sign: progress is measured against the size of both terms
+        if monitor(error, objective=objective, scale=fit + 0.5 * lam * abs(float(logdet)), logdet=float(logdet)):
             return W, H, error
 
 
@@ -143,10 +146,8 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
         raise ParameterError(f"unknown volume '{volume}'; use affine or origin")
     if normalize not in NORMALIZATIONS:
         raise ParameterError(f"unknown normalize '{normalize}'; use l1, l2 or none")
-    if lam < 0:
-        raise ParameterError(f"lam must be >= 0, got {lam}")
-    if delta <= 0:
-        raise ParameterError(f"delta must be > 0 (it keeps logdet finite), got {delta}")
+    lam = check_number("lam", lam, low=0)
+    delta = check_number("delta (> 0 keeps logdet finite)", delta, low=0, low_open=True)
     X = as_float_matrix(np.asarray(X), dtype=dtype)
     require_finite(X)
     require_nonnegative(X, "minvol")

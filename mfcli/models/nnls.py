@@ -274,6 +274,11 @@ def nnls(W: np.ndarray, X, *, init: np.ndarray | None = None, max_iter: int | No
     return nnls_from_grams(C, B, init=init, max_iter=max_iter).astype(out_dtype, copy=False)
 
 
+# A delta above this times the largest endmember norm makes delta^2 11^T swamp W^T W beyond what
+# float64 can hold beside it (delta^2 / ||w||^2 = 1e10 leaves about 6 of W^T W's 16 digits).
+FCLS_DELTA_MAX_RATIO = 1e5
+
+
 def default_fcls_delta(WtW: np.ndarray) -> float:
     """The delta of the first (passive-set finding) stage of exact FCLS: the largest endmember
     norm, so the sum-to-one row weighs like the data without worsening the conditioning."""
@@ -306,6 +311,12 @@ def fcls(W: np.ndarray, X, *, delta: float | None = None, max_iter: int | None =
     delta = float(delta)
     if not np.isfinite(delta) or delta <= 0:
         raise ParameterError(f"FCLS delta must be a positive number, got {delta}")
+    largest = max(FCLS_DELTA_MAX_RATIO * default_fcls_delta(C), np.finfo(np.float64).tiny)
+    if not exact and delta > largest:
+        raise ParameterError(f"FCLS delta {delta:g} is too large for these endmembers: the sum-to-one row would "
+                             f"drown the data term in rounding; use a delta up to {largest:.3g} "
+                             f"({FCLS_DELTA_MAX_RATIO:g} x the largest endmember norm), or none for the exact "
+                             "constraint")
     d2 = delta * delta
     C_aug = C + d2
     B_aug = B + d2

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.errors import ParameterError
 from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, hals_rows, inner_sweeps
 from mfcli.models.init import initialize
+from mfcli.models.registry import check_number
 
 
 def smoothing_matrix(rank: int, theta: float, dtype=np.float64) -> np.ndarray:
@@ -45,14 +45,13 @@ class NsNMFScheme(Scheme):
         return np.ascontiguousarray(Wt.T)
 
 
-def nsnmf(X, rank: int, *, theta: float = 0.5, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
-          tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
+def nsnmf(X, rank: int, *, theta: float = 0.5, init: str = "nndsvda", W=None, H=None, max_iter: int = 500,
+          tol: float = 1e-5, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
           callback=None, dtype=None, accelerate: bool = True, extrapolate: bool = True, alpha: float = ALPHA,
           eps: float = EPSILON):
     """Nonsmooth NMF X ~= W S H (see module docstring); the relative error is that of W S H;
     ``extrapolate`` as in :func:`mfcli.models.nmf.nmf`."""
-    if not 0.0 <= theta <= 1.0:
-        raise ParameterError(f"theta must be between 0 and 1, got {theta}")
+    theta = check_number("theta", theta, low=0, high=1)
     data, rank, stopping, monitor = begin_run(X, rank, "nsnmf", dtype=dtype, max_iter=max_iter, tol=tol,
                                               target_error=target_error, max_time=max_time, callback=callback)
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)

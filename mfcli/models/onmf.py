@@ -35,14 +35,17 @@ update and exact unit-norm column updates of W. NumPy only.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
+from mfcli.models.base import TOL_WINDOW, FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize, kmeanspp_init, spa_init
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
+from mfcli.models.registry import check_number
 
 ONMF_STARTS = ("restarts", "spa", "kmeans++", "random")
 
@@ -131,30 +134,48 @@ def _start(kind: str, data: DataMatrix, rank: int, rng: np.random.Generator) -> 
     return normalize_columns(np.asarray(W, dtype=data.dtype))
 
 
+def start_kind(index: int) -> str:
+    """The kind of start number ``index`` (0-based): SPA first, then alternately k-means++-style
+    and random starts."""
+    return "spa" if index == 0 else ("kmeans++" if index % 2 else "random")
+
+
 def start_kinds(restarts: int) -> list[str]:
-    """SPA first, then alternately k-means++-style and random starts."""
-    kinds = ["spa"]
-    while len(kinds) < restarts:
-        kinds.append("kmeans++" if len(kinds) % 2 else "random")
-    return kinds[:max(1, restarts)]
+    return [start_kind(index) for index in range(max(1, restarts))]
 
 
-def best_of_starts(data: DataMatrix, rank: int, *, kinds: list[str], stopping: Stopping, seed,
-                   screen_size: int = 5000, callback=None):
-    """Run ONMF from every start (on a subsample of ``screen_size`` columns when n is larger)
-    and return (best unit W, list of (kind, relative error) per start, screened: bool)."""
+def best_of_starts(data: DataMatrix, rank: int, *, restarts: int, stopping: Stopping, seed,
+                   screen_size: int = 5000, callback=None, deadline: float | None = None):
+    """Run ONMF from ``restarts`` starts (on a subsample of ``screen_size`` columns when n is
+    larger) and return (best unit W, list of (kind, relative error) per start, screened: bool).
+
+    ``deadline`` (a ``time.perf_counter()`` value): no start begins after it and each start's
+    ``max_time`` is the time left, so a run with a time limit never waits on its restarts (the
+    first start always runs). Start i draws from the seed's i-th child (SeedSequence spawn key
+    (i,)), made when it is needed, so any number of restarts costs nothing up front.
+    """
     n = data.shape[1]
-    children = np.random.SeedSequence(seed).spawn(len(kinds) + 1)
+    entropy = np.random.SeedSequence(seed).entropy
+
+    def child(index: int) -> np.random.SeedSequence:  # == SeedSequence(seed).spawn(...)[index]
+        return np.random.SeedSequence(entropy, spawn_key=(index,))
+
     screened = n > screen_size
     target = data
     if screened:
-        sample = np.sort(np.random.default_rng(children[-1]).choice(n, screen_size, replace=False))
+        sample = np.sort(np.random.default_rng(child(restarts)).choice(n, screen_size, replace=False))
         target = InMemoryMatrix(np.asarray(data.columns(sample), dtype=data.dtype))
     best_W, best_error, report = None, np.inf, []
-    for index, kind in enumerate(kinds):
-        rng = np.random.default_rng(children[index])
-        W0 = _start(kind, target, rank, rng)
-        monitor = Monitor(stopping, callback, stage=f"onmf start {index + 1}/{len(kinds)} ({kind})")
+    for index in range(restarts):
+        if index > 0 and deadline is not None and time.perf_counter() >= deadline:
+            break
+        kind = start_kind(index)
+        start_stopping = stopping
+        if deadline is not None:
+            start_stopping = Stopping(max_iter=stopping.max_iter, tol=stopping.tol,
+                                      max_time=max(deadline - time.perf_counter(), 1e-6))
+        W0 = _start(kind, target, rank, np.random.default_rng(child(index)))
+        monitor = Monitor(start_stopping, callback, stage=f"onmf start {index + 1}/{restarts} ({kind})")
         W, _, _, error = _onmf_loop(target, W0, monitor)
         report.append((kind, error))
         if error < best_error:
@@ -164,7 +185,7 @@ def best_of_starts(data: DataMatrix, rank: int, *, kinds: list[str], stopping: S
 
 def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int = 10, screen_size: int = 5000,
          screen_tol: float = 1e-4, max_iter: int = 200, tol: float = 1e-6, target_error: float | None = None,
-         max_time: float | None = None, seed: int = 0, callback=None, dtype=None):
+         max_time: float | None = None, seed: int = 0, callback=None, dtype=None, window: int = TOL_WINDOW):
     """Orthogonal NMF X ~= W H, H >= 0 with one nonzero per column (a hard clustering).
 
     ``init``: ``restarts`` (default: the best of ``restarts`` starts, SPA, k-means++-style and
@@ -173,12 +194,15 @@ def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int 
     ``random``; a given ``W`` starts from it (``H`` is ignored: ONMF derives it).
     Returns a Result whose layer has ``assignments`` (cluster of each column), and
     ``assignment_weights``; W's columns are typical members (weights average 1 per cluster).
+    ``window``: accepted iterations the tol rule averages over (:class:`~mfcli.models.base.Stopping`).
     """
-    if restarts < 1:
-        raise ParameterError(f"restarts must be at least 1, got {restarts}")
+    restarts = check_number("restarts", restarts, low=1, integer=True)
+    screen_size = check_number("screen_size", screen_size, low=1, integer=True)
+    screen_tol = check_number("screen_tol", screen_tol, low=0)
     # the monitor is created first: its clock times the restarts too
     data, rank, stopping, monitor = begin_run(X, rank, "onmf", dtype=dtype, max_iter=max_iter, tol=tol,
-                                              target_error=target_error, max_time=max_time, callback=callback)
+                                              target_error=target_error, max_time=max_time, callback=callback,
+                                              window=window)
     report: list = []
     screened = False
     if W is not None:
@@ -186,11 +210,11 @@ def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int 
         W0 = normalize_columns(W0)
         start = "given"
     elif init == "restarts":
-        kinds = start_kinds(restarts)
-        if data.shape[1] > screen_size or len(kinds) > 1:
-            screen_stop = Stopping(max_iter=max_iter, tol=max(tol, screen_tol))  # ranking needs less
-            W0, report, screened = best_of_starts(data, rank, kinds=kinds, stopping=screen_stop, seed=seed,
-                                                  screen_size=screen_size, callback=callback)
+        if data.shape[1] > screen_size or restarts > 1:
+            screen_stop = Stopping(max_iter=max_iter, tol=max(stopping.tol, screen_tol))  # ranking needs less
+            deadline = None if max_time is None else monitor.started + stopping.max_time
+            W0, report, screened = best_of_starts(data, rank, restarts=restarts, stopping=screen_stop, seed=seed,
+                                                  screen_size=screen_size, callback=callback, deadline=deadline)
         else:
             W0 = _start("spa", data, rank, np.random.default_rng(seed))
         start = "restarts"
@@ -250,16 +274,15 @@ class AONMFScheme(UnitColumnsScheme):
         return self.penalty_weight * 0.5 * float(HHt.sum() - np.trace(HHt))
 
 
-def aonmf(X, rank: int, *, penalty: float = 1.0, init: str = "spa", W=None, H=None, max_iter: int = 200,
-          tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
+def aonmf(X, rank: int, *, penalty: float = 1.0, init: str = "spa", W=None, H=None, max_iter: int = 500,
+          tol: float = 1e-5, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
           callback=None, dtype=None, accelerate: bool = True, alpha: float = ALPHA, eps: float = EPSILON):
     """Approximately orthogonal NMF (see module docstring); ``penalty`` is lambda.
 
     Columns of W have unit l2 norm. The layer's ``assignments`` are the largest coefficient of
     each column and ``assignment_weights`` its share of the column's total.
     """
-    if penalty < 0:
-        raise ParameterError(f"penalty must be >= 0, got {penalty}")
+    penalty = check_number("penalty", penalty, low=0)
     data, rank, stopping, monitor = begin_run(X, rank, "aonmf", dtype=dtype, max_iter=max_iter, tol=tol,
                                               target_error=target_error, max_time=max_time, callback=callback)
     W0, H0 = AONMFScheme.unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)

@@ -40,13 +40,66 @@ def loss_key(loss) -> str:
     return LOSS_ALIASES.get(text, text)
 
 
+def describe_range(low: float | None = None, high: float | None = None, low_open: bool = False,
+                   high_open: bool = False, integer: bool = False) -> str:
+    """The valid range in words and interval notation, e.g. "a finite number in [0, 1]"."""
+    what = "an integer" if integer else "a finite number"
+    if low is None and high is None:
+        return what
+    if high is None:
+        return f"{what} {'>' if low_open else '>='} {low:g}"
+    if low is None:
+        return f"{what} {'<' if high_open else '<='} {high:g}"
+    return f"{what} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def check_number(name: str, value, low: float | None = None, high: float | None = None, low_open: bool = False,
+                 high_open: bool = False, integer: bool = False):
+    """``value`` as a finite float (or int with ``integer``) inside the range, else a
+    ParameterError that gives the valid range. Models check their numeric parameters with it,
+    so the Python functions refuse what ``--param`` refuses."""
+    import math
+
+    valid = describe_range(low, high, low_open, high_open, integer)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be {valid}, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or (integer and number != int(number)):
+        raise ParameterError(f"{name} must be {valid}, got {value!r}")
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
+    if too_low or too_high:
+        raise ParameterError(f"{name} must be {valid}, got {value!r}")
+    return int(number) if integer else number
+
+
 @dataclass(frozen=True)
 class Param:
-    """A model-specific parameter: ``--param NAME=VALUE`` on the command line."""
+    """A model-specific parameter: ``--param NAME=VALUE`` on the command line.
+
+    Numbers must be finite and inside [``low``, ``high``] (``low_open``/``high_open``: the end
+    is excluded; None: no bound); strings must be one of ``choices`` when given. A value outside
+    is refused with the valid range."""
 
     type: type
     default: Any
     help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] | None = None
+
+    def valid(self) -> str:
+        """The valid values in words (shown in errors and in --help)."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.type is bool:
+            return "true or false"
+        if self.type in (int, float):
+            return describe_range(self.low, self.high, self.low_open, self.high_open, self.type is int)
+        return f"a {self.type.__name__}"
 
     def parse(self, name: str, text: str) -> Any:
         try:
@@ -57,9 +110,19 @@ class Param:
                 if lowered in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(text)
-            return self.type(text)
+            value = self.type(text)
         except ValueError:
-            raise ParameterError(f"parameter {name}={text!r} is not a valid {self.type.__name__}") from None
+            raise ParameterError(f"parameter {name}={text!r} is not valid: {name} must be {self.valid()}") from None
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(f"parameter {name}={text!r} is not valid: {name} must be {self.valid()}")
+        if self.type in (int, float):
+            try:
+                return check_number(name, value, self.low, self.high, self.low_open, self.high_open,
+                                    self.type is int)
+            except ParameterError:
+                raise ParameterError(f"parameter {name}={text!r} is not valid: {name} must be {self.valid()}") \
+                    from None
+        return value
 
 
 @dataclass(frozen=True)
@@ -152,29 +215,41 @@ def as_result(value: Any, model: str):
     raise TypeError(f"model {model} returned {type(value).__name__}, not a Result")
 
 
+# The inner sweeps and extrapolation of accelerated HALS (Gillis & Glineur 2012; Ang & Gillis 2019), which
+# `nmf` records with its result, so each can be set again: -p accelerate=false.
+_HALS_PARAMS = {
+    "accelerate": Param(bool, True, "several inner sweeps per update where they pay (accelerated HALS)"),
+    "extrapolate": Param(bool, True, "safeguarded extrapolation of the iterates"),
+    "alpha": Param(float, 0.25, "inner sweeps: their cost relative to one pass over X", low=0),
+    "eps": Param(float, 0.1, "inner sweeps stop when one changes less than eps x the first", low=0, high=1),
+}
+
 _ONMF_PARAMS = {
-    "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept"),
-    "screen_size": Param(int, 5000, "above this many columns, starts are screened on a random subsample of this size"),
+    "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept", low=1),
+    "screen_size": Param(int, 5000, "above this many columns, starts are screened on a random subsample of this size",
+                         low=1),
 }
 
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("nmf", "mfcli.models.nmf:nmf", "NMF, W,H >= 0 (accelerated HALS; MU; beta-divergences by MU)",
               "mfcli.models.nmf:NMF", losses=("fro", "kl", "is", "beta"),
-              params={"solver": Param(str, "hals", "hals (accelerated HALS) or mu (multiplicative updates)")}),
+              params={"solver": Param(str, "hals", "hals (accelerated HALS) or mu (multiplicative updates)",
+                                       choices=("hals", "mu")),
+                      **_HALS_PARAMS}),
     ModelSpec("onmf", "mfcli.models.onmf:onmf", "orthogonal NMF: one nonzero per column of H (clustering)",
               "mfcli.models.onmf:ONMF", inits=("spa", "kmeans++", "random"), default_init="restarts",
               extra_inits=("restarts",), transform="assign", params=_ONMF_PARAMS),
     ModelSpec("aonmf", "mfcli.models.onmf:aonmf", "approximately orthogonal NMF: penalty on off-diagonal of HH^T",
               "mfcli.models.onmf:AONMF", default_init="spa",
-              params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> (W has unit columns)")}),
+              params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> (W has unit columns)", low=0)}),
     ModelSpec("semi-nmf", "mfcli.models.semi:semi_nmf", "semi-NMF: W of any sign, H >= 0 (signed data allowed)",
               "mfcli.models.semi:SemiNMF", nonnegative=False, default_init="kmeans++",
               inits=("kmeans++", "spa", "random")),
     ModelSpec("sparse-nmf", "mfcli.models.sparse:sparse_nmf", "sparse NMF: l1 penalty on H, unit-norm columns of W",
               "mfcli.models.sparse:SparseNMF",
-              params={"l1": Param(float, 0.1, "l1 weight on H, relative to the rms column norm of X")}),
+              params={"l1": Param(float, 0.1, "l1 weight on H, relative to the rms column norm of X", low=0)}),
     ModelSpec("nsnmf", "mfcli.models.nsnmf:nsnmf", "nonsmooth NMF: X ~= W S H, S = (1-theta) I + theta/r 11^T",
-              "mfcli.models.nsnmf:NsNMF", params={"theta": Param(float, 0.5, "smoothness, 0 <= theta <= 1")}),
+              "mfcli.models.nsnmf:NsNMF", params={"theta": Param(float, 0.5, "smoothness, 0 <= theta <= 1", low=0, high=1)}),
     ModelSpec("aa", "mfcli.models.archetypal:archetypal", "archetypal analysis: W = X A, A and H column-stochastic",
               "mfcli.models.archetypal:ArchetypalAnalysis", inits=("spa", "kmeans++", "random"), default_init="spa",
               transform="fcls", nonnegative=False),
@@ -182,13 +257,16 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
               "minimum-volume NMF: columns of H on the simplex, logdet volume of the endmember simplex (unmixing)",
               "mfcli.models.minvol:MinVolNMF", inits=("spa", "vca", "nfindr"), default_init="spa",
               transform="fcls", any_engine=False,
-              params={"lam": Param(float, 0.004, "volume weight, relative to ||X||_F^2 of the (normalized) data"),
-                      "delta": Param(float, 0.5, "logdet(J W^T W J + delta I): delta relative to the initial simplex"),
-                      "volume": Param(str, "affine", "affine (simplex volume) or origin (logdet(W^T W + delta I))"),
-                      "normalize": Param(str, "l1", "pixel normalization before fitting: l1, l2 or none")}),
+              params={"lam": Param(float, 0.004, "volume weight, relative to ||X||_F^2 of the (normalized) data", low=0),
+                      "delta": Param(float, 0.5, "logdet(J W^T W J + delta I): delta relative to the initial simplex",
+                                      low=0, low_open=True),
+                      "volume": Param(str, "affine", "affine (simplex volume) or origin (logdet(W^T W + delta I))",
+                                       choices=("affine", "origin")),
+                      "normalize": Param(str, "l1", "pixel normalization before fitting: l1, l2 or none",
+                                          choices=("l1", "l2", "none"))}),
     ModelSpec("svd", "mfcli.models.svd:svd", "truncated SVD: the unconstrained reference (signed factors)",
               "mfcli.models.svd:TruncatedSVD", inits=(), default_init=None, nonnegative=False, transform="lstsq",
-              params={"oversample": Param(int, 10, "extra columns of the subspace iteration")}),
+              params={"oversample": Param(int, 10, "extra columns of the subspace iteration", low=0)}),
 )
 
 _DEEP = "mfcli.models.deep:deep_factorize"
@@ -199,28 +277,33 @@ DEEP_MODELS: tuple[ModelSpec, ...] = (
               default_init="restarts", extra_inits=("restarts",),
               params={**_ONMF_PARAMS,
                       "loss": Param(str, "global", "global (||X - W_L H_L...H_1||) or layers "
-                                                   "(sum_l ||X - W_l H_l...H_1||: every layer fits the data)"),
-                      "layer_tol": Param(float, 1e-3, "tolerance of the layer-wise ONMF initialization")}),
+                                                   "(sum_l ||X - W_l H_l...H_1||: every layer fits the data)",
+                                    choices=("global", "layers")),
+                      "layer_tol": Param(float, 1e-3, "the layer-wise ONMF initialization stops at the first "
+                                                         "iteration that gains less than this (relative)", low=0)}),
     ModelSpec("deep-aonmf", _DEEP, "deep approximately orthogonal NMF: soft H_l with the AONMF penalty",
               "mfcli.models.deep:DeepFactorization", kind="deep", default_init="spa",
-              params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> on every layer")}),
+              params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> on every layer", low=0)}),
     ModelSpec("multilayer", _DEEP, "multilayer NMF: sequential NMFs of the activations (survey Alg. 2)",
               "mfcli.models.deep:DeepFactorization", kind="deep",
               params={"first_layer": Param(str, "nmf", "nmf, or minvol: a minimum-volume first layer "
-                                                        "(endmembers), later layers group its abundances")}),
+                                                        "(endmembers), later layers group its abundances",
+                                           choices=("nmf", "minvol"))}),
     ModelSpec("deep-semi", _DEEP, "deep semi-NMF of Trigeorgis et al. (survey Alg. 3), signed data allowed",
               "mfcli.models.deep:DeepFactorization", kind="deep", inits=("kmeans++", "spa", "random"),
               default_init="kmeans++", nonnegative=False),
     ModelSpec("deep-nmf", _DEEP, "deep NMF by BCD on the global loss (survey Alg. 4) or the layer-balanced loss",
               "mfcli.models.deep:DeepFactorization", kind="deep",
-              params={"loss": Param(str, "global", "global (||X - W1...WL HL||) or layers (sum of layer losses)"),
-                      "layer_weight": Param(float, 1.0, "lambda_l of layers >= 2 in the layer-balanced loss")}),
+              params={"loss": Param(str, "global", "global (||X - W1...WL HL||) or layers (sum of layer losses)",
+                                    choices=("global", "layers")),
+                      "layer_weight": Param(float, 1.0, "lambda_l of layers >= 2 in the layer-balanced loss",
+                                            low=0, low_open=True)}),
     ModelSpec("deep-sparse", _DEEP, "deep sparse NMF: l1 on H_L, unit W_1, column-stochastic W_l",
               "mfcli.models.deep:DeepFactorization", kind="deep",
-              params={"l1": Param(float, 0.1, "l1 weight on H_L, relative to the rms column norm of X")}),
+              params={"l1": Param(float, 0.1, "l1 weight on H_L, relative to the rms column norm of X", low=0)}),
     ModelSpec("deep-nsnmf", _DEEP, "deep nonsmooth NMF: W_l S_l on every layer",
               "mfcli.models.deep:DeepFactorization", kind="deep",
-              params={"theta": Param(float, 0.5, "smoothness of every layer, 0 <= theta <= 1")}),
+              params={"theta": Param(float, 0.5, "smoothness of every layer, 0 <= theta <= 1", low=0, high=1)}),
 )
 
 _REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*BUILTIN_MODELS, *DEEP_MODELS)}

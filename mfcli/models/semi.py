@@ -36,7 +36,7 @@ class SemiScheme(Scheme):
         return least_squares_basis(XHt, HHt, self.dtype)
 
 
-def semi_nmf(X, rank: int, *, init: str = "kmeans++", W=None, H=None, max_iter: int = 200, tol: float = 1e-4,
+def semi_nmf(X, rank: int, *, init: str = "kmeans++", W=None, H=None, max_iter: int = 500, tol: float = 1e-5,
              target_error: float | None = None, max_time: float | None = None, seed: int = 0, callback=None,
              dtype=None, accelerate: bool = True, extrapolate: bool = True, alpha: float = ALPHA,
              eps: float = EPSILON):
@@ -57,3 +57,4 @@ class SemiNMF(FactorizationEstimator):
     """Estimator for :func:`semi_nmf`; ``transform`` is NNLS with the signed basis."""
 
     _function = staticmethod(semi_nmf)
+    _nonnegative = False

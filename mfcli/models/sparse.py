@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.errors import ParameterError
 from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
+from mfcli.models.registry import check_number
 
 
 class SparseScheme(UnitColumnsScheme):
@@ -33,22 +33,21 @@ class SparseScheme(UnitColumnsScheme):
         return self.l1 * float(H.sum(dtype=np.float64))
 
 
-def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, H=None, max_iter: int = 200,
-               tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
+def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, H=None, max_iter: int = 500,
+               tol: float = 1e-5, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
                callback=None, dtype=None, accelerate: bool = True, alpha: float = ALPHA, eps: float = EPSILON):
     """Sparse NMF (see module docstring). ``l1``: penalty relative to the rms column norm of X."""
-    if l1 < 0:
-        raise ParameterError(f"l1 must be >= 0, got {l1}")
+    l1 = check_number("l1", l1, low=0)
     data, rank, stopping, monitor = begin_run(X, rank, "sparse-nmf", dtype=dtype, max_iter=max_iter, tol=tol,
                                               target_error=target_error, max_time=max_time, callback=callback)
     lam = l1 * float(np.sqrt(data.sq_norm() / data.shape[1]))
     W0, H0 = SparseScheme.unit_start(*initialize(data, rank, init, seed=seed, W=W, H=H), data.dtype)
     h_sweeps, w_sweeps = inner_sweeps(*data.shape, rank, alpha, accelerate)
     W_, H_, error = alternating_loop(data, W0, H0, SparseScheme(data.dtype, lam, h_sweeps, w_sweeps, eps), monitor)
-    params = {"rank": rank, "l1": l1, "l1_absolute": lam, "init": init if W is None else "given", "seed": seed,
-              **stopping.as_dict()}
+    params = {"rank": rank, "l1": l1, "init": init if W is None else "given", "seed": seed, **stopping.as_dict()}
     result = single_layer_result("sparse-nmf", W_, H_, monitor, params, error)
     result.layers[0].attrs["sparsity"] = float(np.mean(H_ == 0))
+    result.layers[0].attrs["l1_absolute"] = lam  # derived from l1 and the data: not a parameter to set
     return result
 
 

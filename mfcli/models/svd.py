@@ -16,6 +16,7 @@ import numpy as np
 from mfcli.metrics import relative_error_from_residual
 from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
 from mfcli.models.matrix import DataMatrix, project_update
+from mfcli.models.registry import check_number
 
 
 RITZ_BLOCK = 65536  # columns of B converted to float64 at a time
@@ -93,6 +94,7 @@ def svd(X, rank: int, *, max_iter: int = 100, tol: float = 1e-10, target_error: 
     every constrained model is compared with. See the module docstring for the algorithm.
     Returns a :class:`~mfcli.result.Result`; the layer also keeps ``singular_values``.
     """
+    oversample = check_number("oversample", oversample, low=0, integer=True)
     data, rank, stopping, monitor = begin_run(X, rank, "svd", nonnegative=False, dtype=dtype, max_iter=max_iter,
                                               tol=tol, target_error=target_error, max_time=max_time,
                                               callback=callback)
@@ -111,6 +113,7 @@ class TruncatedSVD(FactorizationEstimator):
     """Estimator for :func:`svd`; ``transform`` is the least-squares projection (H may be signed)."""
 
     _function = staticmethod(svd)
+    _nonnegative = False
     _transform = "lstsq"
 
     def _fitted_layer(self, layer) -> None:

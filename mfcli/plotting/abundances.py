@@ -1,10 +1,15 @@
 """Abundance maps: one panel per component, in the image's true shape and orientation.
 
-All panels share one colour scale (one colourbar), so brightness means the same in every
-panel; each panel is titled with the component's index, label and share of pixels, and
-framed in the component's colour (the colour of its spectrum in the other pictures). With
-several layers there is one row per layer, deepest at the bottom, as in the deep-MF survey's
-Fig. 5 (Urban, layer by layer).
+Each panel is titled with the component's number (``#1..#k``), its name (a label stored in the
+result, or the ground-truth material it matches with ``--truth``) and its share of pixels, and
+framed in the component's colour (the colour of its spectrum in the other pictures). Every layer
+has its own colour scale by default (a deep model's layers differ in scale, and one scale makes
+the first layer look dim), with a colour bar that says what a pixel's value is; ``shared_scale``
+puts all layers on one. With several layers there is one row per layer, deepest at the bottom,
+as in the deep-MF survey's Fig. 5 (Urban, layer by layer).
+
+Drawn on a :class:`~mfcli.plotting.canvas.Canvas`: one image per panel, coloured in NumPy, no
+axes per panel and no layout engine.
 """
 
 from __future__ import annotations
@@ -13,24 +18,70 @@ import math
 
 import numpy as np
 
-from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, new_figure, plot_style
-from mfcli.plotting.views import as_images, cluster_colors, component_title, layer_indices, layer_maps, robust_vmax
+from mfcli.plotting.canvas import Canvas
+from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, plot_style
+from mfcli.plotting.views import as_images, cluster_colors, layer_indices, layer_maps, robust_vmax
+from mfcli.summary import cluster_name, format_share
 
-PANEL_INCHES = 1.75
+PANEL_INCHES = 1.55
+GAP_INCHES = 0.1
+MARGIN_INCHES = 0.12
+TITLE_SIZE = 7.0
+SUPTITLE_SIZE = 8.5
+TITLE_INCHES = 2 * TITLE_SIZE / 72 * 1.2 + 0.05  # two lines: "#k name" and the share
+SUPTITLE_INCHES = 0.42
+ROW_LABEL_INCHES = 0.62
+COLORBAR_INCHES = 0.9
+
+
+def _scale(values: np.ndarray, fractions: bool, vmax: float | None) -> tuple[float, float, bool]:
+    """(bottom, top, clipped) of a colour scale for ``values``."""
+    top = float(vmax) if vmax is not None else robust_vmax(values, fractions=fractions)
+    finite = values[np.isfinite(values)]
+    low = float(finite.min()) if finite.size else 0.0
+    bottom = 0.0 if low > -1e-3 * top else low
+    clipped = bool(finite.size and float(finite.max()) > top * (1 + 1e-9))
+    return bottom, top, clipped
+
+
+def _suptitle(canvas: Canvas, text: str, width: float) -> None:
+    """A title centred at the top, on two lines (split at a " · ") when one is too wide."""
+    if canvas.text_width(text, SUPTITLE_SIZE) > width and " · " in text:
+        parts = text.split(" · ")
+        cut = max(1, len(parts) // 2)
+        text = " · ".join(parts[:cut]) + "\n" + " · ".join(parts[cut:])
+    lines = [canvas.fit(line, width, SUPTITLE_SIZE) for line in text.split("\n")]
+    canvas.text(canvas.width / 2, MARGIN_INCHES, "\n".join(lines), size=SUPTITLE_SIZE, va="top")
+
+
+def _panel(canvas: Canvas, image: np.ndarray, x: float, y: float, w: float, h: float, scale, cmap: str,
+           color: str | None, title: str, share: float | None) -> None:
+    """One map with its two-line title above it (``#k name`` and the share of pixels) and a frame."""
+    bottom, top, _ = scale
+    lines = [canvas.fit(title, w, TITLE_SIZE, "bold")]
+    if share is not None:
+        lines.append(f"{format_share(share)} of pixels")
+    canvas.text(x + w / 2, y - 0.03, "\n".join(lines), size=TITLE_SIZE, va="bottom")
+    canvas.values_image(image, x, y, w, h, bottom, top, cmap)
+    if color is not None:
+        canvas.frame(x, y, w, h, color, 2.0)
 
 
 def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: str | None = None,
-                     vmax: float | None = None, dpi: float = DEFAULT_DPI):
-    """The Figure of abundance maps of ``layer`` (1-based, -1 = last, or ``"all"``)."""
+                     vmax: float | None = None, dpi: float = DEFAULT_DPI, shared_scale: bool = False):
+    """The Figure of abundance maps of ``layer`` (1-based, -1 = last, or ``"all"``): per-layer
+    colour scales (``shared_scale``: one for all layers; ``vmax``: the top of every scale)."""
+    cmap = cmap or ABUNDANCE_CMAP
     indices = layer_indices(result, layer)
     maps = [layer_maps(result, index, kind) for index in indices]
     images = [as_images(result, m.values) for m in maps]
     colors = [cluster_colors(result, index) for index in indices]
     rows, cols = result.image_shape
-    top = float(vmax) if vmax is not None else robust_vmax(np.concatenate([m.values.ravel() for m in maps]),
-                                                                  fractions=all(m.fractions for m in maps))
-    bottom = min(0.0, min(float(np.nanmin(m.values)) for m in maps))
-    bottom = 0.0 if bottom > -1e-3 * top else bottom
+    if shared_scale or len(maps) == 1:
+        common = _scale(np.concatenate([m.values.ravel() for m in maps]), all(m.fractions for m in maps), vmax)
+        scales = [common] * len(maps)
+    else:
+        scales = [_scale(m.values, m.fractions, vmax) for m in maps]
 
     if len(indices) == 1:
         rank = maps[0].values.shape[0]
@@ -39,45 +90,39 @@ def abundance_figure(result, layer: int | str = -1, kind: str = "auto", cmap: st
     else:
         n_cols = max(m.values.shape[0] for m in maps)
         grid = [[(row, k) for k in range(m.values.shape[0])] for row, m in enumerate(maps)]
-    aspect = rows / cols
     panel_w = PANEL_INCHES
-    panel_h = PANEL_INCHES * min(max(aspect, 0.25), 4.0)
-    width = max(n_cols * (panel_w + 0.08) + (1.3 if len(maps) > 1 else 1.0), 5.6)  # room for the title
-    height = len(grid) * (panel_h + 0.3) + 0.45
+    panel_h = PANEL_INCHES * min(max(rows / cols, 0.25), 4.0)
+    left = MARGIN_INCHES + (ROW_LABEL_INCHES if len(maps) > 1 else 0.0)
+    width = max(left + n_cols * panel_w + (n_cols - 1) * GAP_INCHES + 0.12 + COLORBAR_INCHES + MARGIN_INCHES, 5.2)
+    row_h = TITLE_INCHES + panel_h + 0.08
+    height = SUPTITLE_INCHES + len(grid) * row_h + MARGIN_INCHES
 
     with plot_style():
-        figure = new_figure(width, height, dpi=dpi)
-        axes = figure.subplots(len(grid), n_cols, squeeze=False)
-        mappable = None
-        for grid_row, entries in enumerate(grid):
-            for grid_col in range(n_cols):
-                ax = axes[grid_row][grid_col]
-                if grid_col >= len(entries):
-                    ax.set_axis_off()
-                    continue
-                which, k = entries[grid_col]
-                layer_map = maps[which]
-                mappable = ax.imshow(images[which][k], cmap=cmap or ABUNDANCE_CMAP, vmin=bottom, vmax=top,
-                                     interpolation="nearest", origin="upper")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for spine in ax.spines.values():
-                    spine.set_visible(True)
-                    spine.set_color(colors[which][k])
-                    spine.set_linewidth(2.0)
-                ax.set_title(component_title(k, layer_map.labels[k], layer_map.shares[k]), pad=3)
-                if grid_col == 0 and len(maps) > 1:
-                    ax.set_ylabel(f"layer {layer_map.layer} (r={layer_map.values.shape[0]})", fontsize=8)
-        clipped = any(float(np.nanmax(m.values)) > top * (1 + 1e-9) for m in maps)
-        colorbar = figure.colorbar(mappable, ax=axes, shrink=min(0.9, 2.2 / height + 0.35),
-                                   extend="max" if clipped else "neither", pad=0.02, aspect=25)
-        colorbar.ax.tick_params(labelsize=7)
-        colorbar.outline.set_linewidth(0.5)
+        canvas = Canvas(width, height, dpi)
         what = maps[0].description if len({m.description for m in maps}) == 1 else "maps"
         layers_text = f"layer {indices[0]} of {len(result.layers)}" if len(indices) == 1 else \
             f"layers 1-{len(result.layers)} (top to bottom)"
-        figure.suptitle(f"{result.model} · {layers_text} · {what} · {rows}x{cols} pixels")
-    return figure
+        _suptitle(canvas, f"{result.model} · {layers_text} · {what} · {rows}x{cols} pixels",
+                  width - 2 * MARGIN_INCHES)
+        bar_x = left + n_cols * panel_w + (n_cols - 1) * GAP_INCHES + 0.12
+        for grid_row, entries in enumerate(grid):
+            y = SUPTITLE_INCHES + grid_row * row_h + TITLE_INCHES
+            for grid_col, (which, k) in enumerate(entries):
+                layer_map = maps[which]
+                x = left + grid_col * (panel_w + GAP_INCHES)
+                _panel(canvas, images[which][k], x, y, panel_w, panel_h, scales[which], cmap, colors[which][k],
+                       cluster_name(k, layer_map.labels[k]), layer_map.shares[k])
+            which = entries[0][0]
+            if len(maps) > 1:
+                row_label = f"layer {maps[which].layer}\n(r = {maps[which].values.shape[0]})"
+                canvas.text(MARGIN_INCHES, y + panel_h / 2, row_label, size=7.5, ha="left", va="center", weight="bold")
+            per_row = len(maps) > 1 and not shared_scale
+            if per_row or grid_row == 0:
+                span = panel_h if per_row or len(grid) == 1 else (len(grid) - 1) * row_h + panel_h
+                bottom, top, clipped = scales[which]
+                label = maps[which].quantity + (" (top clipped)" if clipped else "")
+                canvas.colorbar(bar_x, y, span, bottom, top, cmap, label)
+    return canvas.finish()
 
 
 def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = None, dpi: float = DEFAULT_DPI):
@@ -87,6 +132,7 @@ def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = 
     :class:`~mfcli.plotting.endmembers.TruthMatch` of the layer's endmembers to the references.
     Each row has its own colour scale (references are fractions; a layer's maps may not be).
     """
+    cmap = cmap or ABUNDANCE_CMAP
     maps = layer_maps(result, layer, "auto")
     estimated = as_images(result, maps.values)
     colors = cluster_colors(result, layer)
@@ -94,31 +140,34 @@ def truth_abundance_figure(result, layer: int, truth, match, cmap: str | None = 
     rows, cols = result.image_shape
     pairs = list(match.pairs)
     n_cols = max(len(pairs), 1)
+    panel_w = PANEL_INCHES
     panel_h = PANEL_INCHES * min(max(rows / cols, 0.25), 4.0)
+    left = MARGIN_INCHES + ROW_LABEL_INCHES
+    width = max(left + n_cols * panel_w + (n_cols - 1) * GAP_INCHES + 0.12 + COLORBAR_INCHES + MARGIN_INCHES, 5.2)
+    row_h = TITLE_INCHES + panel_h + 0.08
+    height = SUPTITLE_INCHES + 2 * row_h + MARGIN_INCHES
+    truth_values = reference[[r for _, r in pairs]] if pairs else reference
+    scales = (_scale(truth_values, True, None),
+              _scale(estimated[[e for e, _ in pairs]] if pairs else estimated, maps.fractions, None))
     with plot_style():
-        figure = new_figure(n_cols * PANEL_INCHES + 1.2, 2 * (panel_h + 0.35) + 0.7, dpi=dpi)
-        axes = figure.subplots(2, n_cols, squeeze=False)
-        tops = (robust_vmax(reference[[r for _, r in pairs]], fractions=True) if pairs else 1.0,
-                robust_vmax(estimated[[e for e, _ in pairs]], fractions=maps.fractions) if pairs else 1.0)
-        for row, (images, top) in enumerate(zip((reference, estimated), tops)):
-            mappable = None
+        canvas = Canvas(width, height, dpi)
+        _suptitle(canvas, f"{result.model} · layer {layer} · {maps.description} against the ground-truth abundances",
+                  width - 2 * MARGIN_INCHES)
+        bar_x = left + n_cols * panel_w + (n_cols - 1) * GAP_INCHES + 0.12
+        for row in range(2):
+            y = SUPTITLE_INCHES + row * row_h + TITLE_INCHES
             for column, (est, ref) in enumerate(pairs):
-                ax = axes[row][column]
-                mappable = ax.imshow(images[ref if row == 0 else est], cmap=cmap or ABUNDANCE_CMAP, vmin=0.0,
-                                     vmax=top, interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
+                x = left + column * (panel_w + GAP_INCHES)
                 if row == 0:
-                    ax.set_title(f"truth: {match.names[ref]}")
+                    _panel(canvas, reference[ref], x, y, panel_w, panel_h, scales[0], cmap, None,
+                           f"truth: {match.names[ref]}", None)
                 else:
-                    ax.set_title(component_title(est, maps.labels[est], maps.shares[est]))
-                    for spine in ax.spines.values():
-                        spine.set_visible(True)
-                        spine.set_color(colors[est])
-                        spine.set_linewidth(2.0)
-            if mappable is not None:
-                figure.colorbar(mappable, ax=list(axes[row]), shrink=0.85, pad=0.02, aspect=15)
-        axes[0][0].set_ylabel("ground truth")
-        axes[1][0].set_ylabel(f"layer {layer}")
-        figure.suptitle(f"{result.model} · layer {layer} · {maps.description} vs ground-truth abundances")
-    return figure
+                    _panel(canvas, estimated[est], x, y, panel_w, panel_h, scales[1], cmap, colors[est],
+                           cluster_name(est, maps.labels[est] or match.names[ref]), maps.shares[est])
+            row_label = "ground\ntruth" if row == 0 else f"layer {layer}\n(r = {maps.values.shape[0]})"
+            canvas.text(MARGIN_INCHES, y + panel_h / 2, row_label, size=7.5, ha="left", va="center", weight="bold")
+            bottom, top, clipped = scales[row]
+            label = ("true abundance (fraction)" if row == 0 else maps.quantity) + \
+                (" (top clipped)" if clipped else "")
+            canvas.colorbar(bar_x, y, panel_h, bottom, top, cmap, label)
+    return canvas.finish()

@@ -3,20 +3,32 @@ leaves beside ``result.h5`` unless ``--no-plots``).
 
 Files: ``abundances_layer{L}.png`` (images only), ``endmembers_layer{L}.png`` for every layer,
 ``hierarchy.png`` (results with a hierarchy) and ``convergence.png`` (results with a history).
+
+Speed: the pictures are independent, and drawing text and images with matplotlib's Agg holds
+Python's lock, so where the system can fork (Linux) and has a second core the pictures are
+split in two halves drawn at once: one by this process, one by a forked copy of it, which
+shares the result without copying or pickling it and writes its own files. In each process a
+picture is drawn on the main thread and its PNG compressed and written on a second one
+(Pillow releases the lock while compressing), overlapping the next drawing.
+``benchmarks/bench_unmix.py`` prints the time of each picture and of the whole set.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import time
 from pathlib import Path
 
-from mfcli.errors import MfcliError
-from mfcli.plotting.style import save_figure
+from mfcli.errors import MfcliError, OutputError
 
-BUNDLE_DPI = 120
+BUNDLE_DPI = 110
+# Relative cost of drawing each kind of picture (measured by benchmarks/bench_unmix.py), to split
+# the set in two halves of about the same time.
+COSTS = {"hierarchy": 3.0, "convergence": 1.4, "abundances": 1.0, "endmembers": 0.8}
 
 
-def picture_plan(result) -> list[tuple[str, object]]:
+def picture_plan(result, dpi: float = BUNDLE_DPI) -> list[tuple[str, object]]:
     """(file name, function returning the Figure) for every picture that applies to ``result``."""
     from mfcli.plotting.abundances import abundance_figure
     from mfcli.plotting.convergence import convergence_curves, convergence_figure
@@ -27,24 +39,151 @@ def picture_plan(result) -> list[tuple[str, object]]:
     for index in range(1, len(result.layers) + 1):
         if result.image_shape is not None:
             plan.append((f"abundances_layer{index}.png",
-                         lambda index=index: abundance_figure(result, layer=index, dpi=BUNDLE_DPI)))
-        plan.append((f"endmembers_layer{index}.png", lambda index=index: endmember_figure(result, index, dpi=BUNDLE_DPI)))
+                         lambda index=index: abundance_figure(result, layer=index, dpi=dpi)))
+        plan.append((f"endmembers_layer{index}.png", lambda index=index: endmember_figure(result, index, dpi=dpi)))
     if all(layer.assignments is not None for layer in result.layers):
-        plan.append(("hierarchy.png", lambda: tree_figure(result, dpi=BUNDLE_DPI)))
+        plan.append(("hierarchy.png", lambda: tree_figure(result, dpi=dpi)))
     if any(convergence_curves(result)):
-        plan.append(("convergence.png", lambda: convergence_figure(result, dpi=BUNDLE_DPI)))
+        plan.append(("convergence.png", lambda: convergence_figure(result, dpi=dpi)))
     return plan
 
 
-def write_pictures(result, folder: str | os.PathLike, force: bool = False) -> tuple[list[Path], list[str]]:
-    """Write every picture of ``result`` into ``folder``; returns (written paths, one-line notes for
-    pictures that could not be drawn). A picture that cannot be drawn never stops the others."""
-    folder = Path(folder)
-    written: list[Path] = []
+def _write_png(pixels, dpi: float, path: Path, force: bool) -> float:
+    """Compress and write one picture atomically; returns the seconds it took."""
+    from mfcli.io.atomic import atomic_file
+    from mfcli.plotting.style import encode_png
+
+    started = time.perf_counter()
+    with atomic_file(path, force=force) as tmp:
+        with open(tmp, "wb") as handle:
+            encode_png(pixels, handle, dpi)
+    return time.perf_counter() - started
+
+
+def _draw_and_write(plan, folder: Path, force: bool) -> tuple[list[str], list[str], dict[str, dict[str, float]]]:
+    """Draw the pictures of ``plan`` and write them into ``folder``: (written names, notes on the
+    pictures that do not apply, {name: {"draw": s, "write": s}})."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mfcli.plotting.style import render_rgb
+
+    written: list[str] = []
     skipped: list[str] = []
-    for name, make in picture_plan(result):
+    timings: dict[str, dict[str, float]] = {}
+    pending = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfcli-png") as writer:
+        for name, make in plan:
+            started = time.perf_counter()
+            try:
+                pixels, dpi = render_rgb(make())
+            except MfcliError as exc:
+                skipped.append(f"{name}: {exc}")
+                continue
+            timings[name] = {"draw": time.perf_counter() - started}
+            pending.append((name, writer.submit(_write_png, pixels, dpi, folder / name, force)))
+        for name, future in pending:
+            timings[name]["write"] = future.result()  # re-raises a failed write
+            written.append(name)
+    return written, skipped, timings
+
+
+def _halves(plan) -> tuple[list, list]:
+    """The plan split in two of about the same drawing cost (largest first, to the lighter half)."""
+    weighted = sorted(plan, key=lambda item: -COSTS.get(item[0].split("_")[0].split(".")[0], 1.0))
+    halves: tuple[list, list] = ([], [])
+    loads = [0.0, 0.0]
+    for item in weighted:
+        lighter = 0 if loads[0] <= loads[1] else 1
+        halves[lighter].append(item)
+        loads[lighter] += COSTS.get(item[0].split("_")[0].split(".")[0], 1.0)
+    order = {name: position for position, (name, _) in enumerate(plan)}
+    return tuple(sorted(half, key=lambda item: order[item[0]]) for half in halves)  # type: ignore[return-value]
+
+
+def can_fork() -> bool:
+    """True where a forked copy of this process can draw half of the pictures: a POSIX fork
+    (Linux; not macOS, where forking a process that used system frameworks is unsafe) and a
+    second core available to this process."""
+    import sys
+
+    if not hasattr(os, "fork") or sys.platform != "linux":
+        return False
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return cores >= 2
+
+
+def _run_child(plan, folder: Path, force: bool, pipe_write: int) -> None:
+    """In the forked process: draw and write ``plan``, send the outcome through the pipe, exit
+    without running the parent's exit handlers."""
+    import signal
+
+    status = 1
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the parent's handlers (clean-ups) are not ours to run
+            signal.signal(sig, signal.SIG_DFL)
         try:
-            written.append(save_figure(make(), folder / name, force=force))
-        except MfcliError as exc:
-            skipped.append(f"{name}: {exc}")
-    return written, skipped
+            outcome = ("ok", _draw_and_write(plan, folder, force))
+        except BaseException as exc:  # reported to the parent, which raises it there
+            outcome = ("error", exc if isinstance(exc, MfcliError) else OutputError(
+                f"a picture could not be drawn: {type(exc).__name__}: {exc}"))
+        payload = pickle.dumps(outcome)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(pipe_write, view):]
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def write_pictures(result, folder: str | os.PathLike, force: bool = False,
+                   timings: dict[str, dict[str, float]] | None = None,
+                   parallel: bool | None = None) -> tuple[list[Path], list[str]]:
+    """Write every picture of ``result`` into ``folder``; returns (written paths, one-line notes for
+    pictures that could not be drawn). A picture that cannot be drawn never stops the others.
+    ``timings``, if given, receives per file name the seconds spent drawing ("draw") and
+    compressing and writing ("write", on a second thread). ``parallel``: draw half of the
+    pictures in a forked process (default: where :func:`can_fork`)."""
+    folder = Path(folder)
+    plan = picture_plan(result)
+    if parallel is None:
+        parallel = can_fork() and len(plan) >= 4
+    if not parallel:
+        written, skipped, times = _draw_and_write(plan, folder, force)
+    else:
+        mine, theirs = _halves(plan)
+        pipe_read, pipe_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child exits inside)
+            os.close(pipe_read)
+            _run_child(theirs, folder, force, pipe_write)
+        os.close(pipe_write)
+        try:
+            written, skipped, times = _draw_and_write(mine, folder, force)
+            chunks = []
+            while chunk := os.read(pipe_read, 1 << 16):
+                chunks.append(chunk)
+        except BaseException:
+            import signal
+
+            os.kill(pid, signal.SIGTERM)
+            raise
+        finally:
+            os.close(pipe_read)
+            os.waitpid(pid, 0)
+        if not chunks:
+            raise OutputError("the process drawing half of the pictures ended without a word; rerun with --no-plots "
+                              "and draw them with the plot-* commands")
+        kind, value = pickle.loads(b"".join(chunks))
+        if kind == "error":
+            raise value
+        their_written, their_skipped, their_times = value
+        order = {name: position for position, (name, _) in enumerate(plan)}
+        written = sorted(written + their_written, key=order.__getitem__)
+        skipped = skipped + their_skipped
+        times = {**times, **their_times}
+    if timings is not None:
+        timings.update(times)
+    return [folder / name for name in written], skipped

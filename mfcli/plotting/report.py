@@ -9,6 +9,7 @@ images, so it opens offline and shows the same thing everywhere.
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import json
 import os
@@ -92,10 +93,26 @@ def _input_rows(result) -> list[list[str]]:
             value = {"F": "F (MATLAB: down the columns first)", "C": "C (row by row)"}.get(value, value)
         rows.append([_e(name), f"<code>{_e(value)}</code>" if key == "sha256" else _e(value)])
     wavelengths = meta.get("wavelengths")
-    if wavelengths is not None and np.size(wavelengths):
+    if wavelengths is not None and np.size(wavelengths) and not meta.get("wavelengths_nominal"):
         wl = np.asarray(wavelengths, dtype=np.float64)
-        nominal = " (nominal: HYDICE band numbers on an even 400-2500 nm grid)" if meta.get("wavelengths_nominal") else ""
-        rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm{nominal}")])
+        source = meta.get("wavelengths_source") or "the input file"
+        rows.append(["wavelengths", _e(f"{wl.size} bands, {wl.min():.0f}-{wl.max():.0f} nm, from {source}")])
+    elif result.image_shape is not None:
+        rows.append(["wavelengths", _e("unknown (none in the input): spectra are drawn against band numbers; "
+                                       "give --wavelengths FILE for the sensor's band centres")])
+    georeference = result.georeference
+    if georeference is not None:
+        info = georeference.describe()
+        crs = (info["crs"] or "unnamed CRS") + (f" (EPSG:{info['epsg']})" if info["epsg"] else "") \
+            if georeference.crs else "none given (transform only)"
+        units = f" {info['units']}" if info["units"] else ""
+        rows.append(["coordinate reference system", _e(crs)])
+        rows.append(["pixel size", _e(f"{info['pixel_size'][0]:.6g} x {info['pixel_size'][1]:.6g}{units}"
+                                      + ("" if info["north_up"] else " (rotated grid)"))])
+        a, b, c, d, e, f = info["transform"]
+        rows.append(["upper-left corner", _e(f"x {c:.6f}, y {f:.6f}")])
+    if meta.get("nodata_pixels"):
+        rows.append(["nodata pixels", _e(f"{meta['nodata_pixels']} left out of the data (blank in the maps)")])
     bands = meta.get("band_indices")
     if bands is not None and np.size(bands):
         b = np.asarray(bands).ravel()
@@ -105,26 +122,22 @@ def _input_rows(result) -> list[list[str]]:
     return rows
 
 
-def _layer_rows(result, tree) -> list[list[str]]:
-    from mfcli.plotting.views import hard_assignments, shares
+def _layer_rows(result) -> list[list[str]]:
+    """One row per layer, every number from :mod:`mfcli.summary` (as the CLI table and --json)."""
+    from mfcli.summary import cluster_name, format_error, format_share, layer_summaries, merges_text
 
+    deep = len(result.layers) > 1
     rows = []
-    for index, layer in enumerate(result.layers, start=1):
+    for entry, layer in zip(layer_summaries(result), result.layers):
+        labels = entry["labels"] or [None] * entry["rank"]
+        sizes = ", ".join(f"{cluster_name(k, labels[k])} {format_share(share)}"
+                          for k, share in enumerate(entry["shares"]))
         history = layer.history.get("relative_error")
-        seconds = layer.history.get("seconds")
-        iterations = len(history) if history is not None else None
-        spent = float(np.sum(seconds)) if seconds is not None and np.size(seconds) else None  # per iteration
-        try:
-            fraction = shares(hard_assignments(result, index), layer.rank)
-            sizes = ", ".join(f"#{k} {100 * f:.1f}%" for k, f in enumerate(fraction))
-        except MfcliError:
-            sizes = "-"
-        merges = "-"
-        if tree is not None and index >= 2:
-            merges = "; ".join(f"#{parent} = " + " + ".join(f"#{c}" for c in children)
-                               for parent, children in tree.merges(index)) or "none"
-        rows.append([str(index), str(layer.rank), _number(layer.relative_error), _number(iterations),
-                     _number(spent, 3), _e(sizes), _e(merges)])
+        iterations = str(len(history)) if history is not None and np.size(history) else "-"
+        row = [str(entry["layer"]), str(entry["rank"]), format_error(entry["relative_error"]), _e(sizes)]
+        if deep:
+            row += [_e(merges_text(entry) or "-"), iterations]
+        rows.append(row)
     return rows
 
 
@@ -153,12 +166,13 @@ def _evaluation(result, truth, wavelengths) -> str:
         for index in range(1, len(result.layers) + 1):
             match = match_spectra(result, index, truth)
             matches.append(match)
-            per = "; ".join(f"#{e} ↔ {names[r]}: {a:.2f}°" for (e, r), a in zip(match.pairs, match.angles_deg))
+            per = "; ".join(f"#{e + 1} ↔ {names[r]}: {a:.2f}°" for (e, r), a in zip(match.pairs, match.angles_deg))
             rows.append([str(index), str(result.ranks[index - 1]), _number(float(np.mean(match.angles_deg)), 4),
                          _e(per)])
         parts.append(_table(["layer", "rank", "mean spectral angle (°)", "matched pairs and angles"], rows, {2}))
         match = matches[best - 1]
-        parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match),
+        parts.append(_attempt(lambda: endmember_figure(result, best, wavelengths=wavelengths, truth=match,
+                                                       dpi=REPORT_DPI),
                               f"layer {best} endmembers against the ground truth",
                               f"Layer {best} (rank {result.ranks[best - 1]}, the closest to the "
                               f"{len(names)} reference materials): extracted spectra (colour) and matched "
@@ -175,7 +189,7 @@ def _evaluation(result, truth, wavelengths) -> str:
             errors = scores["armse_per_material"]
             note = " Abundance RMSE per matched material: " + ", ".join(
                 f"{names[r]} {errors[r]:.4f}" for _, r in match.pairs) + "."
-        parts.append(_attempt(lambda: truth_abundance_figure(result, best, truth, match),
+        parts.append(_attempt(lambda: truth_abundance_figure(result, best, truth, match, dpi=REPORT_DPI),
                               f"layer {best} abundance maps against the ground truth",
                               f"Top: reference abundances; bottom: the matched maps of layer {best}.{note}"))
     return "".join(parts)
@@ -189,7 +203,14 @@ def build_report(result, truth=None, wavelengths: np.ndarray | None = None, resu
     from mfcli.plotting.convergence import convergence_figure
     from mfcli.plotting.endmembers import endmember_figure
     from mfcli.plotting.tree import tree_figure
+    from mfcli.summary import format_error
 
+    result = copy.copy(result)  # the layers' labels are set for the pictures, never on the caller's result
+    result.layers = [copy.copy(layer) for layer in result.layers]
+    if truth is not None:
+        from mfcli.plotting.truth import label_with_truth
+
+        label_with_truth(result, truth)
     try:
         tree = tree_from_result(result)
     except MfcliError:
@@ -201,8 +222,10 @@ def build_report(result, truth=None, wavelengths: np.ndarray | None = None, resu
     command = result.provenance.get("command_line", "")
     sections: list[tuple[str, str, str]] = []
 
-    cards = [("model", result.model), ("ranks", ranks), ("relative error", _number(result.relative_error)),
-             ("seconds", _number(result.seconds, 3)), ("iterations", _number(result.n_iter)),
+    deep = len(result.layers) > 1
+    cards = [("model", result.model), ("ranks", ranks), ("relative error", format_error(result.relative_error)),
+             ("seconds", _number(result.seconds, 3)),
+             ("sweeps of the joint refinement" if deep else "iterations", _number(result.n_iter)),
              ("converged", {True: "yes", False: "no", None: "-"}[result.converged])]
     overview = '<div class="cards">' + "".join(f"<div class=\"card\"><b>{v}</b><span>{_e(k)}</span></div>"
                                                for k, v in cards) + "</div>"
@@ -214,30 +237,36 @@ def build_report(result, truth=None, wavelengths: np.ndarray | None = None, resu
               for k, v in sorted(result.params.items())]
     sections.append(("parameters", "Parameters",
                      _table(["parameter", "value"], params) if params else "<p>No parameters recorded.</p>"))
-    sections.append(("layers", "Layers and errors", _table(
-        ["layer", "rank", "relative error", "iterations", "seconds in iterations", "share of the data per cluster",
-         "merges"],
-        _layer_rows(result, tree), {0, 1, 2, 3, 4}) + "<p class=\"sub\">Relative error ||X − WH||<sub>F</sub> / "
-        "||X||<sub>F</sub> of each layer's own factorization; shares from each column's cluster (hard "
-        "assignment or largest coefficient).</p>"))
+    header = ["layer", "rank", "relative error", "clusters: share of the data"]
+    if deep:
+        header += ["merges (clusters of the layer below)", "iterations of the layer-wise initialization"]
+    sections.append(("layers", "Layers and errors", _table(header, _layer_rows(result), {0, 1, 2, 5}) +
+                     "<p class=\"sub\">Relative error ||X − B<sub>l</sub> C<sub>l</sub>||<sub>F</sub> / "
+                     "||X||<sub>F</sub> of each layer's data-space reconstruction at the end of the run (the "
+                     "model's is the last layer's); "
+                     "shares from each column's cluster (hard assignment or largest coefficient); clusters numbered "
+                     "#1..#k as in every picture.</p>"))
     if tree is not None:
         sections.append(("hierarchy", "Hierarchy", _attempt(
-            lambda: tree_figure(result, wavelengths=wavelengths), "hierarchy",
+            lambda: tree_figure(result, wavelengths=wavelengths, dpi=REPORT_DPI), "hierarchy",
             "Deepest layer at the top; thick edges join a cluster to the clusters it merges.")))
     if result.image_shape is not None:
-        maps = _attempt(lambda: abundance_figure(result, layer="all"), "abundance maps",
-                        "Every layer's maps on one colour scale; titles give index, label and share of pixels.")
+        maps = _attempt(lambda: abundance_figure(result, layer="all", dpi=REPORT_DPI), "abundance maps",
+                        "Every layer's maps, each layer on its own colour scale; titles give the number, name and "
+                        "share of pixels.")
         if any(layer.abundances is not None for layer in result.layers) and tree is not None:
-            maps += _attempt(lambda: abundance_figure(result, layer="all", kind="hard"), "hard cluster maps",
-                             "Hard cluster of every pixel, layer by layer.")
+            maps += _attempt(lambda: abundance_figure(result, layer="all", kind="hard", dpi=REPORT_DPI),
+                             "hard cluster maps", "Hard cluster of every pixel, layer by layer.")
     else:
         maps = ('<p class="note">The input has no image shape, so there are no abundance maps; the hierarchy '
                 "and the endmember plots show the clusters.</p>")
     sections.append(("abundances", "Abundance maps", maps))
-    spectra = "".join(_attempt(lambda index=index: endmember_figure(result, index, wavelengths=wavelengths),
+    spectra = "".join(_attempt(lambda index=index: endmember_figure(result, index, wavelengths=wavelengths,
+                                                                    dpi=REPORT_DPI),
                                f"layer {index} endmembers") for index in range(1, len(result.layers) + 1))
     sections.append(("endmembers", "Endmembers", spectra))
-    sections.append(("convergence", "Convergence", _attempt(lambda: convergence_figure(result), "convergence")))
+    sections.append(("convergence", "Convergence", _attempt(lambda: convergence_figure(result, dpi=REPORT_DPI),
+                                                            "convergence")))
     if truth is not None:
         sections.append(("evaluation", "Evaluation against the ground truth", _evaluation(result, truth, wavelengths)))
 

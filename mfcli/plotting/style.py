@@ -11,10 +11,13 @@ atomic and an existing file is kept unless ``force`` is given.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from mfcli.errors import ParameterError
 
@@ -82,13 +85,63 @@ def plot_style() -> Iterator[None]:
 
 
 def new_figure(width: float, height: float, dpi: float = DEFAULT_DPI, constrained: bool = True):
-    """A Figure (inches) on an Agg canvas, with constrained layout so nothing overlaps."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """A Figure (inches) on an Agg canvas (:func:`canvas_class`), with constrained layout so nothing
+    overlaps unless ``constrained`` is False (pictures laid out by hand)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained" if constrained else None)
-    FigureCanvasAgg(figure)
+    canvas_class()(figure)
     return figure
+
+
+@functools.lru_cache(maxsize=1)
+def canvas_class():
+    """FigureCanvasAgg whose renderer draws a line of plain text as one FreeType bitmap.
+
+    matplotlib 3.11 draws text glyph by glyph, with Python work for each glyph, which made text
+    most of the time of mfcli's pictures; FreeType lays out and renders a whole line in one call
+    (``FT2Font.set_text`` and ``draw_glyphs_to_bitmap``, how matplotlib drew text up to 3.10),
+    the same glyphs with their hinting, within a pixel of where matplotlib puts them. Math text,
+    and anything the fast path cannot do on an installed matplotlib, is drawn by matplotlib
+    itself; SVG and PDF are written by matplotlib's own backends, with real text.
+    """
+    import math
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+
+    class LineRendererAgg(RendererAgg):
+        fast = True  # turned off for good if this matplotlib cannot draw text this way
+
+        def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+            if ismath or not LineRendererAgg.fast:
+                return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+            try:
+                font = self._prepare_font(prop)
+                font.set_text(s, 0, flags=get_hinting_flag())
+                font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
+                descent = font.get_descent() / 64.0
+                x_offset, y_offset = (value / 64.0 for value in font.get_bitmap_offset())
+                image = np.asarray(font.get_image())
+                left = round(x + x_offset + descent * math.sin(math.radians(angle)))
+                bottom = round(y + y_offset + descent * math.cos(math.radians(angle))) + 1  # y runs downwards
+                self._renderer.draw_text_image(image, left, bottom, angle, gc)
+            except (AttributeError, TypeError, ValueError):
+                LineRendererAgg.fast = False
+                return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    class LineCanvasAgg(FigureCanvasAgg):
+        def get_renderer(self):
+            width, height = self.get_width_height(physical=True)
+            key = width, height, self.figure.dpi
+            if self._lastKey != key:
+                self.renderer = LineRendererAgg(width, height, self.figure.dpi)
+                self._lastKey = key
+            return self.renderer
+
+    return LineCanvasAgg
+
+
+PNG_COMPRESS_LEVEL = 1  # zlib level: 6 (matplotlib's) makes maps' PNGs barely smaller and takes twice as long
 
 
 def save_figure(figure, path: str | os.PathLike, force: bool = False, dpi: float | None = None) -> Path:
@@ -96,17 +149,57 @@ def save_figure(figure, path: str | os.PathLike, force: bool = False, dpi: float
     from mfcli.io.atomic import atomic_file
 
     fmt = image_format(path)
-    with plot_style(), atomic_file(path, force=force) as tmp:
-        figure.savefig(tmp, format=fmt, dpi=dpi or figure.dpi, metadata=_metadata(fmt))
+    with atomic_file(path, force=force) as tmp:
+        with open(tmp, "wb") as handle:
+            write_figure(figure, handle, fmt, dpi)
     return Path(path)
 
 
 def figure_bytes(figure, fmt: str = "png", dpi: float | None = None) -> bytes:
     """The figure encoded as ``fmt`` in memory (for the HTML report)."""
     buffer = io.BytesIO()
-    with plot_style():
-        figure.savefig(buffer, format=fmt, dpi=dpi or figure.dpi, metadata=_metadata(fmt))
+    write_figure(figure, buffer, fmt, dpi)
     return buffer.getvalue()
+
+
+def write_figure(figure, handle, fmt: str, dpi: float | None = None) -> None:
+    """Encode ``figure`` into the binary file ``handle``. PNGs are drawn once on the Agg canvas
+    and written as RGB (the background is opaque) with fast compression; SVG and PDF go through
+    matplotlib's own writers."""
+    if fmt != "png":
+        with plot_style():
+            figure.savefig(handle, format=fmt, dpi=dpi or figure.dpi, metadata=_metadata(fmt))
+        return
+    pixels, resolution = render_rgb(figure, dpi)
+    encode_png(pixels, handle, resolution)
+
+
+def render_rgb(figure, dpi: float | None = None) -> tuple[np.ndarray, float]:
+    """The figure drawn on its Agg canvas: (rows x cols x 3 uint8 pixels, dots per inch)."""
+    original = figure.dpi
+    with plot_style():
+        if dpi is not None and dpi != original:
+            figure.set_dpi(dpi)
+        try:
+            figure.canvas.draw()
+            pixels = np.array(np.asarray(figure.canvas.buffer_rgba())[..., :3])
+            resolution = float(figure.dpi)
+        finally:
+            if figure.dpi != original:
+                figure.set_dpi(original)
+    return pixels, resolution
+
+
+def encode_png(pixels: np.ndarray, handle, dpi: float) -> None:
+    """Write RGB ``pixels`` as a PNG into the binary file ``handle`` (Pillow, which matplotlib
+    itself uses; it releases the GIL while compressing, so pictures can be encoded in a thread)."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, value in _metadata("png").items():
+        info.add_text(key, value)
+    Image.fromarray(pixels).save(handle, format="png", compress_level=PNG_COMPRESS_LEVEL, pnginfo=info,
+                                 dpi=(dpi, dpi))
 
 
 def _metadata(fmt: str) -> dict[str, str | None]:

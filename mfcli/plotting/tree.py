@@ -2,7 +2,8 @@
 
 Each node is one cluster: a thumbnail of its abundance map (images) or its member count and
 members (other data), its endmember as a small sparkline in the component's colour, and a
-title with layer, index, label and share of the data. Thick dark edges join a cluster to the
+title with its number ``#k`` (1-based), name (label or matched material) and share of the data.
+Drawn on a :class:`~mfcli.plotting.canvas.Canvas` (one axes, no layout engine). Thick dark edges join a cluster to the
 two or more clusters it merges; a thin grey edge means the cluster passes unchanged to the
 next layer, so merges stand out at a glance. This is the picture the deep-MF survey's Fig. 5
 (Urban, layer by layer) shows as separate rows of maps.
@@ -15,16 +16,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, new_figure, plot_style
+from mfcli.plotting.canvas import Canvas
+from mfcli.plotting.style import ABUNDANCE_CMAP, DEFAULT_DPI, plot_style
 from mfcli.plotting.views import as_images, break_at_gaps, cluster_colors, layer_maps, robust_vmax, spectral_axis
+from mfcli.summary import cluster_name, cluster_number, format_share, layer_summaries
 
 SLOT_INCHES = 1.45  # horizontal room of one layer-1 cluster
 THUMB_INCHES = 1.12
-SPARK_INCHES = 0.34
-TITLE_INCHES = 0.34
-EDGE_INCHES = 0.42
+SPARK_INCHES = 0.3
+TITLE_SIZE = 6.5
+TITLE_INCHES = 3 * TITLE_SIZE / 72 * 1.2 + 0.06  # "#k name", the share, "merges ..."
+EDGE_INCHES = 0.3
 LEFT_INCHES = 0.75
-TOP_INCHES = 0.5
+TOP_INCHES = 0.42
+FOOTER_INCHES = 0.42
+COLORBAR_INCHES = 0.75
 MIN_WIDTH_INCHES = 5.8
 MERGE_COLOR = "#222222"
 PASS_COLOR = "#b0b0b0"
@@ -75,10 +81,12 @@ def _ranges(members: np.ndarray, limit: int = 6) -> str:
     return ", ".join(parts[:limit]) + (", ..." if len(parts) > limit else "")
 
 
+def _fit_lines(canvas: Canvas, lines: list[str], width: float, size: float) -> str:
+    return "\n".join(canvas.fit(line, width, size) for line in lines)
+
+
 def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFAULT_DPI):
     """The Figure of the hierarchy of ``result`` (which needs per-layer assignments)."""
-    from matplotlib.lines import Line2D
-
     from mfcli.hierarchy import tree_from_result
 
     tree = tree_from_result(result)
@@ -93,72 +101,72 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
     else:
         thumb_w, thumb_h = THUMB_INCHES, 0.5
     row_h = TITLE_INCHES + thumb_h + 0.05 + SPARK_INCHES + EDGE_INCHES
-    width = LEFT_INCHES + n_slots * SLOT_INCHES + 0.15
+    right = COLORBAR_INCHES if is_image else 0.15
+    width = LEFT_INCHES + n_slots * SLOT_INCHES + right
     extra = max(0.0, MIN_WIDTH_INCHES - width)  # room for the title: centre a narrow tree
     left = LEFT_INCHES + extra / 2
     width += extra
-    height = TOP_INCHES + n_layers * row_h - EDGE_INCHES + 0.5
+    height = TOP_INCHES + n_layers * row_h - EDGE_INCHES + FOOTER_INCHES
     n_total = tree.n_columns
     unit = "pixels" if is_image else "columns"
+    summaries = layer_summaries(result)
 
     with plot_style():
-        figure = new_figure(width, height, dpi=dpi, constrained=False)
-
-        def box(x_in: float, y_top_in: float, w_in: float, h_in: float):
-            """Axes rectangle in figure fractions from inches measured from the top-left corner."""
-            return [x_in / width, 1.0 - (y_top_in + h_in) / height, w_in / width, h_in / height]
-
+        canvas = Canvas(width, height, dpi)
         anchors: dict[tuple[int, int], tuple[float, float, float]] = {}  # (layer, id) -> (x, top, bottom) inches
+        quantity = None
         for row, layer in enumerate(range(n_layers, 0, -1)):
             chosen = result.layer(layer)
             maps = layer_maps(result, layer, "auto")
             images = as_images(result, maps.values) if is_image else None
             top_value = robust_vmax(maps.values, fractions=maps.fractions)
+            quantity = maps.quantity
             basis = np.asarray(chosen.data_basis, dtype=np.float64)
             axis = spectral_axis(result, basis.shape[0], wavelengths)
             order = np.argsort(axis.x, kind="stable")
+            x_low, x_high = float(axis.x.min()), float(axis.x.max())
             colors = cluster_colors(result, layer)
+            shares = summaries[layer - 1]["shares"]
             row_top = TOP_INCHES + row * row_h
-            figure.text(0.12 / width, 1.0 - (row_top + TITLE_INCHES + thumb_h / 2) / height,
-                        f"layer {layer}\nr = {chosen.rank}", ha="left", va="center", fontsize=8,
-                        fontweight="bold")
+            thumb_top = row_top + TITLE_INCHES
+            canvas.text(0.12, thumb_top + thumb_h / 2, f"layer {layer}\nr = {chosen.rank}", size=8, ha="left",
+                        va="center", weight="bold")
             for cluster in tree.layers[layer - 1]:
                 k = cluster.id
                 centre = left + (positions[layer - 1][k] + 0.5) * SLOT_INCHES
                 color = colors[k]
-                name = f"#{k}" + (f" {cluster.label}" if cluster.label else "")
-                share = cluster.size / max(n_total, 1)
                 merged = len(cluster.children) >= 2
-                title = f"{name} · {100 * share:.1f} %" + (f"\nmerges {'+'.join(f'#{c}' for c in cluster.children)}"
-                                                             if merged else "")
-                thumb = figure.add_axes(box(centre - thumb_w / 2, row_top + TITLE_INCHES, thumb_w, thumb_h))
-                thumb.set_xticks([])
-                thumb.set_yticks([])
-                for spine in thumb.spines.values():
-                    spine.set_visible(True)
-                    spine.set_color(color)
-                    spine.set_linewidth(2.4 if merged else 1.6)
+                lines = [cluster_name(k, cluster.label), format_share(shares[k])]
+                if merged:
+                    lines.append("merges " + " + ".join(cluster_number(c) for c in cluster.children))
+                canvas.text(centre, thumb_top - 0.03, _fit_lines(canvas, lines, SLOT_INCHES - 0.08, TITLE_SIZE),
+                            size=TITLE_SIZE, va="bottom", weight="bold" if merged else "normal")
+                x0 = centre - thumb_w / 2
                 if images is not None:
-                    thumb.imshow(images[k], cmap=ABUNDANCE_CMAP, vmin=0.0, vmax=top_value,
-                                 interpolation="antialiased", aspect="auto")
+                    canvas.values_image(images[k], x0, thumb_top, thumb_w, thumb_h, 0.0, top_value, ABUNDANCE_CMAP)
                 else:
-                    text = f"{cluster.size} {unit}"
+                    canvas.image(np.full((1, 1, 4), (247, 247, 247, 255), dtype=np.uint8), x0, thumb_top, thumb_w,
+                                 thumb_h)
+                    text = [f"{cluster.size} {unit}"]
                     if layer == 1 and cluster.members is not None:
-                        text += f"\n{_ranges(cluster.members)}"
-                    thumb.text(0.5, 0.5, text, ha="center", va="center", fontsize=7, transform=thumb.transAxes)
-                    thumb.set_facecolor("#f7f7f7")
-                thumb.set_title(title, fontsize=7, pad=2, fontweight="bold" if merged else "normal")
-                spark_top = row_top + TITLE_INCHES + thumb_h + 0.05
-                spark = figure.add_axes(box(centre - thumb_w / 2, spark_top, thumb_w, SPARK_INCHES))
-                x, y = break_at_gaps(axis.x[order], basis[order, k], axis.gaps)
-                spark.plot(x, y, color=color, linewidth=1.0)
-                spark.set_xticks([])
-                spark.set_yticks([])
-                spark.set_xlim(float(axis.x.min()), float(axis.x.max()))
-                for side in ("left", "top", "right"):
-                    spark.spines[side].set_visible(False)
-                spark.spines["bottom"].set_color("#cccccc")
+                        text.append(_ranges(cluster.members))
+                    canvas.text(centre, thumb_top + thumb_h / 2, _fit_lines(canvas, text, thumb_w - 0.06, 6.5),
+                                size=6.5, va="center")
+                canvas.frame(x0, thumb_top, thumb_w, thumb_h, color, 2.4 if merged else 1.6)
+                spark_top = thumb_top + thumb_h + 0.05
+                values = basis[order, k]
+                low, high = float(np.min(values)), float(np.max(values))
+                ys = spark_top + SPARK_INCHES * (1.0 - (values - low) / (high - low if high > low else 1.0))
+                xs = x0 + thumb_w * (axis.x[order] - x_low) / (x_high - x_low if x_high > x_low else 1.0)
+                xs, ys = break_at_gaps(xs, ys, [(x0 + thumb_w * (a - x_low) / max(x_high - x_low, 1e-300),
+                                                 x0 + thumb_w * (b - x_low) / max(x_high - x_low, 1e-300))
+                                                for a, b in axis.gaps])
+                canvas.line([x0, x0 + thumb_w], [spark_top + SPARK_INCHES] * 2, "#cccccc", 0.6)
+                canvas.line(xs, ys, color, 1.0)
                 anchors[(layer, k)] = (centre, row_top, spark_top + SPARK_INCHES)
+            if images is not None:
+                canvas.colorbar(width - COLORBAR_INCHES + 0.1, thumb_top, thumb_h, 0.0, top_value, ABUNDANCE_CMAP,
+                                quantity, size=6.0, n_ticks=3)
 
         for layer in range(2, n_layers + 1):
             for cluster in tree.layers[layer - 1]:
@@ -166,18 +174,16 @@ def tree_figure(result, wavelengths: np.ndarray | None = None, dpi: float = DEFA
                 merged = len(cluster.children) >= 2
                 for child in cluster.children:
                     x_child, child_top, _ = anchors[(layer - 1, child)]
-                    line = Line2D([x_parent / width, x_child / width],
-                                  [1.0 - (bottom + 0.03) / height, 1.0 - (child_top + 0.02) / height],
-                                  transform=figure.transFigure, color=MERGE_COLOR if merged else PASS_COLOR,
-                                  linewidth=2.0 if merged else 1.0, solid_capstyle="round")
-                    figure.add_artist(line)
+                    canvas.line([x_parent, x_child], [bottom + 0.05, child_top + 0.02],
+                                MERGE_COLOR if merged else PASS_COLOR, 2.0 if merged else 1.0)
         n_merges = sum(len(tree.merges(layer)) for layer in range(2, n_layers + 1))
         ranks = ",".join(map(str, tree.ranks))
         merges_text = "one layer: no merges" if n_layers == 1 else f"{n_merges} merge(s) (thick edges)"
-        figure.suptitle(f"{result.model} hierarchy · ranks {ranks} · {n_total} {unit} · {merges_text}",
-                        y=1.0 - 0.12 / height, va="top")
-        what = "thumbnails: abundance maps (one colour scale per layer)" if is_image else \
-            f"boxes: {unit} per cluster (layer 1: {unit} numbered from 1)"
-        figure.text(0.5, 0.1 / height, f"{what}\nsparklines: endmembers against {axis.label}",
-                    ha="center", va="bottom", fontsize=6.5, color="#555555")
-    return figure
+        title = f"{result.model} hierarchy · ranks {ranks} · {n_total} {unit} · {merges_text}"
+        canvas.text(width / 2, 0.12, canvas.fit(title, width - 0.3, 8.5), size=8.5, va="top")
+        what = (f"thumbnails: {quantity} maps, one colour scale per layer (bars on the right)" if is_image else
+                f"boxes: {unit} per cluster (layer 1: {unit} numbered from 1)")
+        footer = [what, f"sparklines: endmembers against {axis.label}"]
+        canvas.text(width / 2, height - 0.08, _fit_lines(canvas, footer, width - 0.3, 6.5), size=6.5,
+                    va="bottom", color="#555555")
+    return canvas.finish()

@@ -7,8 +7,8 @@ Keeping these apart from the drawing code lets tests check the arrays a picture 
   cluster memberships) with each component's share of pixels.
 - :func:`as_images`: per-pixel values to images, the right way round for either pixel order
   (through :func:`mfcli.dataset.pixels_to_image`, the one place that reshapes).
-- :func:`spectral_axis` and :func:`break_at_gaps`: the x axis of spectra (wavelength in nm,
-  band number or index) and lines broken where bands were removed.
+- :func:`spectral_axis` and :func:`break_at_gaps`: the x axis of spectra (wavelength in nm
+  only from a source, else band numbers) and lines broken where bands were removed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mfcli.dataset import pixels_to_image
-from mfcli.errors import DataError, InputError, ParameterError
+from mfcli.errors import DataError, ParameterError
+from mfcli.summary import cluster_name, format_share, hard_assignments, shares  # noqa: F401 (re-exported)
 
 MAP_KINDS = ("auto", "hard", "soft")
 GAP_FACTOR = 1.5  # a spacing larger than this times the median spacing is a gap of removed bands
@@ -29,26 +30,6 @@ def layer_indices(result, layer: int | str) -> list[int]:
     if isinstance(layer, str) and layer.lower() == "all":
         return list(range(1, len(result.layers) + 1))
     return [result.layer_number(int(layer))]  # a one-line ParameterError for a layer that does not exist
-
-
-def hard_assignments(result, index: int) -> np.ndarray:
-    """The cluster (0..r-1, or -1 for none) of every data column at layer ``index`` (1-based).
-
-    Deep orthogonal models store assignments layer by layer (layer 1: data columns -> clusters,
-    layer l: clusters of l-1 -> clusters of l); they are composed down to the data columns.
-    Otherwise each column goes to its largest coefficient (-1 for an all-zero column).
-    """
-    layers = result.layers[:index]
-    if all(layer.assignments is not None for layer in layers):
-        assign = np.asarray(layers[0].assignments, dtype=np.int64)
-        for layer in layers[1:]:
-            upper = np.asarray(layer.assignments, dtype=np.int64)
-            assign = np.where(assign >= 0, upper[np.clip(assign, 0, None)], -1)
-        return assign
-    coefficients = np.asarray(result.layers[index - 1].data_coefficients)
-    assign = np.argmax(coefficients, axis=0).astype(np.int64)
-    assign[~np.any(coefficients > 0, axis=0)] = -1
-    return assign
 
 
 def cluster_colors(result, index: int) -> list[str]:
@@ -77,12 +58,6 @@ def cluster_colors(result, index: int) -> list[str]:
     return colors
 
 
-def shares(assign: np.ndarray, rank: int) -> np.ndarray:
-    """Fraction of all data columns in each cluster."""
-    counts = np.bincount(assign[assign >= 0], minlength=rank)[:rank]
-    return counts / max(assign.size, 1)
-
-
 @dataclass
 class LayerMaps:
     """The maps of one layer: ``values`` (r x n), what they are, and each component's share."""
@@ -100,6 +75,17 @@ class LayerMaps:
         """True for values that are fractions by construction (memberships, sum-to-one FCLS
         abundances), drawn on [0, 1]; coefficients and NNLS abundances have a free scale."""
         return self.kind == "hard" or self.method == "fcls"
+
+    @property
+    def quantity(self) -> str:
+        """What one pixel's value is, for the colour bar."""
+        if self.kind == "hard":
+            return "membership (1: in the cluster)"
+        if self.method == "fcls":
+            return "FCLS abundance (fraction of the pixel)"
+        if self.method:
+            return f"{self.method.upper()} abundance"
+        return "coefficient (data units)"
 
 
 def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
@@ -129,7 +115,8 @@ def layer_maps(result, index: int, kind: str = "auto") -> LayerMaps:
 
 
 def as_images(result, values: np.ndarray) -> np.ndarray:
-    """Per-pixel values (k x n) as images (k x rows x cols) in the image's true orientation."""
+    """Per-pixel values (k x n) as images (k x rows x cols) in the image's true orientation;
+    the input's nodata pixels (left out of the data) are NaN, drawn as blank."""
     shape = result.image_shape
     if shape is None:
         source = result.input.get("source") or "the input"
@@ -137,7 +124,7 @@ def as_images(result, values: np.ndarray) -> np.ndarray:
             f"{source} has no image shape, so its maps cannot be drawn as images; rerun the "
             "factorization with --image-shape ROWSxCOLS (or use plot-endmembers / plot-tree)"
         )
-    return pixels_to_image(values, shape, result.pixel_order or "C")
+    return pixels_to_image(values, shape, result.pixel_order or "C", result.valid_pixels)
 
 
 def robust_vmax(values: np.ndarray, fractions: bool = False, percentile: float = 99.5) -> float:
@@ -154,9 +141,10 @@ def robust_vmax(values: np.ndarray, fractions: bool = False, percentile: float =
 
 
 def component_title(index: int, label: str | None, share: float | None) -> str:
-    """``#k label`` and the share of pixels, e.g. ``#2 grass · 31.4 %``."""
-    name = f"#{index}" + (f" {label}" if label else "")
-    return name if share is None else f"{name} · {100 * share:.1f} %"
+    """``#k label`` (1-based ``k`` of the 0-based ``index``) and the share of pixels, e.g.
+    ``#2 grass · 31.4 %``."""
+    name = cluster_name(index, label)
+    return name if share is None else f"{name} · {format_share(share)}"
 
 
 @dataclass
@@ -194,59 +182,39 @@ def break_at_gaps(x: np.ndarray, y: np.ndarray, gaps: list[tuple[float, float]])
     return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
 
 
-def spectral_axis(result, n_features: int, wavelengths: np.ndarray | None = None) -> SpectralAxis:
-    """Wavelengths in nm when known (given, stored in the result, or from HYDICE band numbers),
-    else the sensor's band numbers, else the feature index 1..m."""
-    from mfcli.io.load import HYDICE_BANDS, hydice_wavelengths
+BAND_NUMBER_LABEL = "band number (wavelengths unknown)"
+BAND_INDEX_LABEL = "band (wavelengths unknown)"
 
-    def checked(values, source):
-        values = np.asarray(values, dtype=np.float64).ravel()
-        if values.size != n_features:
-            raise InputError(f"{source} gives {values.size} wavelengths but the spectra have {n_features} bands; "
-                             "give one wavelength per kept band")
-        return values
+
+def spectral_axis(result, n_features: int, wavelengths: np.ndarray | None = None) -> SpectralAxis:
+    """The x axis of spectra, from what is known and nothing else: wavelengths in nm where a
+    source gives them (``wavelengths``, i.e. ``--wavelengths``, else those stored with the
+    input, which came from the file or the user); else the sensor's band numbers (``SlectBands``,
+    with gaps where bands were removed); else the band (row) number 1..m. Nanometres are never
+    derived from band numbers (:mod:`mfcli.io.wavelengths`); wavelengths that an older mfcli
+    derived that way (``wavelengths_nominal``) are ignored."""
+    from mfcli.io.wavelengths import check_band_count
 
     if wavelengths is not None:
-        x = checked(wavelengths, "--wavelengths")
+        x = check_band_count(wavelengths, n_features, "--wavelengths")
         return SpectralAxis(x, "wavelength (nm)", "--wavelengths", find_gaps(np.sort(x)), True)
     stored = result.input.get("wavelengths")
-    if stored is not None and np.asarray(stored).size == n_features:
-        x = checked(stored, "the result")
-        if result.input.get("wavelengths_nominal"):
-            return SpectralAxis(x, "nominal wavelength (nm; HYDICE bands spread evenly over 400-2500 nm)",
-                                "band numbers on the nominal HYDICE grid", find_gaps(np.sort(x)), True)
-        return SpectralAxis(x, "wavelength (nm)", "input metadata", find_gaps(np.sort(x)), True)
+    if stored is not None and np.asarray(stored).size == n_features and not result.input.get("wavelengths_nominal"):
+        x = np.asarray(stored, dtype=np.float64).ravel()
+        source = result.input.get("wavelengths_source") or "the input file"
+        return SpectralAxis(x, "wavelength (nm)", source, find_gaps(np.sort(x)), True)
     bands = result.input.get("band_indices")
     if bands is not None and np.asarray(bands).size == n_features:
         bands = np.asarray(bands, dtype=np.float64).ravel()
-        if bands.max() <= HYDICE_BANDS:
-            x = hydice_wavelengths(bands)
-            return SpectralAxis(x, "nominal wavelength (nm; HYDICE bands spread evenly over 400-2500 nm)",
-                                "band numbers on the nominal HYDICE grid", find_gaps(np.sort(x)), True)
-        return SpectralAxis(bands, "band number", "band numbers", find_gaps(np.sort(bands)), False)
+        return SpectralAxis(bands, BAND_NUMBER_LABEL, "band numbers of the input (SlectBands)",
+                            find_gaps(np.sort(bands)), False)
     x = np.arange(1, n_features + 1, dtype=np.float64)
-    label = "band" if result.image_shape is not None else "feature (row of the data matrix)"
-    return SpectralAxis(x, label, "index", [], False)
+    label = BAND_INDEX_LABEL if result.image_shape is not None else "feature (row of the data matrix)"
+    return SpectralAxis(x, label, "row numbers of the data", [], False)
 
 
 def read_wavelengths(path: str) -> np.ndarray:
-    """Wavelengths from a text/CSV (one number per line or per field) or .npy file, in nm;
-    values below 30 are taken as micrometres and converted."""
-    import os
+    """Wavelengths (nm) from a file: :func:`mfcli.io.wavelengths.read_wavelengths`."""
+    from mfcli.io.wavelengths import read_wavelengths as read
 
-    if not os.path.exists(path):
-        raise InputError(f"wavelength file '{path}' does not exist; check the path")
-    try:
-        if path.lower().endswith(".npy"):
-            values = np.load(path, allow_pickle=False)
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read().replace(",", " ").replace(";", " ")
-            values = np.array([float(v) for v in text.split()])
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read wavelengths from '{path}' ({exc}); give one number per band, "
-                         "in nm or micrometres") from None
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size == 0 or not np.all(np.isfinite(values)):
-        raise InputError(f"'{path}' holds no usable wavelengths; give one finite number per band")
-    return values * 1000.0 if values.max() < 30 else values
+    return read(path)

@@ -25,16 +25,13 @@ from mfcli.metrics import (
 MATCH_CHOICES = ("sad", "abundance")
 
 
-def evaluate_unmixing(E_est: np.ndarray | None, A_est: np.ndarray | None, E_true: np.ndarray | None,
-                      A_true: np.ndarray | None, match: str | None = None,
-                      names: list[str] | None = None) -> dict[str, Any]:
-    """Match and score. Returns a JSON-able dict.
-
-    Keys: ``match`` (what the matching used), ``matching`` (list, one entry per true material:
-    ``true``, ``name``, ``estimated`` (0-based index or None), ``sad``, ``rmse``), ``sad``
-    (per true material, None when unmatched or unavailable), ``mean_sad`` (over matched
-    materials), ``armse``, ``armse_per_material``, ``sre`` (dB), ``unmatched_estimates``.
-    """
+def match_materials(E_est: np.ndarray | None, A_est: np.ndarray | None, E_true: np.ndarray | None,
+                    A_true: np.ndarray | None, match: str | None = None) -> tuple[str, np.ndarray, dict]:
+    """The one-to-one matching of estimated to true materials that ``mfcli evaluate`` reports and
+    the pictures label with: the Hungarian algorithm (:func:`mfcli.metrics.match_by_cost`) on
+    spectral angle (``match="sad"``, the default when both sides have spectra) or on abundance
+    RMSE (``"abundance"``). Returns (what was matched on, for each true material the 0-based
+    estimate or -1, and the cost matrices {"angles", "distances"} (estimates x materials, or None))."""
     have_spectra = E_est is not None and E_true is not None
     have_abundances = A_est is not None and A_true is not None
     if match is None:
@@ -52,7 +49,23 @@ def evaluate_unmixing(E_est: np.ndarray | None, A_est: np.ndarray | None, E_true
                              "nor abundances")
     angles = spectral_angle_matrix(E_est, E_true) if have_spectra else None
     distances = abundance_distance_matrix(A_est, A_true) if have_abundances else None
-    matched = match_by_cost(angles if match == "sad" else distances)
+    matched = np.asarray(match_by_cost(angles if match == "sad" else distances), dtype=np.int64)
+    return match, matched, {"angles": angles, "distances": distances}
+
+
+def evaluate_unmixing(E_est: np.ndarray | None, A_est: np.ndarray | None, E_true: np.ndarray | None,
+                      A_true: np.ndarray | None, match: str | None = None,
+                      names: list[str] | None = None) -> dict[str, Any]:
+    """Match and score. Returns a JSON-able dict.
+
+    Keys: ``match`` (what the matching used), ``matching`` (list, one entry per true material:
+    ``true``, ``name``, ``estimated`` (0-based index or None), ``sad``, ``rmse``), ``sad``
+    (per true material, None when unmatched or unavailable), ``mean_sad`` (over matched
+    materials), ``armse``, ``armse_per_material``, ``sre`` (dB), ``unmatched_estimates``.
+    """
+    have_abundances = A_est is not None and A_true is not None
+    match, matched, costs = match_materials(E_est, A_est, E_true, A_true, match)
+    angles, distances = costs["angles"], costs["distances"]
     n_true = len(matched)
     n_est = (E_est.shape[1] if E_est is not None else A_est.shape[0])
     names = names if names and len(names) == n_true else [f"material {k + 1}" for k in range(n_true)]

@@ -6,16 +6,18 @@ from typing import Any
 
 import click
 
-from mfcli.cli.options import stack_options
+from mfcli.cli.options import FiniteFloatRange, stack_options
 
 _OTHER_STOPPING_OPTIONS = [
-    click.option("--tol", type=click.FloatRange(min=0), default=None,
-                 help="Stop when the objective decreases by less than this, relative, over one iteration "
-                      "(0: never; default: the model's, 1e-4 for most)."),
-    click.option("--target-error", type=click.FloatRange(0, 1, max_open=True), default=None,
-                 help="Stop once the relative error ||X-WH||_F/||X||_F is at most this."),
-    click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-                 help="Stop after this many seconds (checked after each iteration)."),
+    click.option("--tol", type=FiniteFloatRange(min=0), default=None,
+                 help="Stop when the objective of the accepted iterates decreased by less than this per iteration, "
+                      "relative to its value, on average over the last 10 (0: never; default: the model's). "
+                      "Not applied with --target-error."),
+    click.option("--target-error", type=FiniteFloatRange(0, 1, max_open=True), default=None,
+                 help="Run until the relative error ||X-WH||_F/||X||_F is at most this (or --max-iter/--max-time)."),
+    click.option("--max-time", type=FiniteFloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                 help="Stop after this many seconds of the whole run, initialization included (checked after "
+                      "each iteration and between restarts)."),
 ]
 
 
@@ -62,6 +64,17 @@ def read_matrix(spec: str, factor: str):
         chosen = result.layer(1)
         return np.asarray(chosen.W if factor == "W" else chosen.H)
     return load_dataset(spec, layout="matrix").X
+
+
+def as_working_dtype(matrix, dtype):
+    """A matrix read from a file (any numeric type) as ``dtype``; other values as they are (the
+    core then says what is wrong with them)."""
+    import numpy as np
+
+    matrix = np.asarray(matrix)
+    if matrix.dtype.kind in "biuf":
+        return matrix.astype(dtype, copy=False)
+    return matrix
 
 
 def finish_result(result, dataset, model: str, extra_params: dict[str, Any]):

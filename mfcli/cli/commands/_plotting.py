@@ -17,8 +17,9 @@ wavelengths_option = click.option(
     help="Wavelengths of the kept bands (text/CSV or .npy, nm or micrometres), overriding the result's metadata.")
 truth_option = click.option(
     "--truth", "truth_specs", multiple=True, metavar="GT",
-    help="Ground truth to compare with, read as by `mfcli evaluate` (.mat/.h5/.npz/.npy/CSV or sample:NAME with "
-         "endmembers and/or abundances, e.g. M/A or GT/S_GT); repeat for endmembers and abundances in two files.")
+    help="Ground truth, read as by `mfcli evaluate` (.mat/.h5/.npz/.npy/CSV or sample:NAME with endmembers and/or "
+         "abundances, e.g. M/A or GT/S_GT; repeat for two files): estimates are matched to its materials as "
+         "evaluate matches them and named after them.")
 
 
 picture_options = stack_options(picture_output_option, dpi_option, force_option)
@@ -52,6 +53,18 @@ def load_truth(specs: tuple[str, ...], result):
     for note in truth.notes:
         console.detail(f"  {note}")
     return truth
+
+
+def name_after_truth(result, truth) -> None:
+    """Label the estimates of every layer with the ground-truth material they match (the matching
+    of `mfcli evaluate`), for the pictures; the result file is not changed."""
+    from mfcli.cli import console
+    from mfcli.plotting.truth import label_with_truth
+
+    labels = label_with_truth(result, truth)
+    console.detail("  estimates named after the ground truth: " + "; ".join(
+        f"layer {index}: " + ", ".join(f"#{k + 1} {name}" for k, name in enumerate(names) if name)
+        for index, names in enumerate(labels, start=1)))
 
 
 def save(figure, output: str, force: bool, dpi: int | None, what: str) -> None:

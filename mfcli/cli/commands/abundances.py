@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mfcli.cli.options import data_options, dtype_option, input_argument, result_output_options
+from mfcli.cli.options import FiniteFloatRange, data_options, dtype_option, input_argument, result_output_options
 
 
 @click.command(short_help="Abundances for given endmembers by exact batched NNLS or FCLS.")
@@ -16,7 +16,7 @@ from mfcli.cli.options import data_options, dtype_option, input_argument, result
 @click.option("--layer", type=int, default=-1, help="Layer of a result given to --endmembers (default: the last).")
 @click.option("--method", type=click.Choice(["fcls", "nnls"]), default="fcls", show_default=True,
               help="fcls: nonnegative and summing to one; nnls: nonnegative only.")
-@click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--delta", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="FCLS weight of the sum-to-one row (Heinz & Chang's delta); default: the constraint is exact.")
 @dtype_option
 @result_output_options

@@ -99,7 +99,9 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
     --time-budget seconds.
 
     Users or items of the test set that are not in the training set are predicted by the
-    baseline and counted. With --holdout-rows/--holdout-cols the RMSE is reported for the
+    baseline and counted. Ratings of --test that are also in RATINGS are removed from training
+    (with a warning), so the model is never tested on ratings it was trained on.
+    sample:survey-ratings (the survey's 9 movies x 15 users) is read as 15 users x 9 movies. With --holdout-rows/--holdout-cols the RMSE is reported for the
     areas I-IV of Nguyen et al. (seen/unseen users x seen/unseen items): unseen users and
     items are predicted from their training ratings without retraining (fold-in for factor
     models, the network's branches for DMF).
@@ -145,8 +147,8 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         validation = parts[1] if len(parts) == 3 else None
         split = f"masks {','.join(masks)}"
     elif test_path is not None:
-        train = ratings
         test = read_ratings(test_path, dense=dense)
+        train = without_test_ratings(ratings, test, ratings_path, test_path)
         split = f"test file {test_path}"
     else:
         train, test = cdata.random_split(ratings, test_fraction, seed)
@@ -235,6 +237,22 @@ def command(ratings_path: str, model: str, seed: int, test_fraction: float, test
         summary["output"] = output
     if as_json:
         console.emit_json(summary)
+
+
+def without_test_ratings(ratings, test, ratings_path: str, test_path: str):
+    """The training ratings without the (user, item) pairs of the test set, with a warning when
+    there were any: a model tested on ratings it was trained on reports an error far too low."""
+    import numpy as np
+
+    in_train = test.reindex(ratings.user_ids, ratings.item_ids)
+    known = (in_train.users >= 0) & (in_train.items >= 0)
+    width = max(ratings.n_items, 1)
+    overlap = np.isin(ratings.users * width + ratings.items, in_train.users[known] * width + in_train.items[known])
+    if not overlap.any():
+        return ratings
+    console.warn(f"{int(overlap.sum())} of the {len(test)} test ratings of {test_path} are also in {ratings_path}; "
+                 "they were removed from training, so that the model is tested only on ratings it has not seen")
+    return ratings.subset(~overlap)
 
 
 def _print_summary(summary: dict) -> None:

@@ -22,7 +22,7 @@ class StdioSpecCommand(click.Command):
 
 
 @click.command(cls=StdioSpecCommand,
-               short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI).")
+               short_help="Convert data between formats (.mat v5/v7.3, .h5, .csv, .npy, ENVI, GeoTIFF).")
 @input_argument
 @click.argument("output_spec", metavar="OUTPUT")
 @data_options
@@ -33,8 +33,10 @@ class StdioSpecCommand(click.Command):
 def command(input_spec: str, output_spec: str, output_format: str | None, dtype: str | None, force: bool,
             **data_opts) -> None:
     """Read INPUT and write it as OUTPUT, keeping image shape, pixel order and wavelengths where
-    the output format can hold them (.mat, .h5, .npz, ENVI). CSV, TSV and NPY hold the bands x
-    pixels matrix only; a cube becomes that matrix.
+    the output format can hold them (.mat, .h5, .npz, ENVI, GeoTIFF). CSV, TSV and NPY hold the
+    bands x pixels matrix only; a cube becomes that matrix. The georeference (CRS, transform),
+    nodata value and band names travel between GeoTIFF (.tif), ENVI (.hdr) and HDF5 (.h5);
+    nodata pixels are written back with the nodata value. GeoTIFF needs mfcli[geo].
 
     OUTPUT '-' (or '-:csv', '-:tsv', '-:npy') writes to stdout, e.g.
     `mfcli convert sample:samson -:csv | mfcli info -`. Values are written as read: NaN and
@@ -58,10 +60,16 @@ def command(input_spec: str, output_spec: str, output_format: str | None, dtype:
         fmt = format_from_path(path, fmt)
         for target in envi_paths(path) if fmt == "envi" else (path,):
             check_output_path(target, force)
-    dataset = load_input(input_spec, dtype=dtype, **data_opts)
+    dataset = load_input(input_spec, dtype=dtype, keep_nodata=True, **data_opts)
     if dataset.image_shape is not None and (path == "-" or fmt in ("csv", "tsv", "npy")):
         console.info(f"Note: {fmt or 'csv'} keeps the {dataset.n_features} x {dataset.n_samples} matrix only; the image "
                      f"shape {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order) is not stored")
+    kept_by = ("tif", "envi", "h5")
+    if path != "-" and fmt not in kept_by and (dataset.georeference is not None or dataset.nodata is not None):
+        lost = " and ".join(what for what, present in (("georeference", dataset.georeference is not None),
+                                                       (f"nodata value ({dataset.nodata:g})", dataset.nodata is not None))
+                            if present)
+        console.info(f"Note: {fmt} does not keep the {lost} (GeoTIFF, ENVI and HDF5 do)")
     write_dataset(dataset, path, fmt=fmt, force=force)
     if path != "-":
         console.info(f"Wrote {path}")

@@ -23,7 +23,8 @@ def command(input_spec: str, rank: int, method: str, abundance_method: str, seed
             output: str, force: bool, as_json: bool, **data_opts) -> None:
     """Pick RANK pixels of INPUT (bands x pixels) as endmembers, assuming pure pixels exist, and
     write a result file: W = the endmember spectra, H = their abundances (FCLS: nonnegative,
-    summing to one; NNLS: nonnegative), arrays/indices = the chosen pixels (0-based).
+    summing to one; NNLS: nonnegative), arrays/indices = the chosen pixels (0-based columns of the
+    data; where nodata pixels were left out, `pixels` in --json gives their place in the image).
 
     \b
     Methods:
@@ -78,7 +79,7 @@ def command(input_spec: str, rank: int, method: str, abundance_method: str, seed
     write_result(result, output, force=force)
     pixels = None
     if dataset.image_shape is not None:
-        rows, cols = np.unravel_index(np.asarray(indices, dtype=np.int64), dataset.image_shape,
+        rows, cols = np.unravel_index(dataset.pixel_numbers(indices), dataset.image_shape,
                                       order=dataset.pixel_order or "C")
         pixels = [[int(row), int(col)] for row, col in zip(rows, cols)]
     summary = {"method": method, "rank": rank, "indices": [int(j) for j in indices], "pixels": pixels,

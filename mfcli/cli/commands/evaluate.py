@@ -25,13 +25,17 @@ from mfcli.cli.options import json_option, layer_option, result_argument
               help="The data the result was computed from (default: the input recorded in the result), "
                    "for FCLS abundances and the reconstruction error.")
 @click.option("--library", "library_spec", metavar="FILE",
-              help="Spectral library (USGS layout, e.g. usgs_1995_library.mat): label each estimated endmember "
-                   "with its closest library spectra (resampled to the data's wavelengths).")
+              help="Spectral library (USGS layout; the bundled USGS 1995 library is sample:usgs-1995): label each "
+                   "estimated endmember with its closest library spectra (resampled to the data's wavelengths).")
+@click.option("--wavelengths", "wavelengths_path", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Wavelengths of the bands (text/CSV or .npy, nm or micrometres) for --library, where the "
+                   "result's input has none.")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
               help="Library spectra listed per endmember with --library.")
 @json_option
 def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: str | None, abundance_source: str,
-            data_spec: str | None, library_spec: str | None, top: int, as_json: bool) -> None:
+            data_spec: str | None, library_spec: str | None, wavelengths_path: str | None, top: int,
+            as_json: bool) -> None:
     """Compare the endmembers and abundances of RESULT (any mfcli result: factorize, unmix,
     endmembers, abundances; --layer picks a layer of a deep result) with a ground truth.
 
@@ -50,24 +54,28 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
     are then FCLS of the data for the layer's endmembers, which depends on those endmembers'
     scale: for such results trust the spectral angles first.
 
-    A table goes to stderr; --json prints on stdout: mean_sad, sad (per true material), armse,
-    armse_per_material, sre, match, matching [{true, name, estimated, sad, rmse}],
-    unmatched_estimates, abundances_from, relative_error, fcls_relative_error (null unless FCLS
-    abundances were computed), truth {endmembers, abundances, notes,
-    endmembers_scaled_to_max_one}, result {path, model, layer, rank},
-    library (with --library: per estimated endmember [{name, sad}]).
+    A table goes to stderr, materials and estimates numbered #1..#k; --json prints on stdout:
+    mean_sad, sad (per true material), armse, armse_per_material, sre, match, matching [{true,
+    name, estimated, sad, rmse}], unmatched_estimates, abundances_from, relative_error,
+    fcls_relative_error (null unless FCLS abundances were computed), truth {endmembers,
+    abundances, notes, endmembers_scaled_to_max_one}, result {path, model, layer, rank},
+    index_base, library (with --library: per estimated endmember [{name, sad}]). In JSON,
+    true, estimated and unmatched_estimates are 0-based positions (index_base 0): estimate j is
+    #j+1 in the table and the pictures; layers are numbered from 1.
 
     \b
     Examples:
       mfcli factorize sample:samson -r 3 --model minvol -o samson.h5
       mfcli evaluate samson.h5 --truth sample:samson
       mfcli evaluate deep.h5 --layer 2 --truth gt.mat --match abundance --json
+      mfcli evaluate samson.h5 --truth sample:samson --library sample:usgs-1995
     """
     import numpy as np
 
     from mfcli.cli import console
     from mfcli.io.result import read_result
     from mfcli.io.truth import load_truth_for_result
+    from mfcli.summary import JSON_INDEX_BASE
     from mfcli.unmixing.evaluate import evaluate_unmixing
 
     result = read_result(result_path)
@@ -90,8 +98,9 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
                          "endmembers_scaled_to_max_one": truth.endmembers_scaled_to_max_one}
     document["result"] = {"path": result_path, "model": result.model, "layer": result.layer_number(layer),
                           "rank": chosen.rank}
+    document["index_base"] = JSON_INDEX_BASE
     if library_spec:
-        document["library"] = _library_labels(library_spec, result, E_est, top)
+        document["library"] = _library_labels(library_spec, result, E_est, top, wavelengths_path)
     _print_table(document)
     if as_json:
         console.emit_json(document)
@@ -153,15 +162,21 @@ def _fcls_relative_error(E_est, A_est, dataset, abundances_from):
     return None
 
 
-def _library_labels(library_spec: str, result, E_est, top: int):
+def _library_labels(library_spec: str, result, E_est, top: int, wavelengths_path: str | None):
     from mfcli.cli import console
     from mfcli.errors import DataError
     from mfcli.io.library import read_library
+    from mfcli.io.wavelengths import check_band_count, read_wavelengths
     from mfcli.unmixing.library import closest_library_spectra
 
-    wavelengths = result.input.get("wavelengths")
-    if wavelengths is None:
-        raise DataError("the result's input has no wavelengths, so library spectra cannot be resampled to its bands")
+    if wavelengths_path:
+        wavelengths = check_band_count(read_wavelengths(wavelengths_path), E_est.shape[0],
+                                       f"--wavelengths {wavelengths_path}")
+    elif result.input.get("wavelengths") is not None and not result.input.get("wavelengths_nominal"):
+        wavelengths = result.input.get("wavelengths")
+    else:
+        raise DataError("the result's input has no wavelengths, so library spectra cannot be resampled to its bands; "
+                        "give the bands' wavelengths with --wavelengths FILE (nm or micrometres, one per band)")
     library = read_library(library_spec)
     console.info(f"  library {library.source}: {len(library)} spectra, "
                  f"{library.wavelengths_nm.min():.0f}-{library.wavelengths_nm.max():.0f} nm")
@@ -190,7 +205,8 @@ def _print_table(document: dict) -> None:
     if library:
         table.add_column("closest library spectra")
     for entry in document["matching"]:
-        row = [entry["name"], "-" if entry["estimated"] is None else str(entry["estimated"] + 1),
+        estimate = "-" if entry["estimated"] is None else f"#{entry['estimated'] + 1}"
+        row = [f"#{entry['true'] + 1} {entry['name']}", estimate,
                _fmt(entry["sad"]), _fmt(entry["rmse"], 4)]
         if library:
             labels = library[entry["estimated"]] if entry["estimated"] is not None else []
@@ -204,4 +220,5 @@ def _print_table(document: dict) -> None:
                  + (f" (with FCLS abundances {_fmt(document['fcls_relative_error'], 4)})"
                     if document["fcls_relative_error"] is not None else ""))
     if document["unmatched_estimates"]:
-        console.info(f"estimates without a true material: {', '.join(str(j + 1) for j in document['unmatched_estimates'])}")
+        unmatched = ", ".join(f"#{j + 1}" for j in document["unmatched_estimates"])
+        console.info(f"estimates without a true material: {unmatched}")

@@ -66,7 +66,7 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
 
     Example: mfcli factorize sample:urban -r 6 --model nmf --init spa -o urban_nmf.h5
     """
-    from mfcli.cli.commands._factorization import finish_result, read_matrix
+    from mfcli.cli.commands._factorization import as_working_dtype, finish_result, read_matrix
     from mfcli.cli.options import check_engine, check_factorization_input, load_input
     from mfcli.errors import ParameterError
     from mfcli.io.atomic import check_output_path
@@ -87,10 +87,11 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     if spec.inits:
         kwargs["init"] = init or spec.default_init
+        # a start read from a file is used in the data's working precision (the core refuses a mismatch)
         if init_w:
-            kwargs["W"] = read_matrix(init_w, "W")
+            kwargs["W"] = as_working_dtype(read_matrix(init_w, "W"), dataset.X.dtype)
         if init_h:
-            kwargs["H"] = read_matrix(init_h, "H")
+            kwargs["H"] = as_working_dtype(read_matrix(init_h, "H"), dataset.X.dtype)
     if spec.losses != ("fro",):
         kwargs["loss"] = loss
     # A given W replaces the --init method (the result records init "given"); a given H alone

@@ -15,17 +15,22 @@ from mfcli.cli.options import data_options, input_argument, json_option
 def command(input_spec: str, as_json: bool, **data_opts) -> None:
     """Describe INPUT: every variable or dataset with shape, dtype, value range and counts of NaN,
     Inf and negative values, then how mfcli reads it (the chosen array, layout, image shape,
-    pixel order, scale, wavelengths).
+    pixel order, scale, wavelengths and where they come from): a table on stdout.
 
     \b
     JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
     nonfinite, negative}], data{variable, n_features, n_samples, shape, dtype, layout,
-    orientation, image_shape, pixel_order, scale, wavelength_range_nm, has_band_indices,
-    min, max, nan, inf, nonfinite, negative, sha256, notes}.
+    orientation, image_shape, pixel_order, scale, wavelength_range_nm, wavelengths_source,
+    has_band_indices, min, max, nan, inf, nonfinite, negative, sha256, notes, georeference, nodata,
+    nodata_pixels}. georeference (null without one): {crs (name), epsg, units, pixel_size
+    [width, height], north_up, transform [a, b, c, d, e, f], crs_wkt}; nodata: the file's
+    nodata value (a number, "nan", or null), nodata_pixels: pixels left out as nodata (the
+    value ranges and counts are of the other pixels).
 
     A result file written by mfcli is summarised instead (model, ranks, errors); its JSON
     keys: source, format ("mfcli-result"), model, ranks, relative_error, layers[{layer, rank,
-    W, H (shapes), relative_error}], input, params, provenance.
+    W, H (shapes), relative_error}], input, georeference (as above, or null), params,
+    provenance.
     """
     import numpy as np
 
@@ -49,8 +54,12 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             image_shape=data_opts.get("image_shape"))
         raw = np.asarray(container.read(plan.variable))
         listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
-    dataset.X = apply_plan(raw, plan)
+    dataset.X, dataset.valid_pixels = apply_plan(raw, plan)
     dataset.sha256 = digest
+    if data_opts.get("wavelengths_path"):
+        from mfcli.io.wavelengths import apply_wavelengths_file
+
+        apply_wavelengths_file(dataset, data_opts["wavelengths_path"])
     counts = value_counts(dataset.X)
     document = {
         **listing,
@@ -67,10 +76,14 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             "scale": dataset.scale,
             "wavelength_range_nm": [float(dataset.wavelengths.min()), float(dataset.wavelengths.max())]
             if dataset.wavelengths is not None else None,
+            "wavelengths_source": dataset.wavelengths_source,
             "has_band_indices": dataset.band_indices is not None,
             **counts,
             "sha256": dataset.sha256,
             "notes": dataset.notes,
+            "georeference": dataset.georeference.describe() if dataset.georeference is not None else None,
+            "nodata": _nodata_json(dataset.nodata),
+            "nodata_pixels": dataset.n_nodata_pixels,
         },
     }
     if as_json:
@@ -88,33 +101,53 @@ def _print_data(document: dict) -> None:
     for v in document["variables"]:
         table.add_row(v["name"], "x".join(map(str, v["shape"])), v["dtype"], _number(v.get("min")),
                       _number(v.get("max")), str(v.get("nan", "")), str(v.get("inf", "")), str(v.get("negative", "")))
-    console.print_table(table)
+    console.listing(table)
     d = document["data"]
     image = f"image {d['image_shape'][0]}x{d['image_shape'][1]}, pixel order {d['pixel_order']}" \
         if d["image_shape"] else "no image shape"
-    console.info(f"Data: '{d['variable']}' read as {d['n_features']} x {d['n_samples']} ({d['orientation']}), "
+    console.listing(f"Data: '{d['variable']}' read as {d['n_features']} x {d['n_samples']} ({d['orientation']}), "
                  f"layout {d['layout']}, {image}")
+    if d["georeference"] is not None:
+        console.listing(f"Georeference: {_georeference_line(d['georeference'])}")
+    if d["nodata"] is not None:
+        console.listing(f"Nodata: value {d['nodata']}, {d['nodata_pixels']} pixels left out of the data")
     if d["scale"] != 1.0:
-        console.info(f"Scale: divided by {d['scale']:g}")
+        console.listing(f"Scale: divided by {d['scale']:g}")
     if d["wavelength_range_nm"]:
-        console.info(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm")
-    console.info(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
+        console.listing(f"Wavelengths: {d['wavelength_range_nm'][0]:.1f}-{d['wavelength_range_nm'][1]:.1f} nm "
+                     f"(from {d['wavelengths_source']})")
+    console.listing(f"Values: {_number(d['min'])} to {_number(d['max'])}; {d['nan']} NaN, {d['inf']} Inf, "
                  f"{d['negative']} negative")
     if d["nonfinite"]:
         console.warn(f"{d['nonfinite']} NaN/Inf values ({d['nan']} NaN, {d['inf']} Inf): factorization "
                      "commands refuse them")
     for note in d["notes"]:
-        console.info(f"Note: {note}")
+        console.listing(f"Note: {note}")
 
 
 def _number(value) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def _nodata_json(value: float | None):
+    """The nodata value for JSON: a number, "nan" (JSON has no NaN), or None."""
+    if value is None:
+        return None
+    return "nan" if value != value else value
+
+
+def _georeference_line(info: dict) -> str:
+    """``WGS 84 / UTM zone 33N (EPSG:32633), pixels 30 x 30 metre``, from Georeference.describe()."""
+    from mfcli.georeference import Georeference
+
+    return Georeference(info["crs_wkt"], tuple(info["transform"])).summary()
+
+
 def _describe_result(path: str) -> dict:
     from mfcli.io.result import read_result
 
     result = read_result(path)
+    georeference = result.georeference
     return {
         "source": path,
         "format": "mfcli-result",
@@ -126,7 +159,9 @@ def _describe_result(path: str) -> dict:
              "relative_error": layer.relative_error}
             for i, layer in enumerate(result.layers, start=1)
         ],
-        "input": {k: v for k, v in result.input.items() if k not in ("wavelengths", "band_indices")},
+        "input": {k: v for k, v in result.input.items()
+                  if k not in ("wavelengths", "band_indices", "valid_pixels", "georeference")},
+        "georeference": georeference.describe() if georeference is not None else None,
         "params": result.params,
         "provenance": result.provenance,
     }
@@ -142,5 +177,9 @@ def _print_result(document: dict) -> None:
         error = layer["relative_error"]
         table.add_row(str(layer["layer"]), str(layer["rank"]), "x".join(map(str, layer["W"])),
                       "x".join(map(str, layer["H"])), f"{error:.6f}" if error is not None else "")
-    console.print_table(table)
-    console.info(f"Input: {document['input'].get('source')} (sha256 {document['input'].get('sha256')})")
+    console.listing(table)
+    console.listing(f"Input: {document['input'].get('source')} (sha256 {document['input'].get('sha256')})")
+    if document["georeference"] is not None:
+        console.listing(f"Georeference: {_georeference_line(document['georeference'])}")
+    if document["input"].get("nodata_pixels"):
+        console.listing(f"Nodata: {document['input']['nodata_pixels']} pixels of the image left out of the data")

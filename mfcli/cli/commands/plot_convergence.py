@@ -12,8 +12,11 @@ from mfcli.cli.options import result_argument
 @result_argument
 @picture_options
 def command(result_path: str, output: str, dpi: int, force: bool) -> None:
-    """Plot the convergence of RESULT: each layer's relative error per iteration on a log
-    scale, and the joint refinement of a deep model beside it.
+    """Plot the convergence of RESULT on a log scale: the relative error per iteration of a
+    single-layer model, with its final error and number of iterations as in the table and
+    --json; for a deep model, the joint refinement sweep by sweep (sweep 0: the layer-wise
+    initialization) with each layer's final relative error, beside the layer-wise
+    initialization, where each layer fits its own input (another quantity, labelled so).
 
     \b
     Example:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mfcli.cli.commands._plotting import (check_picture_output, load_truth, load_wavelengths, picture_options, save,
-                                          truth_option, wavelengths_option)
+from mfcli.cli.commands._plotting import (check_picture_output, load_truth, load_wavelengths, name_after_truth,
+                                          picture_options, save, truth_option, wavelengths_option)
 from mfcli.cli.options import layer_option, result_argument
 
 
@@ -19,8 +19,9 @@ def command(result_path: str, layer: int, wavelengths_path: str | None, truth_sp
             dpi: int, force: bool) -> None:
     """Plot the endmembers (data-space basis vectors) of RESULT.
 
-    Against wavelength in nm when known (the result's metadata, SlectBands on the HYDICE grid,
-    or --wavelengths), with gaps where bands were removed; else against band index. With
+    Against wavelength in nm where a source gives it (--wavelengths, or the input file's own
+    wavelengths recorded in the result), else against band numbers (SlectBands where the file
+    has them), with gaps where bands were removed. With
     --truth, one panel per endmember with its matched reference spectrum (Hungarian matching on
     spectral angle) and their angle.
 
@@ -37,8 +38,12 @@ def command(result_path: str, layer: int, wavelengths_path: str | None, truth_sp
     wavelengths = load_wavelengths(wavelengths_path)
     index = result.layer_number(layer)
     truth = load_truth(truth_specs, result)
-    match = match_spectra(result, index, truth) if truth is not None else None
+    match = None
+    if truth is not None:
+        name_after_truth(result, truth)
+        match = match_spectra(result, index, truth)
     figure = endmember_figure(result, index, wavelengths=wavelengths, truth=match, dpi=dpi)
-    extra = f" against {', '.join(truth_specs)} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)" \
-        if match is not None else ""
+    extra = ""
+    if match is not None:
+        extra = f" against {', '.join(truth_specs)} (mean angle {sum(match.angles_deg) / max(len(match.angles_deg), 1):.2f}°)"
     save(figure, output, force, dpi, f"endmembers of layer {index}{extra}")

@@ -64,9 +64,12 @@ def automatic_init(spec, dataset) -> str:
 @force_option
 @json_option
 @click.option("--no-plots", is_flag=True, help="Do not write the default pictures into OUTDIR.")
+@click.option("--truth", "truth_specs", multiple=True, metavar="GT",
+              help="Ground truth (as for `mfcli evaluate`, e.g. sample:urban): every layer's estimates are matched to "
+                   "its materials as evaluate matches them and named after them in the result, tree and pictures.")
 def command(input_spec: str, ranks: list[int], model: str, init: str | None, max_iter, tol, target_error, max_time,
             params: tuple[str, ...], abundances: str, seed: int, dtype: str | None, clip_negative: bool, output: str,
-            force: bool, as_json: bool, no_plots: bool, **data_opts) -> None:
+            force: bool, as_json: bool, no_plots: bool, truth_specs: tuple[str, ...], **data_opts) -> None:
     """Deep matrix factorization of INPUT (bands x pixels) with layers of decreasing rank, written
     to the folder OUTDIR:
 
@@ -81,13 +84,17 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     clusters of the layer below. With --init auto, images start from SPA (pure pixels, the
     usual start for hyperspectral ONMF): the best-objective restarts split large materials
     and miss small distinct ones such as Urban's metal roofs. Other data (ratings, users) use
-    the restarts, which find the best ONMF partition. --max-iter, --tol, --target-error and --max-time bound
-    the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution).
+    the restarts, which find the best ONMF partition. --max-iter, --tol and --target-error bound
+    the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution); --max-time bounds
+    the whole factorization, layer-wise initialization included.
 
-    A summary per layer (rank, relative error, cluster sizes, merges) goes to stderr; --json
-    prints {ranks, model, relative_error: {global, layers}, seconds, output, files, n_iter,
-    converged, stop_reason, abundances, layers: [{layer, rank, relative_error, sizes, and from
-    layer 2: merged [{cluster, children}], children}]}.
+    A summary per layer (rank, relative error, share of the pixels per cluster, merges) goes to
+    stderr, clusters numbered #1..#k; a layer with empty clusters is warned about. --json prints
+    {ranks, model, relative_error: {global, layers}, seconds, output, files, n_iter (sweeps of
+    the joint refinement), converged, stop_reason, abundances, index_base, layers: [{layer,
+    rank, relative_error, sizes, shares, empty, labels, and from layer 2: children, merged
+    [{cluster, children}]}]}. Layers are numbered from 1; clusters in JSON are 0-based
+    positions (index_base 0), so cluster c is #c+1 in the table and the pictures.
 
     Data larger than memory: --engine stream|dask (see `mfcli factorize --help`). The soft
     abundances are then computed and written block by block of columns, never held whole, and
@@ -113,6 +120,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
     check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
     ranks = check_ranks(ranks, dataset.X.shape)
+    truth = _read_truth(truth_specs, dataset) if truth_specs else None  # before the run: a bad file fails fast
     out_of_core = data_opts.get("engine", "memory") != "memory"
     kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
     kwargs["init"] = automatic_init(spec, dataset) if init == "auto" else init
@@ -127,9 +135,12 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
         for layer in result.layers:
             layer.attrs["abundances"] = abundances
     finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, **model_params})
+    if truth is not None:
+        _name_after_truth(result, truth, truth_specs)
     result.seconds = time.perf_counter() - started
 
     from mfcli.hierarchy import to_dot, to_json_dict, to_newick, tree_from_result
+    from mfcli.summary import JSON_INDEX_BASE, empty_cluster_warnings, layer_summaries
 
     tree = tree_from_result(result)
     with atomic_directory(output, force=force) as folder:
@@ -150,13 +161,19 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
         pictures = [] if no_plots or out_of_core else write_unmix_plots(result, dataset, folder)
     seconds = time.perf_counter() - started
 
-    layers = layer_summaries(result, tree)
+    layers = layer_summaries(result)
+    for line in empty_cluster_warnings(layers):
+        console.warn(line)
     _print_summary(result, layers, seconds, output)
+    if dataset.georeference is not None:
+        console.info(f"Georeferenced input: maps for a GIS with `mfcli export {output}/result.h5 --factor abundances "
+                     "-o abundances.tif` (or --factor assignments)")
     if as_json:
         console.emit_json({
             "ranks": ranks,
             "model": spec.name,
-            "relative_error": {"global": result.relative_error, "layers": [entry["relative_error"] for entry in layers]},
+            "relative_error": {"global": result.relative_error,
+                               "layers": [entry["relative_error"] for entry in layers]},
             "seconds": seconds,
             "output": str(output),
             "files": ["result.h5", "hierarchy.json", "hierarchy.nwk", "hierarchy.dot", *pictures],
@@ -164,8 +181,31 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
             "converged": result.converged,
             "stop_reason": result.summary.get("stop_reason"),
             "abundances": abundances,
+            "index_base": JSON_INDEX_BASE,
             "layers": layers,
         })
+
+
+def _read_truth(truth_specs, dataset):
+    """The ground truth of --truth, oriented for the data (as `mfcli evaluate` reads it)."""
+    from mfcli.io.truth import load_truth
+
+    truth = load_truth(list(truth_specs), n_bands=dataset.n_features, n_pixels=dataset.n_samples,
+                       image_shape=dataset.image_shape, pixel_order=dataset.pixel_order)
+    for note in truth.notes:
+        console.detail(f"  {note}")
+    return truth
+
+
+def _name_after_truth(result, truth, truth_specs) -> None:
+    """Label every layer's estimates with the ground-truth materials they match (as evaluate)."""
+    from mfcli.plotting.truth import label_with_truth
+
+    labels = label_with_truth(result, truth)
+    how = "spectral angle" if truth.endmembers is not None else "abundance RMSE"
+    named = sum(label is not None for names in labels for label in names)
+    console.info(f"Named {named} estimates after the materials of {', '.join(truth_specs)} (matched on {how}, "
+                 "as mfcli evaluate matches them)")
 
 
 def write_abundances_by_blocks(out, result, data, method: str) -> None:
@@ -206,31 +246,22 @@ def write_unmix_plots(result, dataset, folder) -> list[str]:
     return [path.name for path in written]
 
 
-def layer_summaries(result, tree) -> list[dict]:
-    """Per layer: rank, relative error, cluster sizes (data columns per cluster) and merges."""
-    out = []
-    for index, layer in enumerate(result.layers, start=1):
-        clusters = tree.layers[index - 1]
-        entry = {"layer": index, "rank": layer.rank, "relative_error": layer.relative_error,
-                 "sizes": [c.size for c in clusters]}
-        if index > 1:
-            entry["merged"] = [{"cluster": cid, "children": children} for cid, children in tree.merges(index)]
-            entry["children"] = [c.children for c in clusters]
-        out.append(entry)
-    return out
-
-
 def _print_summary(result, layers: list[dict], seconds: float, output: str) -> None:
     from rich.table import Table
 
-    table = Table(title=f"mfcli unmix: {result.model}, ranks {','.join(str(e['rank']) for e in layers)}")
-    for column in ("layer", "rank", "rel. error", "cluster sizes (columns)", "merges (clusters of the layer below)"):
+    from mfcli.summary import cluster_name, format_error, format_share, merges_text
+
+    table = Table(title="Layers (1 = closest to the data)")
+    for column in ("layer", "rank", "rel. error", "clusters: share of the pixels (columns)",
+                   "merges (clusters of the layer below)"):
         table.add_column(column)
     for entry in layers:
-        merges = "; ".join(f"#{m['cluster']} = " + " + ".join(f"#{c}" for c in m["children"])
-                           for m in entry.get("merged", [])) or ("-" if entry["layer"] > 1 else "")
-        table.add_row(str(entry["layer"]), str(entry["rank"]), f"{entry['relative_error']:.5f}",
-                      " ".join(str(s) for s in entry["sizes"]), merges)
+        labels = entry["labels"] or [None] * entry["rank"]
+        clusters = ", ".join(f"{cluster_name(k, labels[k])} {format_share(share)}"
+                             for k, share in enumerate(entry["shares"]))
+        merges = merges_text(entry) or ("-" if entry["layer"] > 1 else "")
+        table.add_row(str(entry["layer"]), str(entry["rank"]), format_error(entry["relative_error"]), clusters, merges)
     console.print_table(table)
-    console.info(f"global relative error {result.relative_error:.6f}; joint refinement {result.n_iter} sweeps "
-                 f"({result.summary.get('stop_reason')}); {format_seconds(seconds)}; wrote {output}/")
+    console.info(f"global relative error {format_error(result.relative_error)}; joint refinement {result.n_iter} "
+                 f"sweep{'s' if result.n_iter != 1 else ''} ({result.summary.get('stop_reason')}); "
+                 f"{format_seconds(seconds)}; wrote {output}/")

@@ -1,0 +1,385 @@
+"""A figure laid out by hand, in inches from its top-left corner, for the image pictures
+(abundance maps, the hierarchy): fast and legible at its default size.
+
+One axes covers the whole figure with data coordinates in inches (x to the right, y down), so
+every image, frame, line and text is placed where the layout says, with no layout engine and no
+axes per panel (matplotlib's constrained layout and axes set-up cost most of a picture's time).
+Images are coloured in NumPy through a cached lookup table and resampled to the pixels they
+cover at the figure's resolution (area average when shrinking, nearest pixel when enlarging), so
+matplotlib copies each one once. Texts are measured with the Agg renderer, so titles are fitted
+(shortened with an ellipsis) to the room they have instead of overlapping their neighbours.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+
+from mfcli.plotting.style import new_figure
+
+MISSING_RGBA = (200, 200, 200, 255)  # NaN values
+
+
+@functools.lru_cache(maxsize=16)
+def colormap_lut(name: str) -> np.ndarray:
+    """(256, 4) uint8 RGBA table of the matplotlib colour map ``name`` (computed once)."""
+    import matplotlib
+
+    return (matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256)) * 255 + 0.5).astype(np.uint8)
+
+
+def resample(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``image`` (h x w) at ``rows`` x ``cols``: the mean of the pixels each output pixel covers when
+    shrinking (so thin structures fade instead of vanishing), the nearest pixel when enlarging."""
+    image = np.asarray(image, dtype=np.float64)
+    for axis, size in ((0, rows), (1, cols)):
+        n = image.shape[axis]
+        if size == n or size < 1:
+            continue
+        if size < n:
+            edges = np.floor(np.arange(size) * (n / size)).astype(np.int64)
+            counts = np.diff(np.append(edges, n))
+            sums = np.add.reduceat(image, edges, axis=axis)
+            shape = [1, 1]
+            shape[axis] = size
+            image = sums / counts.reshape(shape)
+        else:
+            index = np.minimum((np.arange(size) * (n / size)).astype(np.int64), n - 1)
+            image = np.take(image, index, axis=axis)
+    return image
+
+
+def colorize(values: np.ndarray, low: float, high: float, cmap: str) -> np.ndarray:
+    """RGBA uint8 image of ``values`` on the scale [low, high] (clipped) of colour map ``cmap``."""
+    lut = colormap_lut(cmap)
+    span = high - low if high > low else 1.0
+    finite = np.isfinite(values)
+    scaled = np.where(finite, (values - low) * (255.0 / span), 0.0)
+    index = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+    rgba = lut[index]
+    if not finite.all():
+        rgba[~finite] = MISSING_RGBA
+    return rgba
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> np.ndarray:
+    """Round tick values within [low, high] (matplotlib's MaxNLocator)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = MaxNLocator(count, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+    span = high - low
+    return ticks[(ticks >= low - 1e-9 * span) & (ticks <= high + 1e-9 * span)]
+
+
+def integer_ticks(low: float, high: float, count: int = 8) -> np.ndarray:
+    """Round integer tick values within [low, high] (band numbers)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = MaxNLocator(count, integer=True).tick_values(low, high)
+    return ticks[(ticks >= low) & (ticks <= high)]
+
+
+def tick_labels(ticks: np.ndarray) -> list[str]:
+    """Tick labels with the fewest decimals (up to 6) that write every tick exactly (0, 0.25, 0.5 ...)."""
+    ticks = np.asarray(ticks, dtype=np.float64)
+    scale = float(np.abs(ticks).max(initial=0.0)) or 1.0
+    for decimals in range(7):
+        if np.allclose(np.round(ticks, decimals), ticks, rtol=0, atol=1e-9 * scale):
+            return ["0" if round(float(t), decimals) == 0 else f"{t:.{decimals}f}" for t in ticks]
+    return [f"{t:.3g}" for t in ticks]
+
+
+def measure_text(line: str, size: float, weight: str, dpi: float) -> float:
+    """Width in inches of one line of text as the Agg renderer draws it: the sum of the glyphs'
+    hinted advances (within 0.5 % of FreeType's layout of the whole string, and some thousand
+    times faster, which matters when titles are fitted to their room)."""
+    advances = _advances(float(size), weight, float(dpi))
+    total = 0.0
+    for char in line:
+        width = advances.get(char)
+        if width is None:
+            width = advances[char] = _advance(char, float(size), weight, float(dpi))
+        total += width
+    return total * 1.01 / dpi
+
+
+@functools.lru_cache(maxsize=64)
+def _advances(size: float, weight: str, dpi: float) -> dict[str, float]:
+    return {}
+
+
+def _advance(char: str, size: float, weight: str, dpi: float) -> float:
+    """The hinted advance of one character in pixels (the font the Agg renderer uses)."""
+    from matplotlib.backends.backend_agg import get_hinting_flag
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    font = get_font(findfont(FontProperties(size=size, weight=weight)))
+    font.set_size(size, dpi)
+    return font.load_char(ord(char), flags=get_hinting_flag()).horiAdvance / 64.0
+
+
+@functools.lru_cache(maxsize=1)
+def _image_cmap():
+    """The colour map handed to matplotlib's image artists, made once: the images are RGBA already,
+    and naming a map would make matplotlib copy it for every image."""
+    import matplotlib
+
+    return matplotlib.colormaps["gray"]
+
+
+class Canvas:
+    """A figure of ``width`` x ``height`` inches, its artists placed in inches from the top-left
+    corner through one transform (no axes: an Axes and its ticks cost more than what it holds)."""
+
+    def __init__(self, width: float, height: float, dpi: float):
+        from matplotlib.transforms import Affine2D
+
+        self.width, self.height, self.dpi = float(width), float(height), float(dpi)
+        self.figure = new_figure(self.width, self.height, dpi=dpi, constrained=False)
+        self.transform = Affine2D().scale(1.0, -1.0).translate(0.0, self.height) + self.figure.dpi_scale_trans
+        self._segments: dict[tuple, list] = {}
+        self._frames: list[tuple[float, float, float, float, str, float]] = []
+        self._fills: list[tuple[float, float, float, float, str]] = []
+
+    # ----------------------------------------------------------------------------- measuring
+    def text_width(self, text: str, size: float, weight: str = "normal") -> float:
+        """Width in inches of the widest line of ``text`` at ``size`` points."""
+        return max((measure_text(line, size, weight, self.dpi) for line in text.split("\n")), default=0.0)
+
+    def fit(self, text: str, width: float, size: float, weight: str = "normal") -> str:
+        """``text`` shortened with an ellipsis until it is at most ``width`` inches wide."""
+        if self.text_width(text, size, weight) <= width:
+            return text
+        low, high = 0, len(text)
+        while low < high:  # the longest prefix that fits with the ellipsis
+            middle = (low + high + 1) // 2
+            if self.text_width(text[:middle].rstrip() + "…", size, weight) <= width:
+                low = middle
+            else:
+                high = middle - 1
+        return text[:low].rstrip() + "…"
+
+    def fit_lines(self, lines: list[str], width: float, size: float, weight: str = "normal") -> str:
+        return "\n".join(self.fit(line, width, size, weight) for line in lines)
+
+    def wrap(self, text: str, width: float, size: float, max_lines: int = 2) -> list[str]:
+        """``text`` broken at spaces into at most ``max_lines`` lines of at most ``width`` inches
+        (the last one shortened with an ellipsis if it still does not fit)."""
+        lines: list[str] = []
+        words = text.split(" ")
+        while words and len(lines) < max_lines - 1:
+            count = len(words)
+            while count > 1 and self.text_width(" ".join(words[:count]), size) > width:
+                count -= 1
+            if count == len(words):
+                break
+            lines.append(" ".join(words[:count]))
+            words = words[count:]
+        lines.append(self.fit(" ".join(words), width, size))
+        return lines
+
+    # ----------------------------------------------------------------------------- drawing
+    def image(self, rgba: np.ndarray, x: float, y: float, width: float, height: float):
+        """An RGBA image filling the box (``x``, ``y`` its top-left corner, inches); returns the artist."""
+        from matplotlib.image import BboxImage
+        from matplotlib.transforms import Bbox, TransformedBbox
+
+        # inches from the bottom-left corner, lower edge first (a box given upside down flips the image)
+        box = TransformedBbox(Bbox.from_extents(x, self.height - y - height, x + width, self.height - y),
+                              self.figure.dpi_scale_trans)
+        artist = BboxImage(box, cmap=_image_cmap(), interpolation="nearest", resample=False, origin="upper")
+        artist.set_data(rgba)
+        self.figure.add_artist(artist)
+        return artist
+
+    def values_image(self, values: np.ndarray, x: float, y: float, width: float, height: float, low: float,
+                     high: float, cmap: str):
+        """Per-pixel ``values`` (rows x cols) coloured on [low, high] and resampled to the pixels
+        of the box at the figure's resolution; the artist keeps ``values`` as ``mfcli_values`` and
+        the scale as ``mfcli_scale`` (what the panel shows, for tests)."""
+        rows = max(1, int(round(height * self.dpi)))
+        cols = max(1, int(round(width * self.dpi)))
+        artist = self.image(colorize(resample(values, rows, cols), low, high, cmap), x, y, width, height)
+        artist.mfcli_values = values
+        artist.mfcli_scale = (low, high)
+        return artist
+
+    def text(self, x: float, y: float, text: str, size: float = 7.0, ha: str = "center", va: str = "top",
+             color: str = "#222222", weight: str = "normal", rotation: float = 0.0, gid: str | None = None):
+        """A text at (``x``, ``y``) inches; ``gid`` names what it is (e.g. the tick labels of one axis)."""
+        return self.figure.text(x, y, text, transform=self.transform, fontsize=size, ha=ha, va=va, color=color,
+                                fontweight=weight, rotation=rotation, linespacing=1.15, gid=gid,
+                                rotation_mode="anchor" if rotation else "default")
+
+    def line(self, xs, ys, color: str, width: float = 1.0, style: str = "solid") -> None:
+        """A polyline (NaN breaks it), batched with the others of the same colour, width and style."""
+        xs = np.asarray(xs, dtype=np.float64)
+        ys = np.asarray(ys, dtype=np.float64)
+        breaks = ~(np.isfinite(xs) & np.isfinite(ys))
+        pieces = np.split(np.column_stack([xs, ys]), np.flatnonzero(breaks))
+        batch = self._segments.setdefault((color, width, style), [])
+        for piece in pieces:
+            piece = piece[np.all(np.isfinite(piece), axis=1)]
+            if len(piece) >= 2:
+                batch.append(piece)
+
+    def markers(self, xs, ys, color: str, size: float = 3.0) -> None:
+        from matplotlib.lines import Line2D
+
+        self.figure.add_artist(Line2D(xs, ys, transform=self.transform, linestyle="none", marker="o",
+                                      markersize=size, color=color, markeredgewidth=0))
+
+    def frame(self, x: float, y: float, width: float, height: float, color: str, linewidth: float = 1.6) -> None:
+        self._frames.append((x, y, width, height, color, linewidth))
+
+    def fill(self, x: float, y: float, width: float, height: float, color: str) -> None:
+        """A filled rectangle, drawn below the lines."""
+        self._fills.append((x, y, width, height, color))
+
+    def legend(self, x: float, y: float, width: float, entries: list[tuple[str, str, str]], size: float = 7.0,
+               columns: int = 1, title: str | None = None) -> float:
+        """Legend entries (label, colour, line style) as line samples and texts, row by row in
+        ``columns`` columns from (``x``, ``y``), each fitted to its column; returns the height used."""
+        step = size / 72 * 1.45
+        column_w = width / columns
+        top = y
+        if title:
+            self.text(x, y, self.fit(title, width, size, "bold"), size=size, ha="left", va="top", weight="bold")
+            top += step
+        for number, (label, color, style) in enumerate(entries):
+            row, column = divmod(number, columns)
+            ty = top + row * step + step / 2
+            tx = x + column * column_w
+            self.line([tx, tx + 0.25], [ty, ty], color, 1.5, style)
+            self.text(tx + 0.32, ty, self.fit(label, column_w - 0.36, size), size=size, ha="left", va="center")
+        rows = -(-len(entries) // columns)
+        return top - y + rows * step
+
+    def colorbar(self, x: float, y: float, height: float, low: float, high: float, cmap: str, label: str,
+                 bar_width: float = 0.11, size: float = 6.5, n_ticks: int = 4) -> float:
+        """A vertical colour bar at (``x``, ``y``) with about ``n_ticks`` ticks and a label on its
+        right; returns the width it takes (inches)."""
+        gradient = colorize(np.linspace(high, low, max(2, int(round(height * self.dpi))))[:, None], low, high, cmap)
+        self.image(gradient, x, y, bar_width, height)
+        self.frame(x, y, bar_width, height, "#555555", 0.5)
+        ticks = nice_ticks(low, high, n_ticks)
+        widest = 0.0
+        for value, text in zip(ticks, tick_labels(ticks)):
+            ty = y + height * (high - value) / (high - low if high > low else 1.0)
+            self.line([x + bar_width, x + bar_width + 0.04], [ty, ty], "#555555", 0.5)
+            self.text(x + bar_width + 0.06, ty, text, size=size, ha="left", va="center", gid=f"cbar-{x}-{y}")
+            widest = max(widest, self.text_width(text, size))
+        label_x = x + bar_width + 0.08 + widest + 0.05
+        lines = self.wrap(label, height, size, 2)
+        self.text(label_x, y + height / 2, "\n".join(lines), size=size, ha="center", va="top", rotation=90)
+        return label_x + len(lines) * size / 72 * 1.3 - x
+
+    def finish(self):
+        """Add the batched fills, lines and frames; returns the Figure."""
+        from matplotlib.collections import LineCollection, PolyCollection
+
+        def box(x, y, w, h):
+            return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]])
+
+        if self._fills:
+            self.figure.add_artist(PolyCollection([box(*f[:4]) for f in self._fills], transform=self.transform,
+                                                  facecolors=[f[4] for f in self._fills], edgecolors="none",
+                                                  zorder=0.5))
+        for (color, width, style), segments in self._segments.items():
+            if segments:
+                self.figure.add_artist(LineCollection(segments, colors=color, linewidths=width, linestyles=style,
+                                                      capstyle="round", joinstyle="round", transform=self.transform,
+                                                      zorder=2))
+        if self._frames:
+            self.figure.add_artist(LineCollection([box(*f[:4]) for f in self._frames], transform=self.transform,
+                                                  colors=[f[4] for f in self._frames],
+                                                  linewidths=[f[5] for f in self._frames], joinstyle="miter",
+                                                  zorder=2.5))
+        self._segments, self._frames, self._fills = {}, [], []
+        return self.figure
+
+
+class Plot:
+    """A plotting box on a :class:`Canvas`: data coordinates mapped to the box (``y`` on a log
+    scale with ``ylog``), with axis lines, ticks, tick labels and a grid drawn as plain lines and
+    texts. Tick labels are spaced so that they never overlap: fewer ticks where labels are wide."""
+
+    TICK_SIZE = 6.5
+    _numbers = itertools.count(1)  # names the tick labels of each plot (gid), for checks of what is drawn
+
+    def __init__(self, canvas: Canvas, x: float, y: float, width: float, height: float, xlim, ylim,
+                 ylog: bool = False):
+        self.canvas, self.x, self.y, self.width, self.height = canvas, x, y, width, height
+        self.number = next(self._numbers)
+        self.xlim = (float(xlim[0]), float(xlim[1]))
+        self.ylog = ylog
+        self.ylim = (float(ylim[0]), float(ylim[1]))
+
+    def _ty(self, values):
+        values = np.asarray(values, dtype=np.float64)
+        return np.log10(np.where(values > 0, values, np.nan)) if self.ylog else values
+
+    def X(self, values) -> np.ndarray:
+        low, high = self.xlim
+        return self.x + self.width * (np.asarray(values, dtype=np.float64) - low) / (high - low if high > low else 1.0)
+
+    def Y(self, values) -> np.ndarray:
+        low, high = self._ty(self.ylim)
+        return self.y + self.height * (1.0 - (self._ty(values) - low) / (high - low if high > low else 1.0))
+
+    def line(self, xs, ys, color: str, width: float = 1.3, style: str = "solid", markers: bool = False) -> None:
+        px, py = self.X(xs), self.Y(ys)
+        self.canvas.line(px, py, color, width, style)
+        if markers:
+            keep = np.isfinite(px) & np.isfinite(py)
+            self.canvas.markers(px[keep], py[keep], color)
+
+    def vspan(self, x0: float, x1: float, color: str) -> None:
+        left, right = self.X([x0, x1])
+        self.canvas.fill(float(left), self.y, float(right - left), self.height, color)
+
+    def _spaced(self, ticks: np.ndarray, labels: list[str], horizontal: bool) -> tuple[np.ndarray, list[str]]:
+        """Every other tick dropped until the labels have room between them."""
+        ticks, labels = np.asarray(ticks), list(labels)
+        while len(ticks) > 2:
+            positions = self.X(ticks) if horizontal else self.Y(ticks)
+            if horizontal:
+                sizes = [self.canvas.text_width(text, self.TICK_SIZE) for text in labels]
+            else:
+                sizes = [self.TICK_SIZE / 72 * 1.2] * len(labels)
+            gaps = np.abs(np.diff(positions)) - (np.array(sizes[:-1]) + np.array(sizes[1:])) / 2
+            if np.all(gaps >= 0.08):
+                break
+            ticks, labels = ticks[::2], labels[::2]
+        return ticks, labels
+
+    def axes(self, xticks, xlabels, yticks, ylabels, xlabel: str | None = None, ylabel: str | None = None,
+             grid: bool = True, label_size: float = 7.5) -> None:
+        """Axis lines on the left and bottom, ticks with labels, an optional y grid and axis labels."""
+        canvas = self.canvas
+        bottom, right = self.y + self.height, self.x + self.width
+        xticks, xlabels = self._spaced(xticks, xlabels, True)
+        yticks, ylabels = self._spaced(yticks, ylabels, False)
+        canvas.line([self.x, right], [bottom, bottom], "#333333", 0.8)
+        canvas.line([self.x, self.x], [self.y, bottom], "#333333", 0.8)
+        for value, text in zip(xticks, xlabels):
+            tx = float(self.X(value))
+            canvas.line([tx, tx], [bottom, bottom + 0.035], "#333333", 0.8)
+            canvas.text(tx, bottom + 0.05, text, size=self.TICK_SIZE, va="top", gid=f"xtick-{self.number}")
+        widest = 0.0
+        for value, text in zip(yticks, ylabels):
+            ty = float(self.Y(value))
+            canvas.line([self.x - 0.035, self.x], [ty, ty], "#333333", 0.8)
+            canvas.text(self.x - 0.05, ty, text, size=self.TICK_SIZE, ha="right", va="center",
+                        gid=f"ytick-{self.number}")
+            widest = max(widest, canvas.text_width(text, self.TICK_SIZE))
+            if grid:
+                canvas.line([self.x, right], [ty, ty], "#dddddd", 0.6)
+        if xlabel:
+            canvas.text(self.x + self.width / 2, bottom + 0.07 + self.TICK_SIZE / 72 * 1.25,
+                        canvas.fit(xlabel, self.width, label_size), size=label_size, va="top")
+        if ylabel:
+            canvas.text(self.x - 0.1 - widest, self.y + self.height / 2, canvas.fit(ylabel, self.height, label_size),
+                        size=label_size, ha="center", va="bottom", rotation=90)
