@@ -76,17 +76,27 @@ def test_streamed_blocks_take_a_block_size(stored):
     assert [stop - start for start, stop, _ in column_blocks(engine, 200)] == [200, 200, 117]
 
 
-@pytest.mark.parametrize("sizes", [[517], [1] * 517, [100, 3, 250, 164], [37] * 13 + [36]])
-def test_aligned_blocks_regroup_any_blocks_onto_the_grid(sizes):
-    from mfcli.models.matrix import aligned_blocks
+@pytest.mark.parametrize("sizes", [[517], [1] * 517, [100, 3, 250, 164], [37] * 13 + [36], [128, 389]])
+def test_fused_pass_hands_the_grid_blocks_in_order_whatever_the_engine_blocks(sizes):
+    """Blocks of any widths: the update sees exactly the grid blocks, in column order, with
+    B = W^T X_J, and the pass returns X H^T of the blocks it returned."""
+    from mfcli.models.matrix import fused_pass
 
-    X = np.arange(3 * 517, dtype=float).reshape(3, 517)
+    rng = np.random.default_rng(7)
+    X, W = rng.random((3, 517)), rng.random((3, 2))
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     blocks = ((int(a), int(b), X[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
-    out = list(aligned_blocks(blocks, 128, 517))
-    assert [(a, b) for a, b, _ in out] == [(0, 128), (128, 256), (256, 384), (384, 512), (512, 517)]
-    for start, stop, block in out:
-        np.testing.assert_array_equal(block, X[:, start:stop])
+    seen, H = [], np.empty((2, 517))
+
+    def update(B, cols):
+        seen.append((cols.start, cols.stop))
+        np.testing.assert_allclose(B, W.T @ X[:, cols], rtol=1e-12)
+        H[:, cols] = 2 * B + cols.start
+        return H[:, cols]
+
+    out = fused_pass(blocks, W, update, 128, X.shape, X.dtype)
+    assert seen == [(0, 128), (128, 256), (256, 384), (384, 512), (512, 517)]
+    np.testing.assert_allclose(out, X @ H.T, rtol=1e-12)
 
 
 @pytest.mark.parametrize("fortran, transposed", [(False, False), (True, False), (False, True)])
@@ -180,3 +190,212 @@ def test_device_cuda_without_a_gpu_says_so():
         check_device("cuda")
     with pytest.raises(ParameterError, match="unknown device"):
         check_device("tpu")
+
+
+# --------------------------------------------------------------------------- direct reads of HDF5 slabs
+
+LAYOUTS = {  # name: (dataset keywords, stored transposed, whether DirectReader reads it)
+    "contiguous": ({}, False, True),
+    "contiguous transposed": ({}, True, True),
+    "chunks across all rows": ({"chunks": (23, 64)}, False, True),
+    "one chunk": ({"chunks": (23, 517)}, False, True),
+    "chunks across all columns, transposed": ({"chunks": (64, 23)}, True, True),
+    "uint16": ({"chunks": (23, 100), "dtype": np.uint16}, False, True),
+    "big-endian": ({"dtype": ">f4"}, False, True),
+    "gzip": ({"chunks": (23, 64), "compression": "gzip"}, False, False),
+    "chunks cut the rows": ({"chunks": (5, 64)}, False, False),
+}
+
+
+@pytest.mark.parametrize("userblock", [0, 512])  # MATLAB v7.3 files have a 512-byte user block
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_direct_reader_reads_what_h5py_reads(tmp_path, layout, userblock):
+    from mfcli.engines.stream import DirectReader
+
+    options, transposed, direct = LAYOUTS[layout]
+    rng = np.random.default_rng(8)
+    X = (1000 * rng.random((23, 517))).astype(options.get("dtype", np.float64))
+    stored = np.ascontiguousarray(X.T) if transposed else X
+    with h5py.File(tmp_path / "x.h5", "w", userblock_size=userblock) as f:
+        f.create_dataset("X", data=stored, **options)
+    axis = 0 if transposed else 1
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        reader = DirectReader.of(f["X"], axis)
+    assert (reader is not None) == direct
+    engine = StreamedMatrix(H5Source(str(tmp_path / "x.h5"), "X", transposed=transposed), chunk_size=50)
+    if reader is not None:
+        for start, stop in [(0, 517), (0, 1), (516, 517), (63, 129), (64, 128), (100, 450), (500, 517)]:
+            expected = stored[start:stop] if transposed else stored[:, start:stop]
+            np.testing.assert_array_equal(reader.read(start, stop), expected)
+            assert reader.slab(np.s_[start:stop, :] if transposed else np.s_[:, start:stop]) == (start, stop)
+        assert reader.slab(np.s_[:, 2:5] if transposed else np.s_[2:5, :]) is None  # not a whole slab
+    # the engine reads X exactly, directly or through h5py
+    np.testing.assert_array_equal(engine.columns(np.arange(517)), X.astype(engine.dtype))
+    np.testing.assert_array_equal(np.concatenate([b for _, _, b in engine.blocks()], axis=1), X.astype(engine.dtype))
+
+
+def test_direct_reader_leaves_unwritten_chunks_to_h5py(tmp_path):
+    from mfcli.engines.stream import DirectReader
+
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("X", shape=(4, 300), dtype=np.float32, chunks=(4, 64), fillvalue=7)[:, :64] = 1
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        assert DirectReader.of(f["X"], 1) is None
+    engine = StreamedMatrix(H5Source(str(tmp_path / "x.h5"), "X"))
+    assert engine.sq_norm() == pytest.approx(4 * 64 + 49 * 4 * 236)
+
+
+def test_a_truncated_file_is_a_one_line_error_from_the_pool_threads(tmp_path):
+    """A read failing on a pool thread surfaces in the solver's thread with its own error."""
+    from mfcli.errors import DataError
+    from mfcli.models.matrix import project_update
+
+    X = np.random.default_rng(9).random((23, 4000))
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("X", data=X, chunks=(23, 512))
+    engine = StreamedMatrix(H5Source(str(tmp_path / "x.h5"), "X"), chunk_size=1000)
+    size = (tmp_path / "x.h5").stat().st_size
+    with open(tmp_path / "x.h5", "r+b") as fh:
+        fh.truncate(size - 20000)
+    with pytest.raises(DataError, match="ends before its data"):
+        project_update(engine, np.ones((23, 2)), lambda B, cols: B)
+
+
+# --------------------------------------------------------------------------- the solver step on every engine
+
+def step_engines(path, chunk):
+    yield StreamedMatrix(H5Source(str(path), "X"), chunk_size=chunk)
+    yield StreamedMatrix(H5Source(str(path), "XT", transposed=True), chunk_size=chunk, prefetch=False)
+    if importlib.util.find_spec("dask") is None:  # the dask extra is optional: the stream checks still ran
+        return
+    from mfcli.engines.dask import DaskMatrix
+
+    yield DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=chunk, persist=True)
+    yield DaskMatrix.from_source(H5Source(str(path), "XT", transposed=True), chunk_size=chunk, persist=False)
+
+
+@pytest.mark.parametrize("chunk", [1, 50, 256, 300, 4096])
+def test_project_update_hands_every_engine_the_same_grid_blocks(stored, monkeypatch, chunk):
+    """Whatever an engine's chunks (smaller, equal to, larger than or across the update grid of
+    256 columns), the update sees the grid blocks in column order with B = W^T X_J, and the
+    step returns X H^T of the blocks it returned."""
+    from mfcli.models import matrix
+
+    monkeypatch.setattr(matrix, "UPDATE_BLOCK_BYTES", 1)  # the grid: 256 columns
+    path, X = stored
+    rng = np.random.default_rng(10)
+    W = rng.random((23, 3))
+    for engine in [InMemoryMatrix(X), *step_engines(path, chunk)]:
+        seen, H = [], np.empty((2, 517))
+
+        def update(B, cols):
+            seen.append((cols.start, cols.stop))
+            np.testing.assert_allclose(B, W.T @ X[:, cols], rtol=1e-12)
+            H[:, cols] = B[:2] * 2 + cols.start
+            return H[:, cols]
+
+        out = matrix.project_update(engine, W, update)
+        assert seen == [(0, 256), (256, 512), (512, 517)], type(engine).__name__
+        np.testing.assert_allclose(out, X @ H.T, rtol=1e-12)
+
+
+def test_a_step_leaves_blas_threads_as_they_were(stored):
+    """The pool's passes run BLAS on one thread per call and give the threads back after."""
+    from threadpoolctl import threadpool_info
+
+    from mfcli.models.matrix import project_update
+
+    path, _ = stored
+    before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    inside = []
+
+    def update(B, cols):
+        inside.extend(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+        return B
+
+    for engine in step_engines(path, 100):
+        inside.clear()
+        project_update(engine, np.ones((23, 2)), update)
+        assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == before
+        pooled = getattr(engine, "prefetch", True)  # without prefetch, one thread and BLAS's own
+        assert set(inside) == ({1} if pooled else set(before))
+
+
+# --------------------------------------------------------------------------- Dask: X held where it is computed
+
+def counting_reads(monkeypatch):
+    """Count the chunk reads of H5Source (what the Dask tasks call; not Dask's empty probe)."""
+    reads = []
+    original = H5Source.read
+
+    def read(self, key):
+        if all(k.stop != k.start for k in key):
+            reads.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(H5Source, "read", read)
+    return reads
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_dask_reads_the_file_once_when_held_and_once_per_iteration_when_not(stored, monkeypatch, persist):
+    pytest.importorskip("dask")
+    from mfcli.engines.dask import DaskMatrix
+    from mfcli.models.nmf import nmf
+
+    path, X = stored
+    reads = counting_reads(monkeypatch)
+    counts = []
+    for iterations in (3, 6):
+        reads.clear()
+        engine = DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=100, persist=persist)
+        layer = nmf(engine, 3, init="random", max_iter=iterations, tol=0).layers[0]
+        counts.append(len(reads))
+        assert engine.persisted is persist
+    expected = nmf(X, 3, init="random", max_iter=6, tol=0).layers[0]
+    np.testing.assert_allclose(layer.W, expected.W, rtol=1e-8, atol=1e-12)
+    chunks = 6  # 517 columns, 100 a chunk
+    if persist:
+        assert counts == [chunks, chunks]  # read once, whatever the iterations
+    else:
+        assert counts[1] - counts[0] == 3 * chunks  # one read of each chunk per iteration
+
+
+def test_dask_holds_x_only_when_it_fits_the_memory_share(stored, monkeypatch):
+    pytest.importorskip("dask")
+    from mfcli.engines import dask as dask_engine
+
+    path, X = stored
+    engine = dask_engine.DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=100)
+    monkeypatch.setattr(dask_engine, "available_memory", lambda: 2 * engine.nbytes - 1)
+    assert engine.persisted is None
+    engine.col_sq_norms()
+    assert engine.persisted is False  # X takes more than half of what is available
+    engine = dask_engine.DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=100)
+    monkeypatch.setattr(dask_engine, "available_memory", lambda: 2 * engine.nbytes)
+    np.testing.assert_allclose(engine.col_sq_norms(), (X ** 2).sum(axis=0), rtol=1e-12)
+    assert engine.persisted is True
+    engine.clip_negative = True  # the held chunks were X as the solvers saw it: made again
+    assert engine._held is None
+    np.testing.assert_allclose(engine.WtX(np.ones((23, 1))), X.sum(axis=0, keepdims=True), rtol=1e-12)
+
+
+def test_dask_chunks_on_a_cluster_are_whole_update_blocks_about_four_per_thread():
+    pytest.importorskip("dask")
+    from mfcli.engines.dask import MAX_CLUSTER_CHUNK_BYTES, default_chunk_columns
+    from mfcli.models.matrix import block_columns
+
+    class Cluster:  # what default_chunk_columns asks of a Client
+        def __init__(self, threads):
+            self.threads = threads
+
+        def nthreads(self):
+            return {"tcp://worker": self.threads}
+
+    grid = block_columns(162, np.float32)
+    assert default_chunk_columns(162, 10**6, np.float32) == grid  # local threads: the update blocks
+    chunk = default_chunk_columns(162, 10**6, np.float32, Cluster(2))
+    assert chunk % grid == 0 and 7 <= -(-10**6 // chunk) <= 8
+    assert default_chunk_columns(162, 1000, np.float32, Cluster(2)) == grid  # never below an update block
+    widest = default_chunk_columns(162, 10**9, np.float32, Cluster(2))
+    assert widest % grid == 0 and widest * 162 * 4 <= MAX_CLUSTER_CHUNK_BYTES

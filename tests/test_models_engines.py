@@ -40,7 +40,8 @@ def engines(path):
         return
     from mfcli.engines.dask import DaskMatrix
 
-    yield DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=150)
+    yield DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=150)  # held in memory
+    yield DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=300, persist=False)  # read at each pass
 
 
 @pytest.mark.parametrize("solver", ["hals", "mu"])
@@ -100,14 +101,25 @@ PASSES_PER_ITERATION = [  # what the docstrings promise on a streaming engine
 ]
 
 
+def pass_counting_engine(name, path):
+    if name == "stream":
+        return StreamedMatrix(H5Source(str(path), "X"), chunk_size=128)
+    pytest.importorskip("dask")
+    from mfcli.engines.dask import DaskMatrix
+
+    return DaskMatrix.from_source(H5Source(str(path), "X"), chunk_size=128, persist=False)
+
+
+@pytest.mark.parametrize("engine_name", ["stream", "dask"])
 @pytest.mark.parametrize("name, run, per_iteration", PASSES_PER_ITERATION, ids=[p[0] for p in PASSES_PER_ITERATION])
-def test_streamed_passes_per_iteration(stored, name, run, per_iteration):
-    """Each iteration (each sweep of a deep model) reads the streamed file as often as documented:
-    three more iterations, three times that many more passes."""
+def test_streamed_passes_per_iteration(stored, name, run, per_iteration, engine_name):
+    """Each iteration (each sweep of a deep model) reads the streamed file as often as documented
+    (Dask: each pass over X, the file read when X is not held): three more iterations, three
+    times that many more passes."""
     path, _ = stored
     counts = []
     for iterations in (3, 6):
-        engine = StreamedMatrix(H5Source(str(path), "X"), chunk_size=128)
+        engine = pass_counting_engine(engine_name, path)
         run(engine, iterations)
         counts.append(engine.passes)
     assert counts[1] - counts[0] == 3 * per_iteration, counts

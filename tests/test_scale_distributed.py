@@ -34,15 +34,19 @@ def scene(tmp_path_factory):
     return path, Y
 
 
-def test_nmf_on_a_distributed_cluster_gives_the_in_memory_result(cluster, scene):
+@pytest.mark.parametrize("persist", [True, False])
+def test_nmf_on_a_distributed_cluster_gives_the_in_memory_result(cluster, scene, persist):
+    """X held on the workers (futures made once) or read there at each pass; five chunks in
+    one update block, so W^T X comes back in parts and X H^T waits for the block's H."""
     from mfcli.engines.dask import DaskMatrix
     from mfcli.engines.stream import H5Source
     from mfcli.models.nmf import nmf
 
     _, client = cluster
     path, Y = scene
-    data = DaskMatrix.from_source(H5Source(str(path), "Y"), chunk_size=500, client=client)
+    data = DaskMatrix.from_source(H5Source(str(path), "Y"), chunk_size=500, client=client, persist=persist)
     layer = nmf(data, 3, max_iter=20, tol=0, seed=1).layers[0]
+    assert data.persisted is persist
     expected = nmf(Y, 3, max_iter=20, tol=0, seed=1).layers[0]
     np.testing.assert_allclose(layer.W, expected.W, rtol=1e-8, atol=1e-12)
     assert layer.relative_error == pytest.approx(expected.relative_error, rel=1e-10)

@@ -99,8 +99,8 @@ engine_options = stack_options(
                       "block of columns, bounded memory); dask (a Dask array: local threads, or a cluster with "
                       "--scheduler). Same results on every engine."),
     click.option("--chunk-size", type=click.IntRange(min=1), default=None, metavar="N",
-                 help="Columns per block read by the stream engine (default 32768) or per Dask chunk (default: "
-                      "about 8 MiB of X)."),
+                 help="Columns per block read by the stream engine or per Dask chunk (default: about 8 MiB of X; "
+                      "on a Dask cluster, about four chunks per worker thread)."),
     click.option("--scheduler", metavar="ADDRESS",
                  help="dask.distributed scheduler for --engine dask, e.g. tcp://host:8786 (default: local threads)."),
     click.option("--device", default="cpu", show_default=True, metavar="DEVICE",

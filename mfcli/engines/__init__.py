@@ -7,8 +7,11 @@ norms, a few columns). An engine is an implementation of that interface:
   ``device="cuda"``, a torch tensor on a GPU (:class:`mfcli.engines.gpu.TorchMatrix`);
 - ``stream``: a stored array (HDF5 dataset, MATLAB v7.3 variable, ``.npy``) read block by block
   of columns, in bounded memory (:class:`mfcli.engines.stream.StreamedMatrix`);
-- ``dask``: a Dask array, on local threads or a dask.distributed cluster
-  (:class:`mfcli.engines.dask.DaskMatrix`).
+- ``dask``: a Dask array, on local threads or a dask.distributed cluster, held in memory where
+  it is computed when it fits (:class:`mfcli.engines.dask.DaskMatrix`).
+
+Both compute a solver's step (W^T X, the update, X H^T) in one pipelined pass over their chunks
+(:func:`mfcli.engines.base.pipelined_project_update`).
 
 So there is one copy of each algorithm, and the same seed gives the same result on every
 engine up to floating-point summation order.
@@ -24,11 +27,11 @@ ENGINES = ("memory", "stream", "dask")
 def open_matrix(source, engine: str, dtype=None, chunk_size: int | None = None, client=None):
     """The DataMatrix of ``engine`` ("stream" or "dask") over a stored ``source``
     (:class:`~mfcli.engines.stream.H5Source`, :class:`~mfcli.engines.stream.NpySource`)."""
-    from mfcli.engines.stream import DEFAULT_CHUNK, StreamedMatrix
+    from mfcli.engines.stream import StreamedMatrix
     from mfcli.errors import ParameterError
 
     if engine == "stream":
-        return StreamedMatrix(source, dtype=dtype, chunk_size=chunk_size or DEFAULT_CHUNK)
+        return StreamedMatrix(source, dtype=dtype, chunk_size=chunk_size)
     if engine == "dask":
         from mfcli.engines.dask import DaskMatrix
 

@@ -1,10 +1,16 @@
 """What the out-of-core engines share: column norms made in one pass and kept (and forgotten
-when ``clip_negative`` changes), and the scan of the input checks (NaN, Inf and negative values
-counted where the data are)."""
+when ``clip_negative`` changes), the scan of the input checks (NaN, Inf and negative values
+counted where the data are), and the pipelined step of an alternating solver over chunks of
+columns computed by a pool of threads or a Dask cluster (:func:`pipelined_project_update`)."""
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -88,3 +94,187 @@ class ColumnNorms:
             col[start:stop] = norms
         self._keep_norms(col)
         return counts
+
+
+# ---------------------------------------------------------------------- chunks computed in parallel
+
+def left_product(block: np.ndarray, Wt: np.ndarray) -> np.ndarray:
+    """W^T X_c (a task where the chunk is)."""
+    return Wt @ block
+
+
+def right_product(block: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """X_c H_c^T (a task where the chunk is)."""
+    return block @ H.T
+
+
+def right_product64(block: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """X_c H_c^T in float64 whatever the chunk's dtype (``accurate`` sums, see project_update)."""
+    return np.asarray(block, dtype=np.float64) @ np.asarray(H, dtype=np.float64).T
+
+
+class ThreadRunner:
+    """Tasks on a pool of threads of this process, one per core, each started when the futures
+    among its arguments are done (so no thread waits for another's task).
+
+    During a pass (:meth:`pass_context`) BLAS runs on one thread per call, as in Dask's worker
+    processes: the pool's threads are the parallelism, and BLAS's own threads on top of them
+    would oversubscribe the cores (and spin when other processes compete for them).
+    """
+
+    def __init__(self, threads: int | None = None):
+        self.threads = max(1, threads or os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self._controller = None
+
+    def pass_context(self):
+        if self._controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._controller = ThreadpoolController()
+        return self._controller.limit(limits=1, user_api="blas")
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="mfcli-engine")
+        return self._pool
+
+    @staticmethod
+    def done(value) -> Future:
+        future: Future = Future()
+        future.set_result(value)
+        return future
+
+    def submit(self, func: Callable, *args) -> Future:
+        """``func(*args)`` on the pool, futures among ``args`` replaced by their results, once
+        they are done."""
+        held = [func, args]
+
+        def run():
+            # let go of the arguments once used: the dependencies keep this function among their
+            # callbacks, and a chunk must be freed when its last task is done, not at the next GC
+            call, values = held
+            held.clear()
+            return call(*[a.result() if isinstance(a, Future) else a for a in values])
+
+        pending = [a for a in args if isinstance(a, Future) and not a.done()]
+        if not pending:
+            return self._executor().submit(run)
+        result: Future = Future()
+        lock, remaining = threading.Lock(), [len(pending)]
+
+        def relay(inner: Future) -> None:
+            error = inner.exception()
+            if error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(inner.result())
+
+        def dependency_done(_) -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                self._executor().submit(run).add_done_callback(relay)
+
+        for dependency in pending:
+            dependency.add_done_callback(dependency_done)
+        return result
+
+    @staticmethod
+    def ready(future) -> bool:
+        return future.done()
+
+    @staticmethod
+    def gather(futures) -> list:
+        return [future.result() for future in futures]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def in_order(runner, order: list[int], launch: Callable, ahead: int, window: int) -> Iterator[tuple]:
+    """``(i, chunk, result)`` for i in ``order``, in that order, ``launch(i)`` giving (chunk,
+    future of the result) with at most ``ahead`` launched and not yet returned; results that
+    are ready together are fetched together (one round trip to a cluster, not one each; at most
+    ``window``)."""
+    queue: deque = deque()
+    launched = 0
+    ahead = max(1, ahead)
+    while launched < min(ahead, len(order)):
+        queue.append((order[launched], *launch(order[launched])))
+        launched += 1
+    while queue:
+        group = [queue.popleft()]
+        while queue and len(group) < window and runner.ready(queue[0][2]):
+            group.append(queue.popleft())
+        while launched < len(order) and len(queue) < ahead:
+            queue.append((order[launched], *launch(order[launched])))
+            launched += 1
+        for (i, chunk, _), value in zip(group, runner.gather([future for _, _, future in group])):
+            yield i, chunk, value
+
+
+def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.ndarray, update, size: int,
+                             dtype, ahead: int, window: int, accurate: bool = False) -> np.ndarray:
+    """:func:`mfcli.models.matrix.project_update` in one pass over chunks of columns
+    ``[bounds[i], bounds[i+1])`` that ``runner`` computes in parallel (``load(i)``: chunk i, a
+    future or a held chunk).
+
+    Each chunk's ``W^T X_c`` is submitted (``ahead`` at a time); as they come back, in column
+    order, ``update`` runs here on the grid blocks of ``size`` columns they complete (so it is
+    called exactly as on every other engine), and ``X_c H_c^T`` is submitted to a chunk as soon
+    as its columns of H are known, while the other chunks are being computed. The partial
+    products are summed in float64 in column order: the same result whatever the timing
+    (``accurate``: each product in float64 too, and the float64 sum returned).
+    """
+    dtype = np.dtype(dtype)
+    h_dtype = np.float64 if accurate else dtype
+    product = right_product64 if accurate and dtype != np.float64 else right_product
+    n = int(bounds[-1])
+    Wt = np.ascontiguousarray(W.T, dtype=dtype)
+
+    def launch(i: int):
+        chunk = load(i)
+        return chunk, runner.submit(left_product, chunk, Wt)
+
+    partials = []
+    waiting: dict[int, list] = {}  # chunk -> [its handle, its columns of H, columns still missing]
+    parts: list[np.ndarray] = []  # W^T X of the grid block in progress, from one chunk or more
+    for i, chunk, B_chunk in in_order(runner, list(range(len(bounds) - 1)), launch, ahead, window):
+        start, stop = int(bounds[i]), int(bounds[i + 1])
+        waiting[i] = [chunk, None, stop - start]
+        position = start
+        while position < stop:
+            cell_start = (position // size) * size
+            cell_stop = min(cell_start + size, n)
+            part_stop = min(stop, cell_stop)
+            parts.append(B_chunk[:, position - start:part_stop - start])
+            position = part_stop
+            if part_stop < cell_stop:
+                continue
+            B = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            parts = []
+            H = np.asarray(update(B, slice(cell_start, cell_stop)), dtype=h_dtype)
+            for j in sorted(waiting):  # the chunks this grid block covers
+                left, right = max(cell_start, int(bounds[j])), min(cell_stop, int(bounds[j + 1]))
+                if left >= right:
+                    continue
+                entry = waiting[j]
+                if entry[1] is None:
+                    entry[1] = np.empty((H.shape[0], int(bounds[j + 1] - bounds[j])), dtype=h_dtype)
+                entry[1][:, left - int(bounds[j]):right - int(bounds[j])] = H[:, left - cell_start:right - cell_start]
+                entry[2] -= right - left
+                if entry[2] == 0:
+                    partials.append(runner.submit(product, entry[0], entry[1]))
+                    del waiting[j]
+    total = None
+    for value in runner.gather(partials):  # in column order
+        if total is None:
+            total = np.zeros(value.shape, dtype=np.float64)
+        total += value
+    if total is None:  # no columns
+        raise ValueError("no columns to update")
+    return total if accurate else total.astype(dtype, copy=False)

@@ -11,13 +11,15 @@ Optional, where an engine reads X block by block anyway: ``blocks(block_size=Non
 ``(start, stop, X[:, start:stop])``. :func:`project_update` uses it to fuse the two products of
 an alternating solver into ONE pass (``W^T X`` block, update that block of H, ``X H^T`` from
 the same block while it is in memory), and :func:`column_blocks` to stream elementwise losses
-(beta-divergences); engines without ``blocks`` fall back to ``WtX``/``XHt``/``columns``.
+(beta-divergences); engines without ``blocks`` fall back to ``WtX``/``XHt``/``columns``. An
+engine may also do that whole step its own way (``project_update(W, update, size)``: the stream
+and Dask engines).
 
 Whatever the engine and its block size, :func:`project_update` hands the solver's update the
-same column ranges, those of :func:`update_block_size` (:func:`aligned_blocks` regroups an
-engine's blocks onto that grid), so an update whose rule looks at a whole block (the early stop
-of accelerated HALS's inner sweeps) makes the same decisions on every engine, and the same
-seed gives the same result up to floating-point summation order.
+same column ranges, those of :func:`update_block_size` (an engine's blocks are regrouped onto
+that grid), so an update whose rule looks at a whole block (the early stop of accelerated
+HALS's inner sweeps) makes the same decisions on every engine, and the same seed gives the same
+result up to floating-point summation order.
 
 Solvers are written once against this interface. :class:`InMemoryMatrix` wraps a NumPy array;
 out-of-core engines (a chunked HDF5 dataset streamed block by block, a Dask array) implement
@@ -204,28 +206,6 @@ def block_columns(m: int, dtype) -> int:
     return max(256, UPDATE_BLOCK_BYTES // max(1, m * np.dtype(dtype).itemsize))
 
 
-def aligned_blocks(blocks, size: int, n: int):
-    """Regroup ``(start, stop, block)`` covering columns 0..n in order onto the grid of ranges
-    ``[k size, min((k + 1) size, n))``: views where an engine block holds a whole range, else the
-    pieces copied and joined (at most one range of ``size`` columns is held apart)."""
-    pieces: list[np.ndarray] = []
-    for start, stop, block in blocks:
-        position = start
-        while position < stop:
-            cell_start = (position // size) * size
-            cell_stop = min(cell_start + size, n)
-            piece_stop = min(stop, cell_stop)
-            piece = block[:, position - start:piece_stop - start]
-            if not pieces and position == cell_start and piece_stop == cell_stop:
-                yield cell_start, cell_stop, piece
-            else:
-                pieces.append(np.array(piece))
-                if piece_stop == cell_stop:
-                    yield cell_start, cell_stop, np.concatenate(pieces, axis=1)
-                    pieces = []
-            position = piece_stop
-
-
 def column_blocks(data: DataMatrix, block_size: int | None = None):
     """Yield ``(start, stop, X[:, start:stop])`` over all columns of any engine: its own
     ``blocks()`` where it has one, else ``columns()`` on consecutive ranges of
@@ -248,46 +228,31 @@ def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = Fal
     For each block ``J`` of columns, ``update(W^T X[:, J], J)`` (J a slice) returns the new
     ``H[:, J]`` (k x |J|; k need not be W's number of columns), which may depend only on that
     block (true of HALS, MU and ONMF coefficient updates: the problem in H separates over
-    columns). The result is ``X H^T`` (m x k) in X's dtype.
+    columns). The result is ``X H^T`` (m x k) in X's dtype. On every engine the blocks J are the
+    grid of :func:`update_block_size`, visited in column order, one at a time.
 
-    Engines that stream X (``blocks()`` and no ``fused_pass = False``) read it ONCE: each block
-    gives W^T X_J, the update, and X_J H_J^T while it is in memory, summed in float64. In memory
-    (``fused_pass = False``) the two products are two whole-matrix BLAS calls, which cost the
-    same but make far fewer multithreaded calls (those stall when other processes compete for
-    the cores), and ``update`` still runs block by block on slices of W^T X, so its small work
-    stays in cache. Engines that compute where the data are (Dask: ``column_windows``) take a
-    window of columns at a time: ``W^T X_window``, ``update`` block by block, ``X_window
-    H_window^T``, so no r x n product is held whole. Other engines without ``blocks`` get
-    ``WtX``, ``update`` block by block, then ``XHt``. On every engine the blocks J are the grid
-    of :func:`update_block_size`.
+    - An engine with its own ``project_update(W, update, size, accurate)`` (the stream and Dask
+      engines) does the whole step its way, with this contract: it reads X once, computing W^T X
+      where the data are, and calls ``update`` on this process, block by block of ``size`` columns.
+    - Engines that stream X (``blocks()`` and no ``fused_pass = False``) read it ONCE: each block
+      gives W^T X_J, the update, and X_J H_J^T while it is in memory (:func:`fused_pass`).
+    - In memory (``fused_pass = False``) the two products are two whole-matrix BLAS calls, which
+      cost the same but make far fewer multithreaded calls (those stall when other processes
+      compete for the cores), and ``update`` still runs block by block on slices of W^T X, so its
+      small work stays in cache.
+    - Other engines get ``WtX``, ``update`` block by block, then ``XHt``.
 
     ``accurate``: return X H^T in float64, every product and sum in float64 (float32 data: blocks
     of X converted, :meth:`InMemoryMatrix.XHt64`; streamed and Dask engines likewise block by
-    block), so every engine gives the same float64 numbers. Float32 sums over many columns err by about 1e-7
-    relative, which a relative error computed from Gram matrices amplifies by 1/error^2.
+    block), so every engine gives the same float64 numbers. Float32 sums over many columns err by
+    about 1e-7 relative, which a relative error computed from Gram matrices amplifies by 1/error^2.
     """
     dtype = np.dtype(data.dtype)
     n = data.shape[1]
     size = update_block_size(data)
-    windows = getattr(data, "column_windows", None)
-    if windows is not None:
-        total = None
-        for window_start, window_stop in windows(size):
-            window = slice(window_start, window_stop)
-            B = data.WtX(W, columns=window)
-            H = None
-            for start in range(window_start, window_stop, size):
-                stop = min(start + size, window_stop)
-                H_block = update(B[:, start - window_start:stop - window_start], slice(start, stop))
-                if H is None:
-                    H = np.empty((H_block.shape[0], window_stop - window_start), dtype=dtype)
-                H[:, start - window_start:stop - window_start] = H_block
-            product = data.XHt(H, columns=window, accurate=True) if accurate and dtype != np.float64 \
-                else data.XHt(H, columns=window)
-            if total is None:
-                total = np.zeros(product.shape, dtype=np.float64)
-            total += product
-        return total if accurate else total.astype(dtype, copy=False)
+    own = getattr(data, "project_update", None)
+    if own is not None:
+        return own(W, update, size, accurate=accurate)
     blocks = getattr(data, "blocks", None)
     if blocks is None or not getattr(data, "fused_pass", True):
         B = data.WtX(W)
@@ -301,15 +266,45 @@ def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = Fal
         if accurate and dtype != np.float64 and hasattr(data, "XHt64"):
             return data.XHt64(H)
         return np.asarray(data.XHt(H), dtype=np.float64 if accurate else dtype)
+    return fused_pass(blocks(), W, update, size, data.shape, dtype, accurate=accurate)
+
+
+def fused_pass(blocks, W: np.ndarray, update, size: int, shape: tuple[int, int], dtype,
+               accurate: bool = False) -> np.ndarray:
+    """:func:`project_update` in one pass over ``blocks`` (``(start, stop, X[:, start:stop])`` in
+    column order, any widths): ``W^T`` of each block's part in a grid block J goes into B_J;
+    when B_J is complete, ``H_J = update(B_J, J)`` and ``X_J H_J^T`` is added from the same parts
+    (views, never copied: a grid block holds its parts until it is complete), summed in float64
+    (``accurate``: each product in float64 too, and the float64 sum returned)."""
+    dtype = np.dtype(dtype)
+    m, n = shape
+    wide = accurate and dtype != np.float64
     Wt = np.ascontiguousarray(W.T, dtype=dtype)
     total = None
-    for start, stop, block in aligned_blocks(blocks(), size, n):
-        H_block = update(Wt @ block, slice(start, stop))
-        if accurate and dtype != np.float64:  # the same float64 products as InMemoryMatrix.XHt64
-            product = np.asarray(block, dtype=np.float64) @ np.asarray(H_block, dtype=np.float64).T
-        else:
-            product = block @ np.asarray(H_block, dtype=dtype).T
-        if total is None:
-            total = np.zeros(product.shape, dtype=np.float64)
-        total += product
+    parts: list[tuple[int, int, np.ndarray]] = []  # (offset in the grid block, its end, X part)
+    B = None
+    for start, stop, block in blocks:
+        position = start
+        while position < stop:
+            cell_start = (position // size) * size
+            cell_stop = min(cell_start + size, n)
+            part_stop = min(stop, cell_stop)
+            part = block[:, position - start:part_stop - start]
+            if position == cell_start and part_stop == cell_stop:  # the whole grid block in one part
+                B = Wt @ part
+            else:
+                if B is None:
+                    B = np.empty((Wt.shape[0], cell_stop - cell_start), dtype=dtype)
+                np.matmul(Wt, part, out=B[:, position - cell_start:part_stop - cell_start])
+            parts.append((position - cell_start, part_stop - cell_start, part))
+            if part_stop == cell_stop:
+                H = np.asarray(update(B, slice(cell_start, cell_stop)), dtype=np.float64 if wide else dtype)
+                if total is None:
+                    total = np.zeros((m, H.shape[0]), dtype=np.float64)
+                for offset, end, piece in parts:
+                    total += (np.asarray(piece, dtype=np.float64) if wide else piece) @ H[:, offset:end].T
+                parts, B = [], None
+            position = part_stop
+    if total is None:  # no columns
+        total = np.zeros((m, Wt.shape[0]), dtype=np.float64)
     return total if accurate else total.astype(dtype, copy=False)
