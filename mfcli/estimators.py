@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
     raise MissingDependencyError("scikit-learn", "sklearn", "mfcli.estimators") from exc
 
 from mfcli.models.matrix import is_sparse
-from mfcli.models.nnls import solve_coefficients
+from mfcli.models.nnls import model_penalties, solve_coefficients
 from mfcli.models.registry import get_model
 
 __all__ = ["NMF", "ONMF", "AONMF", "SemiNMF", "SparseNMF", "NsNMF", "MinVolNMF", "ArchetypalAnalysis",
@@ -59,6 +59,22 @@ def _seed(random_state) -> int:
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _frobenius_errors(X, Z: np.ndarray, C: np.ndarray) -> tuple[float, float]:
+    """(||X - Z C||_F, ||X - Z C||_F / ||X||_F): formed directly for a dense X, from Gram
+    matrices for a sparse one (||X||^2 - 2 <X C^T, Z> + <Z^T Z, C C^T>, never densified)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    C = np.asarray(C, dtype=np.float64)
+    if is_sparse(X):
+        x_sq = float(X.multiply(X).sum())
+        residual_sq = max(x_sq - 2.0 * float(np.vdot(np.asarray(X @ C.T), Z)) + float(np.vdot(Z.T @ Z, C @ C.T)), 0.0)
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        x_sq = float(np.vdot(X, X))
+        residual_sq = float(np.sum((X - Z @ C) ** 2))
+    error = float(np.sqrt(residual_sq))
+    return error, (error / np.sqrt(x_sq) if x_sq > 0 else 0.0)
 
 
 def _inverse(Z, components: np.ndarray) -> np.ndarray:
@@ -101,9 +117,7 @@ class _Factorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def transform(self, X):
         """Coefficients of new samples with the components fixed (n_samples x n_components)."""
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        H = solve_coefficients(self.components_.T, X.T, self._spec().transform)
-        return np.asarray(H.T, dtype=X.dtype)
+        return self._coefficients(self._validate(X, reset=False))
 
     def inverse_transform(self, X):
         """Samples back from coefficients: ``X @ components_``."""
@@ -155,15 +169,22 @@ class _Factorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.components_ = np.ascontiguousarray(layer.data_basis.T, dtype=X.dtype)
         self.n_components_ = rank
         self.n_iter_ = int(result.n_iter or 0)
-        self.relative_error_ = float(layer.relative_error)
-        self.reconstruction_err_ = self._reconstruction_error(X, result)
         self._fitted(result)
-        return np.ascontiguousarray(layer.data_coefficients.T, dtype=X.dtype)
+        Z = self._coefficients(X)
+        self.reconstruction_err_, self.relative_error_ = self._errors(X, Z)
+        return Z
 
-    def _reconstruction_error(self, X, result) -> float:
-        """||X - W H||_F, as scikit-learn's ``reconstruction_err_`` for the Frobenius loss."""
-        squares = X.multiply(X).sum() if is_sparse(X) else np.vdot(X, X)
-        return float(result.layers[0].relative_error) * float(np.sqrt(squares))
+    def _coefficients(self, X):
+        """The coefficients of the samples X for the fitted components, solved to the end the
+        model's way (so ``fit_transform(X)`` equals ``fit(X).transform(X)``)."""
+        layer = self.result_.layers[0]
+        H = solve_coefficients(self.components_.T, X.T, self._spec().transform,
+                               **model_penalties(self.result_, layer))
+        return np.ascontiguousarray(H.T, dtype=X.dtype)
+
+    def _errors(self, X, Z) -> tuple[float, float]:
+        """(||X - Z C||_F, that over ||X||_F) for the coefficients Z and components C."""
+        return _frobenius_errors(X, Z, self.components_)
 
     def _fitted(self, result) -> None:
         """Model-specific fitted attributes."""
@@ -208,11 +229,33 @@ class NMF(_Factorization):
         kwargs["solver"] = self.solver
         return kwargs
 
-    def _reconstruction_error(self, X, result):
-        divergence = result.summary.get("divergence")
-        if divergence is None:
-            return super()._reconstruction_error(X, result)
-        return float(np.sqrt(2.0 * max(float(divergence), 0.0)))
+    def _beta(self) -> float:
+        from mfcli.models.nmf import parse_loss
+
+        return parse_loss(self._core_kwargs()["loss"])
+
+    def _coefficients(self, X):
+        beta = self._beta()
+        if beta == 2.0:
+            return super()._coefficients(X)
+        from mfcli.models.beta import beta_coefficients
+
+        return np.ascontiguousarray(beta_coefficients(self.components_.T, X.T, beta).T, dtype=X.dtype)
+
+    def _errors(self, X, Z):
+        """Frobenius: as the other models; a beta-divergence: sqrt(2 D_beta(X | Z C)) as
+        scikit-learn's ``reconstruction_err_``, with the relative Frobenius error beside it."""
+        reconstruction, relative = super()._errors(X, Z)
+        beta = self._beta()
+        if beta == 2.0:
+            return reconstruction, relative
+        from mfcli.metrics import beta_divergence
+        from mfcli.models.matrix import as_data_matrix, column_blocks
+
+        C = np.asarray(self.components_, dtype=np.float64)
+        divergence = sum(beta_divergence(np.asarray(block, dtype=np.float64).T, Z[start:stop] @ C, beta)
+                         for start, stop, block in column_blocks(as_data_matrix(X.T)))
+        return float(np.sqrt(2.0 * max(divergence, 0.0))), relative
 
 
 class ONMF(_Factorization):
@@ -381,8 +424,9 @@ class DeepFactorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     Fitted: ``layers_`` (the core's Layer objects), ``components_`` of the last layer
     (n_components x n_features), ``n_components_``, ``layer_components_`` (one array per layer),
     ``labels_`` (each sample's cluster at layer 1 where the model makes hard clusters),
-    ``reconstruction_err_``, ``n_iter_``. ``transform(X, layer=-1)``: NNLS coefficients of new
-    samples for that layer's data-space components.
+    ``reconstruction_err_`` (of ``fit_transform(X)`` with ``components_``), ``n_iter_``, and
+    ``result_.relative_error``, the deep model's own error. ``transform(X, layer=-1)``: NNLS
+    coefficients of new samples for that layer's data-space components.
     """
 
     def __init__(self, ranks=None, *, model="deep-onmf", init=None, max_iter=None, tol=None, max_time=None,
@@ -422,8 +466,7 @@ class DeepFactorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def fit_transform(self, X, y=None):
         """Fit, then the NNLS coefficients of X for the last layer's components (what
         ``transform(X)`` gives; the model's own coefficients of each layer are in ``layers_``)."""
-        self._fit(X)
-        return self.transform(X)
+        return self._fit(X)
 
     def _fit(self, X):
         from mfcli.models.deep import deep_factorize
@@ -440,12 +483,12 @@ class DeepFactorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.components_ = self.layer_components_[-1]
         self.n_components_ = self.components_.shape[0]
         self.n_iter_ = int(result.n_iter or 0)
-        self.relative_error_ = float(result.relative_error)
-        squares = X.multiply(X).sum() if is_sparse(X) else np.vdot(X, X)
-        self.reconstruction_err_ = self.relative_error_ * float(np.sqrt(squares))
         first = result.layers[0]
         if first.assignments is not None:
             self.labels_ = np.asarray(first.assignments)
+        Z = self.transform(X)
+        self.reconstruction_err_, self.relative_error_ = _frobenius_errors(X, Z, self.components_)
+        return Z
 
     def transform(self, X, layer=-1):
         check_is_fitted(self)

@@ -14,13 +14,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from mfcli import estimators  # noqa: E402
 
-# The NMF family returns from fit_transform the coefficients the solver found with the final
-# components; transform solves them exactly (NNLS) for those components. They agree to the
-# solver's tolerance, which scikit-learn's check (atol 1e-2 on its tiny random data) can exceed.
-SOLVER_COEFFICIENTS = {
-    "check_transformer_general": "fit_transform returns the solver's coefficients, transform the exact NNLS ones",
-    "check_transformer_data_not_an_array": "as check_transformer_general",
-}
 MINVOL = {
     "check_estimators_dtypes": "minvol's abundances sum to one: an all-zero sample cannot be represented",
     "check_fit2d_1feature": "as check_estimators_dtypes (the one-feature data has zero samples)",
@@ -28,10 +21,7 @@ MINVOL = {
     "check_estimator_sparse_array": "as check_estimator_sparse_tag",
     "check_estimator_sparse_matrix": "as check_estimator_sparse_tag",
 }
-EXPECTED_FAILURES = {
-    "NMF": SOLVER_COEFFICIENTS, "AONMF": SOLVER_COEFFICIENTS, "SemiNMF": SOLVER_COEFFICIENTS,
-    "SparseNMF": SOLVER_COEFFICIENTS, "NsNMF": SOLVER_COEFFICIENTS, "MinVolNMF": MINVOL,
-}
+EXPECTED_FAILURES = {"MinVolNMF": MINVOL}
 
 
 def _instances():
@@ -64,6 +54,8 @@ def test_orientation_components_are_features_and_transform_gives_samples():
     relative = np.linalg.norm(X - Z @ model.components_) / np.linalg.norm(X)
     assert relative == pytest.approx(model.relative_error_, rel=1e-6, abs=1e-9)
     assert model.reconstruction_err_ == pytest.approx(np.linalg.norm(X - Z @ model.components_), rel=1e-6, abs=1e-9)
+    assert model.relative_error_ <= model.result_.relative_error + 1e-12  # exact coefficients never fit worse
+    np.testing.assert_allclose(model.transform(X), Z)
     np.testing.assert_allclose(model.inverse_transform(Z), Z @ model.components_)
 
 
@@ -103,6 +95,44 @@ def test_transform_before_fit_and_bad_data_raise_scikit_learn_errors():
         fitted.transform(bad)
     with pytest.raises(ValueError):
         fitted.transform(np.ones((3, 7)))  # wrong number of features
+
+
+def test_penalized_models_transform_with_their_penalty():
+    """SparseNMF's and AONMF's coefficients of new data solve the model's own problem: KKT of
+    1/2||x - W h||^2 + l1 1^T h (+ orthogonality sum_{j<k} h_j h_k) with h >= 0, not plain NNLS."""
+    from mfcli.models.nnls import nnls
+
+    X, _, _ = _image_like(rank=3)
+    sparse = estimators.SparseNMF(n_components=3, l1=0.3, random_state=0).fit(X)
+    Z = sparse.transform(X)
+    W = sparse.components_.T
+    lam = sparse.result_.layers[0].attrs["l1_absolute"]
+    gradient = (W.T @ W) @ Z.T - W.T @ X.T + lam
+    assert np.abs(gradient[Z.T > 1e-9]).max() < 1e-6 * np.abs(W.T @ X.T).max()
+    assert gradient[Z.T <= 1e-9].min() > -1e-6 * np.abs(W.T @ X.T).max()
+    plain = nnls(W, X.T)
+    assert np.count_nonzero(Z) < np.count_nonzero(plain > 1e-12)  # the penalty makes zeros
+
+    ortho = estimators.AONMF(n_components=3, penalty=0.2, random_state=0).fit(X)
+    Z = ortho.transform(X)
+    W = ortho.components_.T
+    G = W.T @ W + 0.2 * (np.ones((3, 3)) - np.eye(3))
+    gradient = G @ Z.T - W.T @ X.T
+    assert np.abs(gradient[Z.T > 1e-9]).max() < 1e-5 * np.abs(W.T @ X.T).max()
+    assert gradient[Z.T <= 1e-9].min() > -1e-5 * np.abs(W.T @ X.T).max()
+
+
+def test_kullback_leibler_transform_minimizes_the_divergence():
+    from mfcli.metrics import beta_divergence
+    from mfcli.models.nnls import nnls
+
+    X, _, _ = _image_like(rank=3)
+    model = estimators.NMF(n_components=3, beta_loss="kullback-leibler", random_state=0).fit(X)
+    Z = model.transform(X)
+    C = model.components_
+    plain = np.maximum(nnls(C.T, X.T).T, 1e-12)
+    assert beta_divergence(X, Z @ C, 1.0) < beta_divergence(X, plain @ C, 1.0)
+    assert model.reconstruction_err_ == pytest.approx(np.sqrt(2 * beta_divergence(X, Z @ C, 1.0)), rel=1e-9)
 
 
 def test_archetypal_components_are_convex_combinations_of_samples():
