@@ -10,10 +10,12 @@ MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`
    on the same matrix as mfcli reads it (X^T, float32), fit time only.
 2. mfcli: ``mfcli unmix urban.mat --ranks 7,6,4,2 -o OUT --json`` in a subprocess, timed from
    the start of the process to the written folder (load, deep ONMF (--init auto: SPA on images), joint
-   refinement, NNLS abundances of every layer, result.h5 and hierarchy files), twice: with
-   --no-plots, and as the default command, which also draws its ten pictures. Peak memory: the
-   child's own high-water resident set size (VmHWM), minus that of the same command on the
-   9 x 15 survey sample (the interpreter and the libraries it loads).
+   refinement, the layers' endmembers refined to materials (--refine auto), NNLS abundances of
+   every layer, result.h5 and hierarchy files), three times: with --no-plots; with --no-plots
+   --refine none (clusters only), the ratio of the two (issue 17: at most 1.5); and as the
+   default command, which also draws its ten pictures. Peak memory: the child's own high-water
+   resident set size (VmHWM), minus that of the same command on the 9 x 15 survey sample (the
+   interpreter and the libraries it loads).
    The pictures alone (issue 19, item 1: <= 0.5 s in total): a fresh process reads the result
    and draws the default set as `unmix` does (mfcli.plotting.bundle.write_pictures), timed from
    before matplotlib is imported; printed with the import, the whole set (half of it in a forked
@@ -171,6 +173,11 @@ def main() -> None:
               f"{mfcli_seconds:.3f} s (its own count {document['seconds']:.3f} s), {document['n_iter']} refinement "
               f"sweeps; {load()}")
         print(f"  ratio mfcli / scikit-learn: {mfcli_seconds / sk_seconds:.3f}  (target <= 0.5, aim 0.25)")
+        plain_out = work / "out_plain"
+        _, plain_seconds, _ = run_mfcli(["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(plain_out),
+                                         "--no-plots", "--refine", "none"])
+        print(f"mfcli unmix --no-plots --refine none (clusters only, issue 17's anchor): {plain_seconds:.3f} s; "
+              f"refined / clusters only: {mfcli_seconds / plain_seconds:.3f}  (target <= 1.5)")
         pictured, pictures_seconds, _ = run_mfcli(
             ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(work / "out_pictures"), "--json"])
         n_pictures = len([f for f in json.loads(pictured.stdout)["files"] if f.endswith(".png")])

@@ -1,162 +1,243 @@
-"""Unmixing quality on the bundled scenes with ground truth (Samson, Moffett).
+"""Unmixing quality of every method on the bundled scenes with ground truth, in one table.
 
-For every method, the endmembers at the ground truth's rank are matched to the true ones by
-the Hungarian algorithm on spectral angle and the mean spectral angle distance (SAD, degrees)
-is printed, with the per-material angles and the time. All methods run through their public
-functions with the settings shown in the table; all numbers come from mfcli.metrics.
+    python benchmarks/bench_unmixing.py [--datasets samson,moffett,urban] [--methods spa,vca,...]
+                                        [--seeds 3] [--threads N]
 
-Methods: SPA, VCA, N-FINDR (pixels as endmembers); NMF (accelerated HALS, SPA init); minvol
-(minimum-volume NMF, defaults: l1 pixel normalization, affine volume, lam 0.004, delta 0.5,
-SPA init); ONMF (10 restarts, `factorize`'s default); deep ONMF (ranks 2r, r; the last layer's
-basis; SPA start, as `mfcli unmix --init auto` runs it on images). Anchor:
-scikit-learn's NMF (nndsvda) where scikit-learn is installed.
+Scenes: Samson (3 materials), Moffett (3), sample:urban (the HYDICE Urban stand-in, 6 materials:
+real spectra and abundance maps, seeded noise; it has pure pixels, so pure-pixel methods do
+well on it and it cannot be the only test of a method).
 
-After each scene's table, when minvol is among the methods: minvol's mean SAD for delta = 0.3,
-0.5 (the default), 0.75 and 1 (the other settings at their defaults), and the largest
-difference from the default's.
+For every method x scene: the endmembers at the ground truth's rank are matched to the true ones
+by the Hungarian algorithm on spectral angle; the table gives the mean spectral angle (SAD,
+degrees), each material's SAD, the abundance RMSE of the matched maps (aRMSE, fractions; and as
+the field reports it, 100 x sqrt(mean squared error), percent) and the seconds. Every number
+comes from mfcli.unmixing.evaluate.evaluate_unmixing (as `mfcli evaluate`). Abundances are the
+exact FCLS of the pixels on each method's endmembers (sum to one, as the ground truth), so the
+aRMSE column compares endmembers through the maps they give.
 
-Material order of the ground truths (checked on the spectra): Samson soil, tree, water;
-Moffett water, soil, vegetation (red edge in the third).
+Methods (all through their public functions, with their defaults unless shown):
+  spa, vca, nfindr         pixels as endmembers (VCA seed 0)
+  nmf                      accelerated HALS, SPA init, 500 iterations, tol 1e-6
+  minvol-fixed             minimum-volume NMF from SPA with lam 0.004 (the defaults before lam=auto and starts)
+  minvol                   minvol's defaults: starts SPA, SNPA, VCA (smallest objective kept), lam=auto
+  aa                       archetypal analysis (projected gradient), SPA init
+  edaa                     EDAA: 20 runs, the paper's selection (defaults)
+  deep-onmf                deep ONMF clusters (`mfcli unmix` without refinement): urban ranks 7,6,4,2, the
+                           rank-6 layer; samson, moffett ranks 2r, r, the last layer; init spa (--init auto)
+  deep-onmf+refine         the same hierarchy with its layers refined (`mfcli unmix`'s default, --refine edaa)
+  h2nmf, h2nmf+refine      the same with H2NMF's top-down hierarchy (`mfcli unmix --model h2nmf`)
+  sklearn                  anchor: scikit-learn NMF (nndsvda), where scikit-learn is installed
 
-Usage: python benchmarks/bench_unmixing.py [--datasets samson,moffett] [--methods spa,vca,...]
+After each scene: minvol's delta sweep. After the table: the spread of EDAA and of the refined
+unmix layers over --seeds seeds on --stability-datasets (stability without ground truth: what
+docs/unmixing.md tells users to check).
+The machine may be shared: the load average is printed with the times.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 
 from mfcli.io import load_dataset
 from mfcli.io.truth import load_truth
-from mfcli.metrics import match_endmembers, spectral_angles
+from mfcli.unmixing.evaluate import evaluate_unmixing
 
 MATERIALS = {"samson": ["soil", "tree", "water"], "moffett": ["water", "soil", "vegetation"]}
+HIERARCHIES = {"urban": [7, 6, 4, 2]}  # others: [2r, r]
 
 
-def run_spa(X, r):
+def hierarchy_ranks(name: str, r: int) -> list[int]:
+    return HIERARCHIES.get(name, [2 * r, r])
+
+
+def fcls_abundances(X, E):
+    from mfcli.models.nnls import fcls
+
+    return fcls(np.asarray(E, dtype=np.float64), np.asarray(X, dtype=np.float64))
+
+
+def run_spa(X, r, name, seed):
     from mfcli.models.spa import spa
 
     return X[:, spa(X, r)]
 
 
-def run_vca(X, r):
+def run_vca(X, r, name, seed):
     from mfcli.models.endmembers import vca
 
-    return X[:, vca(X, r, seed=0)]
+    return X[:, vca(X, r, seed=seed)]
 
 
-def run_nfindr(X, r):
+def run_nfindr(X, r, name, seed):
     from mfcli.models.endmembers import nfindr
 
     return X[:, nfindr(X, r)]
 
 
-def run_nmf(X, r):
+def run_nmf(X, r, name, seed):
     from mfcli.models.nmf import nmf
 
     return nmf(X, r, init="spa", max_iter=500, tol=1e-6).layers[0].data_basis
 
 
-def run_minvol(X, r, **params):
+def run_minvol(X, r, name, seed, **params):
     from mfcli.models.minvol import minvol
 
-    return minvol(X, r, **params).layers[0].data_basis
+    return minvol(X, r, seed=seed, **params).layers[0].data_basis
 
 
-DELTAS = (0.3, 0.5, 0.75, 1.0)
+def run_minvol_fixed(X, r, name, seed):
+    return run_minvol(X, r, name, seed, init="spa", lam=0.004)
 
 
-def print_delta_sweep(X, r, E_true) -> None:
-    """minvol's mean SAD for every delta of DELTAS, and the spread around the default's."""
-    from mfcli.models.minvol import DEFAULT_DELTA
+def run_aa(X, r, name, seed):
+    from mfcli.models.archetypal import archetypal
 
-    sads = {}
-    for delta in DELTAS:
-        E = np.asarray(run_minvol(X, r, delta=delta), dtype=np.float64)
-        sads[delta] = float(spectral_angles(E[:, match_endmembers(E, E_true)], E_true).mean())
-    values = "  ".join(f"{delta:g}: {sad:.2f}" for delta, sad in sads.items())
-    spread = max(abs(sad - sads[DEFAULT_DELTA]) for sad in sads.values())
-    print(f"{'minvol, delta sweep':<24} {values}  (within {spread:.2f} deg of delta {DEFAULT_DELTA:g})")
+    return archetypal(X, r, init="spa", seed=seed).layers[0].data_basis
 
 
-def run_onmf(X, r):
-    from mfcli.models.onmf import onmf
+def run_edaa(X, r, name, seed):
+    from mfcli.models.edaa import edaa
 
-    return onmf(X, r, seed=0).layers[0].data_basis
-
-
-def run_deep_onmf(X, r):
-    from mfcli.models.deep import deep_factorize
-
-    return deep_factorize(X, [2 * r, r], model="deep-onmf", init="spa", seed=0).layers[-1].data_basis
+    return edaa(X, r, seed=seed).layers[0].data_basis
 
 
-def run_sklearn(X, r):
-    from sklearn.decomposition import NMF
+def _hierarchy(X, r, name, seed, model: str, refine: bool):
+    ranks = hierarchy_ranks(name, r)
+    if model == "h2nmf":
+        from mfcli.models.h2nmf import h2nmf
 
-    model = NMF(n_components=r, init="nndsvda", max_iter=1000, random_state=0)
-    model.fit(np.asarray(X, dtype=np.float64).T)  # samples x features
-    return model.components_.T
+        result = h2nmf(X, ranks, seed=seed)
+    else:
+        from mfcli.models.deep import deep_factorize
+
+        result = deep_factorize(X, ranks, model="deep-onmf", init="spa", seed=seed)
+    if refine:
+        from mfcli.models.refine import refine_layers
+
+        refine_layers(X, result.layers, seed=seed)
+    return result.layers[ranks.index(r)].data_basis
 
 
-METHODS = {  # id: (label, function)
+METHODS = {  # id: (label, function(X, r, scene name, seed) -> endmembers m x r)
     "spa": ("SPA", run_spa),
     "vca": ("VCA", run_vca),
     "nfindr": ("N-FINDR", run_nfindr),
     "nmf": ("NMF (HALS, SPA init)", run_nmf),
-    "minvol": ("minvol NMF", run_minvol),
-    "onmf": ("ONMF", run_onmf),
-    "deep-onmf": ("deep ONMF (2r, r)", run_deep_onmf),
-    "sklearn": ("anchor: sklearn NMF", run_sklearn),
+    "minvol-fixed": ("minvol, SPA, lam 0.004", run_minvol_fixed),
+    "minvol": ("minvol (defaults)", run_minvol),
+    "aa": ("AA", run_aa),
+    "edaa": ("EDAA (20 runs)", run_edaa),
+    "deep-onmf": ("deep ONMF clusters", lambda X, r, name, seed: _hierarchy(X, r, name, seed, "deep-onmf", False)),
+    "deep-onmf+refine": ("unmix: deep ONMF refined", lambda X, r, name, seed: _hierarchy(X, r, name, seed,
+                                                                                          "deep-onmf", True)),
+    "h2nmf": ("H2NMF clusters", lambda X, r, name, seed: _hierarchy(X, r, name, seed, "h2nmf", False)),
+    "h2nmf+refine": ("unmix: H2NMF refined", lambda X, r, name, seed: _hierarchy(X, r, name, seed, "h2nmf", True)),
+    "sklearn": ("anchor: sklearn NMF", None),
 }
+
+
+def run_sklearn(X, r, name, seed):
+    from sklearn.decomposition import NMF
+
+    model = NMF(n_components=r, init="nndsvda", max_iter=1000, random_state=seed)
+    model.fit(np.asarray(X, dtype=np.float64).T)  # samples x features
+    return model.components_.T
+
+
+METHODS["sklearn"] = ("anchor: sklearn NMF", run_sklearn)
+
+
+def scene(name: str):
+    dataset = load_dataset(f"sample:{name}")
+    truth = load_truth(f"sample:{name}", n_bands=dataset.n_features, n_pixels=dataset.n_samples,
+                       image_shape=dataset.image_shape, pixel_order=dataset.pixel_order)
+    names = MATERIALS.get(name) or [n.split("-", 1)[-1].lower() for n in truth.material_names()]
+    return np.asarray(dataset.X), truth.endmembers, truth.abundances, names
+
+
+def score(X, E, E_true, A_true, names) -> dict:
+    E = np.asarray(E, dtype=np.float64)
+    return evaluate_unmixing(E, fcls_abundances(X, E), E_true, A_true, match="sad", names=names)
+
+
+def load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def print_delta_sweep(X, r, E_true, A_true, names) -> None:
+    """minvol's mean SAD for delta 0.3, 0.5 (the default), 0.75, 1 (SPA start, lam 0.004)."""
+    from mfcli.models.minvol import DEFAULT_DELTA
+
+    sads = {delta: score(X, run_minvol(X, r, "", 0, init="spa", lam=0.004, delta=delta), E_true, A_true,
+                         names)["mean_sad"] for delta in (0.3, 0.5, 0.75, 1.0)}
+    spread = max(abs(sad - sads[DEFAULT_DELTA]) for sad in sads.values())
+    print("  minvol delta sweep (SPA, lam 0.004): " + "  ".join(f"{d:g}: {s:.2f}" for d, s in sads.items())
+          + f"  (within {spread:.2f} deg of delta {DEFAULT_DELTA:g})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="samson,moffett")
+    parser.add_argument("--datasets", default="samson,moffett,urban")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the stability check (0: skip it)")
+    parser.add_argument("--stability-datasets", default="samson,moffett",
+                        help="scenes of the stability check (EDAA on urban takes long)")
+    parser.add_argument("--threads", type=int, help="BLAS threads (default: the library's)")
     args = parser.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits  # a runtime dependency of mfcli
+
+        threadpool_limits(args.threads)
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
-    rows = []
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    print(f"bench_unmixing: {os.cpu_count()} cores, load average {load()}")
+    header = f"{'scene':<8} {'method':<26} {'mean SAD':>8} {'aRMSE':>7} {'aRMSE %':>8} {'seconds':>8}  per-material SAD"
+    print(header)
+    print("-" * len(header))
+    stability = []
     for name in args.datasets.split(","):
-        dataset = load_dataset(f"sample:{name}")
-        truth = load_truth(f"sample:{name}", n_bands=dataset.n_features, n_pixels=dataset.n_samples,
-                           image_shape=dataset.image_shape, pixel_order=dataset.pixel_order)
-        E_true = truth.endmembers
+        X, E_true, A_true, names = scene(name)
         r = E_true.shape[1]
-        X = dataset.X
-        materials = MATERIALS.get(name, truth.material_names())
-        print(f"\n{name}: {X.shape[0]} bands x {X.shape[1]} pixels, rank {r} ({', '.join(materials)})")
-        print(f"{'method':<24} {'mean SAD':>9}  " + "  ".join(f"{m:>10}" for m in materials) + f"  {'seconds':>8}")
         for method in chosen:
-            if method not in METHODS:
-                raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
             label, function = METHODS[method]
             try:
                 started = time.perf_counter()
-                E = np.asarray(function(X, r), dtype=np.float64)
+                E = function(X, r, name, 0)
                 seconds = time.perf_counter() - started
             except ImportError as exc:
-                print(f"{label:<24} {'missing':>9}  ({exc})")
+                print(f"{name:<8} {label:<26} missing ({exc})")
                 continue
-            matched = match_endmembers(E, E_true)
-            sad = spectral_angles(E[:, matched], E_true)
-            rows.append((name, method, float(sad.mean())))
-            print(f"{label:<24} {sad.mean():>9.2f}  " + "  ".join(f"{v:>10.2f}" for v in sad) + f"  {seconds:>8.2f}")
-        if "minvol" in chosen:
-            print_delta_sweep(X, r, E_true)
-    by_data = {}
-    for data, method, value in rows:
-        by_data.setdefault(data, {})[method] = value
-    print("\nratios to the sklearn anchor (mean SAD, lower is better):")
-    for data, values in by_data.items():
-        anchor = values.get("sklearn")
-        if anchor:
-            best = min((v, m) for m, v in values.items() if m != "sklearn")
-            print(f"  {data}: best {METHODS[best[1]][0]} {best[0]:.2f} deg = {best[0] / anchor:.3f} x anchor "
-                  f"({anchor:.2f} deg)")
+            except TypeError as exc:  # a parameter this version of mfcli does not have
+                print(f"{name:<8} {label:<26} not available ({exc})")
+                continue
+            doc = score(X, E, E_true, A_true, names)
+            per = ", ".join(f"{n} {s:.2f}" for n, s in zip(names, doc["sad"]))
+            print(f"{name:<8} {label:<26} {doc['mean_sad']:>8.2f} {doc['armse']:>7.4f} {100 * doc['armse']:>8.2f} "
+                  f"{seconds:>8.2f}  {per}", flush=True)
+            if method in ("edaa", "deep-onmf+refine") and args.seeds > 1 and name in args.stability_datasets.split(","):
+                stability.append((name, method, label, X, r, E_true, A_true, names))
+        if "minvol-fixed" in chosen:
+            print_delta_sweep(X, r, E_true, A_true, names)
+    if stability:
+        print(f"\nstability over seeds 0..{args.seeds - 1} (mean SAD per seed; the spread needs no ground truth: "
+              "largest angle between the same endmember across seeds, after matching)")
+        from mfcli.metrics import match_endmembers, spectral_angles
+
+        for name, method, label, X, r, E_true, A_true, names in stability:
+            bases = [np.asarray(METHODS[method][1](X, r, name, seed), dtype=np.float64) for seed in range(args.seeds)]
+            # (seed 0 again: the table's run is not kept, and recomputing it keeps this loop simple)
+            sads = [score(X, E, E_true, A_true, names)["mean_sad"] for E in bases]
+            spread = max(float(spectral_angles(E[:, match_endmembers(E, bases[0])], bases[0]).max()) for E in bases)
+            print(f"  {name:<8} {label:<26} " + " ".join(f"{s:.2f}" for s in sads)
+                  + f"   largest endmember change across seeds {spread:.2f} deg")
+    print(f"\nload average at the end: {load()}")
 
 
 if __name__ == "__main__":

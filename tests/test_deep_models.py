@@ -221,7 +221,7 @@ def test_multilayer_with_a_minimum_volume_first_layer():
     result = deep_factorize(X, [3, 2], "multilayer", first_layer="minvol", seed=0)
     first = result.layers[0]
     np.testing.assert_allclose(first.H.sum(axis=0), 1.0, atol=1e-6)
-    np.testing.assert_allclose(first.W, minvol(X, 3, seed=0).layers[0].W, rtol=1e-10)
+    np.testing.assert_allclose(first.W, minvol(X, 3, init="spa", seed=0).layers[0].W, rtol=1e-10)
     angles = spectral_angle_matrix(first.W, E)[match_endmembers(first.W, E), np.arange(3)]
     assert angles.max() < 10.0
     assert result.layers[1].data_basis.shape == (30, 2)

@@ -84,7 +84,7 @@ def test_unmix_same_hierarchy_and_block_wise_abundances_on_every_engine(invoke, 
     for engine in engines():
         options = ["--engine", engine] + (["--chunk-size", "450"] if engine != "memory" else [])
         summary = run(invoke, "unmix", str(scene / "scene64.h5"), "--ranks", "4,2", "--abundances", abundances,
-                      "-p", "screen_size=1000", "-p", "restarts=3", "--no-plots", *options,
+                      "-p", "screen_size=1000", "-p", "restarts=3", "--no-plots", "--refine", "none", *options,
                       "-o", str(tmp_path / engine))
         results[engine] = (summary, read_result(tmp_path / engine / "result.h5"))
     reference_summary, reference = results["memory"]

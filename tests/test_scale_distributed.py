@@ -59,7 +59,8 @@ def test_mfcli_unmix_on_a_distributed_cluster(invoke, cluster, scene, tmp_path):
     outputs = {}
     for name, options in (("memory", []), ("cluster", ["--engine", "dask", "--scheduler", local.scheduler_address,
                                                        "--chunk-size", "600"])):
-        result = invoke("unmix", str(scene[0]), "--ranks", "3,2", "-p", "restarts=3", "--no-plots", *options,
+        result = invoke("unmix", str(scene[0]), "--ranks", "3,2", "-p", "restarts=3", "--no-plots", "--refine", "none",
+                        *options,
                         "-o", str(tmp_path / name), "--json")
         assert result.exit_code == 0, result.stderr
         outputs[name] = (json.loads(result.stdout), read_result(tmp_path / name / "result.h5"))

@@ -720,9 +720,8 @@ class Multilayer(ActivationsChain):
 
     ``first_layer="minvol"`` makes the first layer a minimum-volume NMF (Leplat, Ang & Gillis
     2020: endmembers spanning a simplex of small volume, abundances H_1 on the simplex,
-    :mod:`mfcli.models.minvol`; of the methods ``benchmarks/bench_unmixing.py`` compares, the one
-    with the lowest mean spectral angle on Samson and Moffett); the next layers then group its
-    abundances, as in the sequential scheme.
+    :mod:`mfcli.models.minvol`, which ``benchmarks/bench_unmixing.py`` compares with the other
+    methods); the next layers then group its abundances, as in the sequential scheme.
     """
 
     name = "multilayer"

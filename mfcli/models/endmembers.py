@@ -16,6 +16,11 @@ the indices of the pixels chosen as endmembers; ``extract_endmembers`` gives the
   that most increases the volume until no replacement helps. The determinant is linear in
   the replaced column, so one sweep over all pixels is one matrix-vector product.
 
+- **SNPA** (Gillis, "Successive nonnegative projection algorithm for robust nonnegative blind
+  source separation", SIAM J. Imaging Sciences 7(2), 2014): SPA with the orthogonal projection
+  replaced by the projection onto the convex hull of the columns picked so far; more robust to
+  noise and outliers than SPA, and it never picks a column inside that hull.
+
 NumPy only; every random choice takes a seed.
 """
 
@@ -27,7 +32,7 @@ from mfcli.errors import DataError, ParameterError
 from mfcli.models.spa import spa
 from mfcli.validation import check_rank
 
-METHODS = ("spa", "vca", "nfindr")
+METHODS = ("spa", "vca", "nfindr", "snpa")
 
 
 def _check_data(X) -> np.ndarray:
@@ -184,10 +189,39 @@ def _cofactor_row(M: np.ndarray, i: int) -> np.ndarray:
     return out
 
 
+def snpa(X, rank: int) -> np.ndarray:
+    """Indices of ``rank`` columns picked by SNPA (Gillis 2014): repeatedly the column of largest
+    residual norm, the residual of every column being its distance to the convex hull of the
+    columns picked so far (exact FCLS: h >= 0, 1^T h = 1; the data should lie near a simplex,
+    e.g. pixels divided by their sums, as minvol fits them)."""
+    from mfcli.models.nnls import fcls
+
+    X = _check_data(X)
+    m, n = X.shape
+    p = check_rank(rank, (m, n))
+    X64 = np.asarray(X, dtype=np.float64)
+    col_sq = np.einsum("ij,ij->j", X64, X64)
+    residual = col_sq.copy()
+    picked: list[int] = []
+    for _ in range(p):
+        candidates = residual.copy()
+        candidates[picked] = -np.inf
+        j = int(np.argmax(candidates))
+        picked.append(j)
+        W = X64[:, picked]
+        WtX = W.T @ X64
+        WtW = W.T @ W
+        H = fcls(W, None, WtW=WtW, WtX=WtX)
+        residual = np.maximum(col_sq - 2.0 * np.einsum("ij,ij->j", H, WtX) + np.einsum("ij,ij->j", H, WtW @ H), 0.0)
+    return np.asarray(picked, dtype=np.int64)
+
+
 def endmember_indices(X, rank: int, method: str = "vca", seed: int = 0) -> np.ndarray:
-    """Pixel indices of the endmembers found by ``method`` (spa, vca or nfindr)."""
+    """Pixel indices of the endmembers found by ``method`` (spa, vca, nfindr or snpa)."""
     if method == "spa":
         return spa(_check_data(X), rank).astype(np.int64)
+    if method == "snpa":
+        return snpa(X, rank)
     if method == "vca":
         return vca(X, rank, seed=seed)
     if method == "nfindr":

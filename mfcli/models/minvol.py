@@ -29,23 +29,26 @@ Two choices of this implementation, each an option:
 delta = delta_rel tr(J W0^T W0 J)/(r - 1) (the mean squared edge scale of the initial simplex).
 (The papers set lambda relative to the initial fit and logdet instead.)
 
-Each iteration is one majorization-minimization step on W and one exact step on H, so the
-objective never increases:
+``lam="auto"`` (default) chooses lam by the data-fit/volume trade-off, without ground truth:
+minvol along lam = 0.016, 0.004, 0.001, ... (each 4 times smaller, each run started from the
+previous endmembers) while a smaller lam still reduces the squared relative error by a factor
+1.25 or more; the last lam before the fit stops improving is kept. A fixed lam suits some
+scenes and not others: 0.004 is the best of that path on Samson and Moffett (1.46 and 2.58
+degrees mean spectral angle), but shrinks the Urban stand-in's six endmembers far too much
+(8.9 degrees, metal roofs and dirt at 17), where the path stops at 6.25e-5 (0.35 degrees);
+``benchmarks/bench_unmixing.py`` prints both.
 
-- W: logdet is concave, so logdet(Q) <= logdet(Q_k) + <Q_k^{-1}, Q - Q_k> with
-  Q_k = J W_k^T W_k J + delta I. The majorizer 1/2 ||X - W H||^2 + lambda/2 tr(W J Q_k^{-1} J W^T)
-  is minimized over W >= 0 exactly: one nonnegative least squares problem per row of W with
-  Gram matrix H H^T + lambda J Q_k^{-1} J, by block principal pivoting (the papers take a few
-  projected fast-gradient steps instead).
-- H: exact fully constrained least squares (nonnegative, sum-to-one columns).
+Starts (``init="starts"``, default): minvol from SPA, SNPA and VCA's pixels (``starts``), every
+run with the same lambda and delta (delta from the first start), the smallest objective kept:
+a run that a start leaves in a poor local minimum (a material left far from its spectrum) has a
+larger objective than one that found it.
 
-With the defaults (init spa, lam 0.004, delta 0.5) ``benchmarks/bench_unmixing.py`` measures
-about 1.5 degrees mean spectral angle on Samson and 2.6 on Moffett; its delta sweep (0.3 to 1)
-stays within 0.3 degree of that.
 NumPy/SciPy only; progress through ``callback(iteration, relative_error, **info)``.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -57,11 +60,16 @@ from mfcli.models.nnls import fcls, nnls_from_grams
 from mfcli.models.registry import check_number
 from mfcli.validation import as_float_matrix, check_rank, require_finite, require_nonnegative
 
-INITS = ("spa", "vca", "nfindr")
+INITS = ("spa", "vca", "nfindr", "snpa")
 VOLUMES = ("affine", "origin")
 NORMALIZATIONS = ("l1", "l2", "none")
 DEFAULT_LAM = 0.004
 DEFAULT_DELTA = 0.5
+DEFAULT_STARTS = "spa,snpa,vca"  # init="starts": minvol from each, the smallest objective kept
+LAM_PATH = tuple(0.016 * 4.0 ** -k for k in range(7))  # lam="auto": 0.016 down to 3.9e-6
+FIT_GAIN = 1.25  # lam="auto" stops once a 4 times smaller lam reduces the squared error by less
+PATH_TOL = 1e-4
+DEFAULT_SCREEN_SIZE = 10000
 
 
 def _centering(rank: int, volume: str) -> np.ndarray:
@@ -116,7 +124,7 @@ def _minvol_loop(X: np.ndarray, x_sq_norm: float, W: np.ndarray, H: np.ndarray, 
             return W, H, error
 
 
-def _restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.ndarray:
+def restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """Endmembers in the original units: W diag(b) with 1/b the least-squares solution of
     C^T u = 1, C = H diag(scales) the coefficients of the original pixels."""
     C = H * scales[None, :]
@@ -128,25 +136,85 @@ def _restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.
     return W * brightness[None, :]
 
 
-def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 500, tol: float = 1e-6,
+def lam_value(value):
+    """A lam given as a number or text: a float, or "auto"."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            return float(text)
+        except ValueError:
+            raise ParameterError(f"lam must be a number or auto, got {value!r}") from None
+    return float(value)
+
+
+def _lam_by_fit(fitted, fitted_sq_norm, W0, delta_abs, J, stopping, callback):
+    """lam by the data-fit/volume trade-off: minvol along LAM_PATH (largest first, each run
+    started from the previous one's endmembers, to a looser tolerance: the path only measures
+    the fit) while shrinking lam still improves the fit: the kept lam is the last one before the
+    squared relative error falls by less than a factor FIT_GAIN. Returns (lam, [(lam, relative
+    error) per run made])."""
+    W, path = W0, []
+    path_stopping = Stopping(max_iter=stopping.max_iter, tol=max(stopping.tol, PATH_TOL),
+                             target_error=stopping.target_error, max_time=stopping.max_time)
+    for position, value in enumerate(LAM_PATH):
+        monitor = Monitor(path_stopping, callback, stage=f"minvol lam {value:g}")
+        W_next, _, error = _minvol_loop(fitted, fitted_sq_norm, W, fcls(W, fitted), value * fitted_sq_norm,
+                                        delta_abs, J, monitor)
+        path.append((value, float(error)))
+        if position and (path[-2][1] / max(error, 1e-300)) ** 2 < FIT_GAIN:
+            return path[-2][0], path
+        W = W_next
+    return LAM_PATH[-1], path
+
+
+def parse_starts(starts, init: str) -> list[str]:
+    """The start methods of a run: ``init`` alone (spa, vca, nfindr, snpa), or with
+    init="starts" the list ``starts`` (a list or a comma-separated text of those methods)."""
+    if init != "starts":
+        names = [init]
+    elif isinstance(starts, str):
+        names = [part.strip() for part in starts.split(",") if part.strip()]
+    else:
+        names = [str(part) for part in starts]
+    unknown = [name for name in names if name not in INITS]
+    if unknown or not names:
+        raise ParameterError(f"unknown minvol start(s) {', '.join(unknown) or '(none)'}; use spa, vca, nfindr or snpa, "
+                             "comma-separated")
+    return list(dict.fromkeys(names))
+
+
+def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int = 500, tol: float = 1e-6,
            target_error: float | None = None, max_time: float | None = None, seed: int = 0, callback=None,
-           dtype=None, lam: float = DEFAULT_LAM, delta: float = DEFAULT_DELTA, volume: str = "affine",
-           normalize: str = "l1"):
+           dtype=None, lam: float | str = "auto", delta: float = DEFAULT_DELTA, volume: str = "affine",
+           normalize: str = "l1", starts: str = DEFAULT_STARTS, screen_size: int = DEFAULT_SCREEN_SIZE):
     """Minimum-volume NMF X ~= W H, columns of H on the simplex (see the module docstring).
 
-    ``init``: spa | vca | nfindr picks the initial endmembers among the pixels (``W`` given:
-    start from it; ``H`` is then recomputed by FCLS). ``lam``: volume weight relative to
-    ||X'||_F^2; ``delta``: relative to the initial simplex; ``volume``: affine | origin;
-    ``normalize``: l1 | l2 | none (pixel normalization before fitting).
+    ``init``: ``starts`` (default: every method of ``starts``, comma-separated among spa, vca,
+    nfindr, snpa, each picking initial endmembers among the (normalized) pixels; minvol runs from
+    every one and keeps the run of smallest objective: all share lambda and delta, delta set from
+    the first start's simplex, so their objectives compare), or one method alone. A given ``W``
+    is the only start (``H`` is then recomputed by FCLS). ``lam``: volume weight relative to
+    ||X'||_F^2, or ``auto`` (default): chosen by the data-fit/volume trade-off along a path of
+    decreasing values (:func:`_lam_by_fit`, from the first start); ``delta``: relative to the
+    (first) initial simplex; ``volume``: affine | origin; ``normalize``: l1 | l2 | none.
+    ``screen_size``: with more pixels than this, lam's path and the starts run on a random sample
+    of this many pixels (plus the starts' pixels) and the winner is then run on all of them
+    (0: never).
 
     Result layer: W (m x r endmembers, original units), H (FCLS abundances of the original
-    pixels, columns summing to one); ``attrs``: lambda, delta (absolute), normalize, volume.
+    pixels, columns summing to one); ``attrs``: lambda, delta (absolute), normalize, volume,
+    ``start`` (the start kept) and ``starts``; ``arrays['start_objectives']`` (one per start).
     """
+    started = time.perf_counter()
     if volume not in VOLUMES:
         raise ParameterError(f"unknown volume '{volume}'; use affine or origin")
     if normalize not in NORMALIZATIONS:
         raise ParameterError(f"unknown normalize '{normalize}'; use l1, l2 or none")
-    lam = check_number("lam", lam, low=0)
+    lam = requested_lam = lam_value(lam)
+    if lam != "auto":
+        lam = check_number("lam", lam, low=0)
     delta = check_number("delta (> 0 keeps logdet finite)", delta, low=0, low_open=True)
     X = as_float_matrix(np.asarray(X), dtype=dtype)
     require_finite(X)
@@ -156,12 +224,14 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
     out_dtype = X.dtype
     scales = pixel_scales(X, normalize)
     fitted = np.asarray(X, dtype=np.float64) / scales[None, :]
-    init_indices = None
     if W is None:
-        if init not in INITS:
-            raise ParameterError(f"unknown initialization '{init}' for minvol; choose spa, vca or nfindr")
-        init_indices = endmember_indices(fitted, rank, init, seed)
-        W0 = fitted[:, init_indices]
+        if init not in (*INITS, "starts"):
+            raise ParameterError(f"unknown initialization '{init}' for minvol; choose starts, spa, vca, nfindr or snpa")
+        names = parse_starts(starts, init)
+        initial = []
+        for name in names:
+            indices = endmember_indices(fitted, rank, name, seed)
+            initial.append((name, fitted[:, indices], indices))
     else:
         W0 = np.array(W, dtype=np.float64)
         if W0.shape != (m, rank):
@@ -169,27 +239,64 @@ def minvol(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int = 5
         if normalize != "none":
             column_scale = W0.sum(axis=0) if normalize == "l1" else np.linalg.norm(W0, axis=0)
             W0 = W0 / np.where(column_scale > 0, column_scale, 1.0)
-    H0 = fcls(W0, fitted)
+        names = ["given"]
+        initial = [("given", W0, None)]
     J = _centering(rank, volume)
-    edge_scale = float(np.trace(J @ (W0.T @ W0) @ J)) / max(rank - 1 if volume == "affine" else rank, 1)
+    reference = initial[0][1]
+    edge_scale = float(np.trace(J @ (reference.T @ reference) @ J)) / max(rank - 1 if volume == "affine" else rank, 1)
     delta_abs = delta * max(edge_scale, np.finfo(np.float64).tiny)
     fitted_sq_norm = float(np.vdot(fitted, fitted))
-    lam_abs = lam * fitted_sq_norm
     stopping = Stopping(max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time)
-    monitor = Monitor(stopping, callback, stage="minvol")
-    W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, W0, H0, lam_abs, delta_abs, J, monitor)
-    W_out = _restore_brightness(W_fit, H_fit, scales) if normalize != "none" else W_fit
+    # with many pixels, lam's path and the competition of the starts use a sample (the starts'
+    # own pixels included); the winner is then run on every pixel from where it ended
+    screened = len(initial) + (lam == "auto") > 1 and screen_size and n > screen_size
+    if screened:
+        rng = np.random.default_rng(seed)
+        chosen = np.concatenate([rng.choice(n, screen_size, replace=False),
+                                 *[indices for _, _, indices in initial if indices is not None]])
+        sample = fitted[:, np.unique(chosen)]
+    else:
+        sample = fitted
+    sample_sq_norm = float(np.vdot(sample, sample))
+    path: list[tuple[float, float]] = []
+    if lam == "auto":
+        lam, path = _lam_by_fit(sample, sample_sq_norm, initial[0][1], delta_abs, J, stopping, callback)
+    lam_abs = lam * fitted_sq_norm
+    best = None
+    objectives = []
+    for position, (name, W0, indices) in enumerate(initial):
+        stage = "minvol" if len(initial) == 1 else f"minvol start {position + 1}/{len(initial)} ({name})"
+        monitor = Monitor(stopping, callback, stage=stage)
+        W_fit, H_fit, _ = _minvol_loop(sample, sample_sq_norm, W0, fcls(W0, sample), lam * sample_sq_norm, delta_abs,
+                                       J, monitor)
+        objective = float(monitor.objectives[-1])
+        objectives.append(objective)
+        if best is None or objective < best[0]:
+            best = (objective, name, W_fit, H_fit, monitor, indices)
+    if screened:
+        monitor = Monitor(stopping, callback, stage=f"minvol ({best[1]}, all pixels)")
+        W_fit, H_fit, _ = _minvol_loop(fitted, fitted_sq_norm, best[2], fcls(best[2], fitted), lam_abs, delta_abs, J,
+                                       monitor)
+        best = (best[0], best[1], W_fit, H_fit, monitor, best[5])
+    _, start, W_fit, H_fit, monitor, init_indices = best
+    W_out = restore_brightness(W_fit, H_fit, scales) if normalize != "none" else W_fit
     X64 = np.asarray(X, dtype=np.float64)
     WtX = W_out.T @ X64
     WtW = W_out.T @ W_out
     H_out = fcls(W_out, None, WtW=WtW, WtX=WtX)
     error = relative_error_from_grams(float(np.vdot(X64, X64)), float(np.vdot(WtX, H_out)), WtW, H_out @ H_out.T)
-    params = {"rank": rank, "init": init if W is None else "given", "seed": seed, "lam": lam, "delta": delta,
-              "volume": volume, "normalize": normalize, **stopping.as_dict()}
+    params = {"rank": rank, "init": init if W is None else "given", "starts": ",".join(names), "seed": seed,
+              "lam": requested_lam, "delta": delta, "volume": volume, "normalize": normalize, "screen_size": screen_size,
+              **stopping.as_dict()}
     attrs = {"lambda": lam_abs, "delta": delta_abs, "volume": volume, "normalize": normalize,
-             "coefficients": "fcls"}
+             "coefficients": "fcls", "start": start, "starts": list(names), "lam_chosen": float(lam),
+             "screened": bool(screened)}
     result = single_layer_result("minvol", W_out.astype(out_dtype), H_out.astype(out_dtype), monitor, params,
                                  error, attrs=attrs)
+    result.seconds = time.perf_counter() - started
+    result.layers[0].arrays["start_objectives"] = np.asarray(objectives)
+    if path:
+        result.layers[0].arrays["lam_path"] = np.asarray(path)
     if init_indices is not None:
         result.layers[0].arrays["init_indices"] = np.asarray(init_indices, dtype=np.int64)
     return result

@@ -224,6 +224,19 @@ _HALS_PARAMS = {
     "eps": Param(float, 0.1, "inner sweeps stop when one changes less than eps x the first", low=0, high=1),
 }
 
+
+def _lam_value(text: str):
+    """minvol's lam: a number or auto."""
+    from mfcli.models.minvol import lam_value
+
+    try:
+        return lam_value(text)
+    except Exception:
+        raise ValueError(text) from None
+
+
+_lam_value.__name__ = "number or auto"
+
 _ONMF_PARAMS = {
     "restarts": Param(int, 10, "number of starts (SPA, k-means++-style, random); the best is kept", low=1),
     "screen_size": Param(int, 5000, "above this many columns, starts are screened on a random subsample of this size",
@@ -255,15 +268,35 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
               transform="fcls", nonnegative=False),
     ModelSpec("minvol", "mfcli.models.minvol:minvol",
               "minimum-volume NMF: columns of H on the simplex, logdet volume of the endmember simplex (unmixing)",
-              "mfcli.models.minvol:MinVolNMF", inits=("spa", "vca", "nfindr"), default_init="spa",
-              transform="fcls", any_engine=False,
-              params={"lam": Param(float, 0.004, "volume weight, relative to ||X||_F^2 of the (normalized) data", low=0),
+              "mfcli.models.minvol:MinVolNMF", inits=("spa", "vca", "nfindr", "snpa"), default_init="starts",
+              extra_inits=("starts",), transform="fcls", any_engine=False,
+              params={"lam": Param(_lam_value, "auto", "volume weight relative to ||X||_F^2 of the (normalized) "
+                                                       "data, or auto: the last of 0.016, 0.004, ... (each 4x "
+                                                       "smaller) that still improves the fit by 25% or more"),
+                      "starts": Param(str, "spa,snpa,vca", "with --init starts: minvol from each of these, the "
+                                                           "smallest objective kept"),
+                      "screen_size": Param(int, 10000, "above this many pixels, lam's path and the starts run on a "
+                                                       "sample of this size, the winner on all pixels (0: never)",
+                                           low=0),
                       "delta": Param(float, 0.5, "logdet(J W^T W J + delta I): delta relative to the initial simplex",
-                                      low=0, low_open=True),
+                                     low=0, low_open=True),
                       "volume": Param(str, "affine", "affine (simplex volume) or origin (logdet(W^T W + delta I))",
-                                       choices=("affine", "origin")),
+                                      choices=("affine", "origin")),
                       "normalize": Param(str, "l1", "pixel normalization before fitting: l1, l2 or none",
-                                          choices=("l1", "l2", "none"))}),
+                                         choices=("l1", "l2", "none"))}),
+    ModelSpec("edaa", "mfcli.models.edaa:edaa",
+              "entropic descent archetypal analysis: endmembers = convex combinations of pixels, best of "
+              "random runs by fit and endmember correlation (unmixing)",
+              "mfcli.models.edaa:EDAA", inits=(), default_init=None, transform="fcls", nonnegative=False,
+              any_engine=False,
+              params={"runs": Param(int, 20, "random runs; the kept one fits within 5% of the best with the least "
+                                             "correlated endmembers", low=1),
+                      "inner": Param(int, 20, "entropic steps on each factor per iteration", low=1),
+                      "subspace": Param(int, 20, "principal directions the runs work in (0: all bands)", low=0),
+                      "screen_size": Param(int, 10000, "above this many pixels the runs use a random sample of "
+                                                       "this size (0: all pixels)", low=0),
+                      "normalize": Param(str, "l2", "pixel normalization before fitting: l2, l1 or none",
+                                         choices=("l2", "l1", "none"))}),
     ModelSpec("svd", "mfcli.models.svd:svd", "truncated SVD: the unconstrained reference (signed factors)",
               "mfcli.models.svd:TruncatedSVD", inits=(), default_init=None, nonnegative=False, transform="lstsq",
               params={"oversample": Param(int, 10, "extra columns of the subspace iteration", low=0)}),
@@ -306,7 +339,11 @@ DEEP_MODELS: tuple[ModelSpec, ...] = (
               params={"theta": Param(float, 0.5, "smoothness of every layer, 0 <= theta <= 1", low=0, high=1)}),
 )
 
-_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*BUILTIN_MODELS, *DEEP_MODELS)}
+H2NMF_MODEL = ModelSpec("h2nmf", "mfcli.models.h2nmf:h2nmf",
+                        "H2NMF: top-down hierarchy of rank-two NMF splits (Gillis, Kuang & Park 2015), cut at the ranks",
+                        kind="deep", inits=(), default_init=None, any_engine=False)
+
+_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*BUILTIN_MODELS, *DEEP_MODELS, H2NMF_MODEL)}
 
 
 def register(spec: ModelSpec, replace: bool = False) -> ModelSpec:

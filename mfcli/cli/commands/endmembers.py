@@ -8,12 +8,13 @@ from mfcli.cli.options import (data_options, dtype_option, input_argument, rank_
                                seed_option)
 
 
-@click.command(short_help="Extract endmembers among the pixels (SPA, VCA, N-FINDR) and their abundances.")
+@click.command(short_help="Extract endmembers among the pixels (SPA, VCA, N-FINDR, SNPA) and their abundances.")
 @input_argument
 @data_options
 @rank_option
-@click.option("--method", type=click.Choice(["spa", "vca", "nfindr"]), default="vca", show_default=True,
-              help="spa: successive projections; vca: vertex component analysis; nfindr: maximum simplex volume.")
+@click.option("--method", type=click.Choice(["spa", "vca", "nfindr", "snpa"]), default="vca", show_default=True,
+              help="spa: successive projections; vca: vertex component analysis; nfindr: maximum simplex volume; "
+                   "snpa: successive nonnegative projections.")
 @click.option("--abundances", "abundance_method", type=click.Choice(["fcls", "nnls", "none"]), default="fcls",
               show_default=True, help="Abundances of every pixel for the extracted endmembers.")
 @seed_option
@@ -32,6 +33,8 @@ def command(input_spec: str, rank: int, method: str, abundance_method: str, seed
       vca     vertex component analysis (Nascimento & Bioucas-Dias 2005), seeded
       nfindr  N-FINDR (Winter 1999): pixels spanning the simplex of largest volume,
               started from SPA's pixels
+      snpa    successive nonnegative projection algorithm (Gillis 2014): SPA with the
+              distance to the convex hull of the pixels picked so far (robust to noise)
 
     --json prints {method, rank, indices, pixels (row, col, where the image shape is known),
     abundances, relative_error, seconds, output}.

@@ -11,13 +11,17 @@ from mfcli.cli.options import (clip_negative_option, data_options, dtype_option,
 from mfcli.models import registry
 
 ABUNDANCES = ("nnls", "fcls", "none")
+REFINE_CHOICES = ("auto", "edaa", "none")
+HARD_CLUSTER_MODELS = ("deep-onmf", "h2nmf")
 
 
 def _model_list() -> str:
     lines = ["\b", "Models (--model) and their parameters (--param NAME=VALUE):"]
     for spec in registry.models("deep"):
         lines.append(f"  {spec.name:<11} {spec.summary}")
-        lines.append(f"  {'':<11}   init {spec.default_init} (or {', '.join(i for i in spec.all_inits if i != spec.default_init)})")
+        if spec.all_inits:
+            others = ", ".join(i for i in spec.all_inits if i != spec.default_init)
+            lines.append(f"  {'':<11}   init {spec.default_init}" + (f" (or {others})" if others else ""))
         for name, param in spec.params.items():
             lines.append(f"  {'':<11}   {name}={param.default!r} ({param.help})")
     return "\n".join(lines)
@@ -54,6 +58,10 @@ def automatic_init(spec, dataset) -> str:
                   "initialization).", min_iter=0)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A model parameter, e.g. -p restarts=20 (deep-onmf), -p loss=layers (deep-nmf); repeatable.")
+@click.option("--refine", type=click.Choice(REFINE_CHOICES), default="auto", show_default=True,
+              help="Endmembers of every layer refined from its clusters to materials (EDAA restricted to each "
+                   "cluster's pixels; the tree is kept): auto (edaa for the hard clusterings deep-onmf and h2nmf "
+                   "of an image in memory; none otherwise), edaa, none.")
 @click.option("--abundances", type=click.Choice(ABUNDANCES), default="nnls", show_default=True,
               help="Soft abundance maps of every layer's endmembers: nnls, fcls (sum to one) or none.")
 @seed_option
@@ -68,8 +76,9 @@ def automatic_init(spec, dataset) -> str:
               help="Ground truth (as for `mfcli evaluate`, e.g. sample:urban): every layer's estimates are matched to "
                    "its materials as evaluate matches them and named after them in the result, tree and pictures.")
 def command(input_spec: str, ranks: list[int], model: str, init: str | None, max_iter, tol, target_error, max_time,
-            params: tuple[str, ...], abundances: str, seed: int, dtype: str | None, clip_negative: bool, output: str,
-            force: bool, as_json: bool, no_plots: bool, truth_specs: tuple[str, ...], **data_opts) -> None:
+            params: tuple[str, ...], refine: str, abundances: str, seed: int, dtype: str | None, clip_negative: bool,
+            output: str, force: bool, as_json: bool, no_plots: bool, truth_specs: tuple[str, ...],
+            **data_opts) -> None:
     """Deep matrix factorization of INPUT (bands x pixels) with layers of decreasing rank, written
     to the folder OUTDIR:
 
@@ -88,13 +97,26 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     the joint refinement (sweeps; --max-iter 0 keeps the layer-wise solution); --max-time bounds
     the whole factorization, layer-wise initialization included.
 
+    Endmembers that are materials (--refine, default auto: on for deep-onmf and h2nmf of an
+    image): a cluster's basis vector is a centroid of its pixels, mixed ones included; each
+    layer's endmembers are then refined by EDAA restricted to each cluster's own pixels (every
+    endmember stays a convex combination of its cluster's pixels, so inside the data's cone),
+    started from the clusters, which are kept: the tree, the merges and the cluster maps do not
+    change. The result's data-space basis of each layer is the refined endmembers, W the
+    clusters' basis vectors; a refined layer's relative error is that of its endmembers and
+    abundances (the clusters' error is kept in the file).
+
+    H2NMF (--model h2nmf, Gillis, Kuang & Park 2015) builds the tree top down by rank-two NMF
+    splits instead of merging bottom up; see docs/unmixing.md for when to use which.
+
     A summary per layer (rank, relative error, share of the pixels per cluster, merges) goes to
     stderr, clusters numbered #1..#k; a layer with empty clusters is warned about. --json prints
     {ranks, model, relative_error: {global, layers}, seconds, output, files, n_iter (sweeps of
-    the joint refinement), converged, stop_reason, abundances, index_base, layers: [{layer,
-    rank, relative_error, sizes, shares, empty, labels, and from layer 2: children, merged
-    [{cluster, children}]}]}. Layers are numbered from 1; clusters in JSON are 0-based
-    positions (index_base 0), so cluster c is #c+1 in the table and the pictures.
+    the joint refinement), converged, stop_reason, abundances, refine (the refinement made: edaa
+    or none), index_base, layers: [{layer, rank, relative_error, sizes, shares, empty, labels,
+    and from layer 2: children, merged [{cluster, children}]}]}. Layers are numbered from 1;
+    clusters in JSON are 0-based positions (index_base 0), so cluster c is #c+1 in the table and
+    the pictures.
 
     Data larger than memory: --engine stream|dask (see `mfcli factorize --help`). The soft
     abundances are then computed and written block by block of columns, never held whole, and
@@ -127,14 +149,28 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     console.info(f"Unmixing with {spec.name}, ranks {','.join(map(str, ranks))}, init {kwargs['init']}")
     with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
         result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
+    refinement = refinement_method(refine, spec.name, out_of_core, dataset.is_image)
+    if refine == "auto" and refinement == "none" and out_of_core and spec.name in HARD_CLUSTER_MODELS:
+        console.info(f"Endmembers not refined into materials: --refine needs the data in memory (--engine "
+                     f"{data_opts['engine']})")
+    if refinement != "none":
+        from mfcli.models.refine import refine_layers
+
+        with console.Progress("refining endmembers", 25) as progress:
+            refine_layers(dataset.X, result.layers, method=refinement, seed=seed, callback=progress)
     if abundances != "none" and not out_of_core:
         from mfcli.models.deep import layer_abundances
 
         layer_abundances(result, dataset.X, abundances)
+    if refinement != "none":
+        from mfcli.models.refine import refined_coefficients
+
+        refined_coefficients(dataset.X, result.layers)
     elif abundances != "none":  # computed block by block while the result file is written
         for layer in result.layers:
             layer.attrs["abundances"] = abundances
-    finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, **model_params})
+    finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, "refine": refinement,
+                                               **model_params})
     if truth is not None:
         _name_after_truth(result, truth, truth_specs)
     result.seconds = time.perf_counter() - started
@@ -181,6 +217,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
             "converged": result.converged,
             "stop_reason": result.summary.get("stop_reason"),
             "abundances": abundances,
+            "refine": refinement,
             "index_base": JSON_INDEX_BASE,
             "layers": layers,
         })
@@ -206,6 +243,20 @@ def _name_after_truth(result, truth, truth_specs) -> None:
     named = sum(label is not None for names in labels for label in names)
     console.info(f"Named {named} estimates after the materials of {', '.join(truth_specs)} (matched on {how}, "
                  "as mfcli evaluate matches them)")
+
+
+def refinement_method(choice: str, model: str, out_of_core: bool, is_image: bool = True) -> str:
+    """``--refine``: auto is edaa for the hard clusterings of an image (their endmembers are
+    centroids of mixed pixels; benchmarks/bench_unmixing.py measures the refined layers against
+    them) with the data in memory, none otherwise (a matrix of ratings has clusters of users,
+    not mixed pixels). edaa out of core is refused (it samples pixels at random)."""
+    from mfcli.errors import ParameterError
+
+    if choice == "auto":
+        return "edaa" if model in HARD_CLUSTER_MODELS and not out_of_core and is_image else "none"
+    if choice == "edaa" and out_of_core:
+        raise ParameterError("--refine edaa needs the data in memory; use --engine memory or --refine none")
+    return choice
 
 
 def write_abundances_by_blocks(out, result, data, method: str) -> None:
