@@ -46,7 +46,7 @@ from mfcli.models.matrix import is_sparse
 from mfcli.models.nnls import model_penalties, solve_coefficients
 from mfcli.models.registry import get_model
 
-__all__ = ["NMF", "ONMF", "AONMF", "SemiNMF", "SparseNMF", "NsNMF", "MinVolNMF", "ArchetypalAnalysis",
+__all__ = ["NMF", "ONMF", "AONMF", "SemiNMF", "SparseNMF", "NsNMF", "MinVolNMF", "ArchetypalAnalysis", "EDAA",
            "TruncatedSVD", "DeepFactorization"]
 
 # scikit-learn's names of the beta-divergences, and mfcli's
@@ -350,19 +350,53 @@ class NsNMF(_Factorization):
 
 class MinVolNMF(_Factorization):
     """Minimum-volume NMF for unmixing: coefficients on the simplex (abundances), small
-    endmember simplex; ``transform`` is FCLS. Sparse input is densified."""
+    endmember simplex; ``transform`` is FCLS. ``lam="auto"`` chooses the volume weight by the
+    data-fit/volume trade-off; ``init=None`` runs from each method of ``starts`` and keeps the
+    smallest objective (:func:`mfcli.models.minvol.minvol`). Sparse input is densified."""
 
     _model = "minvol"
-    _model_params = ("lam", "delta", "volume", "normalize")
+    _model_params = ("lam", "delta", "volume", "normalize", "starts", "screen_size")
 
-    def __init__(self, n_components=None, *, lam=0.004, delta=0.5, volume="affine", normalize="l1", init=None,
-                 tol=None, max_iter=None, max_time=None, random_state=None):
+    def __init__(self, n_components=None, *, lam="auto", delta=0.5, volume="affine", normalize="l1",
+                 starts="spa,snpa,vca", screen_size=10000, init=None, tol=None, max_iter=None, max_time=None,
+                 random_state=None):
         self.n_components = n_components
         self.lam = lam
         self.delta = delta
         self.volume = volume
         self.normalize = normalize
+        self.starts = starts
+        self.screen_size = screen_size
         self.init = init
+        self.tol = tol
+        self.max_iter = max_iter
+        self.max_time = max_time
+        self.random_state = random_state
+
+    def _fit(self, X, W, H):
+        if is_sparse(X):
+            X = X.toarray()
+        return super()._fit(X, W, H)
+
+
+class EDAA(_Factorization):
+    """Entropic descent archetypal analysis (Zouaoui et al., IEEE TIP 2023;
+    :func:`mfcli.models.edaa.edaa`): components are convex combinations of samples, found by
+    entropic gradient steps on the simplex from ``runs`` random starts, the run kept by the
+    paper's criterion (fit within 5% of the best, least correlated components); ``transform`` is
+    FCLS. Sparse input is densified."""
+
+    _model = "edaa"
+    _model_params = ("runs", "inner", "subspace", "screen_size", "normalize")
+
+    def __init__(self, n_components=None, *, runs=20, inner=20, subspace=20, screen_size=10000, normalize="l2",
+                 tol=None, max_iter=None, max_time=None, random_state=None):
+        self.n_components = n_components
+        self.runs = runs
+        self.inner = inner
+        self.subspace = subspace
+        self.screen_size = screen_size
+        self.normalize = normalize
         self.tol = tol
         self.max_iter = max_iter
         self.max_time = max_time
