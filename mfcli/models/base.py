@@ -26,7 +26,7 @@ import numpy as np
 
 from mfcli.errors import ConvergenceWarning, DataError, NumericalError, ParameterError
 from mfcli.metrics import relative_error_from_residual, residual_sq_from_grams
-from mfcli.models.matrix import DataMatrix, as_data_matrix
+from mfcli.models.matrix import DataMatrix, as_data_matrix, is_sparse
 from mfcli.result import Layer, Result
 from mfcli.validation import check_rank, require_finite, require_nonnegative
 
@@ -288,7 +288,17 @@ def warn_not_converged(monitor: Monitor, what: str | None = None) -> None:
 def prepare_data(X, model: str, nonnegative: bool = True, dtype=None) -> DataMatrix:
     """Wrap X for a solver. NumPy input is checked here (finite, nonnegative for nonnegative
     models) and converted to ``dtype`` if given; other engines are trusted to have been
-    checked when they were opened."""
+    checked when they were opened. A scipy.sparse matrix is checked on its stored values and
+    kept sparse (:class:`~mfcli.models.matrix.SparseMatrix`)."""
+    if is_sparse(X):
+        if X.ndim != 2 or min(X.shape) == 0:
+            raise DataError(f"the data must be a non-empty 2-D matrix, got shape {X.shape}")
+        if dtype is not None:
+            X = X.astype(dtype, copy=False)
+        require_finite(X.data)
+        if nonnegative:
+            require_nonnegative(X.data, model)
+        return as_data_matrix(X)
     if isinstance(X, np.ndarray) or not isinstance(X, DataMatrix):
         X = np.asarray(X)
         if X.ndim != 2:

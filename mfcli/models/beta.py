@@ -101,6 +101,42 @@ def _beta_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray, beta: float, moni
         W = np.maximum(W * factor.astype(dtype), tiny)
 
 
+def beta_coefficients(W: np.ndarray, X, beta: float, *, max_iter: int = 500, tol: float = 1e-6) -> np.ndarray:
+    """H = argmin_{H >= 0} D_beta(X | W H) for a fixed W (m x r): the H updates of the module
+    docstring, from the least-squares start clipped positive, until the divergence decreases by
+    less than ``tol`` relative over an iteration (each a majorization-minimization step: it never
+    increases) or ``max_iter``. The coefficients of new data for a fitted beta-divergence NMF.
+    Returns X's float dtype."""
+    from mfcli.models.matrix import as_data_matrix
+    from mfcli.models.nmf import _positive_start
+
+    data = as_data_matrix(X)
+    dtype = np.dtype(data.dtype)
+    tiny = dtype.type(BETA_EPSILON)
+    gamma = mm_exponent(float(beta))
+    W = np.maximum(np.asarray(W, dtype=dtype), tiny)
+    H = _positive_start(data, W)
+    column_sums = W.sum(axis=0)[:, None]
+    previous = np.inf
+    for _ in range(max_iter):
+        divergence = 0.0
+        for start, stop, block in column_blocks(data):
+            H_block = H[:, start:stop]
+            WH = W @ H_block
+            divergence += beta_divergence(block, WH, beta)
+            np.maximum(WH, tiny, out=WH)
+            numerator_terms, denominator_terms = _ratio_terms(block, WH, beta)
+            denominator = column_sums if denominator_terms is None else W.T @ denominator_terms
+            factor = (W.T @ numerator_terms) / np.maximum(denominator, tiny)
+            if gamma != 1.0:
+                factor **= gamma
+            H[:, start:stop] = np.maximum(H_block * factor, tiny)
+        if previous - divergence <= tol * abs(previous):
+            break
+        previous = divergence
+    return H
+
+
 def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, H=None, max_iter: int = 500,
              tol: float = 1e-4, target_error: float | None = None, max_time: float | None = None, seed: int = 0,
              callback=None, dtype=None):

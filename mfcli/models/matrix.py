@@ -132,11 +132,70 @@ class InMemoryMatrix:
         return self.X
 
 
+class SparseMatrix:
+    """X held in memory as a scipy.sparse matrix (CSR or CSC; other formats are converted to
+    CSC), never densified: ``W^T X`` and ``X H^T`` are sparse-dense products that cost
+    O(nnz r), and the norms come from the stored values. Every solver written against
+    :class:`DataMatrix` runs on it unchanged; the relative error comes from Gram matrices, so no
+    m x n dense product is ever formed. ``columns`` densifies only the few columns asked for
+    (initializations, restarts)."""
+
+    engine = "memory"
+
+    def __init__(self, X):
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        # Both layouts (twice the nonzeros in memory, still O(nnz)): X H^T reads the rows of the
+        # CSR copy and W^T X = (X^T W)^T the rows of X^T, i.e. the CSC copy; a product that
+        # gathers along rows of its compressed layout is the fast one in scipy.
+        self.X = X.tocsr(copy=True)
+        self.X.sum_duplicates()
+        self._csc = self.X.tocsc()
+        self.shape = tuple(int(s) for s in X.shape)
+        self.dtype = np.dtype(self.X.dtype)
+        self._sq_norm: float | None = None
+        self._col_sq_norms: np.ndarray | None = None
+
+    @property
+    def nnz(self) -> int:
+        return int(self.X.nnz)
+
+    def WtX(self, W: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray((self._csc.T @ W.astype(self.dtype, copy=False)).T)
+
+    def XHt(self, H: np.ndarray) -> np.ndarray:
+        return np.asarray(self.X @ np.ascontiguousarray(H.T, dtype=self.dtype))
+
+    def sq_norm(self) -> float:
+        if self._sq_norm is None:
+            values = self.X.data
+            self._sq_norm = float(np.dot(values.astype(np.float64), values.astype(np.float64)))
+        return self._sq_norm
+
+    def col_sq_norms(self) -> np.ndarray:
+        if self._col_sq_norms is None:
+            squares = self.X.copy()
+            squares.data = squares.data * squares.data
+            self._col_sq_norms = np.asarray(squares.sum(axis=0), dtype=self.dtype).ravel()
+        return self._col_sq_norms
+
+    def columns(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self._csc[:, idx].toarray(), dtype=self.dtype)
+
+
+def is_sparse(X) -> bool:
+    """True for a scipy.sparse matrix or array (without importing scipy when X is not one)."""
+    return type(X).__module__.startswith("scipy.sparse")
+
+
 def as_data_matrix(X) -> DataMatrix:
-    """Wrap X for the solvers: NumPy arrays in memory; objects already implementing
-    :class:`DataMatrix` (streamed HDF5, Dask) are returned as they are."""
+    """Wrap X for the solvers: NumPy arrays in memory, scipy.sparse matrices as
+    :class:`SparseMatrix`; objects already implementing :class:`DataMatrix` (streamed HDF5,
+    Dask) are returned as they are."""
     if isinstance(X, np.ndarray):
         return InMemoryMatrix(X)
+    if is_sparse(X):
+        return SparseMatrix(X)
     if isinstance(X, DataMatrix):
         return X
     return InMemoryMatrix(np.asarray(X))

@@ -342,10 +342,34 @@ def fcls(W: np.ndarray, X, *, delta: float | None = None, max_iter: int | None =
 COEFFICIENT_METHODS = ("nnls", "fcls", "lstsq", "assign")
 
 
-def solve_coefficients(W: np.ndarray, X, method: str = "nnls") -> np.ndarray:
+def penalized_nnls(W: np.ndarray, X, *, l1: float = 0.0, orthogonality: float = 0.0) -> np.ndarray:
+    """H = argmin_{H >= 0} 1/2 ||X - W H||_F^2 + l1 sum(H) + orthogonality sum_{j<k} <h_j, h_k>
+    (h_j the rows of H): the coefficient step of sparse NMF (l1) and of AONMF (orthogonality),
+    solved to the end for a fixed W. It separates over the columns of X, each a quadratic
+    program with Gram G = W^T W + orthogonality (11^T - I) and linear term W^T x - l1. Where G
+    is positive definite the program is convex and block principal pivoting solves it exactly;
+    otherwise (a large orthogonality weight) HALS sweeps from the NNLS solution reach a
+    coordinate-wise minimum, as the model's own updates do. Returns H in float64."""
+    from mfcli.models.hals import hals_rows
+
+    data = as_data_matrix(X)
+    W = _check_basis(W, data.shape[0])
+    C, B, _ = _grams(W, data, None, None)
+    r = C.shape[0]
+    G = C + float(orthogonality) * (np.ones((r, r)) - np.eye(r))
+    B = B - float(l1)
+    if np.linalg.eigvalsh(G)[0] > 1e-12 * max(float(np.trace(G)), np.finfo(np.float64).tiny):
+        return nnls_from_grams(G, B)
+    start = nnls_from_grams(C, B)
+    return hals_rows(start, B, G, max_sweeps=1000, eps=1e-6, floor=0.0)
+
+
+def solve_coefficients(W: np.ndarray, X, method: str = "nnls", *, l1: float = 0.0,
+                       orthogonality: float = 0.0) -> np.ndarray:
     """Coefficients H (r x n) of the columns of X for a fixed basis W (m x r), all at once:
 
-    - ``nnls``: argmin_{H >= 0} ||X - W H||_F (:func:`nnls`);
+    - ``nnls``: argmin_{H >= 0} ||X - W H||_F (:func:`nnls`), with the penalties of sparse NMF
+      (``l1``) and AONMF (``orthogonality``) where given (:func:`penalized_nnls`);
     - ``fcls``: the same with every column of H summing to one (:func:`fcls`, abundances);
     - ``lstsq``: unconstrained, (W^T W)^+ W^T X (signed bases such as the SVD's);
     - ``assign``: one nonzero per column, the column of W of largest cosine and its weight
@@ -355,7 +379,9 @@ def solve_coefficients(W: np.ndarray, X, method: str = "nnls") -> np.ndarray:
     """
     data = as_data_matrix(X)
     W = _check_basis(W, data.shape[0])
-    if method == "nnls":
+    if method == "nnls" and (l1 or orthogonality):
+        H = penalized_nnls(W, data, l1=l1, orthogonality=orthogonality)
+    elif method == "nnls":
         H = nnls(W, data)
     elif method == "fcls":
         H = fcls(W, data)
@@ -373,3 +399,15 @@ def solve_coefficients(W: np.ndarray, X, method: str = "nnls") -> np.ndarray:
     else:
         raise ParameterError(f"unknown coefficient method '{method}'; use one of {', '.join(COEFFICIENT_METHODS)}")
     return np.asarray(H, dtype=_float_dtype(data.dtype))
+
+
+def model_penalties(result, layer) -> dict[str, float]:
+    """The penalties the coefficients of ``layer`` (of the single-layer ``result``) were solved
+    with, for :func:`solve_coefficients` to solve new data the model's way: sparse NMF's
+    absolute l1 weight, AONMF's orthogonality weight; none for the other models."""
+    attrs = getattr(layer, "attrs", None) or {}
+    if result.model == "sparse-nmf" and "l1_absolute" in attrs:
+        return {"l1": float(attrs["l1_absolute"])}
+    if result.model == "aonmf" and "penalty" in (result.params or {}):
+        return {"orthogonality": float(result.params["penalty"])}
+    return {}

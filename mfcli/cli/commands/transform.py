@@ -50,7 +50,7 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
     from mfcli.io.atomic import check_output_path
     from mfcli.io.result import read_result, write_result
     from mfcli.metrics import relative_error
-    from mfcli.models.nnls import solve_coefficients
+    from mfcli.models.nnls import model_penalties, solve_coefficients
     from mfcli.result import Layer, Result
 
     check_output_path(output, force)
@@ -69,7 +69,8 @@ def command(result_path: str, input_spec: str, layer: int, method: str, dtype: s
                         "the new data must have the same bands/features (use --transpose for samples x features)")
     basis = basis.astype(X.dtype)
     started = time.perf_counter()
-    H = solve_coefficients(basis, X, method)
+    penalties = model_penalties(fitted, chosen) if method == "nnls" and len(fitted.layers) == 1 else {}
+    H = solve_coefficients(basis, X, method, **penalties)
     seconds = time.perf_counter() - started
     error = relative_error(X, basis, H)
     result = Result(model=fitted.model, layers=[Layer(W=basis, H=H, relative_error=error,
