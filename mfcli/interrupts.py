@@ -103,6 +103,18 @@ def settle() -> None:
         _state["deferring"] += 1
 
 
+def ignore_from_now() -> None:
+    """Ignore SIGINT and SIGTERM for the rest of the process (its exit status is set and its
+    outputs are complete). Python's shutdown puts handlers written in Python back to the
+    default, under which a signal arriving in the last milliseconds would kill the process
+    instead of letting it exit with the status it has set; an ignored signal stays ignored."""
+    if _state["installed"]:
+        settle()
+        for signum in SIGNALS:
+            if signal.getsignal(signum) is _handler:
+                signal.signal(signum, signal.SIG_IGN)
+
+
 def pending() -> int | None:
     """The number of the first signal received, or None."""
     return _state["pending"]

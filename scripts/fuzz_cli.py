@@ -158,7 +158,8 @@ def run_signal(case: Case, folder: Path, timeout: float) -> tuple[str, str]:
     if "Traceback" in stderr or "Exception ignored" in stderr:
         return "crash", stderr[-400:]
     if process.returncode == 128 + signum:
-        if [line for line in stderr.splitlines() if line.strip()] != ["Error: interrupted"]:
+        if [line for line in stderr.splitlines() if line.strip() and not line.startswith("Warning: ")] != [
+                "Error: interrupted"]:
             return "messy-error", stderr[-300:]
         if new.get(key) == old.get(key):
             return "interrupted", "before the commit: old output kept"

@@ -202,3 +202,13 @@ def test_a_signal_while_mfcli_starts_is_held_then_reported_as_interrupted(tmp_pa
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout == "still running\n"
     assert done.returncode == 143 and _errors(done.stderr) == ["Error: interrupted"]
+
+
+def test_after_the_exit_status_is_set_signals_are_ignored_so_shutdown_cannot_turn_them_fatal():
+    # Python's shutdown restores the default handlers of handlers written in Python: a SIGTERM
+    # in the last milliseconds would then kill a run that finished (exit -15, not its status).
+    code = ("import signal\nfrom mfcli.cli.main import main\ntry:\n    main(['-q', 'samples', '--json'])\n"
+            "except SystemExit as exc:\n    print(exc.code, signal.getsignal(signal.SIGTERM) is signal.SIG_IGN,\n"
+            "          signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "0 True True", done.stderr

@@ -285,6 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     except interrupts.Interrupted as exc:  # before the command line was parsed
         click.echo("Error: interrupted", err=True)
         sys.exit(exc.exit_code)
+    finally:
+        interrupts.ignore_from_now()
 
 
 if __name__ == "__main__":
