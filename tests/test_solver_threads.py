@@ -32,8 +32,9 @@ def low_rank(m=30, n=3000, r=4, seed=0):
     return rng.random((m, r)) @ rng.random((r, n)) + 0.01 * rng.random((m, n))
 
 
-def watch_passes(monkeypatch) -> list[int]:
-    """The BLAS threads inside every pass over X (mfcli.models.threads.pass_threads)."""
+def watch_passes(monkeypatch, threaded_product_min: int = 0) -> list[int]:
+    """The BLAS threads inside every pass over X (mfcli.models.threads.pass_threads) whose
+    products have at least ``threaded_product_min`` multiply-adds (0: every pass)."""
     import contextlib
 
     import mfcli.models.threads as threads
@@ -48,7 +49,7 @@ def watch_passes(monkeypatch) -> list[int]:
             yield
 
     monkeypatch.setattr(threads, "pass_threads", watched)
-    monkeypatch.setattr(matrix, "pass_threads", watched)
+    monkeypatch.setattr(threads, "THREADED_PRODUCT_MIN", threaded_product_min)
     return seen
 
 
@@ -59,6 +60,15 @@ def test_small_products_run_on_one_thread_and_passes_on_all(two_threads, monkeyp
     assert between and set(between) == {1}  # between passes: the small products
     assert passes and set(passes) == {2}  # each pass over X: the threads the run was given
     assert blas_threads() == 2  # restored after the run
+
+
+def test_passes_too_small_to_gain_from_threads_stay_on_one(two_threads, monkeypatch):
+    import mfcli.models.threads as threads
+
+    passes = watch_passes(monkeypatch, threads.THREADED_PRODUCT_MIN)
+    X = low_rank()  # 30 x 3000 at rank 4: 360,000 multiply-adds per product
+    nmf(X, 4, max_iter=5, tol=0, callback=lambda *args, **info: passes.append(blas_threads()))
+    assert passes and set(passes) == {1}
 
 
 def test_a_caller_limit_is_respected(monkeypatch):

@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from mfcli.models.threads import blockwise_update_pass, pass_threads
+from mfcli.models.threads import blockwise_update_pass, pass_threads_for
 
 
 @runtime_checkable
@@ -72,11 +72,11 @@ class InMemoryMatrix:
         self._col_sq_norms: np.ndarray | None = None
 
     def WtX(self, W: np.ndarray) -> np.ndarray:
-        with pass_threads():
+        with pass_threads_for(self.X.size * W.shape[1]):
             return W.T.astype(self.dtype, copy=False) @ self.X
 
     def XHt(self, H: np.ndarray) -> np.ndarray:
-        with pass_threads():
+        with pass_threads_for(self.X.size * H.shape[0]):
             return self.X @ H.T.astype(self.dtype, copy=False)
 
     def sq_norm(self) -> float:

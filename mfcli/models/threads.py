@@ -23,7 +23,7 @@ optional here) both are no-ops.
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -87,6 +87,19 @@ def pass_threads():
         _set_threads([1] * len(full))
 
 
+# A product of fewer multiply-adds than this runs on one BLAS thread even in a pass over X: a
+# multithreaded call waits for its slowest thread, and on a busy machine (load 5 on 2 cores) the
+# passes of a 20000 x 20 matrix at rank 5 (2e6 multiply-adds each) took 17-33 s in all instead
+# of 3 s (benchmarks/bench_defaults.py's "tall" matrix).
+THREADED_PRODUCT_MIN = 50_000_000
+
+
+def pass_threads_for(multiply_adds: int):
+    """:func:`pass_threads` for a product of at least ``THREADED_PRODUCT_MIN`` multiply-adds,
+    else one thread (a context manager either way)."""
+    return pass_threads() if multiply_adds >= THREADED_PRODUCT_MIN else nullcontext()
+
+
 def single_threaded_small_products(function):
     """Decorator: run ``function`` inside :func:`solver_threads`."""
 
@@ -119,7 +132,8 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
     (BLAS, at one thread, and NumPy release the GIL): the inner sweeps run in parallel too, and a
     thread that the system deschedules only does fewer blocks instead of holding up the others
     (a multithreaded BLAS call waits for its slowest thread). With one block, the products use
-    all the threads instead. The sum of the X_J H_J^T is taken in block order, in float64, so the
+    all the threads instead, where they are large enough to gain from them
+    (``THREADED_PRODUCT_MIN``). The sum of the X_J H_J^T is taken in block order, in float64, so the
     result does not depend on the number of threads. ``accurate``: float32 blocks converted to
     float64 piece by piece (every product and sum in float64). Returns X H^T (m x k), float64 when
     ``accurate``, else X's dtype.
@@ -150,14 +164,15 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
 
     workers = min(solver_thread_count(), len(starts))
     if workers <= 1:
+        multiply_adds = m * min(size, n) * Wt.shape[0]
         parts = []
         for start in starts:
             columns = slice(start, min(start + size, n))
             block = X[:, columns]
-            with pass_threads():
+            with pass_threads_for(multiply_adds):
                 B = Wt @ block
             H_block = update(B, columns)
-            with pass_threads():
+            with pass_threads_for(multiply_adds):
                 parts.append(product(block, H_block))
     else:
         from concurrent.futures import ThreadPoolExecutor
