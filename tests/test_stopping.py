@@ -1,7 +1,7 @@
 """Stopping rules that cannot be fooled (issue 13): a run that says it converged has converged.
 
 For every loop family: a run that stops with reason ``tol`` made progress below ``tol`` on its
-accepted iterates (over the window of mfcli.models.base.Stopping), and 50 more iterations do not
+accepted iterates (over the window of mfcli.models.stopping.Stopping), and 50 more iterations do not
 improve it by more than the documented bound (about 50 tol relative in the objective, 25 tol in
 the relative error; held here to twice that). Rejected extrapolations never read as
 convergence; ``target_error`` runs until the target or a limit; limits say so.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mfcli.errors import ConvergenceWarning, NumericalError, ParameterError
-from mfcli.models.base import TOL_WINDOW, Monitor, Stopping
+from mfcli.models.stopping import TOL_WINDOW, Monitor, Stopping
 
 # 50 more iterations after a stop by tol improve the objective by at most about 50 tol (relative)
 # while progress slows; the tests allow twice that.

@@ -57,12 +57,9 @@ AONMF), :mod:`~mfcli.models.deep.chain` (the activations chain: multilayer, deep
 NMF, deep sparse, deep nsNMF) and :mod:`~mfcli.models.deep.abundances`. Each variant keeps its
 own typed state (a dataclass extending :class:`DeepState`). NumPy only.
 """
+
 from __future__ import annotations
 
-from typing import Any
-
-from mfcli.errors import ParameterError
-from mfcli.models.base import prepare_data
 from mfcli.models.deep.abundances import layer_abundances, soft_abundances
 from mfcli.models.deep.aonmf import AONMFState, DeepAONMF
 from mfcli.models.deep.chain import (ActivationsChain, ChainState, DeepNMF, DeepNMFState, DeepNsNMF, DeepSemi,
@@ -74,33 +71,4 @@ from mfcli.models.deep.onmf import DeepONMF, ONMFState
 __all__ = ["DEEP_MODELS", "VARIANTS", "deep_factorize", "layer_abundances", "soft_abundances", "DeepState",
            "DeepVariant", "DeepONMF", "ONMFState", "DeepAONMF", "AONMFState", "ActivationsChain", "ChainState",
            "Multilayer", "DeepNMF", "DeepNMFState", "DeepSparse", "SparseState", "DeepNsNMF", "DeepSemi", "SemiState",
-           "LAYER_INIT_TOL", "PG_STEPS", "DeepFactorization"]
-
-
-class DeepFactorization:
-    """Estimator for :func:`deep_factorize`: ``DeepFactorization([7, 6, 4, 2]).fit(X).layers_``."""
-
-    def __init__(self, ranks, model: str = "deep-onmf", **params: Any):
-        self.ranks = list(ranks)
-        self.model = model
-        self.params = params
-
-    def fit(self, X, y=None):
-        self.result_ = deep_factorize(X, self.ranks, self.model, **self.params)
-        self.layers_ = self.result_.layers
-        self.relative_error_ = self.result_.relative_error
-        self.history_ = self.result_.history
-        self.n_iter_ = self.result_.n_iter
-        return self
-
-    def fit_transform(self, X, y=None):
-        return self.fit(X).layers_[-1].data_coefficients
-
-    def transform(self, X, layer: int = -1):
-        """Soft abundances (NNLS) of new columns for the data-space basis of ``layer``."""
-        from mfcli.models.nnls import nnls
-
-        if not hasattr(self, "result_"):
-            raise ParameterError("this DeepFactorization is not fitted yet; call fit first")
-        X = prepare_data(X, self.model, nonnegative=VARIANTS[self.model].nonnegative)  # finite (and >= 0): as fit
-        return nnls(self.result_.layer(layer).data_basis, X)
+           "LAYER_INIT_TOL", "PG_STEPS"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import gram_solve
 from mfcli.models.hals import hals_rows
+from mfcli.models.linalg import gram_solve
 from mfcli.result import Result
 
 

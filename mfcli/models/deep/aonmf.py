@@ -10,12 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import frobenius_residual_sq
 from mfcli.models.deep.common import LAYER_INIT_TOL, PG_STEPS, DeepState, DeepVariant, _lipschitz
-from mfcli.models.hals import floor_for, hals_block_update, hals_rows, unit_columns_update
+from mfcli.models.hals import hals_block_update, hals_rows, unit_columns_update
+from mfcli.models.linalg import floor_for, frobenius_residual_sq
 from mfcli.models.matrix import project_update
 from mfcli.models.onmf import soft_assignments
-from mfcli.models.registry import check_number
 from mfcli.result import Layer
 
 
@@ -33,11 +32,10 @@ class DeepAONMF(DeepVariant):
     name = "deep-aonmf"
     state_type = AONMFState
     chain = "features"
-    default_init = "spa"
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.penalty = check_number("penalty", params.get("penalty", 1.0), low=0)
+        self.penalty = self.params["penalty"]
 
     def init_layer(self, Y, rank, index, seed, callback):
         from mfcli.models.onmf import aonmf

@@ -13,13 +13,12 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import frobenius_residual_sq
 from mfcli.models.deep.common import (LAYER_INIT_TOL, DeepState, DeepVariant, _nonnegative, _pg_block, _product,
                                       _products_with_x)
 from mfcli.models.hals import hals_block_update, hals_rows, unit_columns_update
+from mfcli.models.linalg import frobenius_residual_sq
 from mfcli.models.matrix import project_update
 from mfcli.models.onmf import soft_assignments
-from mfcli.models.registry import check_number
 from mfcli.result import Layer
 
 
@@ -199,13 +198,10 @@ class Multilayer(ActivationsChain):
 
     name = "multilayer"
     refines = False
-    first_layers = ("nmf", "minvol")
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.first_layer = str(params.get("first_layer", "nmf"))
-        if self.first_layer not in self.first_layers:
-            raise ParameterError(f"first_layer must be one of {', '.join(self.first_layers)}, not '{self.first_layer}'")
+        self.first_layer = self.params["first_layer"]
 
     def init_layer(self, Y, rank, index, seed, callback):
         if index > 0 or self.first_layer != "minvol":
@@ -223,14 +219,12 @@ class DeepNMF(ActivationsChain):
 
     name = "deep-nmf"
     state_type = DeepNMFState
-    losses = ("global", "layers")
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.loss = str(params.get("loss", "global"))
-        if self.loss not in self.losses:
-            raise ParameterError(f"{self.name} takes loss {' or '.join(self.losses)}, not '{self.loss}'")
-        self.layer_weight = check_number("layer_weight", params.get("layer_weight", 1.0), low=0, low_open=True)
+        # deep sparse NMF and deep nsNMF have the global loss only (no loss parameter)
+        self.loss = self.params.get("loss", "global")
+        self.layer_weight = self.params.get("layer_weight")
 
     def lam(self, index: int) -> float:
         return 1.0 if index == 0 else self.layer_weight
@@ -308,11 +302,10 @@ class DeepSparse(DeepNMF):
 
     name = "deep-sparse"
     state_type = SparseState
-    losses = ("global",)
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.l1 = check_number("l1", params.get("l1", 0.1), low=0)
+        self.l1 = self.params["l1"]
 
     def layer_model(self, index):
         from mfcli.models.nmf import nmf
@@ -353,11 +346,10 @@ class DeepNsNMF(DeepNMF):
     """Deep nonsmooth NMF: X ~= W_1 S_1 W_2 S_2 ... W_L S_L H_L."""
 
     name = "deep-nsnmf"
-    losses = ("global",)
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.theta = check_number("theta", params.get("theta", 0.5), low=0, high=1)
+        self.theta = self.params["theta"]
 
     def smoothing(self, rank):
         from mfcli.models.nsnmf import smoothing_matrix
@@ -378,10 +370,7 @@ class DeepSemi(ActivationsChain):
 
     name = "deep-semi"
     state_type = SemiState
-    nonnegative = False
-    default_init = "kmeans++"
     later_init = "kmeans++"  # semi-NMF starts from picked columns or at random (no NNDSVD)
-    inits = ("kmeans++", "spa", "random")
 
     def layer_model(self, index):
         from mfcli.models.semi import semi_nmf

@@ -12,7 +12,7 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.models.matrix import DataMatrix
-from mfcli.models.registry import COMMON_INITS
+from mfcli.models.registry import get_model
 from mfcli.result import Layer
 
 PG_STEPS = 10  # projected-gradient steps on a small block per sweep
@@ -93,18 +93,22 @@ class DeepVariant:
     name = ""
     chain = "activations"
     refines = True
-    nonnegative = True
-    default_init = "nndsvda"
-    inits: tuple[str, ...] = COMMON_INITS
     default_tol = 1e-5
     state_type: type[DeepState] = DeepState
     time_limit: dict[str, float] = {}  # {"max_time": seconds} for the layer-wise runs while the driver sets it
 
     def __init__(self, init: str | None = None, **params: Any):
-        self.init = init or self.default_init
-        if self.init not in self.inits:
-            raise ParameterError(f"{self.name} takes --init {', '.join(self.inits)}, not '{self.init}'")
-        self.params = params
+        # the registry's entry is the one declaration of the model's inits and parameters
+        self.spec = get_model(self.name, "deep")
+        self.init = init or self.spec.default_init
+        if self.init not in self.spec.all_inits:
+            raise ParameterError(f"{self.name} takes --init {', '.join(self.spec.all_inits)}, not '{self.init}'")
+        self.params = self.spec.check_params(params)  # all of them; unknown names refused
+
+    @property
+    def nonnegative(self) -> bool:
+        """The model needs X >= 0."""
+        return self.spec.nonnegative
 
     # initialization ---------------------------------------------------------------------------
     def init_layer(self, Y, rank: int, index: int, seed, callback) -> Layer:

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from mfcli.errors import ConvergenceWarning, ParameterError
-from mfcli.models.base import Monitor, Stopping, check_scale, prepare_data, require_finite_factors, warn_not_converged
+from mfcli.models.base import check_scale, prepare_data, require_finite_factors
 from mfcli.models.deep.aonmf import DeepAONMF
 from mfcli.models.deep.chain import DeepNMF, DeepNsNMF, DeepSemi, DeepSparse, Multilayer
 from mfcli.models.deep.common import DeepVariant, _stage_callback
 from mfcli.models.deep.onmf import DeepONMF
 from mfcli.models.matrix import InMemoryMatrix
+from mfcli.models.stopping import Monitor, Stopping, warn_not_converged
 from mfcli.result import Result
 from mfcli.validation import check_ranks
 
@@ -114,7 +115,8 @@ def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = Non
                "relative_error": np.asarray(errors, dtype=np.float64),
                "seconds": np.asarray(seconds, dtype=np.float64)}
     result_params = {"ranks": ranks, "model": model, "init": variant.init, "seed": seed, "max_iter": max_iter,
-                     "tol": tol, "target_error": target_error, "max_time": max_time, **params}
+                     "tol": tol, "target_error": target_error, "max_time": max_time,
+                     **{name: variant.params[name] for name in params}}
     summary = {"relative_error": float(errors[-1]),
                "layer_relative_errors": [layer.relative_error for layer in layers],
                "global_loss": float(objectives[-1]), "stop_reason": reason, "chain": variant.chain}

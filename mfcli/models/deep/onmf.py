@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mfcli.errors import ParameterError
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import frobenius_residual_sq
 from mfcli.models.deep.common import DeepState, DeepVariant
+from mfcli.models.linalg import frobenius_residual_sq
 from mfcli.models.matrix import project_update
-from mfcli.models.registry import check_number
 from mfcli.result import Layer
 
 
@@ -41,18 +39,14 @@ class DeepONMF(DeepVariant):
     name = "deep-onmf"
     state_type = ONMFState
     chain = "features"
-    default_init = "restarts"
-    inits = ("restarts", "spa", "kmeans++", "random")
     default_tol = 1e-4
 
     def __init__(self, init=None, **params):
         super().__init__(init, **params)
-        self.loss = str(params.get("loss", "global"))
-        if self.loss not in ("global", "layers"):
-            raise ParameterError(f"deep-onmf loss must be 'global' or 'layers', not '{self.loss}'")
-        self.restarts = check_number("restarts", params.get("restarts", 10), low=1, integer=True)
-        self.screen_size = check_number("screen_size", params.get("screen_size", 5000), low=1, integer=True)
-        self.layer_tol = check_number("layer_tol", params.get("layer_tol", 1e-3), low=0)
+        self.loss = self.params["loss"]
+        self.restarts = self.params["restarts"]
+        self.screen_size = self.params["screen_size"]
+        self.layer_tol = self.params["layer_tol"]
 
     def weights(self, state) -> np.ndarray:
         """lambda_l of every layer's term in the loss."""
@@ -67,7 +61,7 @@ class DeepONMF(DeepVariant):
         from mfcli.models.onmf import onmf
 
         result = onmf(Y, rank, init=self.init, restarts=self.restarts, screen_size=self.screen_size, seed=seed,
-                      callback=callback, max_iter=int(self.params.get("layer_max_iter", 200)),
+                      callback=callback, max_iter=self.params["layer_max_iter"],
                       tol=self.layer_tol, window=1, **self.time_limit)
         # A start that the joint stage polishes: it stops at the first iteration that gains less
         # than layer_tol. Converging the layer-wise ONMF further lowers its own objective but
