@@ -87,8 +87,14 @@ def _stage_callback(callback, stage: str):
 
     return report
 
+
 class DeepVariant:
-    """A deep model = a chain, a single-layer model for the initialization, and layer updates."""
+    """A deep model = a chain, a single-layer model for the initialization, and layer updates.
+
+    Its inits, parameters (``self.params``: every one, checked, defaults filled) and whether it
+    needs X >= 0 come from its :mod:`~mfcli.models.registry` entry; ``state_type`` is the
+    dataclass its layer updates work on (:class:`DeepState` extended with what it keeps between
+    sweeps)."""
 
     name = ""
     chain = "activations"

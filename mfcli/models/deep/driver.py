@@ -37,8 +37,9 @@ def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = Non
     ``init``: the layer-wise initialization (deep-onmf: restarts | spa | kmeans++ | random; the
     NMF-based models: nndsvda | nndsvd | nndsvdar | spa | kmeans++ | random).
     ``max_iter``/``tol``/``target_error``/``max_time``: stopping of the joint stage (sweeps;
-    ``max_iter=0`` keeps the layer-wise initialization). ``params``: model parameters
-    (restarts, screen_size, penalty, l1, theta, loss, layer_weight).
+    ``max_iter=0`` keeps the layer-wise initialization). ``params``: the model's parameters,
+    as its registry entry declares them (names, defaults, ranges); an unknown name or a value
+    out of range is a ParameterError that lists the valid ones.
 
     Returns a Result with one Layer per layer (own factors W, H; data-space ``basis`` and
     ``coefficients`` where they differ; ``assignments`` for the tree) and the joint stage's
