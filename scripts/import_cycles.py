@@ -38,17 +38,18 @@ def _resolve(node: ast.ImportFrom, current: str, is_package: bool) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def import_edges(root: Path, scope: str = "module") -> dict[str, set[str]]:
-    """``{module: modules of the package it imports}``; ``scope``: "module" (imports executed when
-    the module is imported: not inside a function or class) or "function" (only those inside)."""
+def import_graphs(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """``({module: modules of the package it imports}, {...})``: the imports at module level
+    (executed when the module is imported: not inside a function or class), then those inside
+    functions or classes."""
     names = module_names(root)
-    graph: dict[str, set[str]] = {name: set() for name in names}
+    graphs: tuple[dict[str, set[str]], dict[str, set[str]]] = ({name: set() for name in names},
+                                                               {name: set() for name in names})
     for name, path in names.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         is_package = path.name == "__init__.py"
         for node, nested in _imports(tree):
-            if nested != (scope == "function"):
-                continue
+            graph = graphs[1 if nested else 0]
             targets = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -61,7 +62,12 @@ def import_edges(root: Path, scope: str = "module") -> dict[str, set[str]]:
                     target = target.rpartition(".")[0]
                 if target and target != name and target.split(".")[0] == PACKAGE:
                     graph[name].add(target)
-    return graph
+    return graphs
+
+
+def import_edges(root: Path, scope: str = "module") -> dict[str, set[str]]:
+    """One of :func:`import_graphs`: ``scope`` "module" or "function"."""
+    return import_graphs(root)[0 if scope == "module" else 1]
 
 
 def _imports(tree: ast.AST, nested: bool = False):
@@ -112,8 +118,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def main() -> int:
     root = Path(__file__).resolve().parents[1]
-    module_level = import_edges(root, "module")
-    nested = import_edges(root, "function")
+    module_level, nested = import_graphs(root)
     combined = {name: module_level[name] | nested[name] for name in module_level}
     for title, graph in (("module-level imports", module_level), ("all imports (module level and inside functions)",
                                                                    combined)):

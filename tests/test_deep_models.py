@@ -209,6 +209,7 @@ def test_layer_abundances_are_the_exact_constrained_least_squares(method):
         assert layer.abundances.dtype == X.dtype
 
 
+@pytest.mark.slow
 def test_multilayer_with_a_minimum_volume_first_layer():
     """first_layer=minvol: layer 1 is exactly mfcli's minvol (abundances on the simplex), and
     the next layer groups those abundances."""

@@ -20,11 +20,16 @@ def import_cycles():
     return module
 
 
-def test_the_graph_sees_the_imports_it_must(import_cycles):
+@pytest.fixture(scope="module")
+def graphs(import_cycles):
+    """(imports at module level, imports inside functions) of every mfcli module."""
+    return import_cycles.import_graphs(REPO)
+
+
+def test_the_graph_sees_the_imports_it_must(import_cycles, graphs):
     """A check that would pass on an empty graph proves nothing: known edges are found, of
     both kinds, and a planted cycle is reported."""
-    module_level = import_cycles.import_edges(REPO, "module")
-    nested = import_cycles.import_edges(REPO, "function")
+    module_level, nested = graphs
     assert "mfcli.models.stopping" in module_level["mfcli.models.base"]
     assert "mfcli.models.deep.driver" in module_level["mfcli.models.deep"]
     assert "mfcli.models.onmf" in nested["mfcli.models.nnls"]  # imported inside solve_coefficients
@@ -32,13 +37,11 @@ def test_the_graph_sees_the_imports_it_must(import_cycles):
     assert import_cycles.cycles(planted) == [["a", "b", "c"]]
 
 
-def test_no_import_cycle_at_module_level(import_cycles):
-    graph = import_cycles.import_edges(REPO, "module")
-    assert import_cycles.cycles(graph) == []
+def test_no_import_cycle_at_module_level(import_cycles, graphs):
+    assert import_cycles.cycles(graphs[0]) == []
 
 
-def test_no_import_cycle_counting_imports_inside_functions(import_cycles):
-    module_level = import_cycles.import_edges(REPO, "module")
-    nested = import_cycles.import_edges(REPO, "function")
+def test_no_import_cycle_counting_imports_inside_functions(import_cycles, graphs):
+    module_level, nested = graphs
     graph = {name: module_level[name] | nested[name] for name in module_level}
     assert import_cycles.cycles(graph) == []
