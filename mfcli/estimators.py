@@ -265,16 +265,18 @@ class NMF(_Factorization):
 class ONMF(_Factorization):
     """Orthogonal NMF: every sample belongs to one component (a hard clustering; the components
     are the cluster centroids' directions). ``init=None`` takes the best of ``restarts`` starts
-    (SPA, k-means++-style, random); ``transform`` assigns each sample to its best component."""
+    (SPA, k-means++-style, random), screened on ``screen_size`` samples when there are more;
+    ``transform`` assigns each sample to its best component."""
 
     _model = "onmf"
-    _model_params = ("restarts",)
+    _model_params = ("restarts", "screen_size")
 
-    def __init__(self, n_components=None, *, init=None, restarts=10, tol=None, max_iter=None, max_time=None,
-                 random_state=None):
+    def __init__(self, n_components=None, *, init=None, restarts=10, screen_size=5000, tol=None, max_iter=None,
+                 max_time=None, random_state=None):
         self.n_components = n_components
         self.init = init
         self.restarts = restarts
+        self.screen_size = screen_size
         self.tol = tol
         self.max_iter = max_iter
         self.max_time = max_time
