@@ -92,7 +92,7 @@ def frequency_weights(train: Ratings, power: float) -> np.ndarray:
 # After a stop by tol, 50 more epochs lower the objective of an alternating loop by at most this
 # many tol (relative): it decreases linearly, so the epochs after the stop still add up to a small
 # multiple of the last decrease. Measured: at most 5 on MovieLens 100K and 1M (ALS, WALS, implicit
-# WALS), 15 on the planted matrices of tests/test_completion_stopping.py, which asserts this bound.
+# WALS), 15 on the planted matrices of tests/completion/test_completion_stopping.py, which asserts this bound.
 STOPPING_BOUND = 20
 
 STOP_REASONS = {
