@@ -211,6 +211,7 @@ def test_onmf_stops_only_when_converged():
         check_honest_tol_stop(lambda **k: onmf(X, 5, init=init, seed=3, **k), 1e-6)
 
 
+@pytest.mark.slow
 def test_archetypal_analysis_stops_only_when_converged():
     from mfcli.models.archetypal import archetypal
 
