@@ -23,6 +23,10 @@ SVD). scipy.sparse input (CSR/CSC) is factorized without being densified by the 
 read X only through products (NMF, ONMF, AONMF, semi-NMF, sparse NMF, nsNMF, SVD, AA and the
 deep models); minimum-volume NMF densifies it.
 
+These are mfcli's only estimator classes for factorizations: the core (:mod:`mfcli.models`) is
+functions returning a :class:`~mfcli.result.Result`, each model registered with its parameters
+in :mod:`mfcli.models.registry`, whose ``estimator`` path names the class here.
+
 Needs scikit-learn (``pip install 'mfcli[sklearn]'``); the rest of mfcli does not.
 """
 
@@ -261,16 +265,18 @@ class NMF(_Factorization):
 class ONMF(_Factorization):
     """Orthogonal NMF: every sample belongs to one component (a hard clustering; the components
     are the cluster centroids' directions). ``init=None`` takes the best of ``restarts`` starts
-    (SPA, k-means++-style, random); ``transform`` assigns each sample to its best component."""
+    (SPA, k-means++-style, random), screened on ``screen_size`` samples when there are more;
+    ``transform`` assigns each sample to its best component."""
 
     _model = "onmf"
-    _model_params = ("restarts",)
+    _model_params = ("restarts", "screen_size")
 
-    def __init__(self, n_components=None, *, init=None, restarts=10, tol=None, max_iter=None, max_time=None,
-                 random_state=None):
+    def __init__(self, n_components=None, *, init=None, restarts=10, screen_size=5000, tol=None, max_iter=None,
+                 max_time=None, random_state=None):
         self.n_components = n_components
         self.init = init
         self.restarts = restarts
+        self.screen_size = screen_size
         self.tol = tol
         self.max_iter = max_iter
         self.max_time = max_time
@@ -460,13 +466,16 @@ class DeepFactorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     ``labels_`` (each sample's cluster at layer 1 where the model makes hard clusters),
     ``reconstruction_err_`` (of ``fit_transform(X)`` with ``components_``), ``n_iter_``, and
     ``result_.relative_error``, the deep model's own error. ``transform(X, layer=-1)``: NNLS
-    coefficients of new samples for that layer's data-space components.
+    coefficients of new samples for that layer's data-space components. ``model_params``: the
+    deep model's own parameters (e.g. ``{"restarts": 20}`` for deep ONMF, ``{"penalty": 0.5}``
+    for deep AONMF), as its registry entry declares them; unknown names are refused.
     """
 
-    def __init__(self, ranks=None, *, model="deep-onmf", init=None, max_iter=None, tol=None, max_time=None,
-                 random_state=None):
+    def __init__(self, ranks=None, *, model="deep-onmf", model_params=None, init=None, max_iter=None, tol=None,
+                 max_time=None, random_state=None):
         self.ranks = ranks
         self.model = model
+        self.model_params = model_params
         self.init = init
         self.max_iter = max_iter
         self.tol = tol
@@ -510,7 +519,7 @@ class DeepFactorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         for name in ("init", "max_iter", "tol", "max_time"):
             if getattr(self, name) is not None:
                 kwargs[name] = getattr(self, name)
-        result = deep_factorize(X.T, self._ranks(X), self.model, **kwargs)
+        result = deep_factorize(X.T, self._ranks(X), self.model, **kwargs, **dict(self.model_params or {}))
         self.result_ = result
         self.layers_ = result.layers
         self.layer_components_ = [np.ascontiguousarray(layer.data_basis.T, dtype=X.dtype) for layer in result.layers]

@@ -1,8 +1,8 @@
 """Numbers people rely on, computed one way, in one place.
 
 Every error, angle or RMSE that mfcli prints or stores comes from a function of this module,
-and each is tested against an independent computation (``tests/test_metrics_unmixing.py``,
-``tests/test_models_nmf.py``, ``tests/test_completion_core.py``).
+and each is tested against an independent computation (``tests/unmixing/test_metrics_unmixing.py``,
+``tests/models/test_models_nmf.py``, ``tests/completion/test_completion_core.py``).
 NumPy only (SciPy's Hungarian algorithm for matching endmembers).
 """
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mfcli.errors import DataError, ParameterError
+from mfcli.models.linalg import floor_for
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -86,8 +87,6 @@ def magnitude_limits(dtype, size: int) -> tuple[float, float]:
     than by the data (measured: aonmf's relative error exceeds 1 at 1e-20 in float64), so the
     data must reach 1e-10 (float64) or 1e-6 (float32).
     """
-    from mfcli.models.hals import floor_for
-
     dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
     info = np.finfo(dtype)
     largest = float((float(info.max) / max(int(size), 1)) ** 0.25) / MAGNITUDE_MARGIN

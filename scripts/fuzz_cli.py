@@ -47,7 +47,7 @@ STDOUT_COMMANDS = [["samples", "--json"], ["info", "--json", "X.npy"], ["convert
 
 
 def make_results(folder: Path) -> dict[str, Path]:
-    """Valid result files to build the result cases from (as tests/test_faults_fuzz.py does)."""
+    """Valid result files to build the result cases from (as tests/cli/test_faults_fuzz.py does)."""
     import numpy as np
 
     np.save(folder / "X.npy", np.random.default_rng(0).random((8, 12)))

@@ -3,7 +3,7 @@
     python scripts/make_cli_docs.py           # rewrite docs/cli.md
     python scripts/make_cli_docs.py --check   # exit 1 if docs/cli.md is out of date
 
-tests/test_docs.py fails when docs/cli.md differs from what this script writes, so regenerate
+tests/cli/test_docs.py fails when docs/cli.md differs from what this script writes, so regenerate
 it after adding or changing a command. The help is rendered at a fixed width so the file does
 not depend on the terminal.
 """

@@ -1,6 +1,6 @@
 """Generated bad input for the command line, and the judgement of what mfcli did with it.
 
-Shared by tests/test_faults_fuzz.py (a short Hypothesis run in the suite) and
+Shared by tests/cli/test_faults_fuzz.py (a short Hypothesis run in the suite) and
 scripts/fuzz_cli.py (a larger run that counts the outcomes). A case is one command line over
 files written for it: data files of every format (valid, truncated, with bytes zeroed or
 replaced, emptied), CSV/ratings/pairs text with bad rows, odd arrays (1-D, 4-D, empty, int,

@@ -1,5 +1,5 @@
 """Run ``mfcli`` (its real entry point, in this process) with moments of an output write
-stretched so that a test's signal can land in them. Used by tests/test_faults_signals.py:
+stretched so that a test's signal can land in them. Used by tests/cli/test_faults_signals.py:
 
     python tests/signal_driver.py PHASE MARKER_DIR -- mfcli arguments...
 

@@ -168,6 +168,20 @@ def test_deep_factorization_layers():
     assert model.labels_.shape == (300,)
 
 
+def test_deep_factorization_takes_the_deep_models_parameters():
+    """What models.deep's own estimator took (**params) before it was removed for this one."""
+    from mfcli.errors import ParameterError
+
+    X, _, _ = _image_like(n_features=12, rank=4)
+    model = estimators.DeepFactorization(ranks=[4, 2], model_params={"restarts": 2}, random_state=0).fit(X)
+    assert model.result_.params["restarts"] == 2
+    aonmf = estimators.DeepFactorization(ranks=[4, 2], model="deep-aonmf", model_params={"penalty": 0.5},
+                                         max_iter=3, random_state=0).fit(X)
+    assert aonmf.result_.params["penalty"] == 0.5
+    with pytest.raises(ParameterError, match=r"no parameter 'restrats' \(its parameters: restarts"):
+        estimators.DeepFactorization(ranks=[4, 2], model_params={"restrats": 2}).fit(X)
+
+
 # -- sparse input -------------------------------------------------------------------------------
 
 

@@ -275,3 +275,28 @@ def _as_float(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
+
+
+def ratings_arrays(train: Ratings) -> dict[str, np.ndarray]:
+    """The id maps and the training ratings (as indices) of a completion Result."""
+    return {
+        "completion/user_ids": train.user_ids.ids,
+        "completion/item_ids": train.item_ids.ids,
+        "completion/train_users": train.users.astype(np.int32),
+        "completion/train_items": train.items.astype(np.int32),
+        "completion/train_values": train.values.astype(np.float32),
+    }
+
+
+def train_ratings_from_result(result) -> Ratings:
+    """The training ratings stored in a completion :class:`~mfcli.result.Result` (by :func:`ratings_arrays`)."""
+    a = result.arrays
+    return Ratings(a["completion/train_users"], a["completion/train_items"], a["completion/train_values"],
+                   IdMap(a["completion/user_ids"]), IdMap(a["completion/item_ids"]))
+
+
+def align(predictor, ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``ratings``' users and items in the predictor's id maps (-1: unseen)."""
+    users = predictor.user_ids.index(ratings.user_ids.ids[ratings.users])
+    items = predictor.item_ids.index(ratings.item_ids.ids[ratings.items])
+    return users, items

@@ -50,8 +50,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mfcli.completion.data import IdMap, Ratings, random_split
-from mfcli.completion.evaluate import align
+from mfcli.completion.data import IdMap, Ratings, align, random_split, ratings_arrays, train_ratings_from_result
 from mfcli.errors import DataError, MissingDependencyError, ParameterError
 from mfcli.metrics import mae, rmse
 
@@ -693,7 +692,6 @@ class DMF:
     def to_result(self, predictor: DMFPredictor, params: dict[str, Any], summary: dict[str, Any]):
         """The Result of this model with the embeddings, id maps and ratings of ``predictor`` (one
         made by :meth:`predictor`, possibly extended to users and items unseen in training)."""
-        from mfcli.completion.persist import ratings_arrays
         from mfcli.result import Layer, Result
 
         arrays = {
@@ -741,8 +739,6 @@ def layers_from_arrays(arrays: dict[str, np.ndarray], branch: str, n_layers: int
 def dmf_predictor_from_result(result) -> DMFPredictor:
     """The NumPy predictor of a saved DMF/DMF-D result (no torch needed). Files that also hold
     ``dmf/input_item_index`` (written by earlier versions, always 0..n-1) read the same."""
-    from mfcli.completion.persist import train_ratings_from_result
-
     a = result.arrays
     dmf = result.params["dmf"]
     user_layers = layers_from_arrays(a, "user", int(dmf["n_layers"]))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mfcli.completion import DEEP_MODELS, MODELS
-from mfcli.completion.data import IdMap, Ratings, areas
+from mfcli.completion.data import IdMap, Ratings, align, areas
 from mfcli.completion.factors import FactorModel
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import mae, ranking_metrics, rmse
@@ -26,13 +26,6 @@ def make_estimator(name: str, **params):
     if name not in ESTIMATORS:
         raise ParameterError(f"unknown completion model '{name}'; choose one of {', '.join(MODELS)}")
     return ESTIMATORS[name](**params)
-
-
-def align(predictor, ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of ``ratings``' users and items in the predictor's id maps (-1: unseen)."""
-    users = predictor.user_ids.index(ratings.user_ids.ids[ratings.users])
-    items = predictor.item_ids.index(ratings.item_ids.ids[ratings.items])
-    return users, items
 
 
 def evaluate(predictor, test: Ratings) -> dict[str, Any]:

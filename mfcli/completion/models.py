@@ -92,7 +92,7 @@ def frequency_weights(train: Ratings, power: float) -> np.ndarray:
 # After a stop by tol, 50 more epochs lower the objective of an alternating loop by at most this
 # many tol (relative): it decreases linearly, so the epochs after the stop still add up to a small
 # multiple of the last decrease. Measured: at most 5 on MovieLens 100K and 1M (ALS, WALS, implicit
-# WALS), 15 on the planted matrices of tests/test_completion_stopping.py, which asserts this bound.
+# WALS), 15 on the planted matrices of tests/completion/test_completion_stopping.py, which asserts this bound.
 STOPPING_BOUND = 20
 
 STOP_REASONS = {
@@ -690,12 +690,27 @@ def fit_svd(train: Ratings, rank: int = 16, seed: int = 0, callback: Callback | 
 # ---------------------------------------------------------------- estimators
 
 class _Estimator:
-    """fit / fit_transform / transform / predict around a fit function."""
+    """fit / fit_transform / transform / predict around a fit function. ``accepts``: the
+    parameters the model takes (passed to its fit function; ``seed`` is taken by every model, and
+    unused by the deterministic ones); any other name is refused with the list of these."""
 
     name = ""
+    accepts: tuple[str, ...] = ()
 
     def __init__(self, **params):
+        self._check_names(params)
         self.params = {**DEFAULTS[self.name], **params}
+
+    @classmethod
+    def _check_names(cls, params) -> None:
+        valid = (*cls.accepts, *(() if "seed" in cls.accepts else ("seed",)))
+        for name in params:
+            if name not in valid:
+                raise ParameterError(f"model {cls.name} has no parameter '{name}' (its parameters: {', '.join(valid)})")
+
+    def _given(self) -> dict[str, Any]:
+        """The parameters to pass to the fit function (None values left to its defaults)."""
+        return {k: self.params[k] for k in self.accepts if k in self.params and self.params[k] is not None}
 
     def _fit(self, train, validation=None, callback=None):
         raise NotImplementedError
@@ -724,62 +739,59 @@ class _Estimator:
         return self.model_.predict(user_ids, item_ids)
 
 
-def _pick(params: dict, *names: str) -> dict:
-    return {k: params[k] for k in names if k in params and params[k] is not None}
-
-
 class BiasBaseline(_Estimator):
     name = "baseline"
+    accepts = ("reg", "epochs", "tol", "max_time")
 
     def _fit(self, train, validation=None, callback=None):
-        return fit_baseline(train, validation=validation, callback=callback,
-                            **_pick(self.params, "reg", "epochs", "tol", "max_time"))
+        return fit_baseline(train, validation=validation, callback=callback, **self._given())
 
 
 class ALS(_Estimator):
     name = "als"
+    accepts = ("rank", "reg", "reg_bias", "epochs", "seed", "patience", "tol", "max_time")
 
     def _fit(self, train, validation=None, callback=None):
-        return fit_als(train, validation=validation, callback=callback,
-                       **_pick(self.params, "rank", "reg", "reg_bias", "epochs", "seed", "patience", "tol",
-                             "max_time"))
+        return fit_als(train, validation=validation, callback=callback, **self._given())
 
 
 class WALS(_Estimator):
     name = "wals"
+    accepts = ("rank", "reg", "reg_bias", "w0", "weights", "frequency_power", "implicit", "alpha", "epochs", "seed",
+               "patience", "tol", "max_time", "cg_steps")
 
     def __init__(self, **params):
+        self._check_names(params)
         defaults = DEFAULTS["wals-implicit"] if params.get("implicit") else DEFAULTS["wals"]
         self.params = {**defaults, **params}
 
     def _fit(self, train, validation=None, callback=None):
-        return fit_wals(train, validation=validation, callback=callback,
-                        **_pick(self.params, "rank", "reg", "reg_bias", "w0", "weights", "frequency_power",
-                                "implicit", "alpha", "epochs", "seed", "patience", "tol", "max_time", "cg_steps"))
+        return fit_wals(train, validation=validation, callback=callback, **self._given())
 
 
 class BPR(_Estimator):
     name = "bpr"
+    accepts = ("rank", "reg", "lr", "lr_decay", "batch_size", "epochs", "seed", "tol", "max_time")
 
     def _fit(self, train, validation=None, callback=None):
-        return fit_bpr(train, callback=callback, **_pick(self.params, "rank", "reg", "lr", "lr_decay", "batch_size",
-                                                          "epochs", "seed", "tol", "max_time"))
+        return fit_bpr(train, callback=callback, **self._given())
 
 
 class SGD(_Estimator):
     name = "sgd"
+    accepts = ("rank", "reg", "reg_bias", "lr", "lr_decay", "batch_size", "epochs", "seed", "patience", "tol",
+               "max_time")
 
     def _fit(self, train, validation=None, callback=None):
-        return fit_sgd(train, validation=validation, callback=callback,
-                       **_pick(self.params, "rank", "reg", "reg_bias", "lr", "lr_decay", "batch_size", "epochs",
-                               "seed", "patience", "tol", "max_time"))
+        return fit_sgd(train, validation=validation, callback=callback, **self._given())
 
 
 class ZeroFilledSVD(_Estimator):
     name = "svd"
+    accepts = ("rank", "seed")
 
     def _fit(self, train, validation=None, callback=None):
-        return fit_svd(train, callback=callback, **_pick(self.params, "rank", "seed"))
+        return fit_svd(train, callback=callback, **self._given())
 
 
 ESTIMATORS = {cls.name: cls for cls in (BiasBaseline, ALS, WALS, SGD, BPR, ZeroFilledSVD)}

@@ -21,21 +21,10 @@ from typing import Any
 import numpy as np
 
 from mfcli.completion import DEEP_MODELS
-from mfcli.completion.data import IdMap, Ratings
+from mfcli.completion.data import IdMap, Ratings, ratings_arrays
 from mfcli.completion.factors import FactorModel
 from mfcli.errors import InputError
 from mfcli.result import Layer, Result
-
-
-def ratings_arrays(train: Ratings) -> dict[str, np.ndarray]:
-    """The id maps and the training ratings (as indices) of a completion Result."""
-    return {
-        "completion/user_ids": train.user_ids.ids,
-        "completion/item_ids": train.item_ids.ids,
-        "completion/train_users": train.users.astype(np.int32),
-        "completion/train_items": train.items.astype(np.int32),
-        "completion/train_values": train.values.astype(np.float32),
-    }
 
 
 def factor_model_to_result(name: str, model: FactorModel, train: Ratings, params: dict[str, Any],
@@ -55,13 +44,6 @@ def factor_model_to_result(name: str, model: FactorModel, train: Ratings, params
     return Result(model=name, layers=[layer], params={**params, "completion": completion}, arrays=arrays,
                   summary=dict(summary or {}), input=dict(input_meta or {}), provenance=dict(provenance or {}),
                   seconds=seconds, n_iter=len(next(iter(history.values()))) if history else None)
-
-
-def train_ratings_from_result(result: Result) -> Ratings:
-    """The training ratings stored in a completion Result."""
-    a = result.arrays
-    return Ratings(a["completion/train_users"], a["completion/train_items"], a["completion/train_values"],
-                   IdMap(a["completion/user_ids"]), IdMap(a["completion/item_ids"]))
 
 
 def factor_model_from_result(result: Result) -> FactorModel:

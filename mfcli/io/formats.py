@@ -21,6 +21,12 @@ import numpy as np
 from mfcli.errors import DataError, InputError, MfcliError
 from mfcli.io.envi import find_header
 
+# Variables that hold a ground truth (read by :mod:`mfcli.io.truth`), which the data reader never
+# takes for the data.
+ENDMEMBER_NAMES = ("M", "GT", "E", "endmembers", "gt_endmembers", "M1")
+ABUNDANCE_NAMES = ("A", "S_GT", "abundances", "gt_abundances", "A1", "S")
+MATERIAL_NAME_VARIABLES = ("cood", "names", "materials", "material_names")
+
 FORMATS = ("csv", "tsv", "npy", "npz", "mat", "mat73", "h5", "envi", "tif", "gdal")
 FORMAT_ALIASES = {"hdf5": "h5", "txt": "csv", "mat5": "mat", "matlab": "mat", "tiff": "tif", "geotiff": "tif",
                   "gtiff": "tif"}
@@ -233,6 +239,17 @@ class SingleArrayContainer(Container):
                 "(drop the :VAR part)"
             )
         return self.array
+
+
+def sha256_of(path: str, chunk: int = 1 << 22) -> str | None:
+    """Hex sha256 of a file's bytes (None for stdin or a missing file)."""
+    if path == "-" or not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _matlab_class(attrs: dict[str, Any]) -> str:

@@ -39,7 +39,6 @@ engines read block by block (:mod:`mfcli.engines`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -48,9 +47,9 @@ import numpy as np
 
 from mfcli.dataset import Dataset, cube_to_matrix
 from mfcli.errors import DataError, InputError, ParameterError
-from mfcli.io.formats import (FORMAT_ALIASES, FORMATS, Container, SingleArrayContainer, VariableInfo, format_from_path,
-                              open_container, sniff_format, unknown_variable)
-from mfcli.io.truth import ABUNDANCE_NAMES, ENDMEMBER_NAMES, MATERIAL_NAME_VARIABLES
+from mfcli.io.formats import (ABUNDANCE_NAMES, ENDMEMBER_NAMES, FORMATS, FORMAT_ALIASES, MATERIAL_NAME_VARIABLES,
+                              Container, SingleArrayContainer, VariableInfo, format_from_path, open_container,
+                              sha256_of, sniff_format, unknown_variable)
 
 PREFERRED_NAMES = ("Y", "X", "data", "V", "M_data", "image", "cube", "hsi", "img")
 SHAPE_PAIRS = (("nRow", "nCol"), ("nrow", "ncol"), ("lines", "cols"), ("rows", "cols"),
@@ -79,17 +78,6 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
         if head and tail:
             return head, tail, None
     return spec, None, None
-
-
-def sha256_of(path: str, chunk: int = 1 << 22) -> str | None:
-    """Hex sha256 of a file's bytes (None for stdin or a missing file)."""
-    if path == "-" or not os.path.isfile(path):
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def open_spec(spec: str, fmt: str | None = None) -> tuple[Container, str, str | None, str | None]:

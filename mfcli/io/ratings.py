@@ -277,7 +277,7 @@ def read_ratings(path: str, dense: bool = False) -> Ratings:
 
 def describe_source(path: str) -> dict:
     """Input metadata of a ratings file for ``Result.input`` (path, sha256, size)."""
-    from mfcli.io.load import sha256_of
+    from mfcli.io.formats import sha256_of
 
     meta = {"source": str(path), "format": "ratings", "layout": "users x items"}
     if not is_stdin(path) and os.path.isfile(path):

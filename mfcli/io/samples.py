@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mfcli.errors import InputError
-from mfcli.io.formats import Container, DictContainer, open_container
-from mfcli.io.load import sha256_of
+from mfcli.io.formats import Container, DictContainer, open_container, sha256_of
 
 URBAN_SCALE = 1000.0
 URBAN_NOISE = 0.002  # standard deviation of the added noise, in reflectance units

@@ -27,11 +27,8 @@ import numpy as np
 
 from mfcli.dataset import image_to_pixels, pixels_to_image
 from mfcli.errors import DataError, InputError
-from mfcli.io.formats import unknown_variable
+from mfcli.io.formats import ABUNDANCE_NAMES, ENDMEMBER_NAMES, MATERIAL_NAME_VARIABLES, unknown_variable
 
-ENDMEMBER_NAMES = ("M", "GT", "E", "endmembers", "gt_endmembers", "M1")
-ABUNDANCE_NAMES = ("A", "S_GT", "abundances", "gt_abundances", "A1", "S")
-MATERIAL_NAME_VARIABLES = ("cood", "names", "materials", "material_names")
 
 MAX_ONE_NOTE = ("the true endmembers are each scaled to a maximum of 1 (as in Samson's GT), so only "
                 "scale-free measures such as the spectral angle compare with them")

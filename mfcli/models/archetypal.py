@@ -21,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import (FactorizationEstimator, Monitor, begin_run, frobenius_relative_error,
-                               single_layer_result)
+from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.init import kmeanspp_columns
+from mfcli.models.linalg import frobenius_relative_error
 from mfcli.models.matrix import DataMatrix, project_update
 from mfcli.models.spa import spa
+from mfcli.models.stopping import Monitor
 
 H_STEPS = 5  # projected-gradient steps on H per pass over X
 
@@ -124,14 +125,3 @@ def archetypal(X, rank: int, *, init: str = "spa", W=None, H=None, max_iter: int
     result = single_layer_result("aa", W_.astype(dtype_), H_.astype(dtype_), monitor, params, error)
     result.layers[0].arrays["A"] = A_.astype(dtype_)
     return result
-
-
-class ArchetypalAnalysis(FactorizationEstimator):
-    """Estimator for :func:`archetypal`; ``transform`` is FCLS (convex combinations of archetypes)."""
-
-    _function = staticmethod(archetypal)
-    _nonnegative = False
-    _transform = "fcls"
-
-    def _fitted_layer(self, layer) -> None:
-        self.A_ = layer.arrays["A"]

@@ -29,9 +29,26 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.metrics import BETA_EPSILON, beta_divergence, relative_error_from_residual
-from mfcli.models.base import FactorizationEstimator, Monitor, begin_run, single_layer_result
+from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.init import initialize
+from mfcli.models.linalg import gram_solve
 from mfcli.models.matrix import DataMatrix, column_blocks
+from mfcli.models.registry import NAMED_LOSSES
+from mfcli.models.stopping import Monitor
+
+
+def loss_name(beta: float) -> str:
+    return {value: name for name, value in NAMED_LOSSES.items()}.get(float(beta), f"beta={beta:g}")
+
+
+def positive_start(data: DataMatrix, W: np.ndarray) -> np.ndarray:
+    """H from least squares, clipped to a small positive value (MU cannot leave zero)."""
+    WtX = np.asarray(data.WtX(W), dtype=np.float64)
+    W64 = np.asarray(W, dtype=np.float64)
+    H = gram_solve(W64.T @ W64, WtX)
+    positive = H[H > 0]
+    small = 1e-3 * float(positive.mean()) if positive.size else 1e-6
+    return np.maximum(H, small).astype(data.dtype)
 
 
 def mm_exponent(beta: float) -> float:
@@ -108,14 +125,12 @@ def beta_coefficients(W: np.ndarray, X, beta: float, *, max_iter: int = 500, tol
     increases) or ``max_iter``. The coefficients of new data for a fitted beta-divergence NMF.
     Returns X's float dtype."""
     from mfcli.models.matrix import as_data_matrix
-    from mfcli.models.nmf import _positive_start
-
     data = as_data_matrix(X)
     dtype = np.dtype(data.dtype)
     tiny = dtype.type(BETA_EPSILON)
     gamma = mm_exponent(float(beta))
     W = np.maximum(np.asarray(W, dtype=dtype), tiny)
-    H = _positive_start(data, W)
+    H = positive_start(data, W)
     column_sums = W.sum(axis=0)[:, None]
     previous = np.inf
     for _ in range(max_iter):
@@ -148,8 +163,6 @@ def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, 
     beta = float(beta)
     if not np.isfinite(beta):
         raise ParameterError(f"beta must be a finite number, got {beta}")
-    from mfcli.models.nmf import loss_name
-
     name = loss_name(beta)
     hint = (f"with beta={beta:g} the powers (WH)^(beta-1) and (WH)^(beta-2) overflow at this data's scale; "
             "use a beta closer to [0, 2] (fro 2, kl 1, is 0) or rescale the data")
@@ -158,9 +171,7 @@ def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, 
                                               callback=callback, stage=f"nmf ({name})", hint=hint)
     W0, H0 = initialize(data, rank, init, seed=seed, W=W, H=H)
     if H0 is None:
-        from mfcli.models.nmf import _positive_start
-
-        H0 = _positive_start(data, W0)
+            H0 = positive_start(data, W0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN/Inf stop the run with one error
         W_, H_, error, divergence = _beta_loop(data, W0, H0, beta, monitor)
     params = {"rank": rank, "loss": name, "beta": beta, "solver": "mu", "init": init if W is None else "given",
@@ -169,9 +180,3 @@ def beta_nmf(X, rank: int, *, beta: float = 1.0, init: str = "nndsvda", W=None, 
     result.summary["divergence"] = divergence
     result.layers[0].attrs["divergence"] = divergence
     return result
-
-
-class BetaNMF(FactorizationEstimator):
-    """Estimator for :func:`beta_nmf` (``BetaNMF(5, beta=1)`` for KL)."""
-
-    _function = staticmethod(beta_nmf)

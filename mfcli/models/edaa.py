@@ -57,9 +57,10 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.metrics import relative_error_from_grams
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, single_layer_result
+from mfcli.models.base import single_layer_result
 from mfcli.models.minvol import pixel_scales, restore_brightness
 from mfcli.models.nnls import fcls
+from mfcli.models.stopping import Monitor, Stopping
 from mfcli.validation import as_float_matrix, check_rank, require_finite
 
 DEFAULT_RUNS = 20
@@ -352,14 +353,3 @@ def edaa(X, rank: int, *, runs: int = DEFAULT_RUNS, inner: int = DEFAULT_INNER, 
     layer.arrays["run_correlation"] = correlations
     layer.arrays["run_step_factor"] = factors
     return result
-
-
-class EDAA(FactorizationEstimator):
-    """Estimator for :func:`edaa`; ``transform`` is FCLS (abundances on the simplex)."""
-
-    _function = staticmethod(edaa)
-    _transform = "fcls"
-
-    def _fitted_layer(self, layer) -> None:
-        self.A_ = layer.arrays["A"]
-        self.selected_run_ = layer.attrs["selected_run"]

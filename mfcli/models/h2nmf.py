@@ -43,9 +43,10 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import Monitor, Stopping, prepare_data
+from mfcli.models.base import prepare_data
 from mfcli.models.nnls import nnls_from_grams
 from mfcli.models.spa import spa
+from mfcli.models.stopping import Monitor, Stopping
 from mfcli.result import Layer, Result
 from mfcli.validation import check_ranks
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfcli.models.base import (DIRECT_ERROR_BELOW, Monitor, direct_relative_error, frobenius_relative_error,
-                               gram_solve)
+from mfcli.models.base import DIRECT_ERROR_BELOW, direct_relative_error
+from mfcli.models.linalg import floor_for, frobenius_relative_error, gram_solve
 from mfcli.models.matrix import DataMatrix, project_update
+from mfcli.models.stopping import Monitor
 from mfcli.models.threads import single_threaded_small_products
 
 # Inner sweeps: at most 1 + ALPHA * rho (Gillis & Glineur 2012 use alpha = 0.5 in MATLAB). A
@@ -39,11 +40,6 @@ from mfcli.models.threads import single_threaded_small_products
 ALPHA = 0.25
 EPSILON = 0.1  # stop the inner sweeps when a sweep changes less than EPSILON x the first one
 MAX_W_SWEEPS = 50
-
-
-def floor_for(dtype) -> float:
-    """Smallest value HALS leaves in a factor: keeps every column/row nonzero (Cichocki)."""
-    return 1e-16 if np.dtype(dtype) == np.float64 else 1e-12
 
 
 def inner_sweeps(m: int, n: int, r: int, alpha: float = ALPHA, accelerate: bool = True) -> tuple[int, int]:

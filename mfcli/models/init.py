@@ -24,6 +24,7 @@ import numpy as np
 from mfcli.errors import DataError, ParameterError
 from mfcli.models.matrix import DataMatrix
 from mfcli.models.registry import COMMON_INITS as INIT_METHODS
+from mfcli.models.stopping import Stopping
 from mfcli.models.threads import single_threaded_small_products
 
 
@@ -50,7 +51,6 @@ def random_init(data: DataMatrix, rank: int, rng: np.random.Generator):
 def nndsvd_init(data: DataMatrix, rank: int, rng: np.random.Generator, fill: str = "zeros",
                 svd_iter: int = 4):
     """NNDSVD of Boutsidis & Gallopoulos (2008); ``fill`` = zeros | mean | random."""
-    from mfcli.models.base import Stopping
     from mfcli.models.svd import subspace_svd
 
     U, s, Vt, _ = subspace_svd(data, rank, stopping=Stopping(max_iter=svd_iter, tol=0.0),

@@ -54,10 +54,11 @@ import numpy as np
 
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import relative_error_from_grams
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, single_layer_result
+from mfcli.models.base import single_layer_result
 from mfcli.models.endmembers import endmember_indices
 from mfcli.models.nnls import fcls, nnls_from_grams
-from mfcli.models.registry import check_number
+from mfcli.models.registry import check_number, lam_value
+from mfcli.models.stopping import Monitor, Stopping
 from mfcli.validation import as_float_matrix, check_rank, require_finite, require_nonnegative
 
 INITS = ("spa", "vca", "nfindr", "snpa")
@@ -134,22 +135,6 @@ def restore_brightness(W: np.ndarray, H: np.ndarray, scales: np.ndarray) -> np.n
         u = nnls_from_grams(gram, C.sum(axis=1)[:, None])[:, 0]
     brightness = np.where(u > 0, 1.0 / np.where(u > 0, u, 1.0), 1.0)
     return W * brightness[None, :]
-
-
-def lam_value(value):
-    """A lam given as a number or text: a float, or "auto"."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == "auto":
-            return "auto"
-        try:
-            value = float(text)
-        except ValueError:
-            raise ParameterError(f"lam must be a number >= 0 or auto, got {value!r}") from None
-    value = float(value)
-    if not (np.isfinite(value) and value >= 0):
-        raise ParameterError(f"lam must be a finite number >= 0 or auto, got {value!r}")
-    return value
 
 
 def _lam_by_fit(fitted, fitted_sq_norm, W0, delta_abs, J, stopping, callback):
@@ -303,10 +288,3 @@ def minvol(X, rank: int, *, init: str = "starts", W=None, H=None, max_iter: int 
     if init_indices is not None:
         result.layers[0].arrays["init_indices"] = np.asarray(init_indices, dtype=np.int64)
     return result
-
-
-class MinVolNMF(FactorizationEstimator):
-    """Estimator for :func:`minvol`; ``transform`` is FCLS (abundances on the simplex)."""
-
-    _function = staticmethod(minvol)
-    _transform = "fcls"

@@ -24,13 +24,15 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import (FactorizationEstimator, Monitor, begin_run, frobenius_relative_error, gram_solve,
-                               single_layer_result)
+from mfcli.models.base import begin_run, single_layer_result
+from mfcli.models.beta import beta_nmf, positive_start
 from mfcli.models.hals import (ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, gram_of_rows, inner_sweeps,
                                needs_float64_sums)
 from mfcli.models.init import initialize
+from mfcli.models.linalg import frobenius_relative_error
 from mfcli.models.matrix import DataMatrix, project_update
 from mfcli.models.registry import NAMED_LOSSES, loss_key
+from mfcli.models.stopping import Monitor
 from mfcli.models.threads import single_threaded_small_products
 
 SOLVERS = ("hals", "mu")
@@ -60,10 +62,6 @@ def parse_loss(loss) -> float:
         raise ParameterError(f"unknown loss '{loss}'; use fro, kl, is or beta=B (e.g. beta=0.5)") from None
 
 
-def loss_name(beta: float) -> str:
-    return {value: name for name, value in NAMED_LOSSES.items()}.get(float(beta), f"beta={beta:g}")
-
-
 @single_threaded_small_products
 def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Monitor):
     """Lee-Seung multiplicative updates for the Frobenius loss (W^T X and X H^T once per iteration)."""
@@ -71,7 +69,7 @@ def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Mon
     tiny = np.finfo(dtype).tiny * 1e6
     x_sq = data.sq_norm()
     if H is None:
-        H = _positive_start(data, W)
+        H = positive_start(data, W)
     H = np.array(H, dtype=dtype, order="C", copy=True)
     np.maximum(H, tiny, out=H)
     W = np.maximum(W, tiny).astype(dtype)
@@ -102,16 +100,6 @@ def _mu_loop(data: DataMatrix, W: np.ndarray, H: np.ndarray | None, monitor: Mon
             return W, H, error
 
 
-def _positive_start(data: DataMatrix, W: np.ndarray) -> np.ndarray:
-    """H from least squares, clipped to a small positive value (MU cannot leave zero)."""
-    WtX = np.asarray(data.WtX(W), dtype=np.float64)
-    W64 = np.asarray(W, dtype=np.float64)
-    H = gram_solve(W64.T @ W64, WtX)
-    positive = H[H > 0]
-    small = 1e-3 * float(positive.mean()) if positive.size else 1e-6
-    return np.maximum(H, small).astype(data.dtype)
-
-
 def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda", W=None, H=None,
         max_iter: int | None = None, tol: float | None = None, target_error: float | None = None,
         max_time: float | None = None, seed: int = 0, callback=None, dtype=None, accelerate: bool = True,
@@ -126,7 +114,7 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
     solver : ``hals`` (accelerated HALS, default) or ``mu`` (multiplicative updates); Frobenius only.
     init : random | nndsvd | nndsvda | nndsvdar | spa | kmeans++ (see :mod:`mfcli.models.init`);
         ``W``/``H``: user-given initial factors (take precedence).
-    max_iter, tol, target_error, max_time : stopping rules (:class:`~mfcli.models.base.Stopping`);
+    max_iter, tol, target_error, max_time : stopping rules (:class:`~mfcli.models.stopping.Stopping`);
         default 500 iterations and tol 1e-5 (1e-4 for ``mu`` and the beta-divergences).
     seed : seed of every random choice. callback : ``callback(iteration, relative_error, **info)``.
     dtype : float32 or float64 (default: X's own float type), kept throughout.
@@ -141,8 +129,6 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
     if tol is None:
         tol = DEFAULT_TOL if beta == 2.0 and solver == "hals" else MU_TOL
     if beta != 2.0:
-        from mfcli.models.beta import beta_nmf
-
         return beta_nmf(X, rank, beta=beta, init=init, W=W, H=H, max_iter=max_iter, tol=tol,
                         target_error=target_error, max_time=max_time, seed=seed, callback=callback, dtype=dtype)
     if solver not in SOLVERS:
@@ -161,9 +147,3 @@ def nmf(X, rank: int, *, loss="fro", solver: str = "hals", init: str = "nndsvda"
               "seed": seed, "accelerate": accelerate, "extrapolate": extrapolate, "alpha": alpha, "eps": eps,
               **stopping.as_dict()}
     return single_layer_result("nmf", W_, H_, monitor, params, error)
-
-
-class NMF(FactorizationEstimator):
-    """Estimator for :func:`nmf`: ``NMF(7, init="spa").fit(X).W_``."""
-
-    _function = staticmethod(nmf)

@@ -36,6 +36,8 @@ import numpy as np
 import scipy.linalg
 
 from mfcli.errors import DataError, ParameterError
+from mfcli.models.hals import hals_rows
+from mfcli.models.linalg import gram_solve
 from mfcli.models.matrix import as_data_matrix
 
 _EPS = np.finfo(np.float64).eps
@@ -350,8 +352,6 @@ def penalized_nnls(W: np.ndarray, X, *, l1: float = 0.0, orthogonality: float = 
     is positive definite the program is convex and block principal pivoting solves it exactly;
     otherwise (a large orthogonality weight) HALS sweeps from the NNLS solution reach a
     coordinate-wise minimum, as the model's own updates do. Returns H in float64."""
-    from mfcli.models.hals import hals_rows
-
     data = as_data_matrix(X)
     W = _check_basis(W, data.shape[0])
     C, B, _ = _grams(W, data, None, None)
@@ -386,7 +386,6 @@ def solve_coefficients(W: np.ndarray, X, method: str = "nnls", *, l1: float = 0.
     elif method == "fcls":
         H = fcls(W, data)
     elif method == "lstsq":
-        from mfcli.models.base import gram_solve
 
         W64 = W.astype(np.float64)
         H = gram_solve(W64.T @ W64, data.WtX(W.astype(data.dtype, copy=False)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
+from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, hals_rows, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.models.registry import check_number
@@ -64,12 +64,3 @@ def nsnmf(X, rank: int, *, theta: float = 0.5, init: str = "nndsvda", W=None, H=
     result = single_layer_result("nsnmf", W_, H_, monitor, params, error, basis=(W_ @ S).astype(W_.dtype))
     result.layers[0].arrays["S"] = S
     return result
-
-
-class NsNMF(FactorizationEstimator):
-    """Estimator for :func:`nsnmf`; ``transform`` solves NNLS with the smoothed basis W S."""
-
-    _function = staticmethod(nsnmf)
-
-    def _fitted_layer(self, layer) -> None:
-        self.S_ = layer.arrays["S"]

@@ -41,11 +41,12 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import TOL_WINDOW, FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
+from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize, kmeanspp_init, spa_init
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.models.registry import check_number
+from mfcli.models.stopping import TOL_WINDOW, Monitor, Stopping
 
 ONMF_STARTS = ("restarts", "spa", "kmeans++", "random")
 
@@ -194,7 +195,7 @@ def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int 
     ``random``; a given ``W`` starts from it (``H`` is ignored: ONMF derives it).
     Returns a Result whose layer has ``assignments`` (cluster of each column), and
     ``assignment_weights``; W's columns are typical members (weights average 1 per cluster).
-    ``window``: accepted iterations the tol rule averages over (:class:`~mfcli.models.base.Stopping`).
+    ``window``: accepted iterations the tol rule averages over (:class:`~mfcli.models.stopping.Stopping`).
     """
     restarts = check_number("restarts", restarts, low=1, integer=True)
     screen_size = check_number("screen_size", screen_size, low=1, integer=True)
@@ -247,17 +248,6 @@ def assign_columns(W: np.ndarray, X) -> tuple[np.ndarray, np.ndarray]:
     return best, weights
 
 
-class ONMF(FactorizationEstimator):
-    """Estimator for :func:`onmf`; ``labels_`` are the clusters; ``transform`` assigns new columns
-    to the cluster of largest cosine (one nonzero per column)."""
-
-    _function = staticmethod(onmf)
-    _transform = "assign"
-
-    def _fitted_layer(self, layer) -> None:
-        self.labels_ = layer.assignments
-
-
 class AONMFScheme(UnitColumnsScheme):
     """HALS for AONMF: Gram of the H step G = W^T W + lambda (11^T - I); unit columns of W."""
 
@@ -302,9 +292,3 @@ def soft_assignments(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     totals = H.sum(axis=0, dtype=np.float64)
     top = H[best, np.arange(H.shape[1])].astype(np.float64)
     return best.astype(np.int64), np.where(totals > 0, top / np.where(totals > 0, totals, 1.0), 0.0)
-
-
-class AONMF(FactorizationEstimator):
-    """Estimator for :func:`aonmf`."""
-
-    _function = staticmethod(aonmf)

@@ -31,9 +31,9 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.base import Monitor, Stopping
 from mfcli.models.edaa import entropic_loop, principal_basis, start_runs
 from mfcli.models.matrix import as_data_matrix
+from mfcli.models.stopping import Monitor, Stopping
 
 REFINEMENTS = ("edaa", "none")
 SAMPLE_SIZE = 3000

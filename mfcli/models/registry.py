@@ -21,6 +21,8 @@ NumPy only (nothing is imported until a model is used).
 from __future__ import annotations
 
 import importlib
+import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -58,7 +60,6 @@ def check_number(name: str, value, low: float | None = None, high: float | None 
     """``value`` as a finite float (or int with ``integer``) inside the range, else a
     ParameterError that gives the valid range. Models check their numeric parameters with it,
     so the Python functions refuse what ``--param`` refuses."""
-    import math
 
     valid = describe_range(low, high, low_open, high_open, integer)
     try:
@@ -72,6 +73,22 @@ def check_number(name: str, value, low: float | None = None, high: float | None 
     if too_low or too_high:
         raise ParameterError(f"{name} must be {valid}, got {value!r}")
     return int(number) if integer else number
+
+
+def lam_value(value):
+    """minvol's lam given as a number or text: a float >= 0, or "auto"."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            value = float(text)
+        except ValueError:
+            raise ParameterError(f"lam must be a number >= 0 or auto, got {value!r}") from None
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ParameterError(f"lam must be a finite number >= 0 or auto, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,19 @@ class Param:
             return describe_range(self.low, self.high, self.low_open, self.high_open, self.type is int)
         return f"a {self.type.__name__}"
 
+    def check(self, name: str, value: Any) -> Any:
+        """A value given from Python, checked as :meth:`parse` checks text (the range, the
+        choices); a ParameterError that gives the valid values otherwise."""
+        if self.type in (int, float):
+            return check_number(name, value, self.low, self.high, self.low_open, self.high_open, self.type is int)
+        if self.type is bool and not isinstance(value, bool):
+            raise ParameterError(f"{name} must be {self.valid()}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(f"{name} must be {self.valid()}, got {value!r}")
+        if self.type is str and not isinstance(value, str):
+            raise ParameterError(f"{name} must be {self.valid()}, got {value!r}")
+        return value
+
     def parse(self, name: str, text: str) -> Any:
         try:
             if self.type is bool:
@@ -129,7 +159,9 @@ class Param:
 class ModelSpec:
     """What a command needs to know about a model.
 
-    ``function``/``estimator``: "module:attribute" import paths. ``losses``: accepted ``--loss``
+    ``function``: "module:attribute" import path of the core function (returns a Result);
+    ``estimator``: that of its scikit-learn estimator in :mod:`mfcli.estimators` (which needs
+    scikit-learn; :meth:`load_estimator` raises MissingDependencyError without it). ``losses``: accepted ``--loss``
     values ("beta" stands for beta=B). ``inits``: accepted ``--init`` methods (empty: the model
     takes no init). ``nonnegative``: X must be >= 0. ``transform``: how coefficients of new data
     are solved with the basis fixed: nnls | fcls | lstsq | assign (hard cluster, ONMF).
@@ -172,11 +204,24 @@ class ModelSpec:
                 raise ParameterError(f"--param takes NAME=VALUE, got {pair!r}")
             name, text = (part.strip() for part in pair.split("=", 1))
             name = name.replace("-", "_")
+            self.check_names([name])
+            values[name] = self.params[name].parse(name, text)
+        return values
+
+    def check_names(self, names) -> None:
+        """A ParameterError naming the first of ``names`` that is not one of the model's
+        parameters, with the list of those it has."""
+        for name in names:
             if name not in self.params:
                 known = ", ".join(self.params) or "none"
                 raise ParameterError(f"model {self.name} has no parameter '{name}' (its parameters: {known})")
-            values[name] = self.params[name].parse(name, text)
-        return values
+
+    def check_params(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Every parameter of the model: the given ``values`` checked (unknown names refused with
+        the list of valid ones), the others at their declared defaults."""
+        self.check_names(values)
+        return {name: param.check(name, values[name]) if name in values else param.default
+                for name, param in self.params.items()}
 
     def check_loss(self, loss: str) -> str:
         text = str(loss).strip().lower()
@@ -188,10 +233,14 @@ class ModelSpec:
     def run(self, X, rank, **kwargs: Any):
         """Call the model's function and return a Result (``rank``: the list of ranks of a
         deep model, whose function also receives ``model=name``)."""
-        if self.kind == "deep":
-            value = self.load()(X, list(rank), model=self.name, **kwargs)
+        function = self.load()
+        if self.kind == "deep":  # the driver refuses names that are not the model's parameters
+            value = function(X, list(rank), model=self.name, **kwargs)
         else:
-            value = self.load()(X, rank, **kwargs)
+            accepted = inspect.signature(function).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+                self.check_names([name for name in kwargs if name not in accepted])
+            value = function(X, rank, **kwargs)
         return as_result(value, self.name)
 
 
@@ -228,12 +277,10 @@ _HALS_PARAMS = {
 
 
 def _lam_value(text: str):
-    """minvol's lam: a number or auto."""
-    from mfcli.models.minvol import lam_value
-
+    """minvol's lam as a --param type: a number or auto."""
     try:
         return lam_value(text)
-    except Exception:
+    except ParameterError:
         raise ValueError(text) from None
 
 
@@ -247,30 +294,30 @@ _ONMF_PARAMS = {
 
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("nmf", "mfcli.models.nmf:nmf", "NMF, W,H >= 0 (accelerated HALS; MU; beta-divergences by MU)",
-              "mfcli.models.nmf:NMF", losses=("fro", "kl", "is", "beta"),
+              "mfcli.estimators:NMF", losses=("fro", "kl", "is", "beta"),
               params={"solver": Param(str, "hals", "hals (accelerated HALS) or mu (multiplicative updates)",
                                        choices=("hals", "mu")),
                       **_HALS_PARAMS}),
     ModelSpec("onmf", "mfcli.models.onmf:onmf", "orthogonal NMF: one nonzero per column of H (clustering)",
-              "mfcli.models.onmf:ONMF", inits=("spa", "kmeans++", "random"), default_init="restarts",
+              "mfcli.estimators:ONMF", inits=("spa", "kmeans++", "random"), default_init="restarts",
               extra_inits=("restarts",), transform="assign", params=_ONMF_PARAMS),
     ModelSpec("aonmf", "mfcli.models.onmf:aonmf", "approximately orthogonal NMF: penalty on off-diagonal of HH^T",
-              "mfcli.models.onmf:AONMF", default_init="spa",
+              "mfcli.estimators:AONMF", default_init="spa",
               params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> (W has unit columns)", low=0)}),
     ModelSpec("semi-nmf", "mfcli.models.semi:semi_nmf", "semi-NMF: W of any sign, H >= 0 (signed data allowed)",
-              "mfcli.models.semi:SemiNMF", nonnegative=False, default_init="kmeans++",
+              "mfcli.estimators:SemiNMF", nonnegative=False, default_init="kmeans++",
               inits=("kmeans++", "spa", "random")),
     ModelSpec("sparse-nmf", "mfcli.models.sparse:sparse_nmf", "sparse NMF: l1 penalty on H, unit-norm columns of W",
-              "mfcli.models.sparse:SparseNMF",
+              "mfcli.estimators:SparseNMF",
               params={"l1": Param(float, 0.1, "l1 weight on H, relative to the rms column norm of X", low=0)}),
     ModelSpec("nsnmf", "mfcli.models.nsnmf:nsnmf", "nonsmooth NMF: X ~= W S H, S = (1-theta) I + theta/r 11^T",
-              "mfcli.models.nsnmf:NsNMF", params={"theta": Param(float, 0.5, "smoothness, 0 <= theta <= 1", low=0, high=1)}),
+              "mfcli.estimators:NsNMF", params={"theta": Param(float, 0.5, "smoothness, 0 <= theta <= 1", low=0, high=1)}),
     ModelSpec("aa", "mfcli.models.archetypal:archetypal", "archetypal analysis: W = X A, A and H column-stochastic",
-              "mfcli.models.archetypal:ArchetypalAnalysis", inits=("spa", "kmeans++", "random"), default_init="spa",
+              "mfcli.estimators:ArchetypalAnalysis", inits=("spa", "kmeans++", "random"), default_init="spa",
               transform="fcls", nonnegative=False),
     ModelSpec("minvol", "mfcli.models.minvol:minvol",
               "minimum-volume NMF: columns of H on the simplex, logdet volume of the endmember simplex (unmixing)",
-              "mfcli.models.minvol:MinVolNMF", inits=("spa", "vca", "nfindr", "snpa"), default_init="starts",
+              "mfcli.estimators:MinVolNMF", inits=("spa", "vca", "nfindr", "snpa"), default_init="starts",
               extra_inits=("starts",), transform="fcls", any_engine=False,
               params={"lam": Param(_lam_value, "auto", "volume weight relative to ||X||_F^2 of the (normalized) "
                                                        "data, or auto: the last of 0.016, 0.004, ... (each 4x "
@@ -289,7 +336,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("edaa", "mfcli.models.edaa:edaa",
               "entropic descent archetypal analysis: endmembers = convex combinations of pixels, best of "
               "random runs by fit and endmember correlation (unmixing)",
-              "mfcli.models.edaa:EDAA", inits=(), default_init=None, transform="fcls", nonnegative=False,
+              "mfcli.estimators:EDAA", inits=(), default_init=None, transform="fcls", nonnegative=False,
               any_engine=False,
               params={"runs": Param(int, 20, "random runs; the kept one fits within 5% of the best with the least "
                                              "correlated endmembers", low=1),
@@ -300,7 +347,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
                       "normalize": Param(str, "l2", "pixel normalization before fitting: l2, l1 or none",
                                          choices=("l2", "l1", "none"))}),
     ModelSpec("svd", "mfcli.models.svd:svd", "truncated SVD: the unconstrained reference (signed factors)",
-              "mfcli.models.svd:TruncatedSVD", inits=(), default_init=None, nonnegative=False, transform="lstsq",
+              "mfcli.estimators:TruncatedSVD", inits=(), default_init=None, nonnegative=False, transform="lstsq",
               params={"oversample": Param(int, 10, "extra columns of the subspace iteration", low=0)}),
 )
 
@@ -308,36 +355,38 @@ _DEEP = "mfcli.models.deep:deep_factorize"
 
 DEEP_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("deep-onmf", _DEEP, "deep orthogonal NMF: hard clusters merged layer by layer (survey 3.2.1)",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=("spa", "kmeans++", "random"),
+              "mfcli.estimators:DeepFactorization", kind="deep", inits=("spa", "kmeans++", "random"),
               default_init="restarts", extra_inits=("restarts",),
               params={**_ONMF_PARAMS,
                       "loss": Param(str, "global", "global (||X - W_L H_L...H_1||) or layers "
                                                    "(sum_l ||X - W_l H_l...H_1||: every layer fits the data)",
                                     choices=("global", "layers")),
                       "layer_tol": Param(float, 1e-3, "the layer-wise ONMF initialization stops at the first "
-                                                         "iteration that gains less than this (relative)", low=0)}),
+                                                         "iteration that gains less than this (relative)", low=0),
+                      "layer_max_iter": Param(int, 200, "iterations of each layer-wise ONMF initialization at most",
+                                              low=1)}),
     ModelSpec("deep-aonmf", _DEEP, "deep approximately orthogonal NMF: soft H_l with the AONMF penalty",
-              "mfcli.models.deep:DeepFactorization", kind="deep", default_init="spa",
+              "mfcli.estimators:DeepFactorization", kind="deep", default_init="spa",
               params={"penalty": Param(float, 1.0, "weight of sum_{j<k} <h_j, h_k> on every layer", low=0)}),
     ModelSpec("multilayer", _DEEP, "multilayer NMF: sequential NMFs of the activations (survey Alg. 2)",
-              "mfcli.models.deep:DeepFactorization", kind="deep",
+              "mfcli.estimators:DeepFactorization", kind="deep",
               params={"first_layer": Param(str, "nmf", "nmf, or minvol: a minimum-volume first layer "
                                                         "(endmembers), later layers group its abundances",
                                            choices=("nmf", "minvol"))}),
     ModelSpec("deep-semi", _DEEP, "deep semi-NMF of Trigeorgis et al. (survey Alg. 3), signed data allowed",
-              "mfcli.models.deep:DeepFactorization", kind="deep", inits=("kmeans++", "spa", "random"),
+              "mfcli.estimators:DeepFactorization", kind="deep", inits=("kmeans++", "spa", "random"),
               default_init="kmeans++", nonnegative=False),
     ModelSpec("deep-nmf", _DEEP, "deep NMF by BCD on the global loss (survey Alg. 4) or the layer-balanced loss",
-              "mfcli.models.deep:DeepFactorization", kind="deep",
+              "mfcli.estimators:DeepFactorization", kind="deep",
               params={"loss": Param(str, "global", "global (||X - W1...WL HL||) or layers (sum of layer losses)",
                                     choices=("global", "layers")),
                       "layer_weight": Param(float, 1.0, "lambda_l of layers >= 2 in the layer-balanced loss",
                                             low=0, low_open=True)}),
     ModelSpec("deep-sparse", _DEEP, "deep sparse NMF: l1 on H_L, unit W_1, column-stochastic W_l",
-              "mfcli.models.deep:DeepFactorization", kind="deep",
+              "mfcli.estimators:DeepFactorization", kind="deep",
               params={"l1": Param(float, 0.1, "l1 weight on H_L, relative to the rms column norm of X", low=0)}),
     ModelSpec("deep-nsnmf", _DEEP, "deep nonsmooth NMF: W_l S_l on every layer",
-              "mfcli.models.deep:DeepFactorization", kind="deep",
+              "mfcli.estimators:DeepFactorization", kind="deep",
               params={"theta": Param(float, 0.5, "smoothness of every layer, 0 <= theta <= 1", low=0, high=1)}),
 )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
+from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, Extrapolation, Scheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
 
@@ -51,10 +51,3 @@ def semi_nmf(X, rank: int, *, init: str = "kmeans++", W=None, H=None, max_iter: 
                                      Extrapolation() if extrapolate else None)
     params = {"rank": rank, "init": init if W is None else "given", "seed": seed, **stopping.as_dict()}
     return single_layer_result("semi-nmf", W_, H_, monitor, params, error)
-
-
-class SemiNMF(FactorizationEstimator):
-    """Estimator for :func:`semi_nmf`; ``transform`` is NNLS with the signed basis."""
-
-    _function = staticmethod(semi_nmf)
-    _nonnegative = False

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfcli.models.base import FactorizationEstimator, begin_run, single_layer_result
+from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize
 from mfcli.models.registry import check_number
@@ -49,9 +49,3 @@ def sparse_nmf(X, rank: int, *, l1: float = 0.1, init: str = "nndsvda", W=None, 
     result.layers[0].attrs["sparsity"] = float(np.mean(H_ == 0))
     result.layers[0].attrs["l1_absolute"] = lam  # derived from l1 and the data: not a parameter to set
     return result
-
-
-class SparseNMF(FactorizationEstimator):
-    """Estimator for :func:`sparse_nmf`."""
-
-    _function = staticmethod(sparse_nmf)

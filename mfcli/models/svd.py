@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.metrics import relative_error_from_residual
-from mfcli.models.base import FactorizationEstimator, Monitor, Stopping, begin_run, single_layer_result
+from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.matrix import DataMatrix, project_update
 from mfcli.models.registry import check_number
+from mfcli.models.stopping import Monitor, Stopping
 from mfcli.models.threads import single_threaded_small_products
 
 
@@ -109,14 +110,3 @@ def svd(X, rank: int, *, max_iter: int = 100, tol: float = 1e-10, target_error: 
     result = single_layer_result("svd", W, H, monitor, params, error)
     result.layers[0].arrays["singular_values"] = s
     return result
-
-
-class TruncatedSVD(FactorizationEstimator):
-    """Estimator for :func:`svd`; ``transform`` is the least-squares projection (H may be signed)."""
-
-    _function = staticmethod(svd)
-    _nonnegative = False
-    _transform = "lstsq"
-
-    def _fitted_layer(self, layer) -> None:
-        self.singular_values_ = layer.arrays["singular_values"]

@@ -46,7 +46,8 @@ def command(model_path: str, user_id: str | None, all_users: bool, users_path: s
     """
     import numpy as np
 
-    from mfcli.completion.persist import predictor_from_result, train_ratings_from_result
+    from mfcli.completion.data import train_ratings_from_result
+    from mfcli.completion.persist import predictor_from_result
     from mfcli.errors import InputError, ParameterError
     from mfcli.io.atomic import check_output_path
     from mfcli.io.result import read_result
@@ -149,7 +150,7 @@ def _recommend_batch(predictor, train, users_path: str | None, top_n: int, inclu
                      output: str | None, force: bool, as_json: bool) -> None:
     import numpy as np
 
-    from mfcli.completion.evaluate import align
+    from mfcli.completion.data import align
     from mfcli.completion.ranking import iter_top_n, seen_matrix
     from mfcli.errors import InputError
 

@@ -174,7 +174,7 @@ def test_recommend_lists_unseen_items(invoke, model_file, udata):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "rank,item,score" and len(lines) == 6
-    from mfcli.completion.persist import train_ratings_from_result
+    from mfcli.completion.data import train_ratings_from_result
     from mfcli.io.result import read_result
 
     train = train_ratings_from_result(read_result(model_file))

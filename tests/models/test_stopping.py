@@ -1,7 +1,7 @@
 """Stopping rules that cannot be fooled (issue 13): a run that says it converged has converged.
 
 For every loop family: a run that stops with reason ``tol`` made progress below ``tol`` on its
-accepted iterates (over the window of mfcli.models.base.Stopping), and 50 more iterations do not
+accepted iterates (over the window of mfcli.models.stopping.Stopping), and 50 more iterations do not
 improve it by more than the documented bound (about 50 tol relative in the objective, 25 tol in
 the relative error; held here to twice that). Rejected extrapolations never read as
 convergence; ``target_error`` runs until the target or a limit; limits say so.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mfcli.errors import ConvergenceWarning, NumericalError, ParameterError
-from mfcli.models.base import TOL_WINDOW, Monitor, Stopping
+from mfcli.models.stopping import TOL_WINDOW, Monitor, Stopping
 
 # 50 more iterations after a stop by tol improve the objective by at most about 50 tol (relative)
 # while progress slows; the tests allow twice that.
@@ -155,6 +155,7 @@ def test_hals_stops_only_when_converged(make):
     check_honest_tol_stop(lambda **k: nmf(X, 5 if make is not dense else 8, **k), 1e-4)
 
 
+@pytest.mark.slow
 def test_the_issue_reproducer_reaches_the_converged_error():
     from mfcli.models.nmf import nmf
 
@@ -189,6 +190,7 @@ def test_float32_progress_is_measured_above_rounding():
     assert result.layers[0].history.get("rejected", np.zeros(1)).mean() < 0.15
 
 
+@pytest.mark.slow
 def test_mu_and_beta_divergences_stop_only_when_converged():
     """Today the multiplicative updates on float32 data stop by tol on rounding noise (1464
     iterations in, 50 more gain 5%); they now run to max_iter and say so."""
@@ -209,6 +211,7 @@ def test_onmf_stops_only_when_converged():
         check_honest_tol_stop(lambda **k: onmf(X, 5, init=init, seed=3, **k), 1e-6)
 
 
+@pytest.mark.slow
 def test_archetypal_analysis_stops_only_when_converged():
     from mfcli.models.archetypal import archetypal
 
@@ -218,6 +221,7 @@ def test_archetypal_analysis_stops_only_when_converged():
     check_honest_tol_stop(lambda **k: archetypal(X32, 4, **k), 1e-5, max_iter=1000, must_converge=False)
 
 
+@pytest.mark.slow
 def test_minvol_measures_progress_against_the_size_of_both_terms():
     """The minvol objective has a log-determinant of either sign: relative to |objective| a
     decrease can look tiny while the fit still improves (today it stops where 50 more

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OUTPUT_OPTIONS = ("-o", "--output", "--plot")
 FILE_PATTERN = r"\.(h5|csv|npy|png|pdf|svg|html|mat|npz|nwk|dot|hdr)$|/result\.h5$"
 

@@ -164,6 +164,7 @@ def test_model_is_m_on_every_command_that_has_a_model(invoke):
                 assert "-m" in option.opts, f"mfcli {name} --model has no -m"
 
 
+@pytest.mark.slow
 def test_complete_dmf_d_prints_the_continuous_errors_it_reports(invoke, tmp_path):
     pytest.importorskip("torch", reason="torch (pip install 'mfcli[deep]') is needed for dmf-d")
     rng = np.random.default_rng(1)
@@ -186,6 +187,7 @@ def _help_text(name: str) -> str:
     return command.get_help(click.Context(command, info_name=name))
 
 
+@pytest.mark.slow
 def test_every_json_key_is_documented_in_help(invoke, ratings_model, tmp_path):
     """Scripts rely on --json keys (DESIGN.md): each command's --help names every top-level key
     its document has."""

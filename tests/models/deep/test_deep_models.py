@@ -8,7 +8,7 @@ import pytest
 from checks import hierarchy_groups
 from mfcli.errors import ParameterError
 from mfcli.hierarchy import to_json_dict, tree_from_result
-from mfcli.models.deep import DEEP_MODELS, DeepFactorization, deep_factorize
+from mfcli.models.deep import DEEP_MODELS, deep_factorize
 
 SURVEY_LAYER1 = [[1, 2, 3, 4, 5], [6, 8, 9], [7, 10], [11, 12, 13, 14, 15]]
 SURVEY_LAYER2 = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15]]
@@ -188,10 +188,11 @@ def test_bad_ranks_name_the_offender(survey_ratings, ranks, message):
 
 def test_estimator():
     X, _ = scene(seed=12)
-    model = DeepFactorization([4, 2], "deep-onmf", seed=0).fit(X)
-    assert len(model.layers_) == 2 and model.history_["global_loss"].size == model.n_iter_ + 1
-    abundances = model.transform(X[:, :10], layer=1)
-    assert abundances.shape == (4, 10) and abundances.min() >= 0
+    estimators = pytest.importorskip("mfcli.estimators", reason="mfcli.estimators needs scikit-learn")
+    model = estimators.DeepFactorization([4, 2], model="deep-onmf", random_state=0).fit(X.T)  # samples x features
+    assert len(model.layers_) == 2 and model.result_.history["global_loss"].size == model.n_iter_ + 1
+    abundances = model.transform(X[:, :10].T, layer=1)
+    assert abundances.shape == (10, 4) and abundances.min() >= 0
 
 
 @pytest.mark.parametrize("method", ["nnls", "fcls"])
@@ -208,6 +209,7 @@ def test_layer_abundances_are_the_exact_constrained_least_squares(method):
         assert layer.abundances.dtype == X.dtype
 
 
+@pytest.mark.slow
 def test_multilayer_with_a_minimum_volume_first_layer():
     """first_layer=minvol: layer 1 is exactly mfcli's minvol (abundances on the simplex), and
     the next layer groups those abundances."""

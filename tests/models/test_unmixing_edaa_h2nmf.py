@@ -12,7 +12,7 @@ from checks import hierarchy_groups, nonincreasing
 from mfcli.errors import ParameterError
 from mfcli.hierarchy import to_json_dict, tree_from_result
 from mfcli.metrics import match_endmembers, spectral_angles
-from mfcli.models.edaa import EDAA, edaa, entropic_iteration, entropic_step, max_correlation, select_run, start_runs
+from mfcli.models.edaa import edaa, entropic_iteration, entropic_step, max_correlation, select_run, start_runs
 from mfcli.models.h2nmf import h2nmf, split_threshold
 from mfcli.models.refine import column_clusters, refine_layers, refined_coefficients
 from mfcli.models.registry import get_model
@@ -111,8 +111,9 @@ def test_edaa_screened_runs_and_the_registry():
     assert layer.attrs["screened"] is True
     assert np.count_nonzero(layer.arrays["A"].sum(axis=1)) <= 300  # archetypes from the sample's pixels
     assert sad_to_truth(layer.W, E).mean() < 3.0
-    estimator = EDAA(3, runs=2, max_iter=30).fit(X)
-    assert estimator.transform(X[:, :5]).shape == (3, 5)
+    estimators = pytest.importorskip("mfcli.estimators", reason="mfcli.estimators needs scikit-learn")
+    estimator = estimators.EDAA(3, runs=2, max_iter=30).fit(X.T)  # samples x features
+    assert estimator.transform(X[:, :5].T).shape == (5, 3)
     with pytest.raises(ParameterError, match="own random starts"):
         edaa(X, 3, init="spa")
 

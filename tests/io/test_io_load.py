@@ -339,7 +339,7 @@ def test_bundled_samples_are_rebuilt_byte_for_byte_from_the_shared_data(shared_d
 
     from mfcli.io.samples import sample_dir
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "make_samples.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_samples.py"
     spec = importlib.util.spec_from_file_location("make_samples", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -148,6 +148,7 @@ def test_plot_hook_is_called_unless_no_plots(invoke, tmp_path, monkeypatch):
     assert len(calls) == 1 and not (out2 / "picture.txt").exists()
 
 
+@pytest.mark.slow
 def test_urban_end_to_end(invoke, tmp_path):
     """The Urban stand-in with ranks 7,6,4,2: runs, hard layers, consistent sizes, and the rank-6
     layer finds the six ground-truth materials (metal included) within a few degrees."""

@@ -331,3 +331,29 @@ def test_rmse_and_mae_match_scikit_learn():
     assert np.isnan(rmse([], []))
     with pytest.raises(ValueError):
         rmse([1, 2], [1])
+
+
+@pytest.mark.parametrize("name", ["baseline", "als", "wals", "sgd", "bpr", "svd"])
+def test_completion_estimators_refuse_an_unknown_parameter_with_the_valid_ones(name):
+    """Today an unknown (or misspelt) parameter is dropped silently."""
+    from mfcli.completion.evaluate import make_estimator
+    from mfcli.completion.models import ESTIMATORS
+
+    with pytest.raises(ParameterError, match=rf"model {name} has no parameter 'epocs' \(its parameters: ") as error:
+        make_estimator(name, epocs=5)
+    assert all(accepted in str(error.value) for accepted in ESTIMATORS[name].accepts)
+    accepted = make_estimator(name, epochs=5) if "epochs" in ESTIMATORS[name].accepts else make_estimator(name)
+    assert accepted.params.get("epochs", 5) == 5
+
+
+def test_completion_estimators_pass_what_they_accept_to_their_fit_function():
+    """Every accepted name is a parameter of the model's fit function (none dropped on the way)."""
+    import inspect
+
+    from mfcli.completion import models
+
+    fits = {"baseline": models.fit_baseline, "als": models.fit_als, "wals": models.fit_wals, "sgd": models.fit_sgd,
+            "bpr": models.fit_bpr, "svd": models.fit_svd}
+    for name, cls in models.ESTIMATORS.items():
+        signature = inspect.signature(fits[name]).parameters
+        assert set(cls.accepts) <= set(signature), name

@@ -275,6 +275,7 @@ def step_engines(path, chunk):
 
 
 @pytest.mark.parametrize("chunk", [1, 50, 256, 300, 4096])
+@pytest.mark.slow
 def test_project_update_hands_every_engine_the_same_grid_blocks(stored, monkeypatch, chunk):
     """Whatever an engine's chunks (smaller, equal to, larger than or across the update grid of
     256 columns), the update sees the grid blocks in column order with B = W^T X_J, and the

@@ -145,6 +145,7 @@ def test_numpy_predictions_equal_the_torch_network(torch):
     np.testing.assert_allclose(forward_numpy(model.user_layers_, X), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_dmf_learns_better_than_the_mean(torch):
     from mfcli.completion.dmf import DMF
     from mfcli.metrics import rmse

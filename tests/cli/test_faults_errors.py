@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def one_error(result, code: int = 1) -> str:

@@ -20,7 +20,7 @@ import scipy.io
 from mfcli import __version__
 from mfcli.cli.main import MfcliGroup, cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MFCLI = [sys.executable, "-m", "mfcli"]
 
 

@@ -1,11 +1,11 @@
-"""Shared pieces of the solvers (mfcli.models.base)."""
+"""Shared pieces of the solvers (mfcli.models.base, stopping, linalg)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mfcli.models.base import frobenius_relative_error, frobenius_residual_sq
+from mfcli.models.linalg import frobenius_relative_error, frobenius_residual_sq
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

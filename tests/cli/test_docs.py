@@ -11,7 +11,7 @@ import pytest
 
 from mfcli.cli.main import cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLI_DOC = REPO / "docs" / "cli.md"
 
 
