@@ -220,6 +220,7 @@ def load_dataset(
     dtype: str | None = None,
     apply_scale: bool = True,
     keep_nodata: bool = False,
+    keep_sparse: bool = False,
 ) -> Dataset:
     """Load ``spec`` into a Dataset in bands x pixels (features x samples) orientation.
 
@@ -228,15 +229,45 @@ def load_dataset(
     docstring); ``dtype`` converts to float32/float64; ``apply_scale=False`` keeps the stored
     values even where a ``maxValue`` is stored; ``keep_nodata=True`` keeps the nodata pixels in X
     as stored (``nodata`` still says their value), for writing the data elsewhere unchanged.
+    ``keep_sparse=True`` keeps a scipy.sparse matrix (``.npz`` of ``save_npz``) sparse when it is
+    read as a plain matrix (no image layout or shape asked for); otherwise it is densified.
     """
     _check_options(layout, order, dtype)
     container, source, spec_var, digest = open_spec(spec, fmt)
     with container:
+        if keep_sparse and getattr(container, "sparse", False) and layout in ("auto", "matrix") \
+                and image_shape is None:
+            dataset = _sparse_dataset(container, source, variable or spec_var, transpose, dtype)
+            dataset.sha256 = digest
+            return dataset
         dataset = dataset_from_container(container, source, variable or spec_var, layout=layout, order=order,
                                          transpose=transpose, image_shape=image_shape, dtype=dtype,
                                          apply_scale=apply_scale, keep_nodata=keep_nodata)
     dataset.sha256 = digest
     return dataset
+
+
+def _sparse_dataset(container, source: str, variable: str | None, transpose: bool, dtype: str | None) -> Dataset:
+    """The Dataset of a sparse container with X a CSR/CSC matrix, never densified (integers as
+    float64, ``dtype`` applied)."""
+    name = container.NAME
+    if variable not in (None, name):
+        container.read(variable)  # the container's own error: it holds one array
+    X = container.read_sparse(name)
+    if X.format not in ("csr", "csc"):
+        X = X.tocsr()
+    notes = []
+    if transpose:
+        X = X.T
+        notes.append("transposed (--transpose)")
+    target = np.dtype(dtype) if dtype else (X.dtype if X.dtype.kind == "f" else np.dtype(np.float64))
+    if X.dtype != target:
+        X = X.astype(target)
+    size = X.shape[0] * X.shape[1]
+    density = X.nnz / size if size else 0.0
+    notes.append(f"sparse {X.format.upper()} matrix, {X.nnz} stored values ({100 * density:.3g}% dense), "
+                 "kept sparse")
+    return Dataset(X=X, source=source, variable=name, layout="matrix", notes=notes)
 
 
 def _check_options(layout: str, order: str | None, dtype: str | None) -> None:
