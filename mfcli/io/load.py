@@ -630,7 +630,9 @@ def describe_container(container: Container, source: str, already_read: dict[str
     out = []
     for name, info in container.variables().items():
         entry: dict[str, Any] = {"name": name, "shape": list(info.shape), "dtype": str(info.dtype)}
-        if info.numeric and 0 < info.size <= DESCRIBE_MAX_SIZE:
+        if getattr(container, "sparse", False):
+            entry.update(sparse_counts(container.read_sparse(name)))
+        elif info.numeric and 0 < info.size <= DESCRIBE_MAX_SIZE:
             values = already_read[name] if name in already_read else container.read(name)
             entry.update(value_counts(np.asarray(values)))
         out.append(entry)
@@ -655,6 +657,17 @@ def value_counts(values: np.ndarray) -> dict[str, Any]:
         "nonfinite": n_nan + n_inf,
         "negative": int(np.count_nonzero(finite < 0)) if finite.dtype.kind != "b" else 0,
     }
+
+
+def sparse_counts(matrix) -> dict[str, Any]:
+    """:func:`value_counts` of a scipy.sparse matrix from its stored values (the others are
+    zeros), with its storage: ``sparse`` (csr, csc, coo...), ``nnz`` and ``density``."""
+    counts = value_counts(matrix.data)
+    size = matrix.shape[0] * matrix.shape[1]
+    if matrix.nnz < size:  # implicit zeros
+        counts["min"] = 0.0 if counts["min"] is None else min(counts["min"], 0.0)
+        counts["max"] = 0.0 if counts["max"] is None else max(counts["max"], 0.0)
+    return {**counts, "sparse": matrix.format, "nnz": int(matrix.nnz), "density": matrix.nnz / size if size else 0.0}
 
 
 def describe_file(spec: str, fmt: str | None = None) -> dict[str, Any]:
