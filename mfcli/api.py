@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Reporter", "open_data", "factorize", "unmix", "complete", "Completion", "evaluate", "load_result", "save_result",
-           "write_unmix_folder", "save_pictures", "READING_RULES", "DENSIFY_MAX_BYTES"]
+__all__ = ["Reporter", "open_data", "factorize", "unmix", "complete", "Completion", "evaluate", "load_result",
+           "save_result", "write_unmix_folder", "save_pictures", "READING_RULES", "DENSIFY_MAX_BYTES"]
 
 # The reading rules of open_data (the CLI's data and engine options, by their option names).
 READING_RULES = ("variable", "format", "layout", "order", "image_shape", "transpose", "dtype", "wavelengths",
@@ -619,9 +619,10 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
     """Write the folder ``mfcli unmix`` writes, atomically (built beside it, renamed into place;
     an existing folder is replaced only with ``force``): result.h5, the hierarchy as
     hierarchy.json, .nwk and .dot, and unless ``pictures=False`` the pictures of
-    :func:`save_pictures` (or of ``pictures(result, folder)``, a function returning the names). ``data``: the Dataset of a stream/dask run whose abundances are
-    computed block by block into result.h5 as it is written (no pictures then: the maps are
-    not held in memory). Returns the names of the files written."""
+    :func:`save_pictures` (or of ``pictures(result, folder)``, a function returning the names).
+    ``data``: the Dataset of a stream/dask run whose abundances are computed block by block
+    into result.h5 as it is written (no pictures then: the maps are not held in memory).
+    Returns the names of the files written."""
     import json
 
     from mfcli.hierarchy import to_dot, to_json_dict, to_newick, tree_from_result
