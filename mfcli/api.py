@@ -79,13 +79,17 @@ class _NoProgress:
 _SILENT = Reporter()
 
 
-def _refuse_unknown(given: dict[str, Any], valid: Sequence[str], what: str) -> None:
-    unknown = sorted(set(given) - set(valid))
+def _refuse_unknown(given: dict[str, Any], valid: Sequence[str], what: str, reading_rules: bool = False) -> None:
+    """A ParameterError naming the unknown parameters of ``given`` and listing the valid ones
+    (and, with ``reading_rules``, the reading rules of a spec string)."""
+    unknown = sorted(set(given) - set(valid) - (set(READING_RULES) if reading_rules else set()))
     if unknown:
         from mfcli.errors import ParameterError
 
         names = ", ".join(repr(name) for name in unknown)
-        raise ParameterError(f"{what} takes no parameter {names}; its parameters: {', '.join(sorted(valid))}")
+        rules = f"; and for a spec string the reading rules {', '.join(READING_RULES)}" if reading_rules else ""
+        raise ParameterError(f"{what} takes no parameter {names}; its parameters: {', '.join(sorted(set(valid)))}"
+                             + rules)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -376,7 +380,7 @@ def factorize(data, rank: int, model: str = "nmf", *, reporter: Reporter | None 
     own = {name: value for name, value in params.items() if name in spec.params}
     rules = {name: value for name, value in params.items() if name in READING_RULES and name != "dtype"}
     rest = {name: value for name, value in params.items() if name not in own and name not in rules}
-    _refuse_unknown(rest, [*FACTORIZE_PARAMS, *spec.params, *READING_RULES], f"model {spec.name}")
+    _refuse_unknown(rest, [*FACTORIZE_PARAMS, *spec.params], f"model {spec.name}", reading_rules=True)
     rank = _check_rank(rank)
     loss = spec.check_loss(rest.get("loss") or "fro")
     extra = model_params(spec, own)
@@ -501,7 +505,7 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
     own = {name: value for name, value in params.items() if name in spec.params}
     rules = {name: value for name, value in params.items() if name in READING_RULES and name != "dtype"}
     rest = {name: value for name, value in params.items() if name not in own and name not in rules}
-    _refuse_unknown(rest, [*UNMIX_PARAMS, *spec.params, *READING_RULES], f"model {spec.name}")
+    _refuse_unknown(rest, [*UNMIX_PARAMS, *spec.params], f"model {spec.name}", reading_rules=True)
     extra = model_params(spec, own)
     init = rest.get("init") or "auto"
     if init != "auto" and init not in spec.all_inits:
