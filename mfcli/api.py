@@ -286,7 +286,7 @@ def check_input(dataset, model: str, nonnegative: bool = True, clip_negative: bo
     return dataset
 
 
-def _check_engine(spec, data, rules: dict) -> None:
+def check_engine(spec, data, rules: dict) -> None:
     """Refuse a model that needs X in memory as a NumPy array on another engine (before reading)."""
     from mfcli.dataset import Dataset
     from mfcli.errors import ParameterError
@@ -391,7 +391,7 @@ def factorize(data, rank: int, model: str = "nmf", *, reporter: Reporter | None 
         raise ParameterError(f"model {spec.name} takes --init {', '.join(spec.all_inits)}, not '{init}'")
     seed = _check_seed(rest.get("seed", 0))
 
-    _check_engine(spec, data, rules)
+    check_engine(spec, data, rules)
     dataset = as_dataset(data, reporter=reporter, dtype=rest.get("dtype"), **rules)
     if spec.name in _DENSE_MODELS:
         dataset.X = _dense(dataset.X, reporter, f"model {spec.name}")
@@ -520,7 +520,7 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
     except (TypeError, ValueError):
         raise ParameterError(f"ranks must be a list of integers, e.g. [7, 6, 4, 2], not {ranks!r}") from None
 
-    _check_engine(spec, data, rules)
+    check_engine(spec, data, rules)
     dataset = as_dataset(data, reporter=reporter, dtype=rest.get("dtype"), **rules)
     dataset.X = _dense(dataset.X, reporter, "unmixing")
     check_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=bool(rest.get("clip_negative")),

@@ -179,7 +179,9 @@ def no_densifying(monkeypatch):
     matrices) fails the test; a few columns (a start's pixels) may be densified."""
     from scipy.sparse import _base, _compressed, _coo
 
-    for cls in (_base._spbase, _compressed._cs_matrix, _coo._coo_base):
+    classes = [getattr(_base, "_spbase", None), getattr(_compressed, "_cs_matrix", None),
+               getattr(_coo, "_coo_base", None), getattr(_coo, "coo_matrix", None)]
+    for cls in filter(None, classes):
         for name in ("toarray", "todense"):
             if name in vars(cls):
                 original = vars(cls)[name]

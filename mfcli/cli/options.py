@@ -190,11 +190,9 @@ def load_input(input_spec: str, variable=None, input_format=None, layout="auto",
 
 def check_engine(model_spec, engine="memory", device="cpu", **_ignored: Any) -> None:
     """Refuse a model that needs X in memory as a NumPy array on another engine (before reading)."""
-    from mfcli.errors import ParameterError
+    from mfcli.api import check_engine as check
 
-    if not model_spec.any_engine and (engine != "memory" or device != "cpu"):
-        raise ParameterError(f"model {model_spec.name} needs the data in memory as a NumPy array; "
-                             "use --engine memory --device cpu")
+    check(model_spec, None, {"engine": engine, "device": device})
 
 
 def check_factorization_input(dataset, model: str, nonnegative: bool = True, clip_negative: bool = False):
