@@ -237,9 +237,9 @@ def test_cli_densifies_an_npz_for_a_dense_model_with_a_note(invoke, tmp_path):
 
 
 def test_a_sparse_matrix_too_large_to_densify_is_refused(monkeypatch):
-    import mfcli.api as api
+    import mfcli.api.data
 
-    monkeypatch.setattr(api, "DENSIFY_MAX_BYTES", 1000)
+    monkeypatch.setattr(mfcli.api.data, "DENSIFY_MAX_BYTES", 1000)
     with pytest.raises(DataError, match="needs dense data.*NMF family"):
         mfcli.factorize(sparse_counts(), 3, model="minvol")
 

@@ -44,12 +44,6 @@ def check_model(kind: str):
     return check
 
 
-def stopping_kwargs(max_iter, tol, target_error, max_time) -> dict[str, Any]:
-    """Only the stopping rules the user gave: models keep their own defaults for the others."""
-    values = {"max_iter": max_iter, "tol": tol, "target_error": target_error, "max_time": max_time}
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def read_matrix(spec: str, factor: str):
     """A matrix from a data file or the factor ``factor`` of a result file (:func:`mfcli.api.read_matrix`)."""
     from mfcli.api import read_matrix as read

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_kwargs, stopping_options
+from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_options
 from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, input_argument,
                                rank_option, result_output_options, seed_option)
 from mfcli.models import registry
