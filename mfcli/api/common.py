@@ -26,7 +26,7 @@ class Reporter:
         """A line of detail (shown by the CLI with -v)."""
 
     def warn(self, message: str) -> None:
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warnings.warn(message, UserWarning, stacklevel=4)  # at the caller of the workflow
 
     def progress(self, description: str, total: int | None):
         """A context manager that is also the core's ``callback(iteration, relative_error, **info)``."""
