@@ -64,6 +64,10 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     block of columns; --engine dask runs on Dask (--scheduler for a cluster). The same seed
     gives the same result on every engine.
 
+    Sparse data: a scipy.sparse matrix saved by scipy.sparse.save_npz (X.npz) is read and
+    factorized without densifying by nmf, onmf, aonmf, semi-nmf, sparse-nmf, nsnmf, aa and svd;
+    minvol and edaa densify it (with a note; refused beyond 2 GiB dense).
+
     Example: mfcli factorize sample:urban -r 6 --model nmf --init spa -o urban_nmf.h5
     """
     from mfcli.api import factorize
