@@ -160,6 +160,19 @@ def test_complete_equals_complete_json(invoke, tmp_path):
         np.testing.assert_array_equal(x.H, y.H)
 
 
+def test_complete_without_a_test_split_trains_on_every_rating(tmp_path):
+    from mfcli.io.ratings import read_ratings
+
+    everything = len(read_ratings("sample:survey-ratings"))
+    fit = mfcli.complete("sample:survey-ratings", "als", rank=2, test_fraction=0)
+    assert fit.summary["n_train"] == everything and fit.summary["n_test"] == 0
+    assert fit.summary["rmse"] is None and "ranking" not in fit.summary
+    fit.save(tmp_path / "all.h5")
+    assert mfcli.load_result(tmp_path / "all.h5").model == "als"
+    with pytest.raises(ParameterError, match="need a test split"):
+        mfcli.complete("sample:survey-ratings", "als", test_fraction=0, holdout_rows=0.2)
+
+
 def test_complete_takes_triplets_and_refuses_parameters_its_model_has_not():
     rng = np.random.default_rng(0)
     users, items = np.repeat(np.arange(20), 6), np.tile(np.arange(6), 20)

@@ -105,8 +105,9 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
     ``ratings``: see :func:`as_ratings`. The split (the CLI's names): ``test`` (test ratings,
     same forms; those also in ``ratings`` are removed from training with a warning),
     ``masks`` (paths of 0/1 .npz masks TRAIN,[VAL,]TEST), else a random ``test_fraction``
-    (0.2); ``holdout_rows``/``holdout_cols`` (users/items left out of training and folded in);
-    ``top_k`` (10; 0: no ranking metrics); ``seed``; ``dense``. Hyperparameters: ``rank``,
+    (0.2; 0: no test split, the model is trained on every rating and ``summary`` has no
+    scores); ``holdout_rows``/``holdout_cols`` (users/items left out of training and folded
+    in); ``top_k`` (10; 0: no ranking metrics); ``seed``; ``dense``. Hyperparameters: ``rank``,
     ``reg``, ``reg_bias``, ``w0``, ``frequency_power``, ``implicit``, ``alpha``, ``cg_steps``,
     ``epochs``, ``tol``, ``max_time``, ``lr``, ``batch_size``, ``hidden``, ``device``, as the
     model takes them (``mfcli complete --help`` lists each model's and its defaults); a name the
@@ -135,11 +136,14 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
     from mfcli.models.registry import check_number
 
     top_k = check_number("top_k", top_k, 0, None, integer=True)
-    test_fraction = check_number("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True)
+    test_fraction = check_number("test_fraction", test_fraction, 0, 1, high_open=True)
     holdout_rows = check_number("holdout_rows", holdout_rows, 0, 1, high_open=True)
     holdout_cols = check_number("holdout_cols", holdout_cols, 0, 1, high_open=True)
     if test_spec is not None and masks is not None:
         raise ParameterError("give at most one of --test and --masks")
+    no_test = test_spec is None and masks is None and test_fraction == 0  # train on every rating
+    if (holdout_rows or holdout_cols) and no_test:
+        raise ParameterError("holdout_rows/holdout_cols need a test split; give test_fraction > 0 or masks")
     if (holdout_rows or holdout_cols) and test_spec is not None:
         raise ParameterError("--holdout-rows/--holdout-cols need a random or mask split, not --test")
     if masks is not None:
@@ -148,7 +152,7 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
             raise ParameterError("--masks needs a matrix input (a .npz ratings matrix or --dense)")
     deep = model in DEEP_MODELS
     implicit = model in RANKING_MODELS or (model == "wals" and bool(hyper.get("implicit")))
-    if implicit and top_k == 0:
+    if implicit and top_k == 0 and not no_test:
         raise ParameterError(f"{model}{' --implicit' if model == 'wals' else ''} models implicit feedback, judged "
                              "by ranking metrics; give --top-k 1 or more")
     est_params = {k: v for k, v in hyper.items() if v is not False and (model != "bpr" or k != "implicit")}
@@ -173,10 +177,13 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
         check_rating_magnitudes(test, test_name, model)
         train = without_test_ratings(ratings, test, name, test_name, reporter)
         split = f"test file {test_name}" if isinstance(test_spec, (str, os.PathLike)) else "test ratings given"
+    elif no_test:
+        train, test = ratings, None
+        split = "all ratings (no test split)"
     else:
         train, test = cdata.random_split(ratings, test_fraction, seed)
         split = f"random {1 - test_fraction:.0%}/{test_fraction:.0%} split (seed {seed})"
-    if len(test) == 0:
+    if test is not None and len(test) == 0:
         raise DataError("the test set is empty; give a larger --test-fraction or a test file with ratings")
     if len(train) == 0:
         raise DataError("the training set is empty; check the split")
@@ -196,7 +203,8 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
         reporter.info(f"Held out {int((~seen_users).sum())} users and {int((~seen_items).sum())} items "
                       f"({len(train) - len(fit_set)} training ratings used only as their inputs)")
 
-    reporter.info(f"Training {model} on {len(fit_set)} ratings ({split}), testing on {len(test)}")
+    reporter.info(f"Training {model} on {len(fit_set)} ratings ({split})"
+                  + (f", testing on {len(test)}" if test is not None else ""))
     start = time.perf_counter()
     with reporter.progress(f"{model}", estimator.params.get("epochs")) as progress:
         estimator.fit(fit_set, validation=validation, callback=progress)
@@ -210,8 +218,11 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
         predictor = extend_factor_model(estimator.model_, train)
     else:
         predictor = estimator.model_
-    report = evaluate_ratings(predictor, test)
-    if not implicit and not np.isfinite(report["rmse"]):
+    if test is None:
+        report = {"rmse": None, "mae": None, "n_test": 0, "unseen_users": 0, "unseen_items": 0, "n_test_unseen": 0}
+    else:
+        report = evaluate_ratings(predictor, test)
+    if test is not None and not implicit and not np.isfinite(report["rmse"]):
         raise DataError(f"{model} predicts non-finite ratings; check the scale of the ratings and the "
                         "regularization (--reg)")
     summary = {"model": model, "rank": int(estimator.model_.rank) if not deep else int(estimator.rank_),
@@ -223,10 +234,10 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
                "n_test_unseen": report["n_test_unseen"], "split": split}
     if implicit:
         summary["implicit"] = True
-    if top_k:
+    if top_k and test is not None:
         seen = predictor.ratings if deep else (train if holdout else fit_set)
         summary["ranking"] = evaluate_ranking(predictor, seen, test, top_k)
-    if deep and estimator.discrete:
+    if deep and estimator.discrete and test is not None:
         summary.update(estimator.discrete_report(predictor, test))
     if holdout:
         # Areas are defined over the users and items of the whole training split.
