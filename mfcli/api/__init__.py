@@ -16,8 +16,11 @@ the CLI reads a matrix: bands x pixels) or a scipy.sparse matrix, which the NMF 
 factorizes without densifying it (:class:`~mfcli.models.matrix.SparseMatrix`). Nothing given
 is modified: clipping, dtype conversion and densifying work on copies.
 
-Heavy modules (h5py, matplotlib, the models) are imported inside the functions, so
-``import mfcli`` stays light.
+Modules: :mod:`~mfcli.api.common` (the reporter, parameter checks), :mod:`~mfcli.api.data`
+(reading and checking data), :mod:`~mfcli.api.factorization` (factorize, unmix),
+:mod:`~mfcli.api.results` (load, save, the unmix folder, evaluate), :mod:`~mfcli.api.completion`
+(complete). Heavy modules (h5py, matplotlib, the models) are imported inside the functions,
+so ``import mfcli`` stays light. A walk-through: docs/api.md.
 """
 
 from mfcli.api.common import READING_RULES, STOPPING, Reporter
