@@ -174,8 +174,8 @@ def densify(X, reporter: Reporter, why: str = ""):
     size = X.shape[0] * X.shape[1] * np.dtype(X.dtype).itemsize
     if size > DENSIFY_MAX_BYTES:
         raise DataError(f"{why or 'this step'} needs dense data, and this {X.shape[0]} x {X.shape[1]} sparse matrix "
-                        f"would take {size / 2 ** 30:.1f} GiB dense; factorize it with a model of the NMF family (nmf, onmf, "
-                        "aonmf, semi-nmf, sparse-nmf, nsnmf, aa, svd), which read it sparse")
+                        f"would take {size / 2 ** 30:.1f} GiB dense; factorize it with a model of the NMF family "
+                        "(nmf, onmf, aonmf, semi-nmf, sparse-nmf, nsnmf, aa, svd), which read it sparse")
     reporter.info(f"Densified the {X.shape[0]} x {X.shape[1]} sparse matrix ({size / 2 ** 20:.0f} MiB): "
                   f"{why or 'this step'} needs dense data")
     return X.toarray()
