@@ -103,6 +103,13 @@ class Result:
             return self.summary["relative_error"]
         return self.layers[-1].relative_error if self.layers else None
 
+    def save(self, path, force: bool = False):
+        """Write this result to the HDF5 file ``path`` atomically (an existing file is replaced
+        only with ``force``); read it back with :func:`mfcli.load_result`. Returns the path."""
+        from mfcli.api import save_result
+
+        return save_result(self, path, force=force)
+
     def layer(self, index: int) -> Layer:
         """Layer by 1-based index; ``-1`` means the last one."""
         if index == -1:

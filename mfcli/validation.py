@@ -134,6 +134,8 @@ def check_factorization_input(X: np.ndarray, model: str, nonnegative: bool = Tru
     refuses negative values, or with ``clip_negative`` sets them to 0. Returns (X, number of
     values clipped).
     """
+    if type(X).__module__.startswith("scipy.sparse"):
+        return _check_sparse_input(X, model, nonnegative, clip_negative, what)
     require_nonempty(X, what)
     require_finite(X, what)
     if nonnegative and clip_negative:
@@ -143,6 +145,26 @@ def check_factorization_input(X: np.ndarray, model: str, nonnegative: bool = Tru
             require_nonnegative(X, model, what)
         n_clipped = 0
     require_workable_magnitude(largest_magnitude(X), np.asarray(X).dtype, np.asarray(X).size, what)
+    return X, n_clipped
+
+
+def _check_sparse_input(X, model: str, nonnegative: bool, clip_negative: bool, what: str):
+    """:func:`check_factorization_input` of a scipy.sparse matrix, on its stored values (the
+    others are zeros); clipping works on a copy and drops the zeros it makes."""
+    if X.ndim != 2 or min(X.shape) == 0:
+        raise DataError(f"{what} are empty (shape {X.shape})")
+    values = X.data
+    require_finite(values, what)
+    n_clipped = 0
+    if nonnegative and clip_negative:
+        n_clipped = int(np.count_nonzero(values < 0))
+        if n_clipped:
+            X = X.copy()
+            X.data = np.maximum(X.data, 0)
+            X.eliminate_zeros()
+    elif nonnegative:
+        require_nonnegative(values, model, what)
+    require_workable_magnitude(largest_magnitude(X.data) if X.nnz else 0.0, X.dtype, X.shape[0] * X.shape[1], what)
     return X, n_clipped
 
 

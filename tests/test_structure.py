@@ -41,7 +41,17 @@ def test_no_import_cycle_at_module_level(import_cycles, graphs):
     assert import_cycles.cycles(graphs[0]) == []
 
 
+# Imports inside functions that close a cycle on purpose, each with its reason.
+DELIBERATE = {
+    ("mfcli.result", "mfcli.api"): "Result.save(path) (the API of issue 16) calls mfcli.api.save_result when it runs: "
+                                   "the core type offers saving without importing any I/O itself",
+}
+
+
 def test_no_import_cycle_counting_imports_inside_functions(import_cycles, graphs):
     module_level, nested = graphs
     graph = {name: module_level[name] | nested[name] for name in module_level}
+    for source, target in DELIBERATE:
+        assert target in nested[source], f"{source} no longer imports {target}: remove it from DELIBERATE"
+        graph[source] = graph[source] - {target}
     assert import_cycles.cycles(graph) == []

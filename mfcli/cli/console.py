@@ -141,3 +141,30 @@ class Progress:
     def __exit__(self, *exc):
         if self._progress is not None:
             self._progress.__exit__(*exc)
+
+
+class ConsoleReporter:
+    """The :class:`mfcli.api.Reporter` of the CLI: the API's notes and progress on this console."""
+
+    def info(self, message: str) -> None:
+        info(message)
+
+    def detail(self, message: str) -> None:
+        detail(message)
+
+    def warn(self, message: str) -> None:
+        warn(message)
+
+    def progress(self, description: str, total: int | None) -> Progress:
+        return Progress(description, total)
+
+    def on_client(self, client) -> None:
+        """Close a dask.distributed client when the command ends."""
+        import click
+
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(client.close)
+
+
+REPORTER = ConsoleReporter()

@@ -173,114 +173,37 @@ layer_option = click.option("--layer", type=int, default=-1, show_default=False,
 
 def load_input(input_spec: str, variable=None, input_format=None, layout="auto", pixel_order=None,
                image_shape=None, transpose=False, dtype=None, engine="memory", chunk_size=None, scheduler=None,
-               device="cpu", keep_nodata=False, wavelengths_path=None, **_ignored: Any):
-    """Load INPUT with the shared data options and log what was detected.
+               device="cpu", keep_nodata=False, wavelengths_path=None, keep_sparse=False, **_ignored: Any):
+    """Load INPUT with the shared data options (:func:`mfcli.api.open_data`) and log what was
+    detected. ``keep_sparse``: a sparse .npz stays sparse (factorize); other commands densify it.
 
-    Nodata pixels are left out of X unless ``keep_nodata`` (convert: written back as read).
-
-    With ``engine`` "stream" or "dask" the data matrix is not read: ``dataset.X`` is the
-    engine's DataMatrix over the file (same detection rules, :func:`mfcli.io.load.open_lazy`).
-    With ``device`` "cuda" it is a :class:`~mfcli.engines.gpu.TorchMatrix` on the GPU.
+    A dask.distributed client opened for ``scheduler`` is closed when the command ends.
     """
+    from mfcli.api import open_data
     from mfcli.cli import console
-    from mfcli.errors import ParameterError
-    from mfcli.io import load_dataset
 
-    if scheduler and engine != "dask":
-        raise ParameterError("--scheduler applies to --engine dask")
-    if chunk_size and engine == "memory":
-        raise ParameterError("--chunk-size applies to --engine stream or dask")
-    if device != "cpu" and engine != "memory":
-        raise ParameterError(f"--device {device} applies to --engine memory (the stream and dask engines run on CPUs)")
-    options = {"variable": variable, "fmt": input_format, "layout": layout, "order": pixel_order,
-               "transpose": transpose, "image_shape": image_shape, "dtype": dtype}
-    if engine == "memory":
-        if device != "cpu":
-            from mfcli.engines.gpu import check_device
-
-            check_device(device)
-        dataset = load_dataset(input_spec, keep_nodata=keep_nodata, **options)
-        verb = "Read"
-        if device != "cpu":
-            from mfcli.engines.gpu import TorchMatrix
-
-            dataset.X = TorchMatrix(dataset.X, device)
-            verb = f"Read (X on {device})"
-    else:
-        dataset = _open_out_of_core(input_spec, engine, chunk_size, scheduler, options)
-        where = f", scheduler {scheduler}" if scheduler else ""
-        verb = f"Opened (--engine {engine}, blocks of {dataset.X.chunk_size} columns{where})"
-    if wavelengths_path:
-        from mfcli.io.wavelengths import apply_wavelengths_file
-
-        apply_wavelengths_file(dataset, wavelengths_path)
-    shape = f"{dataset.n_features} x {dataset.n_samples}"
-    image = f", image {dataset.image_shape[0]}x{dataset.image_shape[1]} ({dataset.pixel_order} order)" \
-        if dataset.image_shape else ""
-    if dataset.n_nodata_pixels:
-        image += f", {dataset.n_nodata_pixels} nodata pixels left out"
-    console.info(f"{verb} {dataset.source}: {shape} {dataset.X.dtype}{image}")
-    if dataset.georeference is not None:
-        console.info(f"Georeference: {dataset.georeference.summary()}")
-    for note in dataset.notes:
-        console.detail(f"  {note}")
-    return dataset
-
-
-def _open_out_of_core(input_spec: str, engine: str, chunk_size, scheduler, options: dict):
-    """The Dataset of INPUT with X the stream/dask engine's DataMatrix over the file (not read);
-    a dask.distributed Client for ``scheduler``, closed when the command ends."""
-    from mfcli.engines import open_matrix
-    from mfcli.io.load import open_lazy
-
-    if engine == "dask":
-        from mfcli.engines.dask import import_dask
-
-        import_dask()  # says how to install it before anything else
-    dataset, source = open_lazy(input_spec, **options)
-    client = None
-    if scheduler:
-        from mfcli.engines.dask import connect
-
-        client = connect(scheduler)
-        context = click.get_current_context(silent=True)
-        if context is not None:
-            context.call_on_close(client.close)
-    dataset.X = open_matrix(source, engine, dtype=options["dtype"], chunk_size=chunk_size, client=client)
-    return dataset
+    return open_data(input_spec, reporter=console.REPORTER, keep_sparse=keep_sparse,
+                     variable=variable, format=input_format, layout=layout, order=pixel_order,
+                     image_shape=image_shape, transpose=transpose, dtype=dtype, engine=engine, chunk_size=chunk_size,
+                     scheduler=scheduler, device=device, keep_nodata=keep_nodata, wavelengths=wavelengths_path)
 
 
 def check_engine(model_spec, engine="memory", device="cpu", **_ignored: Any) -> None:
     """Refuse a model that needs X in memory as a NumPy array on another engine (before reading)."""
-    from mfcli.errors import ParameterError
+    from mfcli.api import check_engine as check
 
-    if not model_spec.any_engine and (engine != "memory" or device != "cpu"):
-        raise ParameterError(f"model {model_spec.name} needs the data in memory as a NumPy array; "
-                             "use --engine memory --device cpu")
+    check(model_spec, None, {"engine": engine, "device": device})
 
 
 def check_factorization_input(dataset, model: str, nonnegative: bool = True, clip_negative: bool = False):
     """Refuse empty data, NaN/Inf and (for nonnegative models) negative values with one-line
-    errors; with ``clip_negative`` set negatives to 0 and say how many. Returns the dataset."""
+    errors; with ``clip_negative`` set negatives to 0 and say how many (:func:`mfcli.api.check_input`).
+    Returns the dataset."""
+    from mfcli.api import check_input
     from mfcli.cli import console
-    from mfcli.validation import check_factorization_input as check
 
-    what = f"the data of {dataset.source}" if dataset.source else "the data"
-    if hasattr(dataset.X, "scan"):  # an engine: one pass where the data are, clipping as they are read
-        from mfcli.validation import check_value_counts
-
-        dataset.X.clip_negative = bool(nonnegative and clip_negative)
-        n_clipped = check_value_counts(dataset.X.scan(), model, nonnegative=nonnegative,
-                                       clip_negative=clip_negative, what=what, dtype=dataset.X.dtype,
-                                       size=dataset.X.shape[0] * dataset.X.shape[1])
-    else:
-        dataset.X, n_clipped = check(dataset.X, model, nonnegative=nonnegative, clip_negative=clip_negative,
-                                     what=what)
-    if n_clipped:
-        message = f"set {n_clipped} negative values to 0 (--clip-negative)"
-        dataset.notes.append(message)
-        console.warn(message)
-    return dataset
+    return check_input(dataset, model, nonnegative=nonnegative, clip_negative=clip_negative,
+                       reporter=console.REPORTER)
 
 
 def command_line() -> list[str]:

@@ -241,6 +241,24 @@ class SingleArrayContainer(Container):
         return self.array
 
 
+class SparseContainer(SingleArrayContainer):
+    """A scipy.sparse matrix (``scipy.sparse.save_npz``), exposed as ``data``. :meth:`read`
+    densifies it (every reader of arrays can take it); :meth:`read_sparse` does not, for the
+    readers that keep it sparse (:func:`mfcli.io.load.load_dataset` with ``keep_sparse``)."""
+
+    sparse = True
+
+    @property
+    def nnz(self) -> int:
+        return int(self.array.nnz)
+
+    def read(self, name: str) -> np.ndarray:
+        return super().read(name).toarray()
+
+    def read_sparse(self, name: str):
+        return super().read(name)
+
+
 def sha256_of(path: str, chunk: int = 1 << 22) -> str | None:
     """Hex sha256 of a file's bytes (None for stdin or a missing file)."""
     if path == "-" or not os.path.isfile(path):
@@ -495,8 +513,7 @@ def _open_npz(path: str) -> Container:
         if {"format", "shape", "data", "indices", "indptr"} <= keys or {"format", "shape", "row", "col", "data"} <= keys:
             import scipy.sparse
 
-            matrix = scipy.sparse.load_npz(path)
-            return SingleArrayContainer(path, matrix.toarray(), "npz")
+            return SparseContainer(path, scipy.sparse.load_npz(path), "npz")
         arrays = {k: npz[k] for k in npz.files}
     return DictContainer(path, arrays, "npz")
 

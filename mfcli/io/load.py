@@ -208,6 +208,7 @@ def load_dataset(
     dtype: str | None = None,
     apply_scale: bool = True,
     keep_nodata: bool = False,
+    keep_sparse: bool = False,
 ) -> Dataset:
     """Load ``spec`` into a Dataset in bands x pixels (features x samples) orientation.
 
@@ -216,15 +217,45 @@ def load_dataset(
     docstring); ``dtype`` converts to float32/float64; ``apply_scale=False`` keeps the stored
     values even where a ``maxValue`` is stored; ``keep_nodata=True`` keeps the nodata pixels in X
     as stored (``nodata`` still says their value), for writing the data elsewhere unchanged.
+    ``keep_sparse=True`` keeps a scipy.sparse matrix (``.npz`` of ``save_npz``) sparse when it is
+    read as a plain matrix (no image layout or shape asked for); otherwise it is densified.
     """
     _check_options(layout, order, dtype)
     container, source, spec_var, digest = open_spec(spec, fmt)
     with container:
+        if keep_sparse and getattr(container, "sparse", False) and layout in ("auto", "matrix") \
+                and image_shape is None:
+            dataset = _sparse_dataset(container, source, variable or spec_var, transpose, dtype)
+            dataset.sha256 = digest
+            return dataset
         dataset = dataset_from_container(container, source, variable or spec_var, layout=layout, order=order,
                                          transpose=transpose, image_shape=image_shape, dtype=dtype,
                                          apply_scale=apply_scale, keep_nodata=keep_nodata)
     dataset.sha256 = digest
     return dataset
+
+
+def _sparse_dataset(container, source: str, variable: str | None, transpose: bool, dtype: str | None) -> Dataset:
+    """The Dataset of a sparse container with X a CSR/CSC matrix, never densified (integers as
+    float64, ``dtype`` applied)."""
+    name = container.NAME
+    if variable not in (None, name):
+        container.read(variable)  # the container's own error: it holds one array
+    X = container.read_sparse(name)
+    if X.format not in ("csr", "csc"):
+        X = X.tocsr()
+    notes = []
+    if transpose:
+        X = X.T
+        notes.append("transposed (--transpose)")
+    target = np.dtype(dtype) if dtype else (X.dtype if X.dtype.kind == "f" else np.dtype(np.float64))
+    if X.dtype != target:
+        X = X.astype(target)
+    size = X.shape[0] * X.shape[1]
+    density = X.nnz / size if size else 0.0
+    notes.append(f"sparse {X.format.upper()} matrix, {X.nnz} stored values ({100 * density:.3g}% dense), "
+                 "kept sparse")
+    return Dataset(X=X, source=source, variable=name, layout="matrix", notes=notes)
 
 
 def _check_options(layout: str, order: str | None, dtype: str | None) -> None:
@@ -587,7 +618,9 @@ def describe_container(container: Container, source: str, already_read: dict[str
     out = []
     for name, info in container.variables().items():
         entry: dict[str, Any] = {"name": name, "shape": list(info.shape), "dtype": str(info.dtype)}
-        if info.numeric and 0 < info.size <= DESCRIBE_MAX_SIZE:
+        if getattr(container, "sparse", False):
+            entry.update(sparse_counts(container.read_sparse(name)))
+        elif info.numeric and 0 < info.size <= DESCRIBE_MAX_SIZE:
             values = already_read[name] if name in already_read else container.read(name)
             entry.update(value_counts(np.asarray(values)))
         out.append(entry)
@@ -612,6 +645,17 @@ def value_counts(values: np.ndarray) -> dict[str, Any]:
         "nonfinite": n_nan + n_inf,
         "negative": int(np.count_nonzero(finite < 0)) if finite.dtype.kind != "b" else 0,
     }
+
+
+def sparse_counts(matrix) -> dict[str, Any]:
+    """:func:`value_counts` of a scipy.sparse matrix from its stored values (the others are
+    zeros), with its storage: ``sparse`` (csr, csc, coo...), ``nnz`` and ``density``."""
+    counts = value_counts(matrix.data)
+    size = matrix.shape[0] * matrix.shape[1]
+    if matrix.nnz < size:  # implicit zeros
+        counts["min"] = 0.0 if counts["min"] is None else min(counts["min"], 0.0)
+        counts["max"] = 0.0 if counts["max"] is None else max(counts["max"], 0.0)
+    return {**counts, "sparse": matrix.format, "nnz": int(matrix.nnz), "density": matrix.nnz / size if size else 0.0}
 
 
 def describe_file(spec: str, fmt: str | None = None) -> dict[str, Any]:

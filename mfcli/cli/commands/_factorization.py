@@ -44,49 +44,27 @@ def check_model(kind: str):
     return check
 
 
-def stopping_kwargs(max_iter, tol, target_error, max_time) -> dict[str, Any]:
-    """Only the stopping rules the user gave: models keep their own defaults for the others."""
-    values = {"max_iter": max_iter, "tol": tol, "target_error": target_error, "max_time": max_time}
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def read_matrix(spec: str, factor: str):
-    """A matrix from a data file (as stored, no layout guessing) or the factor ``factor`` ("W" or
-    "H") of a result file's first layer."""
-    import numpy as np
+    """A matrix from a data file or the factor ``factor`` of a result file (:func:`mfcli.api.read_matrix`)."""
+    from mfcli.api import read_matrix as read
 
-    from mfcli.io import load_dataset
-    from mfcli.io.result import read_result, result_path_of
-
-    path = result_path_of(spec)
-    if path is not None:
-        result = read_result(path)
-        chosen = result.layer(1)
-        return np.asarray(chosen.W if factor == "W" else chosen.H)
-    return load_dataset(spec, layout="matrix").X
+    return read(spec, factor)
 
 
 def as_working_dtype(matrix, dtype):
-    """A matrix read from a file (any numeric type) as ``dtype``; other values as they are (the
-    core then says what is wrong with them)."""
-    import numpy as np
+    """:func:`mfcli.api.as_working_dtype`."""
+    from mfcli.api import as_working_dtype as convert
 
-    matrix = np.asarray(matrix)
-    if matrix.dtype.kind in "biuf":
-        return matrix.astype(dtype, copy=False)
-    return matrix
+    return convert(matrix, dtype)
 
 
 def finish_result(result, dataset, model: str, extra_params: dict[str, Any]):
-    """Attach input metadata, provenance and the command's parameters to a Result."""
+    """Attach input metadata, provenance (this command line) and the command's parameters to a
+    Result (:func:`mfcli.api.finish_result`)."""
+    from mfcli.api import finish_result as finish
     from mfcli.cli.options import command_line
-    from mfcli.result import input_metadata, make_provenance
 
-    result.model = model
-    result.input = input_metadata(dataset)
-    result.provenance = make_provenance(command_line())
-    result.params = {**result.params, **extra_params}
-    return result
+    return finish(result, dataset, model, extra_params, command_line())
 
 
 def format_seconds(seconds: float | None) -> str:

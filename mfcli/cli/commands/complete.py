@@ -8,7 +8,7 @@ import click
 
 from mfcli.cli import console
 from mfcli.cli.options import command_line, file_output, force_option, json_option, seed_option
-from mfcli.completion import DEEP_MODELS, MODELS, RANKING_MODELS
+from mfcli.completion import DEEP_MODELS, MODELS
 
 
 def _parse_masks(ctx, param, value):
@@ -42,18 +42,6 @@ class _Finite(click.FloatRange):
         return number
 
 
-# Which options each model takes (the others are ignored with a warning).
-_APPLIES = {
-    "baseline": {"reg", "epochs", "tol", "max_time"},
-    "als": {"rank", "reg", "reg_bias", "epochs", "tol", "max_time"},
-    "wals": {"rank", "reg", "reg_bias", "w0", "frequency_power", "implicit", "alpha", "epochs", "tol", "max_time",
-             "cg_steps"},
-    "sgd": {"rank", "reg", "reg_bias", "lr", "batch_size", "epochs", "tol", "max_time"},
-    "bpr": {"rank", "reg", "lr", "batch_size", "epochs", "tol", "max_time"},
-    "svd": {"rank"},
-    "dmf": {"rank", "reg", "epochs", "lr", "batch_size", "hidden", "max_time"},
-    "dmf-d": {"rank", "reg", "epochs", "lr", "batch_size", "hidden", "max_time"},
-}
 # frequency weights (n_i m_j / mean)^-P: |P| <= 8 keeps them within float64 for any count ratio.
 FREQUENCY_POWER_MAX = 8.0
 
@@ -173,221 +161,36 @@ def command(ratings_path: str, model: str, seed: int, top_k: int, test_fraction:
     (--holdout-rows/--holdout-cols), continuous_rmse, continuous_mae and boundaries (dmf-d:
     rmse and mae are of the discrete predictions), output (-o).
     """
-    import time
-
-    import numpy as np
-
-    from mfcli.completion import data as cdata
-    from mfcli.completion.evaluate import (evaluate, evaluate_areas, evaluate_ranking, extend_factor_model,
-                                           make_estimator, restrict)
-    from mfcli.completion.persist import factor_model_to_result
-    from mfcli.errors import DataError, ParameterError
+    from mfcli.api import COMPLETION_APPLIES, complete
     from mfcli.io.atomic import check_output_path
-    from mfcli.io.ratings import read_mask, read_ratings
-    from mfcli.io.result import write_result
     from mfcli.result import make_provenance
 
     if output is not None:
         check_output_path(output, force)
-    if sum(x is not None for x in (test_path, masks)) > 1:
-        raise ParameterError("give at most one of --test and --masks")
-    if (holdout_rows or holdout_cols) and test_path:
-        raise ParameterError("--holdout-rows/--holdout-cols need a random or mask split, not --test")
-    if masks is not None and not (ratings_path.lower().endswith(".npz") or dense):
-        raise ParameterError("--masks needs a matrix input (a .npz ratings matrix or --dense)")
-    deep = model in DEEP_MODELS
-    implicit = model in RANKING_MODELS or (model == "wals" and bool(hyper.get("implicit")))
-    if implicit and top_k == 0:
-        raise ParameterError(f"{model}{' --implicit' if model == 'wals' else ''} models implicit feedback, judged "
-                             "by ranking metrics; give --top-k 1 or more")
     params = {k: v for k, v in hyper.items() if v is not None and v is not False}
     if hidden is not None:
         params["hidden"] = hidden
-    ignored = sorted(k for k in params if k not in _APPLIES[model] and not (k == "implicit" and model == "bpr"))
+    applies = COMPLETION_APPLIES[model]
+    ignored = sorted(k for k in params if k not in applies and not (k == "implicit" and model == "bpr"))
     if ignored:
         console.warn(f"{', '.join('--' + k.replace('_', '-') for k in ignored)} do(es) not apply to {model}; ignored")
-    params = {k: v for k, v in params.items() if k in _APPLIES[model]}
-    params["seed"] = seed
-    if deep:
+    params = {k: v for k, v in params.items() if k in applies}
+    if model in DEEP_MODELS:
         params["device"] = device
-        if "max_time" in params:
-            params["time_budget"] = params.pop("max_time")
-
-    ratings = read_ratings(ratings_path, dense=dense)
-    check_rating_magnitudes(ratings, ratings_path, model)
-    console.info(f"Read {ratings_path}: {len(ratings)} ratings, {ratings.n_users} users x {ratings.n_items} items, "
-                 f"values {ratings.values.min():g}..{ratings.values.max():g}")
-    validation = None
-    if masks is not None:
-        parts = cdata.mask_split(ratings, [read_mask(p) for p in masks])
-        train, test = parts[0], parts[-1]
-        validation = parts[1] if len(parts) == 3 else None
-        split = f"masks {','.join(masks)}"
-    elif test_path is not None:
-        test = read_ratings(test_path, dense=dense)
-        check_rating_magnitudes(test, test_path, model)
-        train = without_test_ratings(ratings, test, ratings_path, test_path)
-        split = f"test file {test_path}"
-    else:
-        train, test = cdata.random_split(ratings, test_fraction, seed)
-        split = f"random {1 - test_fraction:.0%}/{test_fraction:.0%} split (seed {seed})"
-    if len(test) == 0:
-        raise DataError("the test set is empty; give a larger --test-fraction or a test file with ratings")
-    if len(train) == 0:
-        raise DataError("the training set is empty; check the split")
-    # Only the ids seen in training define the model (the matrix split keeps the full id maps).
-    train = train.compact()
-    if validation is not None:
-        validation = validation.reindex(train.user_ids, train.item_ids, drop_unknown=True)
-    estimator = make_estimator(model, **params)
-
-    holdout = bool(holdout_rows or holdout_cols)
-    fit_set = train
-    if holdout:
-        seen_users, seen_items = cdata.holdout_split(train, holdout_rows, holdout_cols, seed)
-        fit_set = restrict(train, seen_users, seen_items)
-        if validation is not None:
-            validation = validation.reindex(fit_set.user_ids, fit_set.item_ids, drop_unknown=True)
-        console.info(f"Held out {int((~seen_users).sum())} users and {int((~seen_items).sum())} items "
-                     f"({len(train) - len(fit_set)} training ratings used only as their inputs)")
-
-    console.info(f"Training {model} on {len(fit_set)} ratings ({split}), testing on {len(test)}")
-    start = time.perf_counter()
-    with console.Progress(f"{model}", estimator.params.get("epochs")) as progress:
-        estimator.fit(fit_set, validation=validation, callback=progress)
-    seconds = time.perf_counter() - start
-    stopping = _stopping(estimator, deep)
-    _require_finite(estimator, model, deep)
-
-    if deep:
-        predictor = estimator.predictor(train if holdout else fit_set)
-    elif holdout:
-        predictor = extend_factor_model(estimator.model_, train)
-    else:
-        predictor = estimator.model_
-    report = evaluate(predictor, test)
-    if not implicit and not np.isfinite(report["rmse"]):
-        raise DataError(f"{model} predicts non-finite ratings; check the scale of the ratings and the "
-                        "regularization (--reg)")
-    summary = {"model": model, "rank": int(estimator.model_.rank) if not deep else int(estimator.rank_),
-               "rmse": None if implicit else report["rmse"], "mae": None if implicit else report["mae"],
-               "n_train": int(len(fit_set)), "n_test": report["n_test"], "seconds": round(seconds, 3),
-               **stopping,
-               "n_validation": int(len(validation)) if validation is not None else 0,
-               "unseen_users": report["unseen_users"], "unseen_items": report["unseen_items"],
-               "n_test_unseen": report["n_test_unseen"], "split": split}
-    if implicit:
-        summary["implicit"] = True
-    if top_k:
-        seen = predictor.ratings if deep else (train if holdout else fit_set)
-        summary["ranking"] = evaluate_ranking(predictor, seen, test, top_k)
-    if deep and estimator.discrete:
-        summary.update(estimator.discrete_report(predictor, test))
-    if holdout:
-        # Areas are defined over the users and items of the whole training split.
-        test_in_train = test.reindex(train.user_ids, train.item_ids, drop_unknown=True)
-        summary["areas"] = evaluate_areas(predictor, test_in_train, seen_users, seen_items)
-    history = getattr(estimator, "history_", {})
-    if history.get("validation_rmse") is not None and len(history["validation_rmse"]):
-        summary["best_epoch"] = int(np.argmin(history["validation_rmse"]) + 1)
-        summary["validation_rmse"] = float(np.min(history["validation_rmse"]))
+    completion = complete(ratings_path, model, reporter=console.REPORTER, seed=seed, top_k=top_k,
+                          test_fraction=test_fraction, test=test_path, masks=masks, dense=dense,
+                          holdout_rows=holdout_rows, holdout_cols=holdout_cols, **params)
+    summary = completion.summary
     _print_summary(summary)
-    warning = _convergence_warning(model, estimator, stopping, deep)
-    if warning:
-        console.warn(warning)
-
+    if completion.warning:
+        console.warn(completion.warning)
     if output is not None:
-        from mfcli.io.ratings import describe_source
-
-        result_params = {"model": model, **estimator.params}
-        if deep:
-            result = estimator.to_result(predictor, result_params, summary)
-        else:
-            result = factor_model_to_result(model, predictor, train if holdout else fit_set, result_params,
-                                            history, summary)
-        result.input = describe_source(ratings_path)
-        result.provenance = make_provenance(command_line())
-        result.seconds = seconds
-        result.converged = stopping["converged"]
-        write_result(result, output, force=force)
+        completion.result.provenance = make_provenance(command_line())
+        completion.save(output, force=force)
         console.info(f"Wrote {output}")
         summary["output"] = output
     if as_json:
         console.emit_json(summary)
-
-
-def without_test_ratings(ratings, test, ratings_path: str, test_path: str):
-    """The training ratings without the (user, item) pairs of the test set, with a warning when
-    there were any: a model tested on ratings it was trained on reports an error far too low."""
-    import numpy as np
-
-    in_train = test.reindex(ratings.user_ids, ratings.item_ids)
-    known = (in_train.users >= 0) & (in_train.items >= 0)
-    width = max(ratings.n_items, 1)
-    overlap = np.isin(ratings.users * width + ratings.items, in_train.users[known] * width + in_train.items[known])
-    if not overlap.any():
-        return ratings
-    console.warn(f"{int(overlap.sum())} of the {len(test)} test ratings of {test_path} are also in {ratings_path}; "
-                 "they were removed from training, so that the model is tested only on ratings it has not seen")
-    return ratings.subset(~overlap)
-
-
-def check_rating_magnitudes(ratings, source: str, model: str) -> None:
-    """Refuse ratings whose magnitudes the model's arithmetic cannot take (float32 for the deep
-    models, float64 otherwise; :func:`mfcli.validation.require_workable_magnitude`)."""
-    import numpy as np
-
-    from mfcli.validation import largest_magnitude, require_workable_magnitude
-
-    largest = largest_magnitude(ratings.values)
-    if largest:
-        dtype = np.float32 if model in DEEP_MODELS else np.float64
-        require_workable_magnitude(largest, dtype, len(ratings), f"the ratings of {source}", float64_option=None)
-
-
-def _stopping(estimator, deep: bool) -> dict:
-    """{epochs, converged, stop_reason} of a fitted estimator."""
-    if deep:
-        return {"epochs": int(len(estimator.history_["seconds"])), "converged": bool(estimator.converged_),
-                "stop_reason": estimator.stop_reason_}
-    return {"epochs": int(estimator.n_epochs_ or 0), "converged": bool(estimator.converged_),
-            "stop_reason": estimator.stop_reason_}
-
-
-def _convergence_warning(model: str, estimator, stopping: dict, deep: bool) -> str | None:
-    """One line when a limit (--epochs, --max-time) ended a run whose stopping rule was not met."""
-    if stopping["converged"] or stopping["stop_reason"] not in ("max_iter", "max_time"):
-        return None
-    if deep:
-        if not estimator.has_stopping_rule_:
-            return None
-        rule = "the validation RMSE was still improving"
-    else:
-        info = estimator.model_.convergence
-        if not info.get("tol"):
-            return None  # --tol 0: a fixed number of epochs was asked for
-        progress = info.get("last_progress")
-        rule = f"last relative decrease {progress:.2g} > --tol {info['tol']:g}" if progress is not None and \
-            info.get("rule") == "descent" else f"--tol {info['tol']:g} not met"
-    limit = "--epochs" if stopping["stop_reason"] == "max_iter" else "--max-time"
-    return (f"{model} stopped by {limit} after {stopping['epochs']} epochs before its stopping rule was met "
-            f"({rule}); converged: false. Raise {limit} (or loosen --tol) for a converged model.")
-
-
-def _require_finite(estimator, model: str, deep: bool) -> None:
-    """A DataError unless the fitted parameters are finite (no run exits 0 with a NaN answer)."""
-    import numpy as np
-
-    from mfcli.errors import DataError
-
-    if deep:
-        arrays = [layer[key] for layer in estimator.user_layers_ + estimator.item_layers_ for key in layer]
-    else:
-        m = estimator.model_
-        arrays = [m.user_factors, m.item_factors, m.user_bias, m.item_bias, np.asarray([m.global_mean])]
-    if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise DataError(f"{model} produced non-finite parameters; the ratings' scale or a step size or "
-                        "regularization is too large (check --lr, --reg, --alpha)")
 
 
 def _print_summary(summary: dict) -> None:

@@ -70,118 +70,15 @@ def command(result_path: str, truth_specs: tuple[str, ...], layer: int, match: s
       mfcli evaluate deep.h5 --layer 2 --truth gt.mat --match abundance --json
       mfcli evaluate samson.h5 --truth sample:samson --library sample:usgs-1995
     """
-    import numpy as np
-
+    from mfcli.api import evaluate
     from mfcli.cli import console
-    from mfcli.io.result import read_result
-    from mfcli.io.truth import load_truth_for_result
-    from mfcli.summary import JSON_INDEX_BASE
-    from mfcli.unmixing.evaluate import evaluate_unmixing
 
-    result = read_result(result_path)
-    chosen = result.layer(layer)
-    truth = load_truth_for_result(list(truth_specs), result, layer)
-    for note in truth.notes:
-        console.info(f"  {note}")
-    E_est = np.asarray(chosen.data_basis, dtype=np.float64)
-    A_est, abundances_from, dataset = _abundances(result, chosen, abundance_source, data_spec,
-                                                  need=truth.abundances is not None)
-    if abundances_from:
-        console.info(f"  estimated abundances: {abundances_from}")
-    document = evaluate_unmixing(E_est, A_est, truth.endmembers, truth.abundances, match=match,
-                                 names=truth.material_names())
-    document["abundances_from"] = abundances_from
-    document["relative_error"] = chosen.relative_error if chosen.relative_error is not None \
-        else result.relative_error
-    document["fcls_relative_error"] = _fcls_relative_error(E_est, A_est, dataset, abundances_from)
-    document["truth"] = {**truth.sources, "notes": truth.notes,
-                         "endmembers_scaled_to_max_one": truth.endmembers_scaled_to_max_one}
-    document["result"] = {"path": result_path, "model": result.model, "layer": result.layer_number(layer),
-                          "rank": chosen.rank}
-    document["index_base"] = JSON_INDEX_BASE
-    if library_spec:
-        document["library"] = _library_labels(library_spec, result, E_est, top, wavelengths_path)
+    document = evaluate(result_path, list(truth_specs), layer, match=match, abundances=abundance_source,
+                        data=data_spec, library=library_spec, wavelengths=wavelengths_path, top=top,
+                        reporter=console.REPORTER)
     _print_table(document)
     if as_json:
         console.emit_json(document)
-
-
-def _load_data(result, data_spec: str | None):
-    """The data behind ``result``: --data, else its recorded input if it can still be read."""
-    import os
-
-    from mfcli.cli import console
-    from mfcli.cli.options import load_input
-
-    spec = data_spec or result.input.get("source")
-    if not spec:
-        return None
-    if data_spec is None and not (spec.startswith("sample:") or os.path.exists(spec)):
-        return None
-    variable = result.input.get("variable") if data_spec is None else None
-    dataset = load_input(spec, variable=variable)
-    if data_spec is None:
-        console.detail(f"  data from the result's recorded input {spec}")
-    return dataset
-
-
-def _abundances(result, chosen, source: str, data_spec: str | None, need: bool):
-    """(abundances r x n, how they were obtained, dataset or None)."""
-    import numpy as np
-
-    from mfcli.errors import DataError
-    from mfcli.models.nnls import fcls
-
-    if chosen.abundances is not None and source != "fcls":
-        return np.asarray(chosen.abundances, dtype=np.float64), "the layer's stored abundances", None
-    coefficients = np.asarray(chosen.data_coefficients, dtype=np.float64)
-    kind = (chosen.attrs or {}).get("coefficients")
-    sums_to_one = coefficients.size and np.abs(coefficients.sum(axis=0) - 1).max() <= 1e-3 and coefficients.min() >= -1e-6
-    if source == "stored" or (source == "auto" and (kind in ("fcls", "nnls") or sums_to_one)):
-        how = f"the layer's coefficients ({kind})" if kind else "the layer's coefficients"
-        return coefficients, how, None
-    dataset = _load_data(result, data_spec) if (need or source == "fcls") else None
-    if dataset is None:
-        if source == "fcls":
-            raise DataError("--abundances fcls needs the data: give --data INPUT (the result's recorded input "
-                            f"{result.input.get('source')!r} cannot be read)")
-        return coefficients, "the layer's coefficients (they do not sum to one; give --data for FCLS)", None
-    basis = np.asarray(chosen.data_basis)
-    if dataset.X.shape[0] != basis.shape[0] or dataset.X.shape[1] != coefficients.shape[1]:
-        raise DataError(f"the data are {dataset.X.shape[0]} x {dataset.X.shape[1]} but the result's layer has "
-                        f"{basis.shape[0]} bands and {coefficients.shape[1]} pixels; give the matching --data")
-    return np.asarray(fcls(basis, dataset.X), dtype=np.float64), "FCLS of the data for the layer's endmembers", dataset
-
-
-def _fcls_relative_error(E_est, A_est, dataset, abundances_from):
-    """||X - E A||_F / ||X||_F for abundances computed here by FCLS, else None."""
-    from mfcli.metrics import relative_error
-
-    if dataset is not None and abundances_from and abundances_from.startswith("FCLS"):
-        return relative_error(dataset.X, E_est, A_est)
-    return None
-
-
-def _library_labels(library_spec: str, result, E_est, top: int, wavelengths_path: str | None):
-    from mfcli.cli import console
-    from mfcli.errors import DataError
-    from mfcli.io.library import read_library
-    from mfcli.io.wavelengths import check_band_count, read_wavelengths
-    from mfcli.unmixing.library import closest_library_spectra
-
-    if wavelengths_path:
-        wavelengths = check_band_count(read_wavelengths(wavelengths_path), E_est.shape[0],
-                                       f"--wavelengths {wavelengths_path}")
-    elif result.input.get("wavelengths") is not None and not result.input.get("wavelengths_nominal"):
-        wavelengths = result.input.get("wavelengths")
-    else:
-        raise DataError("the result's input has no wavelengths, so library spectra cannot be resampled to its bands; "
-                        "give the bands' wavelengths with --wavelengths FILE (nm or micrometres, one per band)")
-    library = read_library(library_spec)
-    console.info(f"  library {library.source}: {len(library)} spectra, "
-                 f"{library.wavelengths_nm.min():.0f}-{library.wavelengths_nm.max():.0f} nm")
-    labels = closest_library_spectra(E_est, wavelengths, library, top=top)
-    return [[{"name": item["name"], "sad": item["sad"]} for item in row] for row in labels]
 
 
 def _fmt(value, digits: int = 2) -> str:

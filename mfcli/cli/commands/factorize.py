@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_kwargs, stopping_options
+from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_options
 from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, input_argument,
                                rank_option, result_output_options, seed_option)
 from mfcli.models import registry
@@ -64,53 +64,38 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     block of columns; --engine dask runs on Dask (--scheduler for a cluster). The same seed
     gives the same result on every engine.
 
+    Sparse data: a scipy.sparse matrix saved by scipy.sparse.save_npz (X.npz) is read and
+    factorized without densifying by nmf, onmf, aonmf, semi-nmf, sparse-nmf, nsnmf, aa and svd;
+    minvol and edaa densify it (with a note; refused beyond 2 GiB dense).
+
     Example: mfcli factorize sample:urban -r 6 --model nmf --init spa -o urban_nmf.h5
     """
-    from mfcli.cli.commands._factorization import as_working_dtype, finish_result, read_matrix
-    from mfcli.cli.options import check_engine, check_factorization_input, load_input
-    from mfcli.errors import ParameterError
+    from mfcli.api import factorize
+    from mfcli.cli.options import command_line
     from mfcli.io.atomic import check_output_path
     from mfcli.io.result import write_result
+    from mfcli.result import make_provenance
 
     spec = registry.get_model(model, "single")
     loss = spec.check_loss(loss)
     model_params = spec.parse_params(params)
-    if not spec.inits and (init or init_w or init_h):
-        raise ParameterError(f"model {spec.name} takes no initialization (--init/--init-w/--init-h)")
-    if init is not None and init not in spec.all_inits:
-        raise ParameterError(f"model {spec.name} takes --init {', '.join(spec.all_inits)}, not '{init}'")
     check_output_path(output, force)
-
-    check_engine(spec, **data_opts)
-    dataset = load_input(input_spec, dtype=dtype, **data_opts)
-    check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
-    kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
-    if spec.inits:
-        kwargs["init"] = init or spec.default_init
-        # a start read from a file is used in the data's working precision (the core refuses a mismatch)
-        if init_w:
-            kwargs["W"] = as_working_dtype(read_matrix(init_w, "W"), dataset.X.dtype)
-        if init_h:
-            kwargs["H"] = as_working_dtype(read_matrix(init_h, "H"), dataset.X.dtype)
-    if spec.losses != ("fro",):
-        kwargs["loss"] = loss
+    result = factorize(input_spec, rank, model, reporter=console.REPORTER, loss=loss, init=init, init_w=init_w,
+                       init_h=init_h, max_iter=max_iter, tol=tol, target_error=target_error, max_time=max_time,
+                       seed=seed, dtype=dtype, clip_negative=clip_negative,
+                       **model_params, **_reading_rules(data_opts))
+    result.provenance = make_provenance(command_line())
+    write_result(result, output, force=force)
     # A given W replaces the --init method (the result records init "given"); a given H alone
     # is kept beside a W from the method.
-    init_used = "given" if init_w else kwargs.get("init")
-    start = f"W from {init_w}" if init_w else kwargs.get("init")
+    init_used = "given" if init_w else ((init or spec.default_init) if spec.inits else None)
+    start = f"W from {init_w}" if init_w else init_used
     if init_h:
         start = f"{start}, H from {init_h}"
-    total = kwargs.get("max_iter", 200)
-    console.info(f"Factorizing with {spec.name}, rank {rank}"
-                 + (f", loss {loss}" if loss != "fro" else "") + (f", init {start}" if start else ""))
-    with console.Progress(f"{spec.name} r={rank}", total) as progress:
-        result = spec.run(dataset.X, rank, callback=progress, **kwargs)
-    finish_result(result, dataset, spec.name, {"model": spec.name, "loss": loss, **model_params})
-    write_result(result, output, force=force)
 
     layer = result.layers[0]
     summary = {
-        "model": spec.name,
+        "model": result.model,
         "rank": rank,
         "loss": loss,
         "init": init_used,
@@ -121,8 +106,8 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
         "seconds": result.seconds,
         "converged": result.converged,
         "stop_reason": result.summary.get("stop_reason"),
-        "shape": list(dataset.X.shape),
-        "dtype": str(dataset.X.dtype),
+        "shape": list(result.input["shape"]),
+        "dtype": str(result.input["dtype"]),
         "engine": data_opts.get("engine", "memory"),
         "output": str(output),
     }
@@ -131,6 +116,12 @@ def command(input_spec: str, rank: int, model: str, loss: str, init: str | None,
     _print_summary(summary, start)
     if as_json:
         console.emit_json(summary)
+
+
+def _reading_rules(data_opts: dict) -> dict:
+    """The data and engine options as :func:`mfcli.api.open_data` names them."""
+    names = {"input_format": "format", "pixel_order": "order", "wavelengths_path": "wavelengths"}
+    return {names.get(key, key): value for key, value in data_opts.items()}
 
 
 def _print_summary(summary: dict, start: str | None) -> None:

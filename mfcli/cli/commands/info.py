@@ -19,12 +19,15 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
 
     \b
     JSON keys (--json): source, format, variables[{name, shape, dtype, min, max, nan, inf,
-    nonfinite, negative}], data{variable, n_features, n_samples, shape, dtype, layout,
-    orientation, image_shape, pixel_order, scale, wavelength_range_nm, wavelengths_source,
-    has_band_indices, min, max, nan, inf, nonfinite, negative, sha256, notes, georeference, nodata,
-    nodata_pixels}. georeference (null without one): {crs (name), epsg, units, pixel_size
-    [width, height], north_up, transform [a, b, c, d, e, f], crs_wkt}; nodata: the file's
-    nodata value (a number, "nan", or null), nodata_pixels: pixels left out as nodata (the
+    nonfinite, negative; a sparse matrix also sparse (its storage: csr, csc...), nnz, density}],
+    data{variable, n_features, n_samples, shape, dtype, layout, orientation, image_shape,
+    pixel_order, scale, wavelength_range_nm, wavelengths_source, has_band_indices, min, max,
+    nan, inf, nonfinite, negative, sha256, notes, georeference, nodata, nodata_pixels, sparse}.
+    sparse: null unless INPUT is a scipy.sparse .npz read as a matrix (factorize keeps it
+    sparse): {format (csr, csc...), nnz (stored values), density (nnz / size)}. georeference
+    (null without one): {crs (name), epsg, units, pixel_size [width, height], north_up,
+    transform [a, b, c, d, e, f], crs_wkt}; nodata: the file's nodata value (a number, "nan",
+    or null), nodata_pixels: pixels left out as nodata (the
     value ranges and counts are of the other pixels).
 
     A result file written by mfcli is summarised instead (model, ranks, errors); its JSON
@@ -34,7 +37,9 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
     """
     import numpy as np
 
-    from mfcli.io.load import apply_plan, describe_container, describe_data, open_spec, value_counts
+    from mfcli.models.matrix import is_sparse
+    from mfcli.io.load import (_sparse_dataset, apply_plan, describe_container, describe_data, open_spec,
+                               sparse_counts, value_counts)
     from mfcli.io.result import result_path_of
 
     path = result_path_of(input_spec)
@@ -48,19 +53,28 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
 
     container, source, spec_var, digest = open_spec(input_spec, data_opts.get("input_format"))
     with container:  # every array read once: the data array and the ground truth beside it serve both
-        dataset, plan = describe_data(
-            container, source, data_opts.get("variable") or spec_var, layout=data_opts.get("layout") or "auto",
-            order=data_opts.get("pixel_order"), transpose=bool(data_opts.get("transpose")),
-            image_shape=data_opts.get("image_shape"))
-        raw = np.asarray(container.read(plan.variable))
-        listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
-    dataset.X, dataset.valid_pixels = apply_plan(raw, plan)
+        if getattr(container, "sparse", False) and (data_opts.get("layout") or "auto") in ("auto", "matrix") \
+                and data_opts.get("image_shape") is None:  # as factorize reads it: never densified
+            dataset = _sparse_dataset(container, source, data_opts.get("variable") or spec_var,
+                                      bool(data_opts.get("transpose")), None)
+            listing = describe_container(container, source)
+        else:
+            dataset, plan = describe_data(
+                container, source, data_opts.get("variable") or spec_var, layout=data_opts.get("layout") or "auto",
+                order=data_opts.get("pixel_order"), transpose=bool(data_opts.get("transpose")),
+                image_shape=data_opts.get("image_shape"))
+            raw = np.asarray(container.read(plan.variable))
+            listing = describe_container(container, source, already_read={**dataset.extras, plan.variable: raw})
+            dataset.X, dataset.valid_pixels = apply_plan(raw, plan)
     dataset.sha256 = digest
     if data_opts.get("wavelengths_path"):
         from mfcli.io.wavelengths import apply_wavelengths_file
 
         apply_wavelengths_file(dataset, data_opts["wavelengths_path"])
-    counts = value_counts(dataset.X)
+    sparse = is_sparse(dataset.X)
+    counts = sparse_counts(dataset.X) if sparse else value_counts(dataset.X)
+    storage = {"format": counts.pop("sparse"), "nnz": counts.pop("nnz"), "density": counts.pop("density")} \
+        if sparse else None
     document = {
         **listing,
         "data": {
@@ -84,6 +98,7 @@ def command(input_spec: str, as_json: bool, **data_opts) -> None:
             "georeference": dataset.georeference.describe() if dataset.georeference is not None else None,
             "nodata": _nodata_json(dataset.nodata),
             "nodata_pixels": dataset.n_nodata_pixels,
+            "sparse": storage,
         },
     }
     if as_json:
@@ -111,6 +126,9 @@ def _print_data(document: dict) -> None:
         console.listing(f"Georeference: {_georeference_line(d['georeference'])}")
     if d["nodata"] is not None:
         console.listing(f"Nodata: value {d['nodata']}, {d['nodata_pixels']} pixels left out of the data")
+    if d["sparse"] is not None:
+        console.listing(f"Sparse: {d['sparse']['format'].upper()}, {d['sparse']['nnz']} stored values "
+                        f"({100 * d['sparse']['density']:.3g}% dense); factorize reads it without densifying")
     if d["scale"] != 1.0:
         console.listing(f"Scale: divided by {d['scale']:g}")
     if d["wavelength_range_nm"]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import click
 
 from mfcli.cli import console
-from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_kwargs, stopping_options
+from mfcli.api import ABUNDANCES, REFINE_CHOICES, automatic_init, refinement_method, write_unmix_folder  # noqa: F401
+from mfcli.cli.commands._factorization import check_model, format_seconds, stopping_options
 from mfcli.cli.options import (clip_negative_option, data_options, dtype_option, engine_options, file_output,
                                force_option, input_argument, json_option, parse_int_list, seed_option)
+from mfcli.errors import ParameterError
 from mfcli.models import registry
-
-ABUNDANCES = ("nnls", "fcls", "none")
-REFINE_CHOICES = ("auto", "edaa", "none")
-HARD_CLUSTER_MODELS = ("deep-onmf", "h2nmf")
 
 
 def _model_list() -> str:
@@ -25,20 +23,6 @@ def _model_list() -> str:
         for name, param in spec.params.items():
             lines.append(f"  {'':<11}   {name}={param.default!r} ({param.help})")
     return "\n".join(lines)
-
-
-def automatic_init(spec, dataset) -> str:
-    """``--init auto``: SPA for images when the model's default is ONMF restarts, else its default.
-
-    Restarts keep the start of lowest ONMF objective, which on a hyperspectral image prefers
-    splitting the large materials to isolating small distinct ones; SPA's starts are pure
-    pixels, the vertices of the data cone, which is what unmixing looks for (Gillis' practice
-    for ONMF on images). For other data the objective is what the user asks for.
-    benchmarks/bench_unmix.py prints both inits' spectral angles on Urban (metal roofs included).
-    """
-    if dataset.is_image and spec.default_init == "restarts" and "spa" in spec.all_inits:
-        return "spa"
-    return spec.default_init
 
 
 @click.command(short_help="Deep unmixing: a hierarchy of endmembers and abundance maps (deep ONMF, ...).",
@@ -126,11 +110,11 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     """
     import time
 
-    from mfcli.cli.commands._factorization import finish_result
-    from mfcli.cli.options import check_engine, check_factorization_input, load_input
-    from mfcli.errors import ParameterError
-    from mfcli.io.atomic import atomic_directory, check_output_path
-    from mfcli.validation import check_ranks
+    from mfcli.api import unmix
+    from mfcli.cli.options import check_engine, command_line, load_input
+    from mfcli.io.atomic import check_output_path
+    from mfcli.result import make_provenance
+    from mfcli.summary import JSON_INDEX_BASE, empty_cluster_warnings, layer_summaries
 
     started = time.perf_counter()
     spec = registry.get_model(model, "deep")
@@ -140,64 +124,21 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
     check_output_path(output, force, kind="folder", marker="result.h5")
     check_engine(spec, **data_opts)
     dataset = load_input(input_spec, dtype=dtype, **data_opts)
-    check_factorization_input(dataset, spec.name, nonnegative=spec.nonnegative, clip_negative=clip_negative)
-    ranks = check_ranks(ranks, dataset.X.shape)
-    truth = _read_truth(truth_specs, dataset) if truth_specs else None  # before the run: a bad file fails fast
     out_of_core = data_opts.get("engine", "memory") != "memory"
-    kwargs = {**stopping_kwargs(max_iter, tol, target_error, max_time), "seed": seed, **model_params}
-    kwargs["init"] = automatic_init(spec, dataset) if init == "auto" else init
-    console.info(f"Unmixing with {spec.name}, ranks {','.join(map(str, ranks))}, init {kwargs['init']}")
-    with console.Progress(spec.name, kwargs.get("max_iter", 100)) as progress:
-        result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
-    refinement = refinement_method(refine, spec.name, out_of_core, dataset.is_image)
-    if refine == "auto" and refinement == "none" and out_of_core and spec.name in HARD_CLUSTER_MODELS:
-        console.info(f"Endmembers not refined into materials: --refine needs the data in memory (--engine "
-                     f"{data_opts['engine']})")
-    if refinement != "none":
-        from mfcli.models.refine import refine_layers
-
-        with console.Progress("refining endmembers", 25) as progress:
-            refine_layers(dataset.X, result.layers, method=refinement, seed=seed, callback=progress)
-    if abundances != "none" and not out_of_core:
-        from mfcli.models.deep import layer_abundances
-
-        layer_abundances(result, dataset.X, abundances)
-    if refinement != "none":
-        from mfcli.models.refine import refined_coefficients
-
-        refined_coefficients(dataset.X, result.layers)
-    elif abundances != "none":  # computed block by block while the result file is written
-        for layer in result.layers:
-            layer.attrs["abundances"] = abundances
-    finish_result(result, dataset, spec.name, {"model": spec.name, "abundances": abundances, "refine": refinement,
-                                               **model_params})
-    if truth is not None:
-        _name_after_truth(result, truth, truth_specs)
+    result = unmix(dataset, ranks, spec.name, reporter=console.REPORTER, init=init, max_iter=max_iter, tol=tol,
+                   target_error=target_error, max_time=max_time, seed=seed, clip_negative=clip_negative,
+                   refine=refine, abundances=abundances, truth=list(truth_specs) or None, **model_params)
+    result.provenance = make_provenance(command_line())
     if not out_of_core:
         dataset.X = None  # all that is written and drawn from here on is in the result: free the data first
     result.seconds = time.perf_counter() - started
-
-    from mfcli.hierarchy import to_dot, to_json_dict, to_newick, tree_from_result
-    from mfcli.summary import JSON_INDEX_BASE, empty_cluster_warnings, layer_summaries
-
-    tree = tree_from_result(result)
-    with atomic_directory(output, force=force, marker="result.h5") as folder:
-        import json
-
-        from mfcli.io.result import result_writer
-
-        with result_writer(result, folder / "result.h5") as out:
-            if abundances != "none" and out_of_core:
-                write_abundances_by_blocks(out, result, dataset.X, abundances)
-        (folder / "hierarchy.json").write_text(json.dumps(to_json_dict(tree)) + "\n")
-        (folder / "hierarchy.nwk").write_text(to_newick(tree) + "\n")
-        (folder / "hierarchy.dot").write_text(to_dot(tree))
-        if out_of_core and not no_plots:
-            console.info(f"No pictures with --engine {data_opts['engine']} (the abundance maps are not held in "
-                           f"memory); draw them from {output}/result.h5 with mfcli plot-abundances, plot-endmembers, "
-                           "plot-tree, plot-convergence")
-        pictures = [] if no_plots or out_of_core else write_unmix_plots(result, dataset, folder)
+    files = write_unmix_folder(result, output, force=force, data=dataset if out_of_core else None,
+                               pictures=False if no_plots else (lambda result, folder:
+                                                                 write_unmix_plots(result, dataset, folder)),
+                               reporter=console.REPORTER)
     seconds = time.perf_counter() - started
+    ranks = result.ranks
+    refinement = result.params.get("refine")
 
     layers = layer_summaries(result)
     for line in empty_cluster_warnings(layers):
@@ -214,7 +155,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
                                "layers": [entry["relative_error"] for entry in layers]},
             "seconds": seconds,
             "output": str(output),
-            "files": ["result.h5", "hierarchy.json", "hierarchy.nwk", "hierarchy.dot", *pictures],
+            "files": files,
             "n_iter": result.n_iter,
             "converged": result.converged,
             "stop_reason": result.summary.get("stop_reason"),
@@ -225,78 +166,13 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
         })
 
 
-def _read_truth(truth_specs, dataset):
-    """The ground truth of --truth, oriented for the data (as `mfcli evaluate` reads it)."""
-    from mfcli.io.truth import load_truth
-
-    truth = load_truth(list(truth_specs), n_bands=dataset.n_features, n_pixels=dataset.n_samples,
-                       image_shape=dataset.image_shape, pixel_order=dataset.pixel_order)
-    for note in truth.notes:
-        console.detail(f"  {note}")
-    return truth
-
-
-def _name_after_truth(result, truth, truth_specs) -> None:
-    """Label every layer's estimates with the ground-truth materials they match (as evaluate)."""
-    from mfcli.plotting.truth import label_with_truth
-
-    labels = label_with_truth(result, truth)
-    how = "spectral angle" if truth.endmembers is not None else "abundance RMSE"
-    named = sum(label is not None for names in labels for label in names)
-    console.info(f"Named {named} estimates after the materials of {', '.join(truth_specs)} (matched on {how}, "
-                 "as mfcli evaluate matches them)")
-
-
-def refinement_method(choice: str, model: str, out_of_core: bool, is_image: bool = True) -> str:
-    """``--refine``: auto is edaa for the hard clusterings of an image (their endmembers are
-    centroids of mixed pixels; benchmarks/bench_unmixing.py measures the refined layers against
-    them) with the data in memory, none otherwise (a matrix of ratings has clusters of users,
-    not mixed pixels). edaa out of core is refused (it samples pixels at random)."""
-    from mfcli.errors import ParameterError
-
-    if choice == "auto":
-        return "edaa" if model in HARD_CLUSTER_MODELS and not out_of_core and is_image else "none"
-    if choice == "edaa" and out_of_core:
-        raise ParameterError("--refine edaa needs the data in memory; use --engine memory or --refine none")
-    return choice
-
-
-def write_abundances_by_blocks(out, result, data, method: str) -> None:
-    """Soft abundances of every layer's endmembers for X on a stream/dask engine: one pass over
-    X, each block of columns solved (on a Dask worker where the block is) and written into the
-    result file being written (``out``, :func:`mfcli.io.result.result_writer`) before the next,
-    so no r x n abundance map is ever held whole."""
-    import numpy as np
-
-    from mfcli.engines import map_columns
-    from mfcli.models.deep import soft_abundances
-
-    bases = [np.asarray(layer.data_basis, dtype=data.dtype) for layer in result.layers]
-
-    def solve(block):
-        return [soft_abundances(basis, block, method) for basis in bases]
-
-    writers = [out.layer_array(index, "abundances", (basis.shape[1], data.shape[1]), data.dtype)
-               for index, basis in enumerate(bases, start=1)]
-    with console.Progress(f"abundances ({method})", data.shape[1]) as progress:
-        for start, stop, maps in map_columns(data, solve):
-            for writer, values in zip(writers, maps):
-                writer.write(start, stop, values)
-            progress(stop)
-
-
 def write_unmix_plots(result, dataset, folder) -> list[str]:
     """The hook where `mfcli unmix` writes its default pictures into ``folder`` (the output folder,
-    still temporary: it is renamed into place only after this returns). Returns the file names
-    written: per-layer abundance maps and endmember spectra, the hierarchy picture and the
-    convergence plot (:func:`mfcli.plotting.bundle.write_pictures`). A picture that does not
-    apply (no image shape: no maps) is skipped with a note, never failing the run."""
-    from mfcli.plotting.bundle import write_pictures
+    still temporary: it is renamed into place only after this returns): :func:`mfcli.api.save_pictures`.
+    Returns the file names written."""
+    from mfcli.api import save_pictures
 
-    written, skipped = write_pictures(result, folder)
-    for note in skipped:
-        console.detail(f"  no picture {note}")
-    return [path.name for path in written]
+    return save_pictures(result, folder, reporter=console.REPORTER)
 
 
 def _print_summary(result, layers: list[dict], seconds: float, output: str) -> None:
