@@ -44,7 +44,10 @@ def test_a_stored_scale_is_divided_out_without_a_copy(tmp_path):
 def test_abundances_work_memory_does_not_grow_with_the_pixels(monkeypatch):
     """Beyond the abundance maps themselves, the solver's float64 work arrays are those of one
     block of columns: four times the pixels, about the same extra memory."""
+    import mfcli.models.deep.abundances as abundances
+
     monkeypatch.setattr(matrix, "UPDATE_BLOCK_BYTES", 1 << 18)
+    monkeypatch.setattr(abundances, "ABUNDANCE_WORK_BYTES", 1 << 18)
     rng = np.random.default_rng(1)
     basis = rng.random((40, 5))
     extra = []
@@ -63,7 +66,10 @@ def test_abundances_by_blocks_are_the_abundances_of_all_columns(monkeypatch):
     rng = np.random.default_rng(2)
     basis = rng.random((30, 4))
     X = basis @ rng.dirichlet(np.ones(4), 5000).T + 0.02 * rng.random((30, 5000))
+    import mfcli.models.deep.abundances as abundances
+
     monkeypatch.setattr(matrix, "UPDATE_BLOCK_BYTES", 1 << 16)
+    monkeypatch.setattr(abundances, "ABUNDANCE_WORK_BYTES", 1 << 16)
     result = Result(model="test", layers=[Layer(W=basis, H=np.zeros((4, 5000)))])
     layer_abundances(result, X)
     np.testing.assert_allclose(result.layers[0].abundances, soft_abundances(basis, X), rtol=0, atol=1e-10)

@@ -15,18 +15,37 @@ def layer_abundances(result: Result, X, method: str = "nnls") -> None:
     NNLS (H >= 0) or FCLS (also sum to one) by :mod:`mfcli.models.nnls`, stored in
     ``Layer.abundances`` in X's dtype. NNLS is warm-started from a few HALS sweeps (the passive
     sets are then nearly right, and block principal pivoting settles in fewer exchanges)."""
-    from mfcli.models.matrix import as_data_matrix, column_blocks, update_block_size
+    from mfcli.models.matrix import as_data_matrix, column_blocks
 
     if method not in ("nnls", "fcls"):
         raise ParameterError(f"abundances are nnls or fcls, not '{method}'")
     data = as_data_matrix(X)
-    size = update_block_size(data)  # each column is solved on its own: blocks bound the solver's float64 work arrays
     for layer in result.layers:
-        abundances = np.empty((layer.data_basis.shape[1], data.shape[1]), dtype=data.dtype)
-        for start, stop, block in column_blocks(data, size):
+        rank = layer.data_basis.shape[1]
+        abundances = np.empty((rank, data.shape[1]), dtype=data.dtype)
+        for start, stop, block in column_blocks(data, _abundance_block_size(data, rank)):
             abundances[:, start:stop] = soft_abundances(layer.data_basis, block, method)
         layer.abundances = abundances
         layer.attrs["abundances"] = method
+
+
+# Each column is solved on its own, so the columns are taken in blocks that bound the solver's
+# float64 work arrays (a few k x block arrays) to about this many bytes each.
+ABUNDANCE_WORK_BYTES = 16 << 20
+
+
+def _abundance_block_size(data, rank: int) -> int:
+    """Columns per block of :func:`layer_abundances`. In memory a block of X is a view, so only
+    the k x block work arrays count: block principal pivoting takes a block of many columns in
+    hardly more time than a small one (it solves each distinct passive set once per block), and
+    blocks of 8 MiB of X made the abundances of Urban at rank 7 take twice as long. Engines that
+    read X block by block keep their blocks of about 8 MiB of X."""
+    from mfcli.models.matrix import update_block_size
+
+    size = update_block_size(data)
+    if getattr(data, "engine", None) == "memory":
+        size = max(size, ABUNDANCE_WORK_BYTES // (8 * max(rank, 1)))
+    return size
 
 
 def soft_abundances(basis: np.ndarray, X, method: str = "nnls") -> np.ndarray:
