@@ -5,7 +5,9 @@ same layer never shows two errors, two sweep counts or two shares:
 
 - **relative error of layer l**: ``Layer.relative_error`` = ||X - B_l C_l||_F / ||X||_F, the
   layer's data-space reconstruction (basis B_l, coefficients C_l) at the end of the run; the
-  model's error (``Result.relative_error``) is the last layer's. A deep model's layer-wise
+  model's error (``Result.relative_error``) is the last layer's. Where ``unmix`` refined the
+  endmembers, the deep factorization's own error (where the joint refinement's curve ends) is
+  ``summary['unrefined_relative_error']``, labelled as such. A deep model's layer-wise
   initialization records, per layer, the error of the layer's own factorization of its input
   (``Layer.history``): another quantity, always labelled as such.
 - **iterations / sweeps**: ``Result.n_iter``, the iterations of a single-layer model or the

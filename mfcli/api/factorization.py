@@ -190,6 +190,10 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
         from mfcli.models.refine import refined_coefficients
 
         refined_coefficients(dataset.X, result.layers)
+        # The model's error is its last layer's (mfcli.summary), now that of the refined endmembers;
+        # the deep factorization's own error, where the joint refinement's curve ends, is kept apart.
+        result.summary["unrefined_relative_error"] = result.summary.get("relative_error")
+        result.summary["relative_error"] = result.layers[-1].relative_error
     elif abundances != "none":  # out of core: computed block by block while the folder is written
         for layer in result.layers:
             layer.attrs["abundances"] = abundances

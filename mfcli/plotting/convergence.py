@@ -150,8 +150,10 @@ def convergence_figure(result, dpi: float = DEFAULT_DPI):
             x += panel_w + gap
         if joint:
             sweeps = int(result.n_iter)
-            legend = [f"model (layer {len(result.layers)}): {format_error(result.relative_error)} after "
-                      f"{sweeps} sweep{'s' if sweeps != 1 else ''}"]
+            refined = result.summary.get("unrefined_relative_error") is not None
+            last = float(global_curves[0][1][-1])
+            name = "deep factorization before refinement" if refined else f"model (layer {len(result.layers)})"
+            legend = [f"{name}: {format_error(last)} after {sweeps} sweep{'s' if sweeps != 1 else ''}"]
             _panel(canvas, (x, top, panel_w, panel_h), global_curves, ["#222222"], sweeps, legend,
                    "joint refinement of all layers\n(sweep 0: the layer-wise initialization)", "sweep",
                    "relative error of the model")

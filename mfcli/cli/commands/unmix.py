@@ -95,7 +95,8 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
 
     A summary per layer (rank, relative error, share of the pixels per cluster, merges) goes to
     stderr, clusters numbered #1..#k; a layer with empty clusters is warned about. --json prints
-    {ranks, model, relative_error: {global, layers}, seconds, output, files, n_iter (sweeps of
+    {ranks, model, relative_error: {global (the last layer's), layers, unrefined (the deep
+    factorization's, where the endmembers were refined)}, seconds, output, files, n_iter (sweeps of
     the joint refinement), converged, stop_reason, abundances, refine (the refinement made: edaa
     or none), index_base, layers: [{layer, rank, relative_error, sizes, shares, empty, labels,
     and from layer 2: children, merged [{cluster, children}]}]}. Layers are numbered from 1;
@@ -152,7 +153,9 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
             "ranks": ranks,
             "model": spec.name,
             "relative_error": {"global": result.relative_error,
-                               "layers": [entry["relative_error"] for entry in layers]},
+                               "layers": [entry["relative_error"] for entry in layers],
+                               **({"unrefined": result.summary["unrefined_relative_error"]}
+                                  if result.summary.get("unrefined_relative_error") is not None else {})},
             "seconds": seconds,
             "output": str(output),
             "files": files,
@@ -191,6 +194,9 @@ def _print_summary(result, layers: list[dict], seconds: float, output: str) -> N
         merges = merges_text(entry) or ("-" if entry["layer"] > 1 else "")
         table.add_row(str(entry["layer"]), str(entry["rank"]), format_error(entry["relative_error"]), clusters, merges)
     console.print_table(table)
-    console.info(f"global relative error {format_error(result.relative_error)}; joint refinement {result.n_iter} "
-                 f"sweep{'s' if result.n_iter != 1 else ''} ({result.summary.get('stop_reason')}); "
-                 f"{format_seconds(seconds)}; wrote {output}/")
+    unrefined = result.summary.get("unrefined_relative_error")
+    before = f", where the deep factorization's error was {format_error(unrefined)} before the endmembers were " \
+             "refined" if unrefined is not None else ""
+    console.info(f"relative error {format_error(result.relative_error)} (layer {len(result.layers)}); joint "
+                 f"refinement {result.n_iter} sweep{'s' if result.n_iter != 1 else ''} "
+                 f"({result.summary.get('stop_reason')}){before}; {format_seconds(seconds)}; wrote {output}/")
