@@ -132,7 +132,9 @@ def whole_process(args: list[str]) -> dict:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"mfcli {' '.join(args)} failed: {done.stderr.strip()}")
-    return {"seconds": seconds, **json.loads(done.stdout)}
+    doc = json.loads(done.stdout)
+    # the wall time, not the command's own count of its training and testing ("seconds" in its --json)
+    return {**doc, "command_seconds": doc.get("seconds"), "seconds": seconds}
 
 
 # The phases of `mfcli complete TRAIN --test TEST -o OUT`, timed in a fresh child process.
@@ -239,7 +241,9 @@ def main(argv=None) -> int:
             out = Path(folder) / "model.h5"
             write_triplets(train, train_path)
             write_triplets(test, test_path)
-            whole_rows = []
+            # no flags first: what a user gets
+            defaults = whole_process(["complete", str(train_path), "--test", str(test_path), "-o", str(out), "--force"])
+            whole_rows = [("mfcli complete TRAIN --test TEST -o OUT (no flags)", defaults)]
             for model in ("als", "wals"):
                 command = ["complete", str(train_path), "--test", str(test_path), "-m", model, "-o", str(out),
                            "--force"]
@@ -259,15 +263,17 @@ def main(argv=None) -> int:
               "all): " + ", ".join(f"{key} {value:.3f} s" for key, value in phases.items()))
         print(f"  {stopping_check(train, test)}")
         if anchor:
-            label, best_whole = min(whole_rows, key=lambda row: row[1]["rmse"])
-            better = best_whole["rmse"] <= anchor["rmse"]
-            faster = best_whole["seconds"] < anchor["seconds"]
-            verdict = "PASS" if better and faster else "FAIL"
-            print(f"{verdict}: best whole-process mfcli RMSE {best_whole['rmse']:.4f} vs surprise "
-                  f"{anchor['rmse']:.4f} (ratio {best_whole['rmse'] / anchor['rmse']:.3f}), "
-                  f"{best_whole['seconds']:.2f} s whole process vs {anchor['seconds']:.2f} s fit + test (ratio "
-                  f"{best_whole['seconds'] / anchor['seconds']:.3f})")
-            if verdict == "FAIL":
+            _, best_whole = min(whole_rows, key=lambda row: row[1]["rmse"])
+            verdicts = []
+            for what, row in (("no-flags", defaults), ("best", best_whole)):
+                better = row["rmse"] <= anchor["rmse"]
+                faster = row["seconds"] < anchor["seconds"]
+                verdicts.append("PASS" if better and faster else "FAIL")
+                print(f"{verdicts[-1]}: {what} whole-process mfcli RMSE {row['rmse']:.4f} vs surprise "
+                      f"{anchor['rmse']:.4f} (ratio {row['rmse'] / anchor['rmse']:.3f}), "
+                      f"{row['seconds']:.2f} s whole process vs {anchor['seconds']:.2f} s fit + test (ratio "
+                      f"{row['seconds'] / anchor['seconds']:.3f})")
+            if "FAIL" in verdicts:
                 failures.append(name)
     return 1 if failures else 0
 

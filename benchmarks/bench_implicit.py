@@ -33,10 +33,8 @@ otherwise. The machine may be shared: the load average is printed with the timin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_completion import DATA, load  # noqa: E402  (the same splits)
+from bench_completion import DATA, load, whole_process, write_triplets  # noqa: E402  (the same splits)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,23 +100,10 @@ def run_mfcli(fit, params: dict, train, test, k: int) -> dict:
             **ranking(model, train, test, k)}
 
 
-def write_triplets(ratings, path: Path) -> None:
-    users = ratings.user_ids.ids[ratings.users]
-    items = ratings.item_ids.ids[ratings.items]
-    with open(path, "w") as fh:
-        fh.writelines(f"{u}\t{i}\t{v:g}\n" for u, i, v in zip(users.tolist(), items.tolist(), ratings.values.tolist()))
-
-
 def run_command(args: list[str]) -> dict:
-    """The whole process of an mfcli command: wall time from start to exit, and its --json."""
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mfcli", "-q", *args, "--json"], capture_output=True, text=True,
-                          cwd=REPO)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"mfcli {' '.join(args)} failed: {done.stderr.strip()}")
-    doc = json.loads(done.stdout)
-    return {"seconds": seconds, "epochs": doc["epochs"], "stop": doc["stop_reason"], **doc["ranking"]}
+    """The whole process of an mfcli command (bench_completion.whole_process) with its ranking figures."""
+    doc = whole_process(args)
+    return {"seconds": doc["seconds"], "epochs": doc["epochs"], "stop": doc["stop_reason"], **doc["ranking"]}
 
 
 def print_rows(rows: list[tuple[str, dict]], k: int, anchor: dict | None) -> None:

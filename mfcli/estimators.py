@@ -93,10 +93,12 @@ def _inverse(Z, components: np.ndarray) -> np.ndarray:
 class _Factorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """What every single-layer estimator shares; a subclass names its registry model
     (``_model``) and lists its model-specific parameters (``_model_params``), which are passed
-    to the model's function unchanged."""
+    to the model's function unchanged; ``_densify``: the model needs dense data, so sparse input
+    is densified first."""
 
     _model = ""
     _model_params: tuple[str, ...] = ()
+    _densify = False
 
     # -- scikit-learn protocol ----------------------------------------------------------------
 
@@ -161,6 +163,8 @@ class _Factorization(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return kwargs
 
     def _fit(self, X, W, H):
+        if self._densify and is_sparse(X):
+            X = X.toarray()
         X = self._validate(X, reset=True)
         rank = self._rank(X)
         kwargs = self._core_kwargs()
@@ -361,6 +365,7 @@ class MinVolNMF(_Factorization):
     smallest objective (:func:`mfcli.models.minvol.minvol`). Sparse input is densified."""
 
     _model = "minvol"
+    _densify = True
     _model_params = ("lam", "delta", "volume", "normalize", "starts", "screen_size")
 
     def __init__(self, n_components=None, *, lam="auto", delta=0.5, volume="affine", normalize="l1",
@@ -379,11 +384,6 @@ class MinVolNMF(_Factorization):
         self.max_time = max_time
         self.random_state = random_state
 
-    def _fit(self, X, W, H):
-        if is_sparse(X):
-            X = X.toarray()
-        return super()._fit(X, W, H)
-
 
 class EDAA(_Factorization):
     """Entropic descent archetypal analysis (Zouaoui et al., IEEE TIP 2023;
@@ -393,6 +393,7 @@ class EDAA(_Factorization):
     FCLS. Sparse input is densified."""
 
     _model = "edaa"
+    _densify = True
     _model_params = ("runs", "inner", "subspace", "screen_size", "normalize")
 
     def __init__(self, n_components=None, *, runs=20, inner=20, subspace=20, screen_size=10000, normalize="l2",
@@ -407,11 +408,6 @@ class EDAA(_Factorization):
         self.max_iter = max_iter
         self.max_time = max_time
         self.random_state = random_state
-
-    def _fit(self, X, W, H):
-        if is_sparse(X):
-            X = X.toarray()
-        return super()._fit(X, W, H)
 
 
 class ArchetypalAnalysis(_Factorization):

@@ -34,13 +34,9 @@ def factorize(data, rank: int, model: str = "nmf", *, reporter: Reporter | None 
 
     spec = registry.get_model(model, "single")
     reporter = reporter or SILENT
-    own = {name: value for name, value in params.items() if name in spec.params}
-    rules = {name: value for name, value in params.items() if name in READING_RULES and name != "dtype"}
-    rest = {name: value for name, value in params.items() if name not in own and name not in rules}
-    refuse_unknown(rest, [*FACTORIZE_PARAMS, *spec.params], f"model {spec.name}", reading_rules=True)
+    extra, rules, rest = _split_params(spec, params, FACTORIZE_PARAMS)
     rank = check_rank(rank)
     loss = spec.check_loss(rest.get("loss") or "fro")
-    extra = model_params(spec, own)
     init, init_w, init_h = rest.get("init"), rest.get("init_w"), rest.get("init_h")
     if not spec.inits and (init or init_w is not None or init_h is not None):
         raise ParameterError(f"model {spec.name} takes no initialization (--init/--init-w/--init-h)")
@@ -76,6 +72,17 @@ def factorize(data, rank: int, model: str = "nmf", *, reporter: Reporter | None 
     finish_result(result, dataset, spec.name, {"model": spec.name, "loss": loss, **extra},
                   ["python", "mfcli.factorize"])
     return result
+
+
+def _split_params(spec, params: dict[str, Any], command_params: Sequence[str]):
+    """``params`` of factorize/unmix split into (the model's own parameters, checked; the
+    reading rules of a spec string; the command's parameters), refusing any other name with the
+    list of valid ones."""
+    own = {name: value for name, value in params.items() if name in spec.params}
+    rules = {name: value for name, value in params.items() if name in READING_RULES and name != "dtype"}
+    rest = {name: value for name, value in params.items() if name not in own and name not in rules}
+    refuse_unknown(rest, [*command_params, *spec.params], f"model {spec.name}", reading_rules=True)
+    return model_params(spec, own), rules, rest
 
 
 # -- unmix -------------------------------------------------------------------------------------
@@ -141,11 +148,7 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
     started = time.perf_counter()
     spec = registry.get_model(model, "deep")
     reporter = reporter or SILENT
-    own = {name: value for name, value in params.items() if name in spec.params}
-    rules = {name: value for name, value in params.items() if name in READING_RULES and name != "dtype"}
-    rest = {name: value for name, value in params.items() if name not in own and name not in rules}
-    refuse_unknown(rest, [*UNMIX_PARAMS, *spec.params], f"model {spec.name}", reading_rules=True)
-    extra = model_params(spec, own)
+    extra, rules, rest = _split_params(spec, params, UNMIX_PARAMS)
     init = rest.get("init") or "auto"
     if init != "auto" and init not in spec.all_inits:
         raise ParameterError(f"model {spec.name} takes --init auto, {', '.join(spec.all_inits)}, not '{init}'")
