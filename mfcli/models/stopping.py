@@ -31,6 +31,18 @@ Callback = Callable[..., None]
 # an extrapolated run, a stall of the inner sweeps) does not stop a run that is still moving.
 TOL_WINDOW = 10
 
+# The tol rule measures a decrease relative to the current objective f_k, or, once the fit is much
+# better than where it started, to START_SHARE of the starting one f_0, up to START_CAP f_k:
+# scale = min(START_CAP f_k, max(f_k, START_SHARE f_0)). Relative to f_k alone, a fit that has
+# become very good (Urban at 0.9% error) is held to ever smaller absolute progress and chases
+# digits no one reads (Urban: 135 iterations to an error 0.05% below the one it had at 60); the
+# cap keeps a fit that is still converging fast (an exact low-rank matrix, whose objective falls
+# by a constant factor every iteration) going to the end. Measured with the NMF defaults on 19
+# matrices (benchmarks/bench_defaults.py's twelve and seven more): 0.2 and 20 cut the summed time
+# by about a third and changed no error ratio to scikit-learn's default by more than 0.4%.
+START_SHARE = 0.2
+START_CAP = 20.0
+
 DEFAULT_HINT = ("the data's scale is the likely cause (values near the limits of floating point: rescale the "
                 "data), or a parameter that makes the updates overflow")
 
@@ -54,14 +66,14 @@ class Stopping:
     ``max_time``).
 
     ``tol`` (0 disables): stop when the objective f of the accepted iterates decreased by less
-    than ``tol`` per iteration, relative to its current value, on average over the last
-    ``window`` accepted iterations:
+    than ``tol`` per iteration, relative to the larger of its current value and a fifth of its
+    starting value f_0 (``START_SHARE``), on average over the last ``window`` accepted iterations:
 
-        f_{k-w} - f_k <= w * tol * |f_k| .
+        f_{k-w} - f_k <= w * tol * max(|f_k|, 0.2 |f_0|) .
 
     Rejected steps are not counted. As the decrease slows down near a minimum, a run stopped by
-    ``tol`` gains at most about 50 tol (relative) in objective, 25 tol in relative error, from
-    50 more iterations.
+    ``tol`` gains at most about 50 tol max(|f_k|, 0.2 |f_0|) in objective from 50 more
+    iterations.
 
     ``max_iter``: iterations (passes), accepted or not. ``max_time``: seconds since the run
     began (initialization included), checked after each iteration. A run stopped by either
@@ -132,6 +144,7 @@ class Monitor:
         self.progress: float | None = None  # the last measured relative decrease per accepted iteration
         self._accepted: list[float] = []    # the tol rule's values: objective (or error) of accepted iterates
         self._scales: list[float] = []      # and what their decrease is relative to (|value| unless given)
+        self._start_scale: float | None = None  # the first accepted iterate's (START_SHARE)
         self.started = time.perf_counter()
         self._last = self.started
 
@@ -162,6 +175,7 @@ class Monitor:
             self.objectives.append(float(objective))
         self._accepted.append(float(relative_error if objective is None else objective))
         self._scales.append(abs(self._accepted[-1]))
+        self._start_scale = self._scales[-1]
 
     def __call__(self, relative_error: float, objective: float | None = None, *, accepted: bool = True,
                  scale: float | None = None, **extra: float) -> bool:
@@ -178,6 +192,8 @@ class Monitor:
             value = float(relative_error if objective is None else objective)
             self._accepted.append(value)
             self._scales.append(abs(value) if scale is None else float(scale))
+            if self._start_scale is None:
+                self._start_scale = self._scales[-1]
         for key, value in extra.items():
             self.extra.setdefault(key, []).append(float(value))
         if self.callback is not None:
@@ -216,12 +232,22 @@ class Monitor:
         if stop.tol <= 0 or len(values) <= stop.window:
             return False
         before, now = values[-1 - stop.window], values[-1]
-        scale = self._scales[-1]
-        if scale == 0.0:  # an exact fit: nothing left to decrease
+        if self._scales[-1] == 0.0:  # an exact fit: nothing left to decrease
             self.progress = 0.0
             return True
+        scale = self.tol_scale()
         self.progress = (before - now) / (stop.window * scale)
         return self.progress <= stop.tol
+
+    def tol_scale(self) -> float:
+        """What the tol rule measures a decrease against: min(START_CAP |f_k|, max(|f_k|,
+        START_SHARE |f_0|)), f_0 the first accepted iterate (or the scales the loop gave instead
+        of |f|)."""
+        if not self._scales:
+            return 0.0
+        current = self._scales[-1]
+        start = self._start_scale if self._start_scale is not None else 0.0
+        return min(START_CAP * current, max(current, START_SHARE * start))
 
     def _should_stop(self, now: float) -> bool:
         stop = self.stopping

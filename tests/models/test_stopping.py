@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mfcli.errors import ConvergenceWarning, NumericalError, ParameterError
-from mfcli.models.stopping import TOL_WINDOW, Monitor, Stopping
+from mfcli.models.stopping import START_CAP, START_SHARE, TOL_WINDOW, Monitor, Stopping
 
 # 50 more iterations after a stop by tol improve the objective by at most about 50 tol (relative)
 # while progress slows; the tests allow twice that.
@@ -51,6 +51,16 @@ def accepted_objectives(history) -> np.ndarray:
     return values[~rejected]
 
 
+def tol_size(values: np.ndarray, history, scale=None) -> float:
+    """What the tol rule measured the decrease against: min(START_CAP |f_k|, max(|f_k|,
+    START_SHARE |f_0|)) over the accepted objectives (or the loop's own scales)."""
+    if scale is not None:
+        current, start = scale(history), scale({key: np.asarray(v)[:1] for key, v in history.items()})
+    else:
+        current, start = abs(values[-1]), abs(values[0])
+    return min(START_CAP * current, max(current, START_SHARE * start))
+
+
 def check_honest_tol_stop(run, tol, *, key="objective", history_of=lambda result: result.layers[0].history,
                           scale=None, max_iter=2000, must_converge=True):
     """``run(tol=..., max_iter=...)`` stops by tol with progress below tol on accepted iterates,
@@ -66,13 +76,18 @@ def check_honest_tol_stop(run, tol, *, key="objective", history_of=lambda result
         history = history_of(result)
         values = accepted_objectives(history)
         if values.size > TOL_WINDOW:  # (an exact fit stops at once)
-            size = abs(values[-1]) if scale is None else scale(history)
+            size = tol_size(values, history, scale)
             assert values[-1 - TOL_WINDOW] - values[-1] <= TOL_WINDOW * tol * size * (1 + 1e-9)
         more = run(tol=0, max_iter=result.n_iter + MORE)
     before = history_of(result)[key][-1]
     after = history_of(more)[key][-1]
     bound = SLACK * MORE * tol * (1.0 if key != "relative_error" else 0.5)
-    size = abs(before) if scale is None else scale(history_of(result))
+    history = history_of(result)
+    if key == "relative_error":  # the share of the start, in the error's own terms
+        errors = np.asarray(history["relative_error"])
+        size = min(START_CAP * abs(before), max(abs(before), START_SHARE * errors[0] ** 2 / abs(before)))
+    else:
+        size = tol_size(accepted_objectives(history), history, scale)
     assert before - after <= bound * size, (before, after, result.n_iter)
     return result
 

@@ -11,8 +11,9 @@ from mfcli.cli.options import FiniteFloatRange, stack_options
 _OTHER_STOPPING_OPTIONS = [
     click.option("--tol", type=FiniteFloatRange(min=0), default=None,
                  help="Stop when the objective of the accepted iterates decreased by less than this per iteration, "
-                      "relative to its value, on average over the last 10 (0: never; default: the model's). "
-                      "Not applied with --target-error."),
+                      "on average over the last 10, relative to its value (or, once the fit is much better "
+                      "than at the start, to a fifth of its first value, up to 20 times its value: see "
+                      "docs/stopping.md). 0: never; default: the model's. Not applied with --target-error."),
     click.option("--target-error", type=FiniteFloatRange(0, 1, max_open=True), default=None,
                  help="Run until the relative error ||X-WH||_F/||X||_F is at most this (or --max-iter/--max-time)."),
     click.option("--max-time", type=FiniteFloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
