@@ -63,7 +63,8 @@ def affine_coordinates(centroids: np.ndarray, products: np.ndarray) -> np.ndarra
     ones = np.ones(C.shape[1])
     solved = inverse @ products
     shift = (1.0 - ones @ solved) / max(float(ones @ inverse @ ones), np.finfo(np.float64).tiny)
-    return solved + np.outer(inverse @ ones, shift)
+    solved += (inverse @ ones)[:, None] * shift[None, :]
+    return solved
 
 
 def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size: int = SAMPLE_SIZE,
@@ -109,16 +110,16 @@ def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size
             layer_sums, layer_counts = layer_sums @ mapping.T, mapping @ layer_counts
         centroids.append(layer_sums / np.maximum(layer_counts, 1.0))
         sizes.append(layer_counts)
-    stacked = np.hstack(centroids)
-    products = np.asarray(data.WtX(stacked.astype(data.dtype)), dtype=np.float64) * inverse_norms[None, :]
     rng = np.random.default_rng(seed)
     sample = rng.choice(np.flatnonzero(alive), min(sample_size, int(alive.sum())), replace=False)
     chosen_by_layer = []
-    offset = 0
     for index in range(len(layers)):
         r = ranks[index]
-        coordinates = affine_coordinates(centroids[index], products[offset:offset + r])
-        offset += r
+        # one layer's products at a time (r x n, not sum(r) x n: unmix's peak memory)
+        products = np.asarray(data.WtX(centroids[index].astype(data.dtype)), dtype=np.float64)
+        products *= inverse_norms[None, :]
+        coordinates = affine_coordinates(centroids[index], products)
+        del products
         chosen = [sample]
         for k in range(r):
             members = np.flatnonzero((clusters[index] == k) & alive)
