@@ -4,8 +4,9 @@ leaves beside ``result.h5`` unless ``--no-plots``).
 Files: ``abundances_layer{L}.png`` (images only), ``endmembers_layer{L}.png`` for every layer,
 ``hierarchy.png`` (results with a hierarchy) and ``convergence.png`` (results with a history).
 
-Speed: the pictures are independent, and drawing text and images with matplotlib's Agg holds
-Python's lock, so where the system can fork (Linux) and has a second core the pictures are
+Speed: the pictures are drawn with Pillow (:mod:`mfcli.plotting.raster`: the same layout as the
+matplotlib figures of the plot-* commands, without importing matplotlib). They are independent,
+and drawing holds Python's lock, so where the system can fork (Linux) and has a second core they are
 split in two halves drawn at once: one by this process, one by a forked copy of it, which
 shares the result without copying or pickling it and writes its own files. In each process a
 picture is drawn on the main thread and its PNG compressed and written on a second one
@@ -65,6 +66,7 @@ def _draw_and_write(plan, folder: Path, force: bool) -> tuple[list[str], list[st
     pictures that do not apply, {name: {"draw": s, "write": s}})."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from mfcli.plotting.raster import raster_pictures
     from mfcli.plotting.style import render_rgb
 
     written: list[str] = []
@@ -75,7 +77,8 @@ def _draw_and_write(plan, folder: Path, force: bool) -> tuple[list[str], list[st
         for name, make in plan:
             started = time.perf_counter()
             try:
-                pixels, dpi = render_rgb(make())
+                with raster_pictures():
+                    pixels, dpi = render_rgb(make())
             except MfcliError as exc:
                 skipped.append(f"{name}: {exc}")
                 continue

@@ -8,6 +8,12 @@ Images are coloured in NumPy through a cached lookup table and resampled to the 
 cover at the figure's resolution (area average when shrinking, nearest pixel when enlarging), so
 matplotlib copies each one once. Texts are measured with the Agg renderer, so titles are fitted
 (shortened with an ellipsis) to the room they have instead of overlapping their neighbours.
+
+:func:`Canvas` gives this matplotlib canvas (:class:`FigureCanvas`, whose ``finish()`` returns a
+Figure the plot-* commands save as PNG, SVG or PDF), or, inside
+:func:`mfcli.plotting.raster.raster_pictures`, the same layout drawn straight to pixels by Pillow
+(the standard pictures of ``unmix``, without importing matplotlib). What both share is in
+:mod:`mfcli.plotting.layout`.
 """
 
 from __future__ import annotations
@@ -17,78 +23,12 @@ import itertools
 
 import numpy as np
 
+from mfcli.plotting.layout import (CanvasLayout, colorize, colormap_lut, integer_ticks, nice_ticks, resample,
+                                  round_ticks, tick_labels)
 from mfcli.plotting.style import new_figure
 
-MISSING_RGBA = (200, 200, 200, 255)  # NaN values
-
-
-@functools.lru_cache(maxsize=16)
-def colormap_lut(name: str) -> np.ndarray:
-    """(256, 4) uint8 RGBA table of the matplotlib colour map ``name`` (computed once)."""
-    import matplotlib
-
-    return (matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256)) * 255 + 0.5).astype(np.uint8)
-
-
-def resample(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """``image`` (h x w) at ``rows`` x ``cols``: the mean of the pixels each output pixel covers when
-    shrinking (so thin structures fade instead of vanishing), the nearest pixel when enlarging."""
-    image = np.asarray(image, dtype=np.float64)
-    for axis, size in ((0, rows), (1, cols)):
-        n = image.shape[axis]
-        if size == n or size < 1:
-            continue
-        if size < n:
-            edges = np.floor(np.arange(size) * (n / size)).astype(np.int64)
-            counts = np.diff(np.append(edges, n))
-            sums = np.add.reduceat(image, edges, axis=axis)
-            shape = [1, 1]
-            shape[axis] = size
-            image = sums / counts.reshape(shape)
-        else:
-            index = np.minimum((np.arange(size) * (n / size)).astype(np.int64), n - 1)
-            image = np.take(image, index, axis=axis)
-    return image
-
-
-def colorize(values: np.ndarray, low: float, high: float, cmap: str) -> np.ndarray:
-    """RGBA uint8 image of ``values`` on the scale [low, high] (clipped) of colour map ``cmap``."""
-    lut = colormap_lut(cmap)
-    span = high - low if high > low else 1.0
-    finite = np.isfinite(values)
-    scaled = np.where(finite, (values - low) * (255.0 / span), 0.0)
-    index = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
-    rgba = lut[index]
-    if not finite.all():
-        rgba[~finite] = MISSING_RGBA
-    return rgba
-
-
-def nice_ticks(low: float, high: float, count: int = 5) -> np.ndarray:
-    """Round tick values within [low, high] (matplotlib's MaxNLocator)."""
-    from matplotlib.ticker import MaxNLocator
-
-    ticks = MaxNLocator(count, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
-    span = high - low
-    return ticks[(ticks >= low - 1e-9 * span) & (ticks <= high + 1e-9 * span)]
-
-
-def integer_ticks(low: float, high: float, count: int = 8) -> np.ndarray:
-    """Round integer tick values within [low, high] (band numbers)."""
-    from matplotlib.ticker import MaxNLocator
-
-    ticks = MaxNLocator(count, integer=True).tick_values(low, high)
-    return ticks[(ticks >= low) & (ticks <= high)]
-
-
-def tick_labels(ticks: np.ndarray) -> list[str]:
-    """Tick labels with the fewest decimals (up to 6) that write every tick exactly (0, 0.25, 0.5 ...)."""
-    ticks = np.asarray(ticks, dtype=np.float64)
-    scale = float(np.abs(ticks).max(initial=0.0)) or 1.0
-    for decimals in range(7):
-        if np.allclose(np.round(ticks, decimals), ticks, rtol=0, atol=1e-9 * scale):
-            return ["0" if round(float(t), decimals) == 0 else f"{t:.{decimals}f}" for t in ticks]
-    return [f"{t:.3g}" for t in ticks]
+__all__ = ["Canvas", "CanvasLayout", "FigureCanvas", "Plot", "colorize", "colormap_lut", "integer_ticks",
+           "measure_text", "nice_ticks", "resample", "round_ticks", "tick_labels"]
 
 
 def measure_text(line: str, size: float, weight: str, dpi: float) -> float:
@@ -129,9 +69,10 @@ def _image_cmap():
     return matplotlib.colormaps["gray"]
 
 
-class Canvas:
-    """A figure of ``width`` x ``height`` inches, its artists placed in inches from the top-left
-    corner through one transform (no axes: an Axes and its ticks cost more than what it holds)."""
+class FigureCanvas(CanvasLayout):
+    """A matplotlib Figure of ``width`` x ``height`` inches, its artists placed in inches from the
+    top-left corner through one transform (no axes: an Axes and its ticks cost more than what it
+    holds). ``finish()`` returns the Figure (what the plot-* commands save as PNG, SVG or PDF)."""
 
     def __init__(self, width: float, height: float, dpi: float):
         from matplotlib.transforms import Affine2D
@@ -143,42 +84,8 @@ class Canvas:
         self._frames: list[tuple[float, float, float, float, str, float]] = []
         self._fills: list[tuple[float, float, float, float, str]] = []
 
-    # ----------------------------------------------------------------------------- measuring
-    def text_width(self, text: str, size: float, weight: str = "normal") -> float:
-        """Width in inches of the widest line of ``text`` at ``size`` points."""
-        return max((measure_text(line, size, weight, self.dpi) for line in text.split("\n")), default=0.0)
-
-    def fit(self, text: str, width: float, size: float, weight: str = "normal") -> str:
-        """``text`` shortened with an ellipsis until it is at most ``width`` inches wide."""
-        if self.text_width(text, size, weight) <= width:
-            return text
-        low, high = 0, len(text)
-        while low < high:  # the longest prefix that fits with the ellipsis
-            middle = (low + high + 1) // 2
-            if self.text_width(text[:middle].rstrip() + "…", size, weight) <= width:
-                low = middle
-            else:
-                high = middle - 1
-        return text[:low].rstrip() + "…"
-
-    def fit_lines(self, lines: list[str], width: float, size: float, weight: str = "normal") -> str:
-        return "\n".join(self.fit(line, width, size, weight) for line in lines)
-
-    def wrap(self, text: str, width: float, size: float, max_lines: int = 2) -> list[str]:
-        """``text`` broken at spaces into at most ``max_lines`` lines of at most ``width`` inches
-        (the last one shortened with an ellipsis if it still does not fit)."""
-        lines: list[str] = []
-        words = text.split(" ")
-        while words and len(lines) < max_lines - 1:
-            count = len(words)
-            while count > 1 and self.text_width(" ".join(words[:count]), size) > width:
-                count -= 1
-            if count == len(words):
-                break
-            lines.append(" ".join(words[:count]))
-            words = words[count:]
-        lines.append(self.fit(" ".join(words), width, size))
-        return lines
+    def measure(self, line: str, size: float, weight: str) -> float:
+        return measure_text(line, size, weight, self.dpi)
 
     # ----------------------------------------------------------------------------- drawing
     def image(self, rgba: np.ndarray, x: float, y: float, width: float, height: float):
@@ -192,18 +99,6 @@ class Canvas:
         artist = BboxImage(box, cmap=_image_cmap(), interpolation="nearest", resample=False, origin="upper")
         artist.set_data(rgba)
         self.figure.add_artist(artist)
-        return artist
-
-    def values_image(self, values: np.ndarray, x: float, y: float, width: float, height: float, low: float,
-                     high: float, cmap: str):
-        """Per-pixel ``values`` (rows x cols) coloured on [low, high] and resampled to the pixels
-        of the box at the figure's resolution; the artist keeps ``values`` as ``mfcli_values`` and
-        the scale as ``mfcli_scale`` (what the panel shows, for tests)."""
-        rows = max(1, int(round(height * self.dpi)))
-        cols = max(1, int(round(width * self.dpi)))
-        artist = self.image(colorize(resample(values, rows, cols), low, high, cmap), x, y, width, height)
-        artist.mfcli_values = values
-        artist.mfcli_scale = (low, high)
         return artist
 
     def text(self, x: float, y: float, text: str, size: float = 7.0, ha: str = "center", va: str = "top",
@@ -238,44 +133,6 @@ class Canvas:
         """A filled rectangle, drawn below the lines."""
         self._fills.append((x, y, width, height, color))
 
-    def legend(self, x: float, y: float, width: float, entries: list[tuple[str, str, str]], size: float = 7.0,
-               columns: int = 1, title: str | None = None) -> float:
-        """Legend entries (label, colour, line style) as line samples and texts, row by row in
-        ``columns`` columns from (``x``, ``y``), each fitted to its column; returns the height used."""
-        step = size / 72 * 1.45
-        column_w = width / columns
-        top = y
-        if title:
-            self.text(x, y, self.fit(title, width, size, "bold"), size=size, ha="left", va="top", weight="bold")
-            top += step
-        for number, (label, color, style) in enumerate(entries):
-            row, column = divmod(number, columns)
-            ty = top + row * step + step / 2
-            tx = x + column * column_w
-            self.line([tx, tx + 0.25], [ty, ty], color, 1.5, style)
-            self.text(tx + 0.32, ty, self.fit(label, column_w - 0.36, size), size=size, ha="left", va="center")
-        rows = -(-len(entries) // columns)
-        return top - y + rows * step
-
-    def colorbar(self, x: float, y: float, height: float, low: float, high: float, cmap: str, label: str,
-                 bar_width: float = 0.11, size: float = 6.5, n_ticks: int = 4) -> float:
-        """A vertical colour bar at (``x``, ``y``) with about ``n_ticks`` ticks and a label on its
-        right; returns the width it takes (inches)."""
-        gradient = colorize(np.linspace(high, low, max(2, int(round(height * self.dpi))))[:, None], low, high, cmap)
-        self.image(gradient, x, y, bar_width, height)
-        self.frame(x, y, bar_width, height, "#555555", 0.5)
-        ticks = nice_ticks(low, high, n_ticks)
-        widest = 0.0
-        for value, text in zip(ticks, tick_labels(ticks)):
-            ty = y + height * (high - value) / (high - low if high > low else 1.0)
-            self.line([x + bar_width, x + bar_width + 0.04], [ty, ty], "#555555", 0.5)
-            self.text(x + bar_width + 0.06, ty, text, size=size, ha="left", va="center", gid=f"cbar-{x}-{y}")
-            widest = max(widest, self.text_width(text, size))
-        label_x = x + bar_width + 0.08 + widest + 0.05
-        lines = self.wrap(label, height, size, 2)
-        self.text(label_x, y + height / 2, "\n".join(lines), size=size, ha="center", va="top", rotation=90)
-        return label_x + len(lines) * size / 72 * 1.3 - x
-
     def finish(self):
         """Add the batched fills, lines and frames; returns the Figure."""
         from matplotlib.collections import LineCollection, PolyCollection
@@ -299,6 +156,17 @@ class Canvas:
                                                   zorder=2.5))
         self._segments, self._frames, self._fills = {}, [], []
         return self.figure
+
+
+def Canvas(width: float, height: float, dpi: float) -> CanvasLayout:
+    """A canvas of ``width`` x ``height`` inches at ``dpi``: drawn with Pillow inside
+    :func:`~mfcli.plotting.raster.raster_pictures` (``finish()`` gives the pixels), else a
+    matplotlib Figure (``finish()`` gives the Figure)."""
+    from mfcli.plotting import raster
+
+    if raster.rastering():
+        return raster.RasterCanvas(width, height, dpi)
+    return FigureCanvas(width, height, dpi)
 
 
 class Plot:

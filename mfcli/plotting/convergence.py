@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import DataError
-from mfcli.plotting.canvas import Canvas, Plot, integer_ticks, tick_labels
+from mfcli.plotting.canvas import Canvas, Plot, integer_ticks, round_ticks, tick_labels
 from mfcli.plotting.style import DEFAULT_DPI, component_color, plot_style
 from mfcli.summary import format_error, iteration_numbers
 
@@ -46,8 +46,6 @@ def log_ticks(low: float, high: float) -> tuple[np.ndarray, list[str]]:
     """Ticks for a log axis over [low, high] whose labels are all different: powers of ten (every
     few decades over a wide range, with 2 and 5 between them over one or two), else round linear
     steps within less than a decade, each written exactly (:func:`tick_labels`)."""
-    from matplotlib.ticker import MaxNLocator
-
     decades = np.log10(high) - np.log10(low)
     if decades >= 1:
         first, last = int(np.ceil(np.log10(low) - 1e-9)), int(np.floor(np.log10(high) + 1e-9))
@@ -57,7 +55,7 @@ def log_ticks(low: float, high: float) -> tuple[np.ndarray, list[str]]:
             ticks = np.concatenate([ticks, *(m * 10.0 ** np.arange(first - 1, last + 1) for m in (2.0, 5.0))])
     else:  # within a decade: round linear steps, at least three where the range allows
         for bins in (5, 8, 12):
-            ticks = MaxNLocator(bins, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+            ticks = round_ticks(low, high, bins)
             ticks = ticks[(ticks >= low) & (ticks <= high) & (ticks > 0)]
             if ticks.size >= 3:
                 break

@@ -77,7 +77,13 @@ def image_format(path: str | os.PathLike) -> str:
 
 @contextlib.contextmanager
 def plot_style() -> Iterator[None]:
-    """matplotlib's rcParams set to mfcli's style for the duration of the block."""
+    """matplotlib's rcParams set to mfcli's style for the duration of the block (nothing to set,
+    and matplotlib not imported, while pictures are drawn with Pillow: :mod:`mfcli.plotting.raster`)."""
+    from mfcli.plotting.raster import rastering
+
+    if rastering():
+        yield
+        return
     import matplotlib
 
     with matplotlib.rc_context(RC_PARAMS):
@@ -175,7 +181,12 @@ def write_figure(figure, handle, fmt: str, dpi: float | None = None) -> None:
 
 
 def render_rgb(figure, dpi: float | None = None) -> tuple[np.ndarray, float]:
-    """The figure drawn on its Agg canvas: (rows x cols x 3 uint8 pixels, dots per inch)."""
+    """The figure drawn on its Agg canvas: (rows x cols x 3 uint8 pixels, dots per inch). A
+    :class:`~mfcli.plotting.raster.RasterPicture` is drawn already (at its own resolution)."""
+    from mfcli.plotting.raster import RasterPicture
+
+    if isinstance(figure, RasterPicture):
+        return figure.pixels, figure.dpi
     original = figure.dpi
     with plot_style():
         if dpi is not None and dpi != original:
