@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from mfcli.completion.data import IdMap
+from mfcli.completion.data import IdMap, Pattern
 
 
 class RowPlan:
@@ -53,11 +52,13 @@ class RowPlan:
     the number of threads).
     """
 
-    def __init__(self, matrix: sp.csr_matrix, weights: np.ndarray | None = None, w0: float = 0.0,
-                 max_cells: int = 1 << 18):
+    def __init__(self, matrix, weights: np.ndarray | None = None, w0: float = 0.0, max_cells: int = 1 << 18):
         indptr, indices = matrix.indptr, matrix.indices
         self.n_rows, self.n_cols = matrix.shape
         n = len(indices)
+        # unit weights and no w0: every excess is 1 and the padding's features are 0, so the
+        # products need no weighting
+        self.unit = weights is None and not w0
         cols = np.append(indices, self.n_cols).astype(np.int64)
         excess = np.append(np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64), 0.0) - w0
         excess[-1] = 0.0
@@ -76,12 +77,13 @@ class RowPlan:
         _run_in_threads(work, self.blocks, min(n_threads(), len(self.blocks)))
 
 
-def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarray,
+def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarray,
                weights: np.ndarray | None = None, w0: float = 0.0, n_factors: int | None = None,
                return_rhs: bool = False, plan: RowPlan | None = None):
     """Weighted ridge solve of every row (see the module docstring).
 
-    ``matrix``: n_rows x n_cols CSR pattern of the observed entries; ``targets``/``weights``:
+    ``matrix``: n_rows x n_cols CSR pattern of the observed entries (a
+    :class:`~mfcli.completion.data.Pattern` or a scipy.sparse CSR matrix); ``targets``/``weights``:
     values in the order of ``matrix.data`` (weights default to 1); ``features``: n_cols x p;
     ``reg``: n_rows x p diagonal regularization; ``n_factors``: how many leading feature columns
     the unobserved-entry weight ``w0`` applies to (default: all); ``plan``: the
@@ -91,49 +93,47 @@ def solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, features: np.ndarray,
     n_rows = matrix.shape[0]
     p = features.shape[1]
     n_factors = p if n_factors is None else n_factors
-    indptr, indices = matrix.indptr, matrix.indices
-    w = np.ones(len(indices)) if weights is None else np.asarray(weights, dtype=np.float64)
-    rhs = np.asarray(sp.csr_matrix((w * targets, indices, indptr), shape=matrix.shape) @ features)
-    grams = np.zeros((n_rows, p, p))
+    w = np.ones(len(matrix.indices)) if weights is None else np.asarray(weights, dtype=np.float64)
+    weighted_targets = np.append(w * targets, 0.0).astype(np.float32)  # padding: 0
+    reg = np.broadcast_to(np.asarray(reg, dtype=np.float64), (n_rows, p))
+    rhs = np.zeros((n_rows, p))
+    x = np.zeros((n_rows, p))
     all_gram = features[:, :n_factors].T @ features[:, :n_factors] if w0 else None
     plan = plan or RowPlan(matrix, weights, w0)
-    padded = plan.padded(features)
+    # the features in float32 with a zero row (where padding points) and, with unit weights, a
+    # last column that each block fills with its targets, so that one product per row gives its
+    # Gram matrix and its right-hand side: [F t]^T [F t] = [[F^T F, F^T t], [t^T F, t^T t]]
+    padded = np.zeros((features.shape[0] + 1, p + 1), dtype=np.float32)
+    padded[:-1, :p] = features
+    diagonal = np.arange(p)
 
-    # One Gram product per row, in float32 (half the memory traffic of float64; the solves are in
-    # float64): sum_O (w_ij - w0) f_j f_j^T + w0 G over the factor block; the bias row and column
-    # (beyond n_factors) take back the w0 sum_O f_j that the product subtracted.
+    # Per block of rows: one Gram product per row in float32 (half the memory traffic of float64),
+    # sum_O (w_ij - w0) f_j f_j^T + w0 G over the factor block (the bias row and column beyond
+    # n_factors take back the w0 sum_O f_j that the product subtracted), then the ridge and the
+    # solves in float64, all while the block's features are in cache.
     def work(rows, cols, excess, positions):
         F = padded[cols]
-        gram = F.transpose(0, 2, 1) @ (F * excess[:, :, None])
+        if plan.unit:
+            F[:, :, p] = weighted_targets[positions]
+            product = F.transpose(0, 2, 1) @ F
+            gram, b = product[:, :p, :p].astype(np.float64), product[:, :p, p].astype(np.float64)
+        else:
+            F = F[:, :, :p]
+            gram = (F.transpose(0, 2, 1) @ (F * excess[:, :, None])).astype(np.float64)
+            b = np.matmul(weighted_targets[positions][:, None, :], F)[:, 0, :].astype(np.float64)
         if w0:
-            gram = gram.astype(np.float64)
             gram[:, :n_factors, :n_factors] += w0 * all_gram
             if n_factors < p:
                 sums = w0 * F.sum(axis=1, dtype=np.float64)
                 gram[:, n_factors:, :] += sums[:, None, :]
                 gram[:, :n_factors, n_factors:] += sums[:, :n_factors, None]
-        grams[rows] = gram
+        # the ridge, and a tiny one for rows without any weight or regularization (else singular)
+        gram[:, diagonal, diagonal] += reg[rows] + 1e-10
+        rhs[rows] = b
+        x[rows] = np.linalg.solve(gram, b[:, :, None])[:, :, 0]
 
     plan.run(work)
-    diagonal = np.arange(p)
-    grams[:, diagonal, diagonal] += reg
-    # Rows without any weight or regularization would be singular: give them a tiny ridge.
-    grams[:, diagonal, diagonal] += 1e-10
-    x = _batched_solve(grams, rhs)
     return (x, rhs) if return_rhs else x
-
-
-def _batched_solve(grams: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """np.linalg.solve of every row's system, in chunks on a few threads."""
-    n = len(grams)
-    threads = min(n_threads(), max(1, n // 256))
-    x = np.empty_like(rhs)
-
-    def work(chunk):
-        x[chunk] = np.linalg.solve(grams[chunk], rhs[chunk][:, :, None])[:, :, 0]
-
-    _run_in_threads(work, [(chunk,) for chunk in np.array_split(np.arange(n), threads)], threads)
-    return x
 
 
 def _run_in_threads(work, tasks: list[tuple], threads: int) -> None:
@@ -157,7 +157,7 @@ def _run_in_threads(work, tasks: list[tuple], threads: int) -> None:
                 future.result()
 
 
-def cg_solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
+def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
                   reg: float, w0: float, x0: np.ndarray, steps: int = 3, plan: RowPlan | None = None):
     """``steps`` conjugate-gradient iterations per row from ``x0`` on the normal equations of
     :func:`solve_rows` without biases, for every row at once:
@@ -178,7 +178,10 @@ def cg_solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, weights: np.ndarra
     n_rows, k = matrix.shape[0], features.shape[1]
     plan = plan or RowPlan(matrix, weights, w0, max_cells=1 << 15)
     features32 = np.asarray(features, dtype=np.float32)
-    gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
+    per_row = np.ndim(reg) > 0  # a diagonal ridge per row (n_rows x k), else one lambda for all
+    gram = w0 * (features32.T @ features32) + (0.0 if per_row else np.float32(reg)) * np.eye(k, dtype=np.float32)
+    gram = gram.astype(np.float32)
+    ridge = np.asarray(reg, dtype=np.float32) if per_row else None
     padded = plan.padded(features32)
     rhs_weights = np.append(np.asarray(weights, dtype=np.float64) * targets, 0.0).astype(np.float32)
     out = np.asarray(x0, dtype=np.float64).copy()
@@ -187,10 +190,14 @@ def cg_solve_rows(matrix: sp.csr_matrix, targets: np.ndarray, weights: np.ndarra
 
     def work(rows, cols, excess, positions):
         F = padded[cols]                                          # rows x L x k
+        row_ridge = ridge[rows] if per_row else None
 
         def times_a(v):
             d = np.matmul(F, v[:, :, None])[:, :, 0]              # <f_j, v> for the row's entries
-            return v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
+            out = v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
+            if per_row:
+                out += row_ridge * v
+            return out
 
         x = out[rows].astype(np.float32)
         b = np.matmul(rhs_weights[positions][:, None, :], F)[:, 0, :]
@@ -245,7 +252,7 @@ class HalfStep:
         self.order = np.lexsort((cols, rows))
         self.counts = np.bincount(rows, minlength=n_rows)
         indptr = np.concatenate([[0], np.cumsum(self.counts)])
-        self.pattern = sp.csr_matrix((np.ones(len(rows)), cols[self.order], indptr), shape=(n_rows, n_cols))
+        self.pattern = Pattern(indptr, cols[self.order], (n_rows, n_cols))
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[self.order]
         reg = float(solver.get("reg", 0.0))
         reg_bias = float(solver.get("reg_bias", reg))
@@ -256,6 +263,7 @@ class HalfStep:
         self.cg_steps = int(solver.get("cg_steps", 0) or 0)
         self.uniform_reg = reg if not self.biases and solver.get("reg_scaling", "count") != "count" else None
         self._plan = None
+        self._bias = np.zeros(n_rows)  # the rows' biases of the last solve (conjugate-gradient start)
 
     def solve(self, other_factors: np.ndarray, global_mean: float, other_bias: np.ndarray,
               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -269,11 +277,14 @@ class HalfStep:
         targets = self.targets - global_mean - (other_bias[self.cols] if self.biases else 0.0)
         targets = targets[self.order]
         weights = np.ones(len(self.cols)) if self.weights is None else self.weights
-        cg = start is not None and self.cg_steps and self.uniform_reg is not None
+        cg = start is not None and self.cg_steps and (self.uniform_reg is not None or not self.w0)
         if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
-            self._plan = (cg, RowPlan(self.pattern, weights, self.w0, max_cells=1 << 15 if cg else 1 << 18))
+            self._plan = (cg, RowPlan(self.pattern, weights if cg else self.weights, self.w0,
+                                      max_cells=1 << 15 if cg else 1 << 18))
         if cg:
-            x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
+            x, fitted = cg_solve_rows(self.pattern, targets, weights, features,
+                                      self.reg if self.uniform_reg is None else self.uniform_reg, self.w0,
+                                      start if not self.biases else np.hstack([start, self._bias[:, None]]),
                                       self.cg_steps, plan=self._plan[1])
         else:
             x, rhs = solve_rows(self.pattern, targets, features, self.reg, self.weights, self.w0, self.rank,
@@ -284,6 +295,7 @@ class HalfStep:
         # The rows' part of the objective at the new x: sum_rows (sum_O w t^2 - q_i) (see cg_solve_rows).
         self.objective = float(weights @ targets**2 - fitted.sum())
         bias = x[:, self.rank] if self.biases else np.zeros(len(x))
+        self._bias = bias
         return bias, x[:, :self.rank]
 
     def penalty(self, factors: np.ndarray, bias: np.ndarray) -> float:
@@ -326,9 +338,10 @@ def n_threads() -> int:
     return max(1, min(available, 8))
 
 
-def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18):
+def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 4096):
     """Rows grouped by their number of entries rounded up to a power of 2, in blocks of at most
-    ``max_cells`` padded entries: yields (rows, positions (rows x L) into the CSR arrays), where
+    ``max_cells`` padded entries and ``max_rows`` rows (which bounds the per-row k x k work
+    arrays of a block: 4096 x 33 x 33 float64 is 36 MB): yields (rows, positions (rows x L) into the CSR arrays), where
     padding positions are ``len(indices)`` (one past the last entry).
 
     This turns the per-row Gram matrices into a few batched matrix products (no Python loop over
@@ -342,7 +355,7 @@ def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18):
     for cls in np.unique(length_class):
         rows_of_class = nonempty[length_class == cls]
         length = 1 << int(cls)
-        per_block = max(1, max_cells // length)
+        per_block = max(1, min(max_cells // length, max_rows))
         offsets = np.arange(length)
         for start in range(0, len(rows_of_class), per_block):
             rows = rows_of_class[start:start + per_block]

@@ -40,7 +40,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from mfcli.completion.data import Ratings
 from mfcli.completion.factors import FactorModel, HalfStep
@@ -455,6 +454,8 @@ def fit_als(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float | 
 def _scatter(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """n x p sums of the rows of ``values`` that share an ``index`` (a vectorized np.add.at):
     one sparse n x batch 0/1 matrix, built directly in CSC form (one entry per column), times values."""
+    import scipy.sparse as sp  # imported here: the ALS path does not need scipy
+
     summing = sp.csc_matrix((np.ones(len(index)), index, np.arange(len(index) + 1)), shape=(n, len(index)))
     return summing @ values
 
@@ -615,6 +616,8 @@ def _bpr_loop(train: Ratings, rank: int, reg: float, lr: float, lr_decay: float,
 
 def _scatter32(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """:func:`_scatter` in float32 (values n x p or n)."""
+    import scipy.sparse as sp
+
     summing = sp.csc_matrix((np.ones(len(index), dtype=np.float32), index, np.arange(len(index) + 1)),
                             shape=(n, len(index)))
     return summing @ values
