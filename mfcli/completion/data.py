@@ -384,6 +384,8 @@ def train_ratings_from_result(result) -> Ratings:
 
 def align(predictor, ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
     """Indices of ``ratings``' users and items in the predictor's id maps (-1: unseen)."""
-    users = predictor.user_ids.index(ratings.user_ids.ids[ratings.users])
-    items = predictor.item_ids.index(ratings.item_ids.ids[ratings.items])
+    users = ratings.users if predictor.user_ids is ratings.user_ids else \
+        predictor.user_ids.index(ratings.user_ids.ids[ratings.users])
+    items = ratings.items if predictor.item_ids is ratings.item_ids else \
+        predictor.item_ids.index(ratings.item_ids.ids[ratings.items])
     return users, items

@@ -249,7 +249,8 @@ class HalfStep:
         else:
             self.targets = values
         self.cols = cols
-        self.order = np.lexsort((cols, rows))
+        # by row, then column (as np.lexsort((cols, rows)), several times faster on one int64 key)
+        self.order = np.argsort(rows * max(int(n_cols), 1) + cols, kind="stable")
         self.counts = np.bincount(rows, minlength=n_rows)
         indptr = np.concatenate([[0], np.cumsum(self.counts)])
         self.pattern = Pattern(indptr, cols[self.order], (n_rows, n_cols))
@@ -394,6 +395,15 @@ class FactorModel:
         """Predictions for index pairs; index -1 (unknown) contributes zero bias and factors."""
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
+        if users.size and users.min() >= 0 and items.min() >= 0:  # every pair known (training, most tests)
+            out = np.einsum("ij,ij->i", self.user_factors[users], self.item_factors[items]) if self.rank \
+                else np.zeros(users.shape)
+            out += self.global_mean
+            if len(self.user_bias):
+                out += self.user_bias[users]
+            if len(self.item_bias):
+                out += self.item_bias[items]
+            return self._clip(out)
         known_u = users >= 0
         known_i = items >= 0
         u = np.where(known_u, users, 0)
