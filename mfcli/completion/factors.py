@@ -340,22 +340,25 @@ def n_threads() -> int:
 
 
 def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 4096):
-    """Rows grouped by their number of entries rounded up to a power of 2, in blocks of at most
-    ``max_cells`` padded entries and ``max_rows`` rows (which bounds the per-row k x k work
-    arrays of a block: 4096 x 33 x 33 float64 is 36 MB): yields (rows, positions (rows x L) into the CSR arrays), where
-    padding positions are ``len(indices)`` (one past the last entry).
+    """Rows grouped by their number of entries rounded up to the next of 4 lengths per octave
+    (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40...), in blocks of at most
+    ``max_cells`` padded entries and ``max_rows`` rows (which bounds the per-row k x k work arrays
+    of a block: 4096 x 33 x 33 float64 is 36 MB): yields (rows, positions (rows x L) into the CSR
+    arrays), where padding positions are ``len(indices)`` (one past the last entry).
 
     This turns the per-row Gram matrices into a few batched matrix products (no Python loop over
-    rows) while padding at most doubles the work.
+    rows) while padding adds at most a third to the work (a power of 2 could double it).
     """
     counts = np.diff(indptr)
     nonempty = np.flatnonzero(counts)
     if not nonempty.size:
         return
-    length_class = np.ceil(np.log2(counts[nonempty])).astype(np.int64)
-    for cls in np.unique(length_class):
-        rows_of_class = nonempty[length_class == cls]
-        length = 1 << int(cls)
+    n = counts[nonempty]
+    step = np.maximum(1, 1 << np.maximum(np.floor(np.log2(n)).astype(np.int64) - 2, 0))
+    padded_length = -(-n // step) * step
+    for length in np.unique(padded_length):
+        rows_of_class = nonempty[padded_length == length]
+        length = int(length)
         per_block = max(1, min(max_cells // length, max_rows))
         offsets = np.arange(length)
         for start in range(0, len(rows_of_class), per_block):
