@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from mfcli.completion.data import Ratings
+from mfcli.completion.data import Ratings, sorted_unique
 from mfcli.completion.factors import FactorModel, HalfStep
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import rmse
@@ -534,7 +534,7 @@ class _Interactions:
             self.dense = np.zeros(n_users * n_items, dtype=bool)
             self.dense[users * n_items + items] = True
         else:
-            self.keys = np.unique(users * n_items + items)
+            self.keys = sorted_unique(users * n_items + items)
 
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         keys = users * self.n_items + items
@@ -572,7 +572,7 @@ def _bpr_loop(train: Ratings, rank: int, reg: float, lr: float, lr_decay: float,
     W = ((rng.random((n_users, rank)) - 0.5) / rank).astype(np.float32)
     H = ((rng.random((n_items, rank)) - 0.5) / rank).astype(np.float32)
     c = np.zeros(n_items, dtype=np.float32)
-    positive_keys = np.unique(train.users * n_items + train.items)
+    positive_keys = sorted_unique(train.users * n_items + train.items)
     users_all, items_all = positive_keys // n_items, positive_keys % n_items
     interactions = _Interactions(users_all, items_all, n_users, n_items)
     # The stopping rule watches the BPR loss on a fixed sample of triples (the same every epoch, so
