@@ -160,15 +160,16 @@ estimator = make_estimator(model).fit(train)
 t6 = time.perf_counter()
 evaluate(estimator.model_, test); evaluate_ranking(estimator.model_, train, test, 10)
 t7 = time.perf_counter()
+loaded = sorted(m for m in ("scipy", "h5py", "matplotlib", "sklearn", "torch") if m in sys.modules)
 from mfcli.completion.persist import factor_model_to_result
 from mfcli.io.result import write_result
 t8 = time.perf_counter()
 write_result(factor_model_to_result(model, estimator.model_, train, {}, estimator.history_, {}), out, force=True)
 t9 = time.perf_counter()
-loaded = sorted(m for m in ("scipy", "h5py", "matplotlib", "sklearn", "torch") if m in sys.modules)
 print(json.dumps({"import numpy": t1 - t0, "mfcli, click, rich": t2 - t1, "read text": t3 - t2,
                   "read + parse 2 files": t4 - t3, "id remapping (train)": t5 - t4, "train": t6 - t5,
-                  "test (RMSE + ranking)": t7 - t6, "import h5py": t8 - t7, "write model": t9 - t8, "loaded before writing": loaded}))
+                  "test (RMSE + ranking)": t7 - t6, "import h5py": t8 - t7, "write model": t9 - t8,
+                  "loaded before writing": loaded}))
 """
 
 
