@@ -178,10 +178,7 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
     n_rows, k = matrix.shape[0], features.shape[1]
     plan = plan or RowPlan(matrix, weights, w0, max_cells=1 << 15)
     features32 = np.asarray(features, dtype=np.float32)
-    per_row = np.ndim(reg) > 0  # a diagonal ridge per row (n_rows x k), else one lambda for all
-    gram = w0 * (features32.T @ features32) + (0.0 if per_row else np.float32(reg)) * np.eye(k, dtype=np.float32)
-    gram = gram.astype(np.float32)
-    ridge = np.asarray(reg, dtype=np.float32) if per_row else None
+    gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
     padded = plan.padded(features32)
     rhs_weights = np.append(np.asarray(weights, dtype=np.float64) * targets, 0.0).astype(np.float32)
     out = np.asarray(x0, dtype=np.float64).copy()
@@ -190,14 +187,10 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
 
     def work(rows, cols, excess, positions):
         F = padded[cols]                                          # rows x L x k
-        row_ridge = ridge[rows] if per_row else None
 
         def times_a(v):
             d = np.matmul(F, v[:, :, None])[:, :, 0]              # <f_j, v> for the row's entries
-            out = v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
-            if per_row:
-                out += row_ridge * v
-            return out
+            return v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
 
         x = out[rows].astype(np.float32)
         b = np.matmul(rhs_weights[positions][:, None, :], F)[:, 0, :]
@@ -264,7 +257,6 @@ class HalfStep:
         self.cg_steps = int(solver.get("cg_steps", 0) or 0)
         self.uniform_reg = reg if not self.biases and solver.get("reg_scaling", "count") != "count" else None
         self._plan = None
-        self._bias = np.zeros(n_rows)  # the rows' biases of the last solve (conjugate-gradient start)
 
     def solve(self, other_factors: np.ndarray, global_mean: float, other_bias: np.ndarray,
               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -278,14 +270,12 @@ class HalfStep:
         targets = self.targets - global_mean - (other_bias[self.cols] if self.biases else 0.0)
         targets = targets[self.order]
         weights = np.ones(len(self.cols)) if self.weights is None else self.weights
-        cg = start is not None and self.cg_steps and (self.uniform_reg is not None or not self.w0)
+        cg = start is not None and self.cg_steps and self.uniform_reg is not None
         if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
             self._plan = (cg, RowPlan(self.pattern, weights if cg else self.weights, self.w0,
                                       max_cells=1 << 15 if cg else 1 << 18))
         if cg:
-            x, fitted = cg_solve_rows(self.pattern, targets, weights, features,
-                                      self.reg if self.uniform_reg is None else self.uniform_reg, self.w0,
-                                      start if not self.biases else np.hstack([start, self._bias[:, None]]),
+            x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
                                       self.cg_steps, plan=self._plan[1])
         else:
             x, rhs = solve_rows(self.pattern, targets, features, self.reg, self.weights, self.w0, self.rank,
@@ -296,7 +286,6 @@ class HalfStep:
         # The rows' part of the objective at the new x: sum_rows (sum_O w t^2 - q_i) (see cg_solve_rows).
         self.objective = float(weights @ targets**2 - fitted.sum())
         bias = x[:, self.rank] if self.biases else np.zeros(len(x))
-        self._bias = bias
         return bias, x[:, :self.rank]
 
     def penalty(self, factors: np.ndarray, bias: np.ndarray) -> float:

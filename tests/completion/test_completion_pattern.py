@@ -71,3 +71,32 @@ def test_complete_imports_neither_scipy_nor_h5py_nor_matplotlib_without_output(t
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stderr, done.stderr
+
+
+def test_blockwise_row_solves_equal_each_rows_normal_equations():
+    """solve_rows with unit weights (one product [F t]^T [F t] per row gives its Gram matrix and
+    right-hand side) and with weights, over many small blocks (rows of 1 to 70 entries), equals
+    np.linalg.solve of each row's normal equations (F^T W F + diag(reg)) x = F^T W t."""
+    from mfcli.completion.factors import RowPlan, solve_rows
+
+    rng = np.random.default_rng(3)
+    n_rows, n_cols, k = 40, 90, 5
+    counts = rng.integers(0, 71, n_rows)
+    counts[:3] = [0, 1, 70]
+    cols = [np.sort(rng.choice(n_cols, c, replace=False)) for c in counts]
+    pattern = Pattern(np.concatenate([[0], np.cumsum(counts)]), np.concatenate(cols), (n_rows, n_cols))
+    targets = rng.normal(size=pattern.nnz)
+    features = np.hstack([rng.normal(size=(n_cols, k - 1)), np.ones((n_cols, 1))])
+    reg = rng.uniform(0.1, 2.0, size=(n_rows, k))
+    for weights in (None, rng.uniform(0.2, 3.0, size=pattern.nnz)):
+        plan = RowPlan(pattern, weights, 0.0, max_cells=64)  # many blocks
+        assert len(plan.blocks) > 10
+        got, rhs = solve_rows(pattern, targets, features, reg, weights, plan=plan, return_rhs=True)
+        w = np.ones(pattern.nnz) if weights is None else weights
+        for i in range(n_rows):
+            entries = slice(pattern.indptr[i], pattern.indptr[i + 1])
+            F = features[pattern.indices[entries]]
+            A = F.T @ (w[entries, None] * F) + np.diag(reg[i])
+            b = F.T @ (w[entries] * targets[entries])
+            np.testing.assert_allclose(rhs[i], b, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got[i], np.linalg.solve(A, b), rtol=1e-4, atol=1e-5)
