@@ -42,10 +42,10 @@ from mfcli.completion.data import IdMap, Pattern
 class RowPlan:
     """The rows of a CSR pattern grouped for batched products, made once per pattern and weights.
 
-    Rows are grouped by their number of entries rounded up to a power of 2 into blocks of at most
-    ``max_cells`` padded entries (:func:`_row_blocks`), so that per-row Gram matrices or
-    matrix-vector products become a few batched products (no Python loop over rows) while padding
-    at most doubles the work. Each block keeps its rows, the column of each padded entry (padding:
+    Rows are grouped by their number of entries rounded up to one of 4 lengths per octave into
+    blocks of at most ``max_cells`` padded entries (:func:`_row_blocks`), so that per-row Gram
+    matrices or matrix-vector products become a few batched products (no Python loop over rows)
+    while padding adds at most a third to the work. Each block keeps its rows, the column of each padded entry (padding:
     ``n_cols``, a zero row of the padded features) and the entries' weights minus ``w0`` (padding:
     0) in float32. :meth:`run` applies a function to every block on a few threads (NumPy releases
     the GIL in its products; each block writes only its own rows, so the result does not depend on
