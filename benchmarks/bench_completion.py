@@ -137,13 +137,14 @@ def whole_process(args: list[str]) -> dict:
     return {**doc, "command_seconds": doc.get("seconds"), "seconds": seconds}
 
 
-# The phases of `mfcli complete TRAIN --test TEST -o OUT`, timed in a fresh child process.
+# The phases of `mfcli complete TRAIN --test TEST -o OUT`, timed in a fresh child process (the
+# command imports no SciPy, h5py or matplotlib before it writes the model: the list is printed).
 PROFILE = r"""
 import sys, time, json
 t0 = time.perf_counter()
-import numpy, scipy.sparse
+import numpy
 t1 = time.perf_counter()
-import mfcli.cli.main, mfcli.cli.commands.complete, rich.console
+import mfcli.cli.main, mfcli.cli.commands.complete, rich.console, rich.table
 from mfcli.completion.evaluate import evaluate, evaluate_ranking, make_estimator
 from mfcli.io.ratings import read_ratings, _read_text, _numeric_triplets
 from mfcli.completion.data import Ratings
@@ -159,14 +160,16 @@ estimator = make_estimator(model).fit(train)
 t6 = time.perf_counter()
 evaluate(estimator.model_, test); evaluate_ranking(estimator.model_, train, test, 10)
 t7 = time.perf_counter()
+loaded = sorted(m for m in ("scipy", "h5py", "matplotlib", "sklearn", "torch") if m in sys.modules)
 from mfcli.completion.persist import factor_model_to_result
 from mfcli.io.result import write_result
 t8 = time.perf_counter()
 write_result(factor_model_to_result(model, estimator.model_, train, {}, estimator.history_, {}), out, force=True)
 t9 = time.perf_counter()
-print(json.dumps({"numpy+scipy.sparse": t1 - t0, "mfcli, click, rich": t2 - t1, "read text": t3 - t2,
+print(json.dumps({"import numpy": t1 - t0, "mfcli, click, rich": t2 - t1, "read text": t3 - t2,
                   "read + parse 2 files": t4 - t3, "id remapping (train)": t5 - t4, "train": t6 - t5,
-                  "test (RMSE + ranking)": t7 - t6, "import h5py": t8 - t7, "write model": t9 - t8}))
+                  "test (RMSE + ranking)": t7 - t6, "import h5py": t8 - t7, "write model": t9 - t8,
+                  "loaded before writing": loaded}))
 """
 
 
@@ -178,7 +181,9 @@ def profile(train_path: Path, test_path: Path, out: Path, model: str) -> dict:
                           capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0 or python.returncode != 0:
         raise RuntimeError(done.stderr.strip())
-    return {"python start": interpreter, **json.loads(done.stdout)}
+    phases = json.loads(done.stdout)
+    loaded = phases.pop("loaded before writing")
+    return {"python start": interpreter, **phases}, loaded
 
 
 def stopping_check(train, test) -> str:
@@ -251,7 +256,7 @@ def main(argv=None) -> int:
                     command += [f"--{key.replace('_', '-')}", str(value)]
                 whole_rows.append((" ".join(["mfcli", *command[:1], "TRAIN --test TEST", *command[4:6],
                                              *command[9:], "-o OUT"]), whole_process(command)))
-            phases = profile(train_path, test_path, out, "als")
+            phases, loaded = profile(train_path, test_path, out, "als")
         print(f"\nwhole process, as a user runs it (load average {load_average()}):")
         for label, r in whole_rows:
             ratio = f"RMSE ratio {r['rmse'] / anchor['rmse']:.3f}, time ratio {r['seconds'] / anchor['seconds']:.3f}" \
@@ -260,7 +265,8 @@ def main(argv=None) -> int:
                   f"{ratio}")
         total = sum(phases.values())
         print(f"  profile of `mfcli complete TRAIN --test TEST -o OUT` (als defaults, child process, {total:.2f} s in "
-              "all): " + ", ".join(f"{key} {value:.3f} s" for key, value in phases.items()))
+              "all): " + ", ".join(f"{key} {value:.3f} s" for key, value in phases.items())
+              + f"; heavy modules loaded before the model is written: {', '.join(loaded) or 'none'}")
         print(f"  {stopping_check(train, test)}")
         if anchor:
             _, best_whole = min(whole_rows, key=lambda row: row[1]["rmse"])

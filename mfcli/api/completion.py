@@ -272,7 +272,10 @@ def without_test_ratings(ratings, test, ratings_name: str, test_name: str, repor
     in_train = test.reindex(ratings.user_ids, ratings.item_ids)
     known = (in_train.users >= 0) & (in_train.items >= 0)
     width = max(ratings.n_items, 1)
-    overlap = np.isin(ratings.users * width + ratings.items, in_train.users[known] * width + in_train.items[known])
+    from mfcli.completion.data import is_member
+
+    overlap = is_member(ratings.users * width + ratings.items,
+                        np.sort(in_train.users[known] * width + in_train.items[known]))
     if not overlap.any():
         return ratings
     (reporter or SILENT).warn(f"{int(overlap.sum())} of the {len(test)} test ratings of {test_name} are also in "

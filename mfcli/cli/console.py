@@ -51,6 +51,11 @@ def warn(message: str) -> None:
     get_console().print(f"Warning: {message}", markup=False)
 
 
+def quiet() -> bool:
+    """Whether -q silences the logs and tables (a command can then skip building them)."""
+    return _state["verbosity"] < 0
+
+
 def print_table(table) -> None:
     if _state["verbosity"] >= 0:
         get_console().print(table)
@@ -118,8 +123,10 @@ class Progress:
         self._task = None
 
     def __enter__(self):
+        if _state["verbosity"] < 0:  # quiet: no bar, and rich is not even imported
+            return self
         console = get_console()
-        if _state["verbosity"] >= 0 and console.is_terminal and not os.environ.get("CI"):
+        if console.is_terminal and not os.environ.get("CI"):
             from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 
             self._progress = RichProgress(

@@ -3,6 +3,9 @@
 A :class:`Ratings` holds three parallel arrays of indices and values plus two :class:`IdMap`
 objects that translate the user's ids (integers or strings, as they appear in the file) to the
 row/column indices used by the models, and back. Reading files is in :mod:`mfcli.io.ratings`.
+:class:`Pattern` is the 0/1 CSR pattern the solvers and the ranking code work on, in NumPy
+alone: scipy.sparse (about 0.3 s to import, most of it SciPy's array-API layer) is imported only
+where a sparse matrix is read, written or factorized.
 """
 
 from __future__ import annotations
@@ -10,9 +13,80 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from mfcli.errors import DataError, ParameterError
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) by a sort (NumPy 2's hashing np.unique is several times slower on
+    millions of integer keys)."""
+    values = np.sort(np.asarray(values).ravel())
+    if values.size < 2:
+        return values
+    return values[np.concatenate([[True], values[1:] != values[:-1]])]
+
+
+def is_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """np.isin(values, sorted_set) for a sorted array ``sorted_set``, by binary search."""
+    values = np.asarray(values)
+    if sorted_set.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    position = np.minimum(np.searchsorted(sorted_set, values), sorted_set.size - 1)
+    return sorted_set[position] == values
+
+
+class Pattern:
+    """A 0/1 matrix in CSR form (``indptr``, ``indices``, ``shape``; the columns of each row sorted
+    and distinct), with the few operations the solvers and the ranking need. scipy.sparse CSR
+    matrices have the same attributes, so code that reads only these takes either."""
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]):
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.shape = (int(shape[0]), int(shape[1]))
+
+    @classmethod
+    def from_pairs(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> "Pattern":
+        """The pattern of the (row, col) index pairs with both >= 0 (repeats count once)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        keep = (rows >= 0) & (cols >= 0)
+        width = max(int(shape[1]), 1)
+        keys = sorted_unique(rows[keep] * width + cols[keep])
+        return cls._from_keys(keys, shape)
+
+    @classmethod
+    def _from_keys(cls, keys: np.ndarray, shape: tuple[int, int]) -> "Pattern":
+        width = max(int(shape[1]), 1)
+        counts = np.bincount(keys // width, minlength=int(shape[0]))
+        return cls(np.concatenate([[0], np.cumsum(counts)]), keys % width, shape)
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def _keys(self) -> np.ndarray:
+        rows = np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
+        return rows * max(self.shape[1], 1) + self.indices
+
+    def __getitem__(self, rows) -> "Pattern":
+        """The pattern of the given rows (an index array), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, counts = self.indptr[rows], np.diff(self.indptr)[rows]
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        positions = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
+        return Pattern(indptr, self.indices[positions], (len(rows), self.shape[1]))
+
+    def minus(self, other) -> "Pattern":
+        """The entries of this pattern that are not in ``other`` (same shape)."""
+        keys = self._keys()
+        other_keys = np.sort(Pattern(other.indptr, other.indices, other.shape)._keys())
+        return Pattern._from_keys(keys[~is_member(keys, other_keys)], self.shape)
+
+    def toarray(self) -> np.ndarray:
+        dense = np.zeros(self.shape, dtype=np.int8)
+        dense.reshape(-1)[self._keys()] = 1
+        return dense
 
 
 class IdMap:
@@ -44,6 +118,13 @@ class IdMap:
     def from_values(cls, values) -> tuple["IdMap", np.ndarray]:
         """Id map of the distinct values (sorted) and the index of each value."""
         values = np.asarray(values)
+        if values.dtype.kind in "iu" and values.size and values.min() >= 0 and values.max() < 4 * values.size + 65536:
+            # small nonnegative integer ids (the common case): a table lookup instead of a sort
+            present = np.zeros(int(values.max()) + 1, dtype=bool)
+            present[values] = True
+            ids = np.flatnonzero(present).astype(values.dtype)
+            position = np.cumsum(present, dtype=np.int64) - 1
+            return cls(ids), position[values].ravel()
         ids, inverse = np.unique(values, return_inverse=True)
         return cls(ids), inverse.astype(np.int64).ravel()
 
@@ -139,6 +220,8 @@ class Ratings:
     @classmethod
     def from_sparse(cls, matrix, user_ids: IdMap | None = None, item_ids: IdMap | None = None) -> "Ratings":
         """Ratings from the stored entries of a scipy.sparse users x items matrix (rows/columns are ids 0..)."""
+        import scipy.sparse as sp
+
         coo = sp.coo_matrix(matrix)
         coo.sum_duplicates()
         n_users, n_items = coo.shape
@@ -183,8 +266,10 @@ class Ratings:
         return Ratings(self.users[mask_or_index], self.items[mask_or_index], self.values[mask_or_index],
                        self.user_ids, self.item_ids)
 
-    def to_csr(self, values=None, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
-        """users x items CSR matrix of ``values`` (default: the ratings)."""
+    def to_csr(self, values=None, shape: tuple[int, int] | None = None):
+        """users x items scipy.sparse CSR matrix of ``values`` (default: the ratings)."""
+        import scipy.sparse as sp
+
         data = self.values if values is None else np.asarray(values, dtype=np.float64)
         return sp.csr_matrix((data, (self.users, self.items)), shape=shape or self.shape)
 
@@ -198,8 +283,8 @@ class Ratings:
 
     def compact(self) -> "Ratings":
         """The same ratings with id maps reduced to the users and items that have ratings."""
-        users = np.unique(self.users)
-        items = np.unique(self.items)
+        users = np.flatnonzero(np.bincount(self.users, minlength=self.n_users))
+        items = np.flatnonzero(np.bincount(self.items, minlength=self.n_items))
         if len(users) == self.n_users and len(items) == self.n_items:
             return self
         return self.reindex(IdMap(self.user_ids.ids[users]), IdMap(self.item_ids.ids[items]))
@@ -236,6 +321,8 @@ def random_split(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0) ->
 
 def mask_split(ratings: Ratings, masks: list) -> list[Ratings]:
     """Split ratings by sparse 0/1 masks of the matrix's shape (e.g. the DMF papers' train/val/test masks)."""
+    import scipy.sparse as sp
+
     parts = []
     for number, mask in enumerate(masks, start=1):
         if tuple(mask.shape) != ratings.shape:
@@ -297,6 +384,8 @@ def train_ratings_from_result(result) -> Ratings:
 
 def align(predictor, ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
     """Indices of ``ratings``' users and items in the predictor's id maps (-1: unseen)."""
-    users = predictor.user_ids.index(ratings.user_ids.ids[ratings.users])
-    items = predictor.item_ids.index(ratings.item_ids.ids[ratings.items])
+    users = ratings.users if predictor.user_ids is ratings.user_ids else \
+        predictor.user_ids.index(ratings.user_ids.ids[ratings.users])
+    items = ratings.items if predictor.item_ids is ratings.item_ids else \
+        predictor.item_ids.index(ratings.item_ids.ids[ratings.items])
     return users, items

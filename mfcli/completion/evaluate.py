@@ -68,9 +68,7 @@ def evaluate_ranking(predictor, seen: Ratings, test: Ratings, k: int = 10,
     keep = (users >= 0) & (items >= 0)
     if min_value is not None:
         keep &= test.values >= min_value
-    relevant = seen_matrix(users[keep], items[keep], shape)
-    relevant = (relevant - relevant.multiply(seen_pattern)).tocsr()
-    relevant.eliminate_zeros()
+    relevant = seen_matrix(users[keep], items[keep], shape).minus(seen_pattern)
     evaluated = np.flatnonzero(np.diff(relevant.indptr))
     recommended, _ = top_n(predictor, evaluated, k, exclude=seen_pattern)
     metrics = ranking_metrics(recommended, relevant[evaluated], k, shape[1])

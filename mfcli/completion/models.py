@@ -40,9 +40,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from mfcli.completion.data import Ratings
+from mfcli.completion.data import Ratings, sorted_unique
 from mfcli.completion.factors import FactorModel, HalfStep
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import rmse
@@ -455,6 +454,8 @@ def fit_als(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float | 
 def _scatter(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """n x p sums of the rows of ``values`` that share an ``index`` (a vectorized np.add.at):
     one sparse n x batch 0/1 matrix, built directly in CSC form (one entry per column), times values."""
+    import scipy.sparse as sp  # imported here: the ALS path does not need scipy
+
     summing = sp.csc_matrix((np.ones(len(index)), index, np.arange(len(index) + 1)), shape=(n, len(index)))
     return summing @ values
 
@@ -533,7 +534,7 @@ class _Interactions:
             self.dense = np.zeros(n_users * n_items, dtype=bool)
             self.dense[users * n_items + items] = True
         else:
-            self.keys = np.unique(users * n_items + items)
+            self.keys = sorted_unique(users * n_items + items)
 
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         keys = users * self.n_items + items
@@ -571,7 +572,7 @@ def _bpr_loop(train: Ratings, rank: int, reg: float, lr: float, lr_decay: float,
     W = ((rng.random((n_users, rank)) - 0.5) / rank).astype(np.float32)
     H = ((rng.random((n_items, rank)) - 0.5) / rank).astype(np.float32)
     c = np.zeros(n_items, dtype=np.float32)
-    positive_keys = np.unique(train.users * n_items + train.items)
+    positive_keys = sorted_unique(train.users * n_items + train.items)
     users_all, items_all = positive_keys // n_items, positive_keys % n_items
     interactions = _Interactions(users_all, items_all, n_users, n_items)
     # The stopping rule watches the BPR loss on a fixed sample of triples (the same every epoch, so
@@ -615,6 +616,8 @@ def _bpr_loop(train: Ratings, rank: int, reg: float, lr: float, lr_decay: float,
 
 def _scatter32(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """:func:`_scatter` in float32 (values n x p or n)."""
+    import scipy.sparse as sp
+
     summing = sp.csc_matrix((np.ones(len(index), dtype=np.float32), index, np.arange(len(index) + 1)),
                             shape=(n, len(index)))
     return summing @ values

@@ -1,4 +1,4 @@
-"""Top-N recommendation lists for many users at once (NumPy/SciPy only).
+"""Top-N recommendation lists for many users at once (NumPy only).
 
 A predictor (a :class:`~mfcli.completion.factors.FactorModel` or a DMF predictor) gives, for a
 block of user indices, the ranking scores of every item (``ranking_scores(users)``: one matrix
@@ -13,23 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import scipy.sparse as sp
 
+from mfcli.completion.data import Pattern
 from mfcli.errors import ParameterError
 
 # Scores held at once: block of users x items (float64), about 32 MiB.
 BLOCK_CELLS = 1 << 22
 
 
-def seen_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+def seen_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> Pattern:
     """users x items 0/1 CSR pattern of the (user, item) index pairs with both indices >= 0."""
-    users = np.asarray(users, dtype=np.int64)
-    items = np.asarray(items, dtype=np.int64)
-    keep = (users >= 0) & (items >= 0)
-    matrix = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), (users[keep], items[keep])), shape=shape)
-    matrix.sum_duplicates()
-    matrix.data[:] = 1
-    return matrix
+    return Pattern.from_pairs(users, items, shape)
 
 
 def block_size(n_items: int) -> int:
@@ -58,13 +52,14 @@ def top_n_of_scores(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
     return items.astype(np.int64), values
 
 
-def iter_top_n(predictor, users, n: int, exclude: sp.csr_matrix | None = None
+def iter_top_n(predictor, users, n: int, exclude: Pattern | None = None
                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(users, items, scores)`` block by block: for the user indices of the block, their
     ``n`` best item indices (n_block x n, best first, -1 where fewer candidates remain) and scores.
 
     ``exclude``: users x items CSR pattern of items never to recommend (the items each user rated
-    in training); ``None`` ranks every item.
+    in training; a :class:`~mfcli.completion.data.Pattern` or a scipy.sparse CSR matrix); ``None``
+    ranks every item.
     """
     if int(n) < 1:
         raise ParameterError(f"the number of recommendations must be at least 1, not {n}")
@@ -82,7 +77,7 @@ def iter_top_n(predictor, users, n: int, exclude: sp.csr_matrix | None = None
         yield block, items, values
 
 
-def top_n(predictor, users, n: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+def top_n(predictor, users, n: int, exclude: Pattern | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(items, scores)``: the ``n`` best item indices of every user index of ``users`` (a
     len(users) x n array, best first, -1 where fewer candidates remain) and their ranking scores.
     See :func:`iter_top_n`."""

@@ -23,6 +23,11 @@ CASES = {
     "spaces.txt": "1 2 3.5\n  1   3 4\n2 2 1\n",
     "bom.csv": "\ufeffuser,item,rating\n10,20,1\n11,20,2\n",
     "crlf.csv": "1,2,3\r\n1,3,4\r\n2,2,5\r\n",
+    # whole ratings are parsed as integers first; a fractional one late in the file restarts the
+    # parse with float ratings
+    "late_fraction.tsv": "".join(f"{u}\t{i}\t{(u + i) % 5 + 1}\t0\n" for u in range(40) for i in range(30))
+    + "41\t3\t3.5\t0\n",
+    "sparse_ids.csv": "1000000,7,1\n3,999999,2\n1000000,999999,5\n",
 }
 
 
@@ -57,3 +62,16 @@ def test_a_bad_line_is_still_named(tmp_path):
     path.write_text("1,2,3\n1,3,four\n")
     with pytest.raises(InputError, match="line 2"):
         R.read_triplets(str(path))
+
+
+def test_id_maps_of_small_and_large_integer_ids_equal_numpys_unique():
+    from mfcli.completion.data import IdMap
+
+    rng = np.random.default_rng(0)
+    for values in (rng.integers(0, 50, 500), rng.integers(0, 10**12, 300), np.array([-3, 5, 5, 0]),
+                   np.array([7], dtype=np.uint16), rng.integers(0, 2**20, 100_000)):
+        id_map, index = IdMap.from_values(values)
+        ids, inverse = np.unique(values, return_inverse=True)
+        np.testing.assert_array_equal(id_map.ids, ids)
+        assert id_map.ids.dtype == ids.dtype
+        np.testing.assert_array_equal(index, inverse.ravel())

@@ -194,6 +194,8 @@ def command(ratings_path: str, model: str, seed: int, top_k: int, test_fraction:
 
 
 def _print_summary(summary: dict) -> None:
+    if console.quiet():
+        return
     from rich.table import Table
 
     ranking = summary.get("ranking")
