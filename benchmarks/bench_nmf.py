@@ -15,7 +15,8 @@ nearly pure pixels, as in a hyperspectral scene), Gaussian noise of 1% of the me
    Time includes the initialization; the float32 copy of X is made before timing.
 3. Printed beside them: the time of one pass over X (W^T X), the floor of any method that reads
    the data, and the peak memory mfcli allocated above what was allocated before its call
-   (tracemalloc; NumPy reports its buffers to it), in multiples of the input's size.
+   (tracemalloc, which NumPy reports its buffers to, in a second run: tracing slows the timed
+   run), in multiples of the input's size.
 4. The inner-sweep factor ``alpha`` of accelerated HALS (at most 1 + alpha * rho inner sweeps,
    :mod:`mfcli.models.hals`): time to the same target in float64 with the default init for
    alpha = 0.1, 0.25 (the default), 0.5 and 1 (Gillis & Glineur's 0.5 among them).
@@ -60,19 +61,28 @@ def one_pass_seconds(X: np.ndarray, rank: int, repeat: int = 7) -> float:
     return float(np.median(times))
 
 
-def run_mfcli(X: np.ndarray, rank: int, target: float, init: str | None, **kwargs):
+def run_mfcli(X: np.ndarray, rank: int, target: float, init: str | None, memory: bool = False, **kwargs):
+    """(result, seconds, peak bytes allocated or None): the timed run has no tracing (tracemalloc
+    slowed it by 7-30%); with ``memory`` a second, untimed run measures the peak allocation."""
     from mfcli.models.nmf import nmf
 
     if init is not None:
         kwargs["init"] = init
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    before = tracemalloc.get_traced_memory()[0]
+
+    def run():
+        return nmf(X, rank, target_error=target, tol=0, max_iter=2000, **kwargs)
+
     start = time.perf_counter()
-    result = nmf(X, rank, target_error=target, tol=0, max_iter=2000, **kwargs)
+    result = run()
     seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] - before
-    tracemalloc.stop()
+    peak = None
+    if memory:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        run()
+        peak = tracemalloc.get_traced_memory()[1] - before
+        tracemalloc.stop()
     return result, seconds, peak
 
 
@@ -121,7 +131,7 @@ def main() -> None:
     print("-" * len(header))
     for label, data, init in (("float64, default init", X, None), ("float32, default init", X32, None),
                               ("float64, init spa", X, "spa"), ("float32, init spa", X32, "spa")):
-        result, seconds, peak = run_mfcli(data, rank, target, init)
+        result, seconds, peak = run_mfcli(data, rank, target, init, memory=True)
         layer = result.layers[0]
         error = relative_error(X, layer.W.astype(np.float64), layer.H.astype(np.float64))
         floor = pass64 if data.dtype == np.float64 else pass32
