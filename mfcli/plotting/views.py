@@ -130,13 +130,16 @@ def as_images(result, values: np.ndarray) -> np.ndarray:
 def robust_vmax(values: np.ndarray, fractions: bool = False, percentile: float = 99.5) -> float:
     """Top of a shared colour scale: 1 for fractions (abundances, memberships) that stay within
     [0, 1], else a high percentile, so one hot pixel does not darken every map."""
-    finite = values[np.isfinite(values)]
+    flat = np.ravel(values)
+    keep = np.isfinite(flat)
+    finite = flat if keep.all() else flat[keep]
     if finite.size == 0:
         return 1.0
     top = float(finite.max())
     if fractions and 0 < top <= 1.0 + 1e-6:
         return 1.0
-    high = float(np.percentile(finite, percentile))
+    # percentile partitions a copy of its input; the masked array is a copy already
+    high = float(np.percentile(finite, percentile, overwrite_input=finite is not flat))
     return high if high > 0 else (top if top > 0 else 1.0)
 
 
