@@ -259,7 +259,7 @@ class RasterCanvas(CanvasLayout):
         if rgba.ndim == 2:
             rgba = np.repeat(rgba[..., None], 3, axis=2)
         mode = "RGBA" if rgba.shape[2] == 4 else "RGB"
-        tile = Image.fromarray(rgba, mode)
+        tile = Image.fromarray(rgba)  # RGB or RGBA from the last axis
         if tile.size != (cols, rows):
             tile = tile.resize((cols, rows), Image.Resampling.NEAREST)
         if mode == "RGBA":
