@@ -80,9 +80,7 @@ class FigureCanvas(CanvasLayout):
         self.width, self.height, self.dpi = float(width), float(height), float(dpi)
         self.figure = new_figure(self.width, self.height, dpi=dpi, constrained=False)
         self.transform = Affine2D().scale(1.0, -1.0).translate(0.0, self.height) + self.figure.dpi_scale_trans
-        self._segments: dict[tuple, list] = {}
-        self._frames: list[tuple[float, float, float, float, str, float]] = []
-        self._fills: list[tuple[float, float, float, float, str]] = []
+        self.start_batches()
 
     def measure(self, line: str, size: float, weight: str) -> float:
         return measure_text(line, size, weight, self.dpi)
@@ -108,30 +106,11 @@ class FigureCanvas(CanvasLayout):
                                 fontweight=weight, rotation=rotation, linespacing=1.15, gid=gid,
                                 rotation_mode="anchor" if rotation else "default")
 
-    def line(self, xs, ys, color: str, width: float = 1.0, style: str = "solid") -> None:
-        """A polyline (NaN breaks it), batched with the others of the same colour, width and style."""
-        xs = np.asarray(xs, dtype=np.float64)
-        ys = np.asarray(ys, dtype=np.float64)
-        breaks = ~(np.isfinite(xs) & np.isfinite(ys))
-        pieces = np.split(np.column_stack([xs, ys]), np.flatnonzero(breaks))
-        batch = self._segments.setdefault((color, width, style), [])
-        for piece in pieces:
-            piece = piece[np.all(np.isfinite(piece), axis=1)]
-            if len(piece) >= 2:
-                batch.append(piece)
-
     def markers(self, xs, ys, color: str, size: float = 3.0) -> None:
         from matplotlib.lines import Line2D
 
         self.figure.add_artist(Line2D(xs, ys, transform=self.transform, linestyle="none", marker="o",
                                       markersize=size, color=color, markeredgewidth=0))
-
-    def frame(self, x: float, y: float, width: float, height: float, color: str, linewidth: float = 1.6) -> None:
-        self._frames.append((x, y, width, height, color, linewidth))
-
-    def fill(self, x: float, y: float, width: float, height: float, color: str) -> None:
-        """A filled rectangle, drawn below the lines."""
-        self._fills.append((x, y, width, height, color))
 
     def finish(self):
         """Add the batched fills, lines and frames; returns the Figure."""
@@ -154,7 +133,7 @@ class FigureCanvas(CanvasLayout):
                                                   colors=[f[4] for f in self._frames],
                                                   linewidths=[f[5] for f in self._frames], joinstyle="miter",
                                                   zorder=2.5))
-        self._segments, self._frames, self._fills = {}, [], []
+        self.start_batches()
         return self.figure
 
 

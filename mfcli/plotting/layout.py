@@ -158,6 +158,31 @@ class CanvasLayout:
     height: float
     dpi: float
 
+    def start_batches(self) -> None:
+        """Empty the batches of lines, frames and filled boxes, which ``finish()`` draws in one go."""
+        self._segments: dict[tuple, list] = {}
+        self._frames: list[tuple[float, float, float, float, str, float]] = []
+        self._fills: list[tuple[float, float, float, float, str]] = []
+
+    def line(self, xs, ys, color: str, width: float = 1.0, style: str = "solid") -> None:
+        """A polyline (NaN breaks it), batched with the others of the same colour, width and style."""
+        xs = np.asarray(xs, dtype=np.float64)
+        ys = np.asarray(ys, dtype=np.float64)
+        breaks = ~(np.isfinite(xs) & np.isfinite(ys))
+        pieces = np.split(np.column_stack([xs, ys]), np.flatnonzero(breaks))
+        batch = self._segments.setdefault((color, width, style), [])
+        for piece in pieces:
+            piece = piece[np.all(np.isfinite(piece), axis=1)]
+            if len(piece) >= 2:
+                batch.append(piece)
+
+    def frame(self, x: float, y: float, width: float, height: float, color: str, linewidth: float = 1.6) -> None:
+        self._frames.append((x, y, width, height, color, linewidth))
+
+    def fill(self, x: float, y: float, width: float, height: float, color: str) -> None:
+        """A filled rectangle, drawn below the lines."""
+        self._fills.append((x, y, width, height, color))
+
     def text_width(self, text: str, size: float, weight: str = "normal") -> float:
         """Width in inches of the widest line of ``text`` at ``size`` points."""
         return max((self.measure(line, size, weight) for line in text.split("\n")), default=0.0)

@@ -5,8 +5,9 @@ The standard pictures (:mod:`mfcli.plotting.bundle`) are laid out by hand on a
 boxes, markers and texts. Importing matplotlib and building a Figure of artists cost more than
 drawing them (about 0.9 s of the 1.7 s the ten pictures of ``unmix sample:urban`` took), so
 inside :func:`raster_pictures` a Canvas is a :class:`RasterCanvas`: the same layout, rasterized
-by Pillow (which matplotlib itself depends on and imports in 0.1 s) with the font matplotlib uses
-(DejaVu Sans, from matplotlib's own data folder, read without importing matplotlib).
+by Pillow (which matplotlib itself depends on; benchmarks/bench_unmix.py times its import at
+0.03 s) with the font matplotlib uses (DejaVu Sans, from matplotlib's own data folder, read
+without importing matplotlib).
 
 Lines, frames, fills and markers are drawn at ``SUPERSAMPLE`` times the resolution and averaged
 down (antialiasing), images are pasted pixel for pixel (they are resampled to their boxes
@@ -60,10 +61,11 @@ class RasterPicture:
 
 
 class DrawnImage:
-    """What :meth:`RasterCanvas.image` drew (the attributes tests read off matplotlib's artists)."""
+    """Where :meth:`RasterCanvas.image` drew an image (inches); :meth:`values_image` adds the
+    attributes tests read off matplotlib's artists."""
 
-    def __init__(self, rgba, box):
-        self.rgba, self.box = rgba, box
+    def __init__(self, box):
+        self.box = box
 
 
 class DrawnText:
@@ -142,6 +144,12 @@ def dashed(points: np.ndarray, pattern: tuple[float, ...]) -> list[np.ndarray]:
     return pieces
 
 
+def _share(alignment: str, size: float) -> float:
+    """How far into a box of ``size`` an alignment puts its anchor: 0 for left/top, half for
+    center, all of it for right/bottom."""
+    return {"center": 0.5, "right": 1.0, "bottom": 1.0}.get(alignment, 0.0) * size
+
+
 class RasterCanvas(CanvasLayout):
     """The drawing primitives of a :class:`~mfcli.plotting.canvas.CanvasLayout` on a Pillow image
     (see the module docstring)."""
@@ -151,10 +159,8 @@ class RasterCanvas(CanvasLayout):
         self.cols = max(1, int(self.width * self.dpi))  # whole pixels, as matplotlib's Agg canvas
         self.rows = max(1, int(self.height * self.dpi))
         self._images: list[tuple[np.ndarray, tuple[float, float, float, float]]] = []
-        self._segments: dict[tuple, list] = {}
         self._markers: list[tuple[np.ndarray, np.ndarray, str, float]] = []
-        self._frames: list[tuple[float, float, float, float, str, float]] = []
-        self._fills: list[tuple[float, float, float, float, str]] = []
+        self.start_batches()
         self._texts: list[tuple] = []
         self.drawn_images: list[DrawnImage] = []
         self.drawn_texts: list[DrawnText] = []
@@ -166,7 +172,7 @@ class RasterCanvas(CanvasLayout):
     # ----------------------------------------------------------------------------- recording
     def image(self, rgba: np.ndarray, x: float, y: float, width: float, height: float):
         self._images.append((np.asarray(rgba), (x, y, width, height)))
-        drawn = DrawnImage(rgba, (x, y, width, height))
+        drawn = DrawnImage((x, y, width, height))
         self.drawn_images.append(drawn)
         return drawn
 
@@ -177,24 +183,8 @@ class RasterCanvas(CanvasLayout):
         self.drawn_texts.append(drawn)
         return drawn
 
-    def line(self, xs, ys, color: str, width: float = 1.0, style: str = "solid") -> None:
-        xs = np.asarray(xs, dtype=np.float64)
-        ys = np.asarray(ys, dtype=np.float64)
-        breaks = ~(np.isfinite(xs) & np.isfinite(ys))
-        batch = self._segments.setdefault((color, width, style), [])
-        for piece in np.split(np.column_stack([xs, ys]), np.flatnonzero(breaks)):
-            piece = piece[np.all(np.isfinite(piece), axis=1)]
-            if len(piece) >= 2:
-                batch.append(piece)
-
     def markers(self, xs, ys, color: str, size: float = 3.0) -> None:
         self._markers.append((np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64), color, size))
-
-    def frame(self, x: float, y: float, width: float, height: float, color: str, linewidth: float = 1.6) -> None:
-        self._frames.append((x, y, width, height, color, linewidth))
-
-    def fill(self, x: float, y: float, width: float, height: float, color: str) -> None:
-        self._fills.append((x, y, width, height, color))
 
     # ----------------------------------------------------------------------------- drawing
     def _pixels(self, inches, scale: float) -> float:
@@ -281,12 +271,12 @@ class RasterCanvas(CanvasLayout):
         block_w = max(widths, default=0.0)
         block_h = step * (len(lines) - 1) + ascent + descent
         fill = rgb(color)
+        anchor_x = _share(ha, block_w)  # the anchor point, from the block's top-left corner
+        anchor_y = step * (len(lines) - 1) + ascent if va == "baseline" else _share(va, block_h)
         if not rotation:
-            left = self._pixels(x, 1) - {"left": 0.0, "center": block_w / 2, "right": block_w}.get(ha, 0.0)
-            top = self._pixels(y, 1) - {"top": 0.0, "center": block_h / 2, "bottom": block_h,
-                                        "baseline": step * (len(lines) - 1) + ascent}.get(va, 0.0)
+            left, top = self._pixels(x, 1) - anchor_x, self._pixels(y, 1) - anchor_y
             for number, (line, width) in enumerate(zip(lines, widths)):
-                offset = {"left": 0.0, "center": (block_w - width) / 2, "right": block_w - width}.get(ha, 0.0)
+                offset = _share(ha, block_w - width)
                 draw.text((round(left + offset), round(top + number * step)), line, font=face, fill=fill, anchor="la")
             return
         # rotated: draw the block on its own mask, turn it, and place the anchor point
@@ -294,11 +284,9 @@ class RasterCanvas(CanvasLayout):
         mask = Image.new("L", (int(math.ceil(block_w)) + 2 * margin, int(math.ceil(block_h)) + 2 * margin), 0)
         pen = ImageDraw.Draw(mask)
         for number, (line, width) in enumerate(zip(lines, widths)):
-            offset = {"left": 0.0, "center": (block_w - width) / 2, "right": block_w - width}.get(ha, 0.0)
-            pen.text((margin + offset, margin + number * step), line, font=face, fill=255, anchor="la")
-        anchor_x = margin + {"left": 0.0, "center": block_w / 2, "right": block_w}.get(ha, 0.0)
-        anchor_y = margin + {"top": 0.0, "center": block_h / 2, "bottom": block_h,
-                             "baseline": step * (len(lines) - 1) + ascent}.get(va, 0.0)
+            pen.text((margin + _share(ha, block_w - width), margin + number * step), line, font=face, fill=255,
+                     anchor="la")
+        anchor_x, anchor_y = margin + anchor_x, margin + anchor_y
         turned = mask.rotate(rotation, expand=True, resample=Image.Resampling.BICUBIC)
         # where the anchor point went: rotation by `rotation` degrees counter-clockwise about the centre
         angle = math.radians(rotation)
