@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """The module of ``scripts/<name>.py`` (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def nonincreasing(values, rtol: float = 1e-10, from_start: bool = False) -> bool:

@@ -46,3 +46,15 @@ def survey_ratings():
     X = load_dataset("sample:survey-ratings").X.astype(np.float64)
     X.flags.writeable = False
     return X
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    """A 12 x 50 rank-4 nonnegative matrix in a CSV file: (path, X)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 4)) @ rng.random((4, 50))
+    path = tmp_path / "x.csv"
+    np.savetxt(path, X, delimiter=",")
+    return path, X

@@ -68,15 +68,6 @@ def same_results(a, b) -> None:
         assert x.labels == y.labels
 
 
-@pytest.fixture
-def small_csv(tmp_path):
-    rng = np.random.default_rng(0)
-    X = rng.random((12, 4)) @ rng.random((4, 50))
-    path = tmp_path / "x.csv"
-    np.savetxt(path, X, delimiter=",")
-    return path, X
-
-
 @pytest.mark.parametrize("model, options, params", [
     ("nmf", ["--init", "spa", "--max-iter", "30"], {"init": "spa", "max_iter": 30}),
     ("nsnmf", ["-p", "theta=0.3", "--tol", "0"], {"theta": 0.3, "tol": 0}),

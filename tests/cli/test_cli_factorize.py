@@ -10,15 +10,6 @@ import pytest
 from mfcli.io.result import read_result
 
 
-@pytest.fixture
-def small_csv(tmp_path):
-    rng = np.random.default_rng(0)
-    X = rng.random((12, 4)) @ rng.random((4, 50))
-    path = tmp_path / "x.csv"
-    np.savetxt(path, X, delimiter=",")
-    return path, X
-
-
 def test_factorize_writes_result_and_json(invoke, small_csv, tmp_path):
     path, X = small_csv
     out = tmp_path / "r.h5"

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import click
 import pytest
 
+from checks import load_script
 from mfcli.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]
 CLI_DOC = REPO / "docs" / "cli.md"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("make_cli_docs", REPO / "scripts" / "make_cli_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +26,7 @@ def _command_names() -> list[str]:
 
 
 def test_cli_doc_is_up_to_date(documented):
-    assert documented == _load_script().render(), \
+    assert documented == load_script("make_cli_docs").render(), \
         "docs/cli.md is out of date: run `python scripts/make_cli_docs.py` and commit docs/cli.md"
 
 

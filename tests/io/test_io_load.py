@@ -334,15 +334,10 @@ def test_urban_reconstruction_is_seeded_and_scaled():
 
 
 def test_bundled_samples_are_rebuilt_byte_for_byte_from_the_shared_data(shared_data, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
+    from checks import load_script
     from mfcli.io.samples import sample_dir
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "make_samples.py"
-    spec = importlib.util.spec_from_file_location("make_samples", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("make_samples")
     module.SHARED = shared_data
     module.main(tmp_path)
     for name in ("samson.mat", "moffett.mat", "urban_groundtruth.mat", "survey_ratings.csv", "usgs_1995_library.mat"):
