@@ -25,8 +25,8 @@ from mfcli.errors import MfcliError, OutputError
 
 BUNDLE_DPI = 110
 # Relative cost of drawing and writing each kind of picture with Pillow (benchmarks/bench_unmix.py
-# on sample:urban's four layers: hierarchy 0.27 s, abundance maps 0.05-0.13 s, endmembers and
-# convergence 0.03-0.05 s), to split the set in two halves of about the same time.
+# on sample:urban's four layers, drawing plus writing: hierarchy 0.27 s, abundance maps 0.05-0.19 s,
+# endmembers and convergence 0.03-0.06 s), to split the set in two halves of about the same time.
 COSTS = {"hierarchy": 6.0, "convergence": 1.0, "abundances": 2.0, "endmembers": 1.0}
 
 
