@@ -81,14 +81,28 @@ def exact_error_for(dtype) -> float:
 DIRECT_ERROR_BELOW = 1e-4
 
 
+# The residual of direct_relative_error is formed this many bytes at a time, in one buffer
+# reused for every piece: two whole-block temporaries allocated and freed at each iteration cost
+# a page fault per 4 KiB page each time (glibc returns them to the system), which made the
+# direct error of a 300 x 500 fit take 2.3 ms instead of 0.3 ms in a fresh process.
+RESIDUAL_PIECE_BYTES = 256 << 10
+
+
 def direct_relative_error(data: DataMatrix, W: np.ndarray, H: np.ndarray, x_sq_norm: float) -> float:
     """||X - WH||_F / ||X||_F from the residual itself, block of columns by block, in float64: one
     more pass over X, exact where the Gram formula is not (fits better than about 1e-6)."""
     W64 = np.asarray(W, dtype=np.float64)
+    m = W64.shape[0]
+    width = max(1, RESIDUAL_PIECE_BYTES // (8 * max(1, m)))
+    buffer = np.empty(m * min(width, max(1, data.shape[1])))
     total = 0.0
     for start, stop, block in column_blocks(data):
-        residual = np.asarray(block, dtype=np.float64) - W64 @ np.asarray(H[:, start:stop], dtype=np.float64)
-        total += float(np.einsum("ij,ij->", residual, residual))
+        for offset in range(0, stop - start, width):
+            end = min(offset + width, stop - start)
+            residual = buffer[:m * (end - offset)].reshape(m, end - offset)
+            np.matmul(W64, np.asarray(H[:, start + offset:start + end], dtype=np.float64), out=residual)
+            np.subtract(block[:, offset:end], residual, out=residual)
+            total += float(np.einsum("ij,ij->", residual, residual))
     return relative_error_from_residual(x_sq_norm, total)
 
 
