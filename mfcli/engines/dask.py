@@ -137,9 +137,9 @@ def default_chunk_columns(m: int, n: int, dtype, client=None) -> int:
     chunk stays in cache between its two products); on a cluster, where each task costs a
     round of messages through the scheduler, a whole number of update blocks making about
     four chunks per worker thread, each at most :data:`MAX_CLUSTER_CHUNK_BYTES`."""
-    from mfcli.models.matrix import block_columns
+    from mfcli.models.matrix import grid_columns
 
-    grid = block_columns(m, dtype)
+    grid = grid_columns(m, n, dtype)
     if client is None:
         return grid
     threads = sum(client.nthreads().values()) or 1

@@ -296,9 +296,9 @@ class StreamedMatrix(ColumnNorms):
         self._direct = direct_reader(source.path, source.dataset, 0 if source.transposed else 1) \
             if isinstance(source, H5Source) else None
         if chunk_size is None:
-            from mfcli.models.matrix import block_columns
+            from mfcli.models.matrix import grid_columns
 
-            chunk_size = block_columns(shape[0], self.dtype)
+            chunk_size = grid_columns(shape[0], shape[1], self.dtype)
             if self._direct is not None and self._direct.chunked:  # whole chunks of the file
                 chunk_size = max(1, round(chunk_size / self._direct.width)) * self._direct.width
         self.chunk_size = max(1, int(chunk_size))
