@@ -90,18 +90,20 @@ def hals_sweeps(F: np.ndarray, D: np.ndarray, M: np.ndarray, max_sweeps: int, ep
     Returns the number of sweeps done. Stops early when a sweep changes F by less than ``eps``
     times the change of the first sweep (``eps = 0`` never stops early).
     """
-    r = M.shape[0]
     buffer = np.empty(F.shape[1], dtype=F.dtype)
+    floor = F.dtype.type(floor)
+    rows = [(M[k], D[k], F[k]) for k in range(M.shape[0])]  # views made once: a row update is short
+    dot, add, maximum = np.dot, np.add, np.maximum
     first = None
     previous = np.empty_like(F) if eps > 0 and max_sweeps > 1 else None
     for sweep in range(1, max_sweeps + 1):
         measure = previous is not None and sweep < max_sweeps  # the last sweep decides nothing
         if measure:
             np.copyto(previous, F)
-        for k in range(r):
-            np.dot(M[k], F, out=buffer)
-            buffer += D[k]
-            np.maximum(buffer, floor, out=F[k])
+        for m_k, d_k, f_k in rows:
+            dot(m_k, F, out=buffer)
+            add(buffer, d_k, out=buffer)
+            maximum(buffer, floor, out=f_k)
         if measure:
             previous -= F
             change = float(np.einsum("ij,ij->", previous, previous))
