@@ -27,24 +27,35 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-_state = {"depth": 0, "full": None, "in_pass": False, "libraries": None, "pool": None}
+_state = {"depth": 0, "full": None, "in_pass": False, "libraries": None, "loaded": None, "pool": None}
+
+
+# Modules that bring a BLAS library of their own (SciPy's wheels bundle another OpenBLAS than
+# NumPy's): the libraries are found again once one of them has been imported since the last scan.
+BLAS_MODULES = ("scipy.linalg", "scipy.sparse.linalg", "sklearn", "torch")
 
 
 def _blas_libraries():
     """threadpoolctl's controllers of the BLAS libraries loaded in this process (cached: finding
-    them scans the loaded shared objects, about 30 ms); [] without threadpoolctl."""
-    if _state["libraries"] is None:
+    them scans the loaded shared objects, about 30 ms; scanned again when a module of
+    ``BLAS_MODULES`` has been imported since); [] without threadpoolctl."""
+    import sys
+
+    loaded = tuple(name in sys.modules for name in BLAS_MODULES)
+    if _state["libraries"] is None or _state.get("loaded") != loaded:
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:  # pragma: no cover - threadpoolctl is a dependency
             _state["libraries"] = []
         else:
             _state["libraries"] = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+        _state["loaded"] = loaded
     return _state["libraries"]
 
 
 def _set_threads(counts) -> None:
-    for library, count in zip(_blas_libraries(), counts):
+    """The thread counts of the libraries found when the outermost solver began (in that order)."""
+    for library, count in zip(_state["libraries"] or [], counts):
         library.set_num_threads(count)
 
 

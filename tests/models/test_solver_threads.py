@@ -133,3 +133,34 @@ def test_blockwise_pass_is_the_two_products(small_blocks, dtype, accurate):
     assert XHt.dtype == (np.float64 if accurate else dtype)
     np.testing.assert_allclose(XHt, X64 @ H.astype(np.float64).T,
                                rtol=1e-12 if accurate or dtype == np.float64 else 1e-5)
+
+
+def test_a_blas_library_loaded_after_the_first_run_is_limited_too():
+    """SciPy's wheels bring an OpenBLAS of their own; imported after a first solver run, its
+    threads are still set to one between the passes of the next run."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import numpy as np
+import threadpoolctl
+from mfcli.models.nmf import nmf
+X = np.random.default_rng(0).random((30, 300))
+with threadpoolctl.threadpool_limits(2, user_api="blas"):
+    nmf(X, 3, max_iter=2, tol=0)
+    assert "scipy.linalg" not in sys.modules
+    import scipy.linalg  # noqa: F401
+    if min(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas") < 2:
+        print("SKIP")
+        sys.exit(0)
+    seen = []
+    nmf(X, 3, max_iter=3, tol=0, callback=lambda *a, **k: seen.append(max(
+        i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")))
+    print(sorted(set(seen)))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.strip() == "SKIP":
+        pytest.skip("BLAS runs one thread here")
+    assert out.stdout.strip() == "[1]"
