@@ -47,6 +47,7 @@ from mfcli.models.init import initialize, kmeanspp_init, spa_init
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.models.registry import check_number
 from mfcli.models.stopping import TOL_WINDOW, Monitor, Stopping
+from mfcli.models.threads import single_threaded_small_products
 
 ONMF_STARTS = ("restarts", "spa", "kmeans++", "random")
 
@@ -184,6 +185,7 @@ def best_of_starts(data: DataMatrix, rank: int, *, restarts: int, stopping: Stop
     return best_W, report, screened
 
 
+@single_threaded_small_products
 def onmf(X, rank: int, *, init: str = "restarts", W=None, H=None, restarts: int = 10, screen_size: int = 5000,
          screen_tol: float = 1e-4, max_iter: int = 200, tol: float = 1e-6, target_error: float | None = None,
          max_time: float | None = None, seed: int = 0, callback=None, dtype=None, window: int = TOL_WINDOW):

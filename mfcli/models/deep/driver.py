@@ -16,6 +16,7 @@ from mfcli.models.base import check_scale, prepare_data, require_finite_factors
 from mfcli.models.deep.aonmf import DeepAONMF
 from mfcli.models.deep.chain import DeepNMF, DeepNsNMF, DeepSemi, DeepSparse, Multilayer
 from mfcli.models.deep.common import DeepVariant, _stage_callback
+from mfcli.models.threads import single_threaded_small_products
 from mfcli.models.deep.onmf import DeepONMF
 from mfcli.models.matrix import InMemoryMatrix
 from mfcli.models.stopping import Monitor, Stopping, warn_not_converged
@@ -28,6 +29,7 @@ VARIANTS: dict[str, type[DeepVariant]] = {
 DEEP_MODELS = tuple(VARIANTS)
 
 
+@single_threaded_small_products
 def deep_factorize(X, ranks, model: str = "deep-onmf", *, init: str | None = None, max_iter: int = 100,
                    tol: float | None = None, target_error: float | None = None, max_time: float | None = None,
                    seed: int = 0, callback=None, dtype=None, **params: Any) -> Result:
