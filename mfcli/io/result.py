@@ -43,6 +43,10 @@ from mfcli.io.atomic import atomic_file
 from mfcli.result import RESULT_FORMAT, RESULT_FORMAT_VERSION, Layer, Result
 
 _COMPRESS_ABOVE = 1 << 16  # elements
+# gzip level of the large arrays: the arrays of an Urban unmix result (18.5 MB) were written in
+# 0.51 s at level 1 (9.9 MB) against 0.73 s at h5py's usual 4 (9.6 MB): factors compress little
+# more at higher levels, and the file is written at the end of every run.
+GZIP_LEVEL = 1
 
 _INPUT_ARRAYS = ("wavelengths", "band_indices", "valid_pixels")
 _INPUT_GEOREFERENCE = "georeference"  # stored once, as the /input attributes crs and transform
@@ -74,7 +78,7 @@ def _write_array(group, name: str, array: np.ndarray) -> None:
         return
     kwargs = {}
     if array.size > _COMPRESS_ABOVE and array.ndim >= 1:
-        kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": True}
+        kwargs = {"compression": "gzip", "compression_opts": GZIP_LEVEL, "shuffle": True, "chunks": True}
     group.create_dataset(name, data=array, **kwargs)
 
 
@@ -136,7 +140,7 @@ class ResultFile:
         rows, columns = (int(s) for s in shape)
         chunks = (max(1, rows), max(1, min(columns, max(1, (1 << 18) // max(1, rows)))))
         dataset = group.create_dataset(name, shape=(rows, columns), dtype=np.dtype(dtype), chunks=chunks,
-                                       compression="gzip", compression_opts=4, shuffle=True)
+                                       compression="gzip", compression_opts=GZIP_LEVEL, shuffle=True)
         return ColumnWriter(dataset)
 
 
