@@ -149,8 +149,7 @@ def _infeasible(C, h, b, mu, passive, b_scale, scale_C: float) -> np.ndarray:
     column's scale."""
     h_scale = _column_abs_max(h)
     tol = 1e3 * _EPS * (b_scale + scale_C * h_scale + (0.0 if mu is None else scale_C))
-    h_scale *= -1e3 * _EPS
-    infeasible = h < h_scale
+    infeasible = h < -1e3 * _EPS * h_scale
     infeasible &= passive
     y = C @ h
     y -= b

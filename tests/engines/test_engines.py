@@ -405,9 +405,10 @@ def test_dask_chunks_on_a_cluster_are_whole_update_blocks_about_four_per_thread(
 
 # --------------------------------------------------------------------------- a step over the mapped file
 
+@pytest.mark.parametrize("userblock", [0, 512])
 @pytest.mark.parametrize("layout", ["chunks across all rows", "contiguous transposed",
                                     "chunks across all columns, transposed"])
-def test_a_step_over_the_mapped_file_is_the_step_over_read_blocks(tmp_path, layout):
+def test_a_step_over_the_mapped_file_is_the_step_over_read_blocks(tmp_path, layout, userblock):
     """The stream engine's solver step takes its blocks as views of the mapped file (no copy)
     where the layout allows: X H^T and the blocks the update sees are those of the step that
     reads (copies) every block."""
@@ -416,7 +417,7 @@ def test_a_step_over_the_mapped_file_is_the_step_over_read_blocks(tmp_path, layo
     options, transposed, _ = LAYOUTS[layout]
     rng = np.random.default_rng(13)
     X = rng.random((23, 517)).astype(np.float32)
-    with h5py.File(tmp_path / "x.h5", "w") as f:
+    with h5py.File(tmp_path / "x.h5", "w", userblock_size=userblock) as f:
         f.create_dataset("X", data=np.ascontiguousarray(X.T) if transposed else X, **options)
     W = rng.random((23, 3)).astype(np.float32)
     results = []
