@@ -220,7 +220,8 @@ def in_order(runner, order: list[int], launch: Callable, ahead: int, window: int
 
 
 def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.ndarray, update, size: int,
-                             dtype, ahead: int, window: int, accurate: bool = False) -> np.ndarray:
+                             dtype, ahead: int, window: int, accurate: bool = False,
+                             release: Callable | None = None) -> np.ndarray:
     """:func:`mfcli.models.matrix.project_update` in one pass over chunks of columns
     ``[bounds[i], bounds[i+1])`` that ``runner`` computes in parallel (``load(i)``: chunk i, a
     future or a held chunk).
@@ -230,7 +231,8 @@ def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.n
     called exactly as on every other engine), and ``X_c H_c^T`` is submitted to a chunk as soon
     as its columns of H are known, while the other chunks are being computed. The partial
     products are summed in float64 in column order: the same result whatever the timing
-    (``accurate``: each product in float64 too, and the float64 sum returned).
+    (``accurate``: each product in float64 too, and the float64 sum returned). ``release(i)``, if
+    given, is called once chunk i's last product is done (e.g. to unmap its pages).
     """
     dtype = np.dtype(dtype)
     h_dtype = np.float64 if accurate else dtype
@@ -271,6 +273,8 @@ def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.n
                 entry[2] -= right - left
                 if entry[2] == 0:
                     partials.append(runner.submit(product, entry[0], entry[1]))
+                    if release is not None:
+                        partials[-1].add_done_callback(lambda _, j=j: release(j))
                     del waiting[j]
     total = None
     for value in runner.gather(partials):  # in column order

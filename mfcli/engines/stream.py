@@ -8,6 +8,11 @@ while the update runs on the calling thread (NumPy's BLAS and ``preadv`` release
 reading, multiplying and updating overlap); other passes (norms, the input checks, ``blocks()``)
 read the next block in a background thread while the current one is used. HDF5 datasets stored
 without filters are read straight from the file (:class:`DirectReader`), others through h5py.
+Where a block is one run of bytes in such a file (a chunk spanning all rows, rows of a
+transposed array) and needs no conversion, scaling or clipping, the solver's step does not copy
+it at all: it multiplies a view of the file mapped into memory and then unmaps the block's
+pages, which stay in the system's page cache (so a pass over a file in the page cache costs
+about what a pass over memory does, and the resident set stays a few blocks).
 
 The array may be stored as X (m x n, features x samples) or transposed (n x m, e.g. a MATLAB
 v7.3 file, whose arrays h5py sees transposed). A scale (``maxValue``) divides each block as it
@@ -18,6 +23,7 @@ modified.
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 import weakref
@@ -64,6 +70,7 @@ class DirectReader:
         self.offsets = offsets  # byte address of each chunk, in order along the axis
         self.chunked = width < shape[axis] or len(offsets) > 1
         self.iov_max = max(16, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 1024
+        self._map: mmap.mmap | None = None  # the file mapped into memory, for views
         self._closer = weakref.finalize(self, os.close, fd)  # when no engine holds it any more
 
     @classmethod
@@ -147,6 +154,61 @@ class DirectReader:
                 for row in range(rows):
                     self._read_into([out[row, first - start:last - start]], base + (row * width + within) * size)
         return out
+
+    def can_view(self) -> bool:
+        """Whether :meth:`view` gives zero-copy views: a slab along the axis lies in one run of
+        bytes per chunk (chunks spanning the other axis, or rows of a contiguous array), and
+        the system can map the file and let go of mapped pages (``madvise``)."""
+        return hasattr(mmap, "MADV_DONTNEED") and (self.axis == 0 or self.chunked)
+
+    def view_width(self, size: int) -> int:
+        """Slabs of about ``size`` along the axis that :meth:`view` can give (one chunk each when
+        the array is chunked)."""
+        return self.width if self.chunked else size
+
+    def view(self, start: int, stop: int) -> np.ndarray:
+        """``stored[:, start:stop]`` (axis 1) or ``stored[start:stop, :]`` (axis 0), read-only, as a
+        view of the file mapped into memory: no copy. [start, stop) must lie within one chunk
+        (:meth:`view_width`). Its pages stay mapped (and count in the resident set) until
+        :meth:`release`."""
+        rows, cols = self.shape
+        index = start // self.width
+        if stop > start and (stop - 1) // self.width != index:
+            raise ValueError(f"columns {start}..{stop} cross a chunk of {self.width}")
+        extent = (rows, self.width) if self.axis == 1 else (self.width, cols)
+        if not self.chunked:
+            extent = self.shape
+        mapped, offset, count = self._mapped(), int(self.offsets[index]), extent[0] * extent[1]
+        end = offset + count * self.dtype.itemsize
+        if end > len(mapped) or end > os.fstat(self.fd).st_size:  # reading past the end would be a SIGBUS
+            from mfcli.errors import DataError
+
+            raise DataError(f"'{self.path}' ends before its data do (truncated?); check the file")
+        chunk = np.frombuffer(mapped, dtype=self.dtype, count=count, offset=offset).reshape(extent)
+        within = start - index * self.width
+        return chunk[:, within:within + stop - start] if self.axis == 1 else chunk[within:within + stop - start]
+
+    def release(self, start: int, stop: int) -> None:
+        """Unmap the whole pages of the file holding :meth:`view` (start, stop): they stay in the
+        system's page cache, and a later view maps them again (a minor fault per few pages)."""
+        rows, cols = self.shape
+        size = self.dtype.itemsize
+        index = start // self.width
+        if self.axis == 1:  # the whole chunk (its columns interleave with the others')
+            low = int(self.offsets[index])
+            high = low + rows * self.width * size
+        else:  # rows start..stop: one run of bytes
+            low = int(self.offsets[index]) + (start - index * self.width) * cols * size
+            high = low + (stop - start) * cols * size
+        page = mmap.PAGESIZE
+        low, high = -(-low // page) * page, (high // page) * page
+        if high > low:
+            self._mapped().madvise(mmap.MADV_DONTNEED, low, high - low)
+
+    def _mapped(self) -> mmap.mmap:
+        if self._map is None:
+            self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
+        return self._map
 
     def _read_into(self, buffers: list[np.ndarray], position: int) -> None:
         for group in range(0, len(buffers), self.iov_max):
@@ -303,6 +365,7 @@ class StreamedMatrix(ColumnNorms):
                 chunk_size = max(1, round(chunk_size / self._direct.width)) * self._direct.width
         self.chunk_size = max(1, int(chunk_size))
         self.prefetch = prefetch
+        self.map_views = True  # a solver's step maps the file's blocks where it can (see project_update)
         self.clip_negative = False
         self._arrays = _ThreadLocalArray(source)
         self.passes = 0  # how many full passes over X were made (tests count them per iteration)
@@ -381,16 +444,38 @@ class StreamedMatrix(ColumnNorms):
 
             return fused_pass(self.blocks(), W, update, size, self.shape, self.dtype, accurate=accurate)
         n = self.shape[1]
-        bounds = np.array([*range(0, n, self.chunk_size), n])
         runner = self._pool()
         self.passes += 1
+        direct = self._direct
+        if self._viewable():  # blocks mapped from the file, not copied; their pages let go after use
+            width = direct.view_width(self.chunk_size)
+            bounds = np.array([*range(0, n, width), n])
 
-        def load(i: int):
-            return runner.submit(self._read, int(bounds[i]), int(bounds[i + 1]))
+            def load(i: int):
+                block = direct.view(int(bounds[i]), int(bounds[i + 1]))
+                return block.T if self.source.transposed else block
 
+            def release(i: int) -> None:
+                direct.release(int(bounds[i]), int(bounds[i + 1]))
+
+            ahead = runner.threads * max(1, round(self.chunk_size / width))  # as much of X in flight as read blocks
+        else:
+            bounds = np.array([*range(0, n, self.chunk_size), n])
+
+            def load(i: int):
+                return runner.submit(self._read, int(bounds[i]), int(bounds[i + 1]))
+
+            release, ahead = None, runner.threads
         with runner.pass_context():
-            return pipelined_project_update(runner, bounds, load, W, update, size, self.dtype,
-                                            ahead=runner.threads, window=runner.threads, accurate=accurate)
+            return pipelined_project_update(runner, bounds, load, W, update, size, self.dtype, ahead=ahead,
+                                            window=ahead, accurate=accurate, release=release)
+
+    def _viewable(self) -> bool:
+        """Whether a solver's step reads X as views of the mapped file: read directly, stored in
+        the working dtype, neither scaled nor clipped on the way (those need a copy)."""
+        direct = self._direct
+        return (direct is not None and self.map_views and direct.can_view() and direct.dtype == self.dtype
+                and self.source.scale == 1.0 and not self._clip)
 
     def _pool(self) -> ThreadRunner:
         if self._runner is None:

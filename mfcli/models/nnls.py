@@ -55,8 +55,9 @@ def _group_columns(passive: np.ndarray, cols: np.ndarray):
     sub = passive[:, cols]
     r = sub.shape[0]
     if r <= 62:
-        weights = (np.int64(1) << np.arange(r, dtype=np.int64))
-        keys = weights @ sub.astype(np.int64)
+        keys = np.zeros(cols.size, dtype=np.int64)  # bit k of a column's key: entry k is passive
+        for k in range(r):
+            keys[sub[k]] += np.int64(1) << k
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
         bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
@@ -69,85 +70,124 @@ def _group_columns(passive: np.ndarray, cols: np.ndarray):
         yield sub[:, group[0]], cols[group]
 
 
-def _solve_spd(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """A^{-1} rhs for a symmetric positive (semi)definite A; least squares if singular.
+def _spd_inverse(A: np.ndarray) -> np.ndarray:
+    """A^{-1} for a small symmetric positive (semi)definite A; the least-squares (minimum-norm)
+    solution operator if A is singular.
 
-    A is small (k x k) and rhs wide (k x thousands): LAPACK's triangular solves with many
-    right-hand sides are far slower here than forming A^{-1} (from the Cholesky factor) and
-    one matrix product, at the same accuracy order (cond(A) eps).
+    A is small (k x k) and the right-hand sides many (k x thousands): LAPACK's triangular solves
+    with many right-hand sides are far slower here than forming A^{-1} (from the Cholesky
+    factor) and one matrix product, at the same accuracy order (cond(A) eps).
     """
+    identity = np.eye(A.shape[0])
     try:
         factor = scipy.linalg.cho_factor(A, check_finite=False)
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        return np.linalg.lstsq(A, rhs, rcond=None)[0]
+        return np.linalg.lstsq(A, identity, rcond=None)[0]
     pivots = np.abs(np.diag(factor[0]))
     if pivots.min() ** 2 < 1e-10 * pivots.max() ** 2:
         # Numerically singular (dependent columns of W): minimum-norm least squares, stably.
-        return np.linalg.lstsq(A, rhs, rcond=None)[0]
-    inverse = scipy.linalg.cho_solve(factor, np.eye(A.shape[0]), check_finite=False)
-    return inverse @ rhs
+        return np.linalg.lstsq(A, identity, rcond=None)[0]
+    return scipy.linalg.cho_solve(factor, identity, check_finite=False)
 
 
-def _solve_passive(C, B, passive, cols, H, Y, sum_to_one: bool) -> None:
-    """For the columns ``cols``: H[F] solves the passive-set system, Y = C H - B (+ mu) off F."""
+# The columns are handled in chunks of at most this many (those sharing a passive set after one
+# factorization of their system), so the temporaries are a few r x chunk arrays, not r x n ones.
+COLUMN_CHUNK = 8192
+
+
+def _passive_inverse(C, idx, sum_to_one: bool) -> np.ndarray:
+    """The matrix that maps [b_F] (NNLS) or [b_F; 1] (sum to one) to [h_F] or [h_F; mu]."""
+    C_FF = C[np.ix_(idx, idx)]
+    if not sum_to_one:
+        return _spd_inverse(C_FF)
+    k = idx.size
+    kkt = np.zeros((k + 1, k + 1))
+    kkt[:k, :k] = C_FF
+    kkt[:k, k] = 1.0
+    kkt[k, :k] = 1.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            return scipy.linalg.solve(kkt, np.eye(k + 1), assume_a="sym", check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
+        return np.linalg.pinv(kkt)
+
+
+def _solve_passive(C, B, passive, cols, H, mu, sum_to_one: bool) -> None:
+    """For the columns ``cols``: H[F] solves the passive-set system (and ``mu``, the multiplier of
+    the sum-to-one constraint, where it is imposed), H = 0 off F."""
     r = C.shape[0]
     for pattern, group in _group_columns(passive, cols):
         idx = np.flatnonzero(pattern)
-        h = np.zeros((r, group.size))
-        if idx.size:
-            C_FF = C[np.ix_(idx, idx)]
-            b_F = B[np.ix_(idx, group)]
-            if sum_to_one:
-                k = idx.size
-                kkt = np.zeros((k + 1, k + 1))
-                kkt[:k, :k] = C_FF
-                kkt[:k, k] = 1.0
-                kkt[k, :k] = 1.0
-                rhs = np.vstack([b_F, np.ones((1, group.size))])
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-                        kkt_inverse = scipy.linalg.solve(kkt, np.eye(k + 1), assume_a="sym", check_finite=False)
-                except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
-                    kkt_inverse = np.linalg.pinv(kkt)
-                sol = kkt_inverse @ rhs
-                h[idx] = sol[:k]
-                mu = sol[k]
-            else:
-                h[idx] = _solve_spd(C_FF, b_F)
-        elif sum_to_one:
-            mu = np.zeros(group.size)
-        H[:, group] = h
-        y = C @ h - B[:, group]
-        if sum_to_one:
-            y += mu
-        y[idx] = 0.0
-        Y[:, group] = y
+        inverse = _passive_inverse(C, idx, sum_to_one) if idx.size else None
+        for start in range(0, group.size, COLUMN_CHUNK):
+            chunk = group[start:start + COLUMN_CHUNK]
+            h = np.zeros((r, chunk.size))
+            if idx.size:
+                b_F = B[np.ix_(idx, chunk)]
+                if sum_to_one:
+                    k = idx.size
+                    sol = inverse[:, :k] @ b_F
+                    sol += inverse[:, k:]
+                    h[idx] = sol[:k]
+                    mu[chunk] = sol[k]
+                else:
+                    h[idx] = inverse @ b_F
+            elif sum_to_one:
+                mu[chunk] = 0.0
+            H[:, chunk] = h
 
 
-def _infeasible(h, y, passive, b_scale, scale_C: float, sum_to_one: bool) -> np.ndarray:
-    """Entries violating the KKT conditions (h_F < 0 or y_G < 0) by more than a rounding
-    tolerance relative to each column's scale."""
-    h_scale = np.abs(h).max(axis=0, initial=0.0)
-    tol = 1e3 * _EPS * (b_scale + scale_C * h_scale + (1.0 if sum_to_one else 0.0) * scale_C)
-    return (passive & (h < -1e3 * _EPS * h_scale)) | (~passive & (y < -tol))
+def _column_abs_max(A: np.ndarray) -> np.ndarray:
+    """max_i |A_ij| for every column j (0 for none), without a temporary |A| of A's size."""
+    return np.maximum(A.max(axis=0, initial=0.0), -A.min(axis=0, initial=0.0))
+
+
+def _infeasible(C, h, b, mu, passive, b_scale, scale_C: float) -> np.ndarray:
+    """Entries of the columns (h, b = their W^T x) violating the KKT conditions (h_F < 0 or
+    y_G < 0, the dual y = C h - b (+ mu)) by more than a rounding tolerance relative to each
+    column's scale."""
+    h_scale = _column_abs_max(h)
+    tol = 1e3 * _EPS * (b_scale + scale_C * h_scale + (0.0 if mu is None else scale_C))
+    infeasible = h < -1e3 * _EPS * h_scale
+    infeasible &= passive
+    y = C @ h
+    y -= b
+    if mu is not None:
+        y += mu
+    negative_dual = y < -tol
+    negative_dual &= ~passive
+    infeasible |= negative_dual
+    return infeasible
+
+
+def _infeasible_columns(C, B, H, mu, passive, todo, b_scale, scale_C: float) -> np.ndarray:
+    """:func:`_infeasible` for the columns ``todo``, taken in chunks of :data:`COLUMN_CHUNK`: the
+    dual is formed chunk by chunk, not kept (r x n) between sweeps, and no copies of H as large
+    as the columns still to settle are made."""
+    infeasible = np.empty((H.shape[0], todo.size), dtype=bool)
+    for start in range(0, todo.size, COLUMN_CHUNK):
+        cols = todo[start:start + COLUMN_CHUNK]
+        infeasible[:, start:start + cols.size] = _infeasible(
+            C, H[:, cols], B[:, cols], None if mu is None else mu[cols], passive[:, cols], b_scale[cols], scale_C)
+    return infeasible
 
 
 def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = False):
     """Kim & Park's BPP over all columns. Returns (H, passive, unconverged column indices)."""
     r, n = B.shape
     H = np.zeros((r, n))
-    Y = np.zeros((r, n))
-    _solve_passive(C, B, passive, np.arange(n), H, Y, sum_to_one)
-    alpha = np.full(n, 3, dtype=np.int64)
-    beta = np.full(n, r + 1, dtype=np.int64)
+    mu = np.zeros(n) if sum_to_one else None
+    _solve_passive(C, B, passive, np.arange(n), H, mu, sum_to_one)
+    alpha = np.full(n, 3, dtype=np.int8)  # patience left: 3, 2, 1, 0
+    beta = np.full(n, r + 1, dtype=np.int32)  # fewest infeasible entries so far
     scale_C = float(np.abs(C).max()) if C.size else 0.0
-    b_scale = np.abs(B).max(axis=0) if n else np.zeros(0)
+    b_scale = _column_abs_max(B)
     todo = np.arange(n)
     for _ in range(max_iter):
         if todo.size == 0:
             break
-        infeasible = _infeasible(H[:, todo], Y[:, todo], passive[:, todo], b_scale[todo], scale_C, sum_to_one)
+        infeasible = _infeasible_columns(C, B, H, mu, passive, todo, b_scale, scale_C)
         n_infeasible = infeasible.sum(axis=0)
         active = n_infeasible > 0
         todo, infeasible, n_infeasible = todo[active], infeasible[:, active], n_infeasible[active]
@@ -167,10 +207,10 @@ def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = F
             last = r - 1 - np.argmax(infeasible[::-1, backup], axis=0)
             backup_cols = todo[backup]
             passive[last, backup_cols] = ~passive[last, backup_cols]
-        _solve_passive(C, B, passive, todo, H, Y, sum_to_one)
+        _solve_passive(C, B, passive, todo, H, mu, sum_to_one)
     else:
         # Ran out of sweeps: report the columns still violating the KKT conditions.
-        bad = _infeasible(H[:, todo], Y[:, todo], passive[:, todo], b_scale[todo], scale_C, sum_to_one)
+        bad = _infeasible_columns(C, B, H, mu, passive, todo, b_scale, scale_C)
         todo = todo[bad.any(axis=0)]
     H[~passive] = 0.0
     np.maximum(H, 0.0, out=H)
@@ -242,17 +282,21 @@ def nnls_from_grams(WtW: np.ndarray, WtX: np.ndarray, *, init: np.ndarray | None
     """min_{H >= 0} ||X - W H||_F given only C = W^T W (r x r) and B = W^T X (r x n).
 
     ``init``: an earlier H (r x n) whose positive entries seed the passive sets (warm start,
-    e.g. inside alternating NMF). Returns H in float64.
+    e.g. inside alternating NMF). A float32 W^T X is used as it is: every value of it is exact
+    in float64, and it enters only products and sums in float64 (half the memory). Returns H in
+    float64.
     """
     C = np.asarray(WtW, dtype=np.float64)
-    B = np.asarray(WtX, dtype=np.float64)
+    B = np.asarray(WtX)
+    if B.dtype != np.float32:
+        B = B.astype(np.float64, copy=False)
     if B.ndim == 1:
         B = B[:, None]
     r = C.shape[0]
     passive = np.zeros(B.shape, dtype=bool) if init is None else np.asarray(init) > 0
     if passive.shape != B.shape:
         raise ParameterError(f"init has shape {passive.shape}, expected {B.shape}")
-    H, _, left = _block_principal_pivoting(C, B, passive.copy(), max_iter or _default_max_iter(r))
+    H, _, left = _block_principal_pivoting(C, B, passive, max_iter or _default_max_iter(r))  # passive: a new array
     _polish_unconverged(C, B, H, left, sum_to_one=False)
     return H
 

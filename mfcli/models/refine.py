@@ -58,13 +58,43 @@ def affine_coordinates(centroids: np.ndarray, products: np.ndarray) -> np.ndarra
     """Sum-to-one least-squares coordinates of pixels on the columns of ``centroids`` (m x r),
     from ``products`` = centroids^T Y (r x n): argmin ||y - C a|| s.t. 1^T a = 1, in closed form
     a = G^+ (C^T y) + G^+ 1 (1 - 1^T G^+ C^T y) / (1^T G^+ 1), G = C^T C."""
+    return _affine_solver(centroids)(products)
+
+
+def _affine_solver(centroids: np.ndarray):
+    """:func:`affine_coordinates` for ``centroids`` as a function of the products (G^+ formed
+    once for all the blocks of a pass)."""
     C = np.asarray(centroids, dtype=np.float64)
     inverse = np.linalg.pinv(C.T @ C, hermitian=True)
     ones = np.ones(C.shape[1])
-    solved = inverse @ products
-    shift = (1.0 - ones @ solved) / max(float(ones @ inverse @ ones), np.finfo(np.float64).tiny)
-    solved += (inverse @ ones)[:, None] * shift[None, :]
-    return solved
+    denominator = max(float(ones @ inverse @ ones), np.finfo(np.float64).tiny)
+    inverse_ones = inverse @ ones
+
+    def solve(products: np.ndarray) -> np.ndarray:
+        solved = inverse @ products
+        shift = (1.0 - ones @ solved) / denominator
+        solved += inverse_ones[:, None] * shift[None, :]
+        return solved
+
+    return solve
+
+
+def own_coordinates(data, centroids: np.ndarray, clusters: np.ndarray, inverse_norms: np.ndarray) -> np.ndarray:
+    """Every normalized pixel's affine coordinate (:func:`affine_coordinates`) on its own
+    cluster's centroid (0 where it has no cluster), a block of columns at a time: the r x n
+    products and coordinates of a whole layer would set unmix's peak memory."""
+    from mfcli.models.matrix import column_blocks
+
+    own = np.zeros(data.shape[1])
+    basis = centroids.astype(data.dtype)
+    solve = _affine_solver(centroids)
+    for start, stop, block in column_blocks(data):
+        products = np.asarray(as_data_matrix(block).WtX(basis), dtype=np.float64)
+        products *= inverse_norms[None, start:stop]
+        coordinates = solve(products)
+        inside = np.flatnonzero(clusters[start:stop] >= 0)
+        own[start + inside] = coordinates[clusters[start + inside], inside]
+    return own
 
 
 def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size: int = SAMPLE_SIZE,
@@ -100,6 +130,7 @@ def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size
     onehot[first[valid], np.flatnonzero(valid)] = inverse_norms[valid]
     sums = np.asarray(data.XHt(onehot), dtype=np.float64)
     counts = np.bincount(first[valid], minlength=ranks[0]).astype(np.float64)
+    del onehot, valid
     centroids, sizes = [], []
     layer_sums, layer_counts = sums, counts
     for index, layer in enumerate(layers):
@@ -115,20 +146,18 @@ def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size
     chosen_by_layer = []
     for index in range(len(layers)):
         r = ranks[index]
-        # one layer's products at a time (r x n, not sum(r) x n: unmix's peak memory)
-        products = np.asarray(data.WtX(centroids[index].astype(data.dtype)), dtype=np.float64)
-        products *= inverse_norms[None, :]
-        coordinates = affine_coordinates(centroids[index], products)
-        del products
+        own = own_coordinates(data, centroids[index], clusters[index], inverse_norms)
         chosen = [sample]
         for k in range(r):
             members = np.flatnonzero((clusters[index] == k) & alive)
             if members.size:
-                chosen.append(members[np.argsort(-coordinates[k, members], kind="stable")[:candidates]])
+                chosen.append(members[np.argsort(-own[members], kind="stable")[:candidates]])
         chosen_by_layer.append(np.unique(np.concatenate(chosen)))
+        del own
     # the pixels of every layer's fit, normalized and projected once onto their principal directions
     union = np.unique(np.concatenate(chosen_by_layer))
-    Y_union = np.asarray(data.columns(union), dtype=np.float64) * inverse_norms[union][None, :]
+    Y_union = np.array(data.columns(union), dtype=np.float64)
+    Y_union *= inverse_norms[union][None, :]
     basis = principal_basis(Y_union, max(subspace, max(ranks)) if subspace else 0)
     Z_union = Y_union if basis is None else basis.T @ Y_union
     reports = []
@@ -137,7 +166,6 @@ def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size
         pixels = chosen_by_layer[index]
         positions = np.searchsorted(union, pixels)
         label = clusters[index][pixels]
-        Y = Y_union[:, positions]
         Z = np.ascontiguousarray(Z_union[:, positions])
         support = (label[None, :] == np.arange(r)[:, None]).astype(np.float64)
         empty = support.sum(axis=1) == 0
@@ -148,7 +176,9 @@ def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size
         monitor = Monitor(Stopping(max_iter=max_iter, tol=tol), callback,
                           stage=f"refining layer {index + 1}/{len(layers)} (rank {r})")
         entropic_loop(Z, runs, [monitor], inner, inner)
-        directions = Y @ runs.Bt[0].T
+        weights = np.zeros((r, union.size))  # B^T on all the chosen pixels: no copy of the layer's pixels
+        weights[:, positions] = runs.Bt[0]
+        directions = Y_union @ weights.T
         brightness = np.array([float(np.mean(norms[(clusters[index] == k) & alive])) if sizes[index][k] else 1.0
                                for k in range(r)])
         layer.basis = (directions * brightness[None, :]).astype(data.dtype)
@@ -178,7 +208,17 @@ def refined_coefficients(X, layers, method: str = "nnls") -> None:
         coefficients = layer.abundances if layer.abundances is not None else soft_abundances(layer.basis, data, method)
         layer.coefficients = coefficients
         W = np.asarray(layer.basis, dtype=np.float64)
-        C = np.asarray(coefficients, dtype=np.float64)
-        WtX = np.asarray(data.WtX(np.asarray(layer.basis, dtype=data.dtype)), dtype=np.float64)
+        cross, CCt = _cross_and_gram(data.WtX(np.asarray(layer.basis, dtype=data.dtype)), coefficients)
         layer.attrs["cluster_relative_error"] = layer.relative_error
-        layer.relative_error = relative_error_from_grams(x_sq, float(np.vdot(WtX, C)), W.T @ W, C @ C.T)
+        layer.relative_error = relative_error_from_grams(x_sq, cross, W.T @ W, CCt)
+
+
+def _cross_and_gram(WtX: np.ndarray, C: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:
+    """<W^T X, C> and C C^T (r x n each, any float dtype) in float64, a chunk of columns at a time:
+    no float64 copies of the r x n arrays (they would set unmix's peak memory)."""
+    cross, CCt = 0.0, np.zeros((C.shape[0], C.shape[0]))
+    for start in range(0, C.shape[1], chunk):
+        part = np.asarray(C[:, start:start + chunk], dtype=np.float64)
+        cross += float(np.vdot(np.asarray(WtX[:, start:start + chunk], dtype=np.float64), part))
+        CCt += part @ part.T
+    return cross, CCt

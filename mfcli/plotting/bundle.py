@@ -10,7 +10,7 @@ and drawing holds Python's lock, so where the system can fork (Linux) and has a 
 split in two halves drawn at once: one by this process, one by a forked copy of it, which
 shares the result without copying or pickling it and writes its own files. In each process a
 picture is drawn on the main thread and its PNG compressed and written on a second one
-(Pillow releases the lock while compressing), overlapping the next drawing.
+(zlib releases the lock while compressing), overlapping the next drawing.
 ``benchmarks/bench_unmix.py`` prints the time of each picture and of the whole set.
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 from mfcli.errors import MfcliError, OutputError
 
 BUNDLE_DPI = 110
-# Relative cost of drawing and writing each kind of picture with Pillow (benchmarks/bench_unmix.py
-# on sample:urban's four layers, drawing plus writing: hierarchy 0.27 s, abundance maps 0.05-0.19 s,
-# endmembers and convergence 0.03-0.06 s), to split the set in two halves of about the same time.
-COSTS = {"hierarchy": 6.0, "convergence": 1.0, "abundances": 2.0, "endmembers": 1.0}
+# Relative cost of drawing and writing each kind of picture with Pillow (CPU time on the Urban
+# stand-in's four layers, drawing plus writing: hierarchy 0.19 s, abundance maps 0.03-0.075 s,
+# convergence 0.035 s, endmembers 0.02-0.03 s), to split the set in two halves of about the same time.
+COSTS = {"hierarchy": 7.0, "convergence": 1.5, "abundances": 2.0, "endmembers": 1.0}
 
 
 def picture_plan(result, dpi: float = BUNDLE_DPI) -> list[tuple[str, object]]:

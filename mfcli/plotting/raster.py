@@ -103,6 +103,7 @@ def font(size_points: float, weight: str, dpi: float):
     return ImageFont.truetype(font_path("bold" if weight == "bold" else "normal"), size_points * dpi / 72.0)
 
 
+@functools.lru_cache(maxsize=4096)  # the same labels are measured again and again while texts are fitted
 def text_width(line: str, size: float, weight: str, dpi: float) -> float:
     """Width in inches of one line of text as :class:`RasterCanvas` draws it (with the same 1 %
     of room as :func:`mfcli.plotting.canvas.measure_text`)."""
@@ -216,7 +217,7 @@ class RasterCanvas(CanvasLayout):
                 parts = [points] if pattern is None else dashed(points, tuple(p * width / 72.0 * self.dpi * s
                                                                                 for p in pattern))
                 for part in parts:
-                    draw.line([tuple(p) for p in part], fill=rgb(color), width=line_width, joint="curve")
+                    draw.line(part.ravel().tolist(), fill=rgb(color), width=line_width, joint="curve")
                     if line_width > 2:  # round caps, as matplotlib's
                         radius = line_width / 2.0
                         for px, py in (part[0], part[-1]):

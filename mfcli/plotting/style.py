@@ -147,7 +147,11 @@ def canvas_class():
     return LineCanvasAgg
 
 
-PNG_COMPRESS_LEVEL = 1  # zlib level: 6 (matplotlib's) makes maps' PNGs barely smaller and takes twice as long
+# zlib level: 6 (matplotlib's) makes maps' PNGs barely smaller and takes twice as long. The rows
+# are not filtered: on these pictures (flat areas, colour-mapped images, antialiased lines and
+# text) the unfiltered rows compressed smaller than Pillow's per-row choice of filter (1.65 MB
+# against 1.84 MB for the ten pictures of unmix sample:urban) in 40-45% of its time.
+PNG_COMPRESS_LEVEL = 1
 
 
 def save_figure(figure, path: str | os.PathLike, force: bool = False, dpi: float | None = None) -> Path:
@@ -202,15 +206,32 @@ def render_rgb(figure, dpi: float | None = None) -> tuple[np.ndarray, float]:
 
 
 def encode_png(pixels: np.ndarray, handle, dpi: float) -> None:
-    """Write RGB ``pixels`` as a PNG into the binary file ``handle`` (Pillow, which matplotlib
-    itself uses; it releases the GIL while compressing, so pictures can be encoded in a thread)."""
-    from PIL import Image, PngImagePlugin
+    """Write RGB ``pixels`` (rows x cols x 3 uint8) as a PNG into the binary file ``handle``: 8-bit
+    truecolour, rows unfiltered (filter type 0) and deflated by zlib at
+    :data:`PNG_COMPRESS_LEVEL` (zlib releases Python's lock while compressing, so pictures can be
+    encoded in a thread), the resolution in a pHYs chunk and "Software" in a tEXt chunk (PNG
+    specification, 2nd edition, W3C 2003, sections 11.2.2, 11.3.5.3, 11.3.4.3)."""
+    import struct
+    import zlib
 
-    info = PngImagePlugin.PngInfo()
-    for key, value in _metadata("png").items():
-        info.add_text(key, value)
-    Image.fromarray(pixels).save(handle, format="png", compress_level=PNG_COMPRESS_LEVEL, pnginfo=info,
-                                 dpi=(dpi, dpi))
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"PNG pixels must be rows x cols x 3 uint8, not {pixels.shape} {pixels.dtype}")
+    rows, cols = pixels.shape[:2]
+    scanlines = np.zeros((rows, 1 + 3 * cols), dtype=np.uint8)  # a 0 (no filter) before every row
+    scanlines[:, 1:] = pixels.reshape(rows, 3 * cols)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+    per_metre = int(dpi / 0.0254 + 0.5)
+    handle.write(b"\x89PNG\r\n\x1a\n"
+                 + chunk(b"IHDR", struct.pack(">IIBBBBB", cols, rows, 8, 2, 0, 0, 0))
+                 + chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
+                 + b"".join(chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
+                            for key, value in _metadata("png").items())
+                 + chunk(b"IDAT", zlib.compress(scanlines.data, PNG_COMPRESS_LEVEL))
+                 + chunk(b"IEND", b""))
 
 
 def _metadata(fmt: str) -> dict[str, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -403,3 +404,63 @@ def test_dask_chunks_on_a_cluster_are_whole_update_blocks_about_four_per_thread(
     assert default_chunk_columns(162, 1000, np.float32, Cluster(2)) == grid_columns(162, 1000, np.float32)  # never below an update block
     widest = default_chunk_columns(162, 10**9, np.float32, Cluster(2))
     assert widest % grid_columns(162, 10**9, np.float32) == 0 and widest * 162 * 4 <= MAX_CLUSTER_CHUNK_BYTES
+
+
+# --------------------------------------------------------------------------- a step over the mapped file
+
+@pytest.mark.parametrize("userblock", [0, 512])
+@pytest.mark.parametrize("layout", ["chunks across all rows", "contiguous transposed",
+                                    "chunks across all columns, transposed"])
+def test_a_step_over_the_mapped_file_is_the_step_over_read_blocks(tmp_path, layout, userblock):
+    """The stream engine's solver step takes its blocks as views of the mapped file (no copy)
+    where the layout allows: X H^T and the blocks the update sees are those of the step that
+    reads (copies) every block."""
+    from mfcli.models.matrix import project_update
+
+    options, transposed, _ = LAYOUTS[layout]
+    rng = np.random.default_rng(13)
+    X = rng.random((23, 517)).astype(np.float32)
+    with h5py.File(tmp_path / "x.h5", "w", userblock_size=userblock) as f:
+        f.create_dataset("X", data=np.ascontiguousarray(X.T) if transposed else X, **options)
+    W = rng.random((23, 3)).astype(np.float32)
+    results = []
+    for views in (True, False):
+        engine = StreamedMatrix(H5Source(str(tmp_path / "x.h5"), "X", transposed=transposed), chunk_size=100)
+        engine.map_views = views
+        assert engine._viewable() == views
+        seen = []
+
+        def update(B, cols, seen=seen):
+            seen.append((cols.start, B.copy()))
+            return 0.5 * B
+
+        results.append((project_update(engine, W, update), seen))
+    (mapped, mapped_seen), (read, read_seen) = results
+    np.testing.assert_allclose(mapped, read, rtol=1e-6)
+    np.testing.assert_allclose(mapped, X @ (0.5 * (W.T @ X)).T, rtol=1e-5)
+    assert [start for start, _ in mapped_seen] == [start for start, _ in read_seen]
+    for (_, a), (_, b) in zip(mapped_seen, read_seen):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident set from /proc")
+def test_a_step_over_the_mapped_file_lets_its_pages_go(tmp_path):
+    """After a step, the mapped blocks' pages are no longer in the process's resident set (the
+    stream engine's memory stays bounded whatever the file's size)."""
+    from mfcli.models.matrix import project_update
+
+    X = np.random.default_rng(14).random((64, 65536)).astype(np.float32)  # 16 MiB
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("X", data=X, chunks=(64, 2048))
+    engine = StreamedMatrix(H5Source(str(tmp_path / "x.h5"), "X"))
+    assert engine._viewable()
+
+    def mapped_file_kib() -> int:
+        status = open("/proc/self/status").read()
+        return int(status.split("RssFile:")[1].split()[0])
+
+    before = mapped_file_kib()
+    project_update(engine, np.ones((64, 2), dtype=np.float32), lambda B, cols: B)
+    assert mapped_file_kib() - before < X.nbytes / 1024 / 4, "the file's pages stayed mapped after the step"
+    engine._direct.release(0, 2048)  # letting go twice is harmless
+    np.testing.assert_array_equal(engine._direct.view(0, 2048), X[:, :2048])

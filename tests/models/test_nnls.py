@@ -153,3 +153,30 @@ def test_fcls_recovers_planted_simplex_abundances_and_keeps_float32():
 def test_fcls_rejects_bad_delta():
     with pytest.raises(ParameterError, match="delta"):
         fcls(np.ones((3, 2)), np.ones((3, 2)), delta=-1.0)
+
+
+@pytest.mark.parametrize("solver", ["nnls", "fcls"])
+def test_columns_in_small_chunks_give_the_same_solution(monkeypatch, solver):
+    """The pivoting handles the columns (of a passive set, of the columns still to settle) in
+    chunks to bound its work arrays: chunks of 7 columns give the solution of one chunk of all."""
+    import mfcli.models.nnls as nnls_module
+
+    rng = np.random.default_rng(11)
+    W = np.abs(rng.standard_normal((20, 5)))
+    X = W @ rng.dirichlet(np.full(5, 0.4), 300).T + 0.05 * rng.standard_normal((20, 300))
+    solve = fcls if solver == "fcls" else nnls
+    whole = solve(W, X)
+    monkeypatch.setattr(nnls_module, "COLUMN_CHUNK", 7)
+    np.testing.assert_allclose(solve(W, X), whole, rtol=0, atol=1e-12)
+    expected = column_by_column(W, X) if solver == "nnls" else whole
+    np.testing.assert_allclose(whole, expected, atol=1e-9)
+
+
+def test_float32_grams_give_the_float64_solution():
+    """nnls_from_grams takes a float32 W^T X as it is (its values are exact in float64)."""
+    rng = np.random.default_rng(12)
+    W = np.abs(rng.standard_normal((30, 6))).astype(np.float32)
+    X = np.abs(rng.standard_normal((30, 400))).astype(np.float32)
+    C, B = W.T.astype(np.float64) @ W.astype(np.float64), W.T @ X
+    assert B.dtype == np.float32
+    np.testing.assert_array_equal(nnls_from_grams(C, B), nnls_from_grams(C, B.astype(np.float64)))

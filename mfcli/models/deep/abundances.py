@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.hals import hals_rows
+from mfcli.models.hals import hals_sweeps, sweep_matrix, sweep_targets
 from mfcli.models.linalg import gram_solve
 from mfcli.result import Result
 
@@ -59,8 +59,17 @@ def soft_abundances(basis: np.ndarray, X, method: str = "nnls") -> np.ndarray:
     W = np.asarray(basis, dtype=data.dtype)
     if method == "fcls":
         return np.asarray(fcls(W, data), dtype=data.dtype)
-    WtX = np.asarray(data.WtX(W), dtype=np.float64)
+    WtX = data.WtX(W)  # in X's dtype: used as it is (see nnls_from_grams)
     G = W.astype(np.float64).T @ W.astype(np.float64)
-    start = np.maximum(gram_solve(G, WtX), 0.0)
-    start = hals_rows(start, WtX, G, 5, 0.0, floor=0.0)
-    return np.asarray(nnls_from_grams(G, WtX, init=start), dtype=data.dtype)
+    passive = _warm_start(G, WtX) > 0
+    return np.asarray(nnls_from_grams(G, WtX, init=passive), dtype=data.dtype)
+
+
+def _warm_start(G: np.ndarray, WtX: np.ndarray) -> np.ndarray:
+    """Five HALS sweeps from the clipped least-squares coefficients, in place (the r x n work
+    arrays of the abundances are unmix's peak memory: no copy of them is kept)."""
+    start = gram_solve(G, WtX)
+    np.maximum(start, 0.0, out=start)
+    M, scale, shift = sweep_matrix(G, 0.0, start.dtype)
+    hals_sweeps(start, sweep_targets(WtX, scale, shift), M, 5, 0.0, 0.0)
+    return start
