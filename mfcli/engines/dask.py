@@ -231,10 +231,10 @@ class DaskMatrix(ColumnNorms):
     def __init__(self, array, dtype=None, client=None, persist: bool | None = None):
         _, da = import_dask()
         if not isinstance(array, da.Array):
-            from mfcli.models.matrix import block_columns
+            from mfcli.models.matrix import grid_columns
 
             array = np.asarray(array)
-            array = da.from_array(array, chunks=(-1, block_columns(array.shape[0], working_dtype(array.dtype, dtype))))
+            array = da.from_array(array, chunks=(-1, grid_columns(*array.shape, working_dtype(array.dtype, dtype))))
         self.dtype = working_dtype(array.dtype, dtype)
         raw = array.astype(self.dtype) if array.dtype != self.dtype else array
         if raw.chunks[0] != (raw.shape[0],):
