@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mfcli.completion import DEEP_MODELS, MODELS
-from mfcli.completion.data import IdMap, Ratings, align, areas
+from mfcli.completion.data import IdMap, Ratings, align, areas, sorted_unique
 from mfcli.completion.factors import FactorModel
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import mae, ranking_metrics, rmse
@@ -39,8 +39,8 @@ def evaluate(predictor, test: Ratings) -> dict[str, Any]:
         "rmse": rmse(test.values, predictions),
         "mae": mae(test.values, predictions),
         "n_test": int(len(test)),
-        "unseen_users": int(len(np.unique(test.users[users < 0]))),
-        "unseen_items": int(len(np.unique(test.items[items < 0]))),
+        "unseen_users": int(len(sorted_unique(test.users[users < 0]))),
+        "unseen_items": int(len(sorted_unique(test.items[items < 0]))),
         "n_test_unseen": int(unseen.sum()),
     }
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from mfcli.completion.data import IdMap, Pattern
+from mfcli.completion.data import IdMap, Pattern, sorted_unique
 
 
 # Pairs per block of :func:`pair_dots`: two 4096 x k float64 gathers (1 MB at k = 32) stay in the
@@ -142,7 +142,6 @@ def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarra
     padded = np.zeros((features.shape[0] + 1, p + 1), dtype=np.float32)
     padded[:-1, :p] = features
     gather = _Gatherer(padded)
-    diagonal = np.arange(p)
 
     # Per block of rows: one Gram product per row in float32 (half the memory traffic of float64),
     # sum_O (w_ij - w0) f_j f_j^T + w0 G over the factor block (the bias row and column beyond
@@ -165,7 +164,7 @@ def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarra
                 gram[:, n_factors:, :] += sums[:, None, :]
                 gram[:, :n_factors, n_factors:] += sums[:, :n_factors, None]
         # the ridge, and a tiny one for rows without any weight or regularization (else singular)
-        gram[:, diagonal, diagonal] += reg[rows] + 1e-10
+        gram.reshape(len(rows), p * p)[:, ::p + 1] += reg[rows] + 1e-10  # the diagonals, as a strided view
         rhs[rows] = b
         x[rows] = np.linalg.solve(gram, b[:, :, None])[:, :, 0]
 
@@ -366,7 +365,7 @@ def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 40
     n = counts[nonempty]
     step = np.maximum(1, 1 << np.maximum(np.floor(np.log2(n)).astype(np.int64) - 2, 0))
     padded_length = -(-n // step) * step
-    for length in np.unique(padded_length):
+    for length in sorted_unique(padded_length):
         rows_of_class = nonempty[padded_length == length]
         length = int(length)
         per_block = max(1, min(max_cells // length, max_rows))
@@ -451,10 +450,17 @@ class FactorModel:
         """len(users) x n_items scores mu + b_i + c_j + <u_i, v_j> of user indices ``users``, not
         clipped (clipping would tie the best items at the top of the rating scale)."""
         users = np.asarray(users, dtype=np.int64)
-        scores = self.user_factors[users] @ self.item_factors.T
-        scores += self.item_bias[None, :]
-        scores += (self.global_mean + self.user_bias[users])[:, None]
-        return scores
+        # one product [u_i, 1, mu + b_i] . [v_j, c_j, 1] instead of a product and two more passes
+        # over the len(users) x n_items scores
+        left = np.empty((len(users), self.rank + 2))
+        left[:, :self.rank] = self.user_factors[users]
+        left[:, self.rank] = 1.0
+        left[:, self.rank + 1] = self.global_mean + self.user_bias[users]
+        right = np.empty((self.item_factors.shape[0], self.rank + 2))
+        right[:, :self.rank] = self.item_factors
+        right[:, self.rank] = self.item_bias
+        right[:, self.rank + 1] = 1.0
+        return left @ right.T
 
     def new_user_scores(self, items: np.ndarray, values: np.ndarray, clip: bool = True) -> np.ndarray:
         """Scores of every item for a new user given by ratings of known item indices (:meth:`fold_in`)."""
