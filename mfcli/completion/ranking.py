@@ -61,8 +61,9 @@ def _check_n(n: int) -> None:
 
 def _top_n_block(predictor, block: np.ndarray, n: int, exclude: Pattern | None) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` best items and scores of the user indices ``block`` (one score matrix)."""
-    # masked in place: ranking_scores returns a fresh array (copied here only to change its type)
-    scores = np.asarray(predictor.ranking_scores(block), dtype=np.float64)
+    scores = predictor.ranking_scores(block)
+    if scores.dtype != np.float64 or not (scores.flags.owndata and scores.flags.writeable):
+        scores = np.array(scores, dtype=np.float64)  # masked below: never a view of the predictor's arrays
     if exclude is not None:
         seen = exclude[block]
         rows = np.repeat(np.arange(len(block)), np.diff(seen.indptr))
