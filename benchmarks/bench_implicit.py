@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_completion import DATA, load, whole_process, write_triplets  # noqa: E402  (the same splits)
+from bench_completion import DATA, floor, load, whole_process, write_triplets  # noqa: E402  (the same splits)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -216,6 +216,7 @@ def main(argv=None) -> int:
         print(f"{'PASS' if ok else 'FAIL'}: mfcli's best whole-process nDCG@{k} {best_whole['ndcg']:.4f} vs implicit "
               f"ALS's best {anchor['ndcg']:.4f}, in {best_whole['seconds']:.2f} s = "
               f"{best_whole['seconds'] / anchor['seconds']:.2f}x its {anchor['seconds']:.2f} s (goal: >=, <= 1.5x)")
+        print(f"  {floor()}")
         if not ok:
             failures.append(name)
         if not args.no_sweep:
