@@ -129,8 +129,8 @@ def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarra
     n_rows = matrix.shape[0]
     p = features.shape[1]
     n_factors = p if n_factors is None else n_factors
-    w = np.ones(len(matrix.indices)) if weights is None else np.asarray(weights, dtype=np.float64)
-    weighted_targets = np.append(w * targets, 0.0).astype(np.float32)  # padding: 0
+    weighted_targets = np.zeros(len(matrix.indices) + 1, dtype=np.float32)  # padding (the last): 0
+    weighted_targets[:-1] = targets if weights is None else np.asarray(weights, dtype=np.float64) * targets
     reg = np.broadcast_to(np.asarray(reg, dtype=np.float64), (n_rows, p))
     rhs = np.zeros((n_rows, p))
     x = np.zeros((n_rows, p))
@@ -218,7 +218,8 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
     features32 = np.asarray(features, dtype=np.float32)
     gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
     gather = _Gatherer(plan.padded(features32))
-    rhs_weights = np.append(np.asarray(weights, dtype=np.float64) * targets, 0.0).astype(np.float32)
+    rhs_weights = np.zeros(len(targets) + 1, dtype=np.float32)  # padding (the last): 0
+    rhs_weights[:-1] = np.asarray(weights, dtype=np.float64) * targets
     out = np.asarray(x0, dtype=np.float64).copy()
     fitted = np.zeros(n_rows)
     tiny = np.float32(1e-30)
@@ -276,16 +277,19 @@ class HalfStep:
         if solver.get("implicit", False):
             confidence = 1.0 + float(solver.get("alpha", 1.0)) * values
             weights = confidence if weights is None else confidence * weights
-            self.targets = np.ones(len(values))
+            targets = np.ones(len(values))
         else:
-            self.targets = values
-        self.cols = cols
-        # by row, then column (as np.lexsort((cols, rows)), several times faster on one int64 key)
-        self.order = np.argsort(rows * max(int(n_cols), 1) + cols, kind="stable")
+            targets = values
+        # by row, then column (as np.lexsort((cols, rows)), several times faster on one int64 key);
+        # the ratings, their columns and weights are kept in that order (one gather here, not per sweep)
+        order = np.argsort(rows * max(int(n_cols), 1) + cols, kind="stable")
         self.counts = np.bincount(rows, minlength=n_rows)
+        self.empty = np.flatnonzero(self.counts == 0)
         indptr = np.concatenate([[0], np.cumsum(self.counts)])
-        self.pattern = Pattern(indptr, cols[self.order], (n_rows, n_cols))
-        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[self.order]
+        self.pattern = Pattern(indptr, cols[order], (n_rows, n_cols))
+        self.targets = targets[order]
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[order]
+        self._target_energy = None  # sum_O w t^2 of fixed targets (no biases and mu = 0), computed once
         reg = float(solver.get("reg", 0.0))
         reg_bias = float(solver.get("reg_bias", reg))
         scale = self.counts.astype(np.float64) if solver.get("reg_scaling", "count") == "count" else np.ones(n_rows)
@@ -305,12 +309,19 @@ class HalfStep:
         features = other_factors
         if self.biases:
             features = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
-        targets = self.targets - global_mean - (other_bias[self.cols] if self.biases else 0.0)
-        targets = targets[self.order]
-        weights = np.ones(len(self.cols)) if self.weights is None else self.weights
+        fixed_targets = not self.biases and not global_mean
+        if fixed_targets:
+            targets = self.targets  # read only below
+        else:
+            targets = self.targets - global_mean
+            if self.biases:
+                targets -= other_bias[self.pattern.indices]
+        weights = self.weights
         cg = start is not None and self.cg_steps and self.uniform_reg is not None
+        if cg and weights is None:
+            weights = np.ones(len(targets))
         if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
-            self._plan = (cg, RowPlan(self.pattern, weights if cg else self.weights, self.w0,
+            self._plan = (cg, RowPlan(self.pattern, weights, self.w0,
                                       max_cells=1 << 15 if cg else 1 << 18))
         if cg:
             x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
@@ -319,10 +330,15 @@ class HalfStep:
             x, rhs = solve_rows(self.pattern, targets, features, self.reg, self.weights, self.w0, self.rank,
                                 return_rhs=True, plan=self._plan[1])
             fitted = np.einsum("ij,ij->i", x, rhs)
-        x[self.counts == 0] = 0.0
-        fitted[self.counts == 0] = 0.0
+        x[self.empty] = 0.0
+        fitted[self.empty] = 0.0
         # The rows' part of the objective at the new x: sum_rows (sum_O w t^2 - q_i) (see cg_solve_rows).
-        self.objective = float(weights @ targets**2 - fitted.sum())
+        energy = self._target_energy if fixed_targets else None
+        if energy is None:
+            energy = float(np.dot(targets, targets) if self.weights is None else np.dot(self.weights, targets * targets))
+            if fixed_targets:
+                self._target_energy = energy
+        self.objective = energy - float(fitted.sum())
         bias = x[:, self.rank] if self.biases else np.zeros(len(x))
         return bias, x[:, :self.rank]
 
