@@ -28,16 +28,18 @@ def make_estimator(name: str, **params):
     return ESTIMATORS[name](**params)
 
 
-def evaluate(predictor, test: Ratings) -> dict[str, Any]:
-    """RMSE and MAE on ``test`` (any id maps); unseen users/items are predicted by the baseline and counted."""
+def evaluate(predictor, test: Ratings, errors: bool = True) -> dict[str, Any]:
+    """RMSE and MAE on ``test`` (any id maps); unseen users/items are predicted by the baseline and
+    counted. ``errors=False``: the counts only, RMSE and MAE None (implicit feedback, which is
+    judged by its rankings: the predictions are not computed)."""
     if len(test) == 0:
         raise DataError("the test set is empty; give a larger --test-fraction or a test file with ratings")
     users, items = align(predictor, test)
-    predictions = predictor.scores(users, items)
+    predictions = predictor.scores(users, items) if errors else None
     unseen = (users < 0) | (items < 0)
     return {
-        "rmse": rmse(test.values, predictions),
-        "mae": mae(test.values, predictions),
+        "rmse": rmse(test.values, predictions) if errors else None,
+        "mae": mae(test.values, predictions) if errors else None,
         "n_test": int(len(test)),
         "unseen_users": int(len(sorted_unique(test.users[users < 0]))),
         "unseen_items": int(len(sorted_unique(test.items[items < 0]))),
