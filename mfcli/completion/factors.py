@@ -68,7 +68,8 @@ class RowPlan:
     the number of threads).
     """
 
-    def __init__(self, matrix, weights: np.ndarray | None = None, w0: float = 0.0, max_cells: int = 1 << 18):
+    def __init__(self, matrix, weights: np.ndarray | None = None, w0: float = 0.0, max_cells: int = 1 << 18,
+                 merge_cells: int = 0):
         indptr, indices = matrix.indptr, matrix.indices
         self.n_rows, self.n_cols = matrix.shape
         n = len(indices)
@@ -80,7 +81,7 @@ class RowPlan:
         excess[-1] = 0.0
         excess = excess.astype(np.float32)
         self.blocks = [(rows, cols[positions], excess[positions], positions)
-                       for rows, positions in _row_blocks(indptr, max_cells)]
+                       for rows, positions in _row_blocks(indptr, max_cells, merge_cells=merge_cells)]
 
     def padded(self, features: np.ndarray) -> np.ndarray:
         """The features in float32 with a zero row appended (where padding points)."""
@@ -195,6 +196,14 @@ def _run_in_threads(work, tasks: list[tuple], threads: int) -> None:
                 future.result()
 
 
+# Conjugate-gradient blocks: at most this many padded entries (the block's features, 4 MB at
+# k = 32, are read 9 times), and small length classes merged while that pads at most
+# CG_MERGE_CELLS entries: a block costs about 80 NumPy calls (about 0.25 ms), as much as the 9
+# matrix-vector passes over some 2000 entries.
+CG_CELLS = 1 << 15
+CG_MERGE_CELLS = 2048
+
+
 def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
                   reg: float, w0: float, x0: np.ndarray, steps: int = 3, plan: RowPlan | None = None):
     """``steps`` conjugate-gradient iterations per row from ``x0`` on the normal equations of
@@ -214,7 +223,7 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
     row's objective is sum_O w_ij t_ij^2 - q_i.
     """
     n_rows, k = matrix.shape[0], features.shape[1]
-    plan = plan or RowPlan(matrix, weights, w0, max_cells=1 << 15)
+    plan = plan or RowPlan(matrix, weights, w0, max_cells=CG_CELLS, merge_cells=CG_MERGE_CELLS)
     features32 = np.asarray(features, dtype=np.float32)
     gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
     gather = _Gatherer(plan.padded(features32))
@@ -321,8 +330,8 @@ class HalfStep:
         if cg and weights is None:
             weights = np.ones(len(targets))
         if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
-            self._plan = (cg, RowPlan(self.pattern, weights, self.w0,
-                                      max_cells=1 << 15 if cg else 1 << 18))
+            self._plan = (cg, RowPlan(self.pattern, weights, self.w0, max_cells=CG_CELLS if cg else 1 << 18,
+                                      merge_cells=CG_MERGE_CELLS if cg else 0))
         if cg:
             x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
                                       self.cg_steps, plan=self._plan[1])
@@ -364,7 +373,7 @@ def n_threads() -> int:
     return max(1, min(available, 8))
 
 
-def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 4096):
+def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 4096, merge_cells: int = 0):
     """Rows grouped by their number of entries rounded up to the next of 4 lengths per octave
     (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40...), in blocks of at most
     ``max_cells`` padded entries and ``max_rows`` rows (which bounds the per-row k x k work arrays
@@ -373,6 +382,9 @@ def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 40
 
     This turns the per-row Gram matrices into a few batched matrix products (no Python loop over
     rows) while padding adds at most a third to the work (a power of 2 could double it).
+    ``merge_cells``: a length class joins the block of the shorter classes before it (padded to
+    its length) when that adds at most this many padding entries, for work whose fixed cost per
+    block (Python calls) outweighs the padding of a few small classes.
     """
     counts = np.diff(indptr)
     nonempty = np.flatnonzero(counts)
@@ -381,13 +393,23 @@ def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 40
     n = counts[nonempty]
     step = np.maximum(1, 1 << np.maximum(np.floor(np.log2(n)).astype(np.int64) - 2, 0))
     padded_length = -(-n // step) * step
+    groups: list[tuple[list[np.ndarray], int]] = []  # (rows of the merged classes, padded length)
     for length in sorted_unique(padded_length):
-        rows_of_class = nonempty[padded_length == length]
-        length = int(length)
+        rows_of_class, length = nonempty[padded_length == length], int(length)
+        if groups:
+            parts, current = groups[-1]
+            held = sum(len(part) for part in parts)
+            total = held + len(rows_of_class)
+            if held * (length - current) <= merge_cells and total * length <= max_cells and total <= max_rows:
+                groups[-1] = (parts + [rows_of_class], length)
+                continue
+        groups.append(([rows_of_class], length))
+    for parts, length in groups:
+        rows_of_group = np.concatenate(parts)
         per_block = max(1, min(max_cells // length, max_rows))
         offsets = np.arange(length)
-        for start in range(0, len(rows_of_class), per_block):
-            rows = rows_of_class[start:start + per_block]
+        for start in range(0, len(rows_of_group), per_block):
+            rows = rows_of_group[start:start + per_block]
             valid = offsets[None, :] < counts[rows][:, None]
             yield rows, np.where(valid, indptr[rows][:, None] + offsets[None, :], indptr[-1])
 

@@ -135,3 +135,49 @@ def test_a_fit_does_not_depend_on_its_number_of_row_threads(monkeypatch, implici
     np.testing.assert_array_equal(models[0].item_factors, models[1].item_factors)
     np.testing.assert_array_equal(models[0].user_bias, models[1].user_bias)
     assert [library.get_num_threads() for library in _blas_libraries()] == before
+
+
+@pytest.mark.parametrize("merge_cells", [0, 64, 2048])
+def test_row_blocks_cover_every_row_once_and_each_merged_class_pads_within_the_bound(merge_cells):
+    from mfcli.completion.factors import _row_blocks
+
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 120, 300)
+    counts[:20] = 0
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    blocks = list(_row_blocks(indptr, max_cells=4096, merge_cells=merge_cells))
+    rows = np.concatenate([block for block, _ in blocks])
+    np.testing.assert_array_equal(np.sort(rows), np.flatnonzero(counts))  # each nonempty row, once
+    step = np.maximum(1, 1 << np.maximum(np.floor(np.log2(np.maximum(counts, 1))).astype(int) - 2, 0))
+    own_length = -(-counts // step) * step  # the row's length class
+    for block, positions in blocks:
+        assert positions.shape[0] == len(block) and positions.size <= 4096 or len(block) == 1
+        for row, entries in zip(block, positions):
+            real = entries[entries < indptr[-1]]
+            np.testing.assert_array_equal(real, np.arange(indptr[row], indptr[row + 1]))
+        padding_beyond_class = int((positions.shape[1] - own_length[block]).sum())
+        joined = len(np.unique(own_length[block])) - 1  # classes joined to the first: each pads <= merge_cells
+        if merge_cells == 0:
+            assert joined == 0 and padding_beyond_class == 0  # one length class per block
+        assert padding_beyond_class <= merge_cells * joined
+
+
+def test_conjugate_gradient_sweeps_on_merged_blocks_equal_those_on_one_class_per_block():
+    from mfcli.completion.data import Pattern
+    from mfcli.completion.factors import RowPlan, cg_solve_rows
+
+    rng = np.random.default_rng(6)
+    n_rows, n_cols, k = 120, 70, 6
+    counts = rng.integers(1, 40, n_rows)
+    cols = [np.sort(rng.choice(n_cols, c, replace=False)) for c in counts]
+    pattern = Pattern(np.concatenate([[0], np.cumsum(counts)]), np.concatenate(cols), (n_rows, n_cols))
+    weights = 1.0 + rng.uniform(0, 3, pattern.nnz)
+    targets = np.ones(pattern.nnz)
+    features, start = rng.normal(size=(n_cols, k)), rng.normal(size=(n_rows, k))
+    one_class = RowPlan(pattern, weights, 1.0, max_cells=1 << 15)
+    merged = RowPlan(pattern, weights, 1.0, max_cells=1 << 15, merge_cells=2048)
+    assert len(merged.blocks) < len(one_class.blocks)
+    x1, q1 = cg_solve_rows(pattern, targets, weights, features, 2.0, 1.0, start, 3, plan=one_class)
+    x2, q2 = cg_solve_rows(pattern, targets, weights, features, 2.0, 1.0, start, 3, plan=merged)
+    np.testing.assert_allclose(x2, x1, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(q2, q1, rtol=1e-4, atol=1e-5)
