@@ -44,8 +44,8 @@ import numpy as np
 from mfcli.completion.data import Ratings, sorted_unique
 from mfcli.completion.factors import FactorModel, HalfStep, pair_dots
 from mfcli.errors import DataError, ParameterError
-from mfcli.models.threads import solver_threads
 from mfcli.metrics import rmse
+from mfcli.models.threads import solver_threads
 
 Callback = Callable[..., Any]
 
