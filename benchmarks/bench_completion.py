@@ -24,7 +24,10 @@ child process the same way. After a stop by tol, ALS is run 50 more epochs: the 
 further relative decrease (in units of tol) and the test RMSE then are printed.
 
 Prints RMSE, MAE, seconds and the ratios to the anchor; the goal is a lower RMSE than Surprise in
-less time, whole process included. Needs ../shared/data/movielens (skips with a reason when
+less time, whole process included. The anchor and each whole process run ``--repeat`` times (3):
+the median is the figure and the verdict's, printed with the range of the runs. Before the first
+timed process mfcli is byte-compiled, as ``pip install`` does, and the floor of a whole process
+(Python with NumPy; ``complete --help``) is printed. Needs ../shared/data/movielens (skips with a reason when
 absent) and ``pip install scikit-surprise`` (a benchmark-only dependency). The machine may be
 shared: the load average is printed with the timings.
 """
@@ -53,6 +56,20 @@ SETTINGS = {
     "1m": {"baseline": {}, "als": {"reg": 0.08}, "sgd": {}, "wals": {"reg": 0.08, "w0": 0.001},
            "svd": {"rank": 16}},
 }
+
+
+# Each timed anchor and whole process is run this many times (--repeat); its median is the
+# figure, printed with the range, since the machine may be shared.
+REPEAT = {"runs": 3}
+
+
+def median_and_range(times: list[float]) -> tuple[float, tuple[float, float]]:
+    return float(np.median(times)), (float(min(times)), float(max(times)))
+
+
+def timing(seconds: float, spread: tuple[float, float] | None) -> str:
+    """``seconds`` with the range of its runs."""
+    return f"{seconds:.2f} s" + (f" (runs {spread[0]:.2f}-{spread[1]:.2f})" if spread else "")
 
 
 def load_average() -> str:
@@ -92,16 +109,19 @@ def run_surprise(train, test) -> dict | None:
     data = Dataset.load_from_folds([tuple(paths)], Reader(line_format="user item rating timestamp", sep="\t",
                                                           rating_scale=(1, 5)))
     trainset, testset = next(PredefinedKFold().split(data))
-    start = time.perf_counter()
-    algo = SVD(random_state=0)
-    algo.fit(trainset)
-    predictions = algo.test(testset)
-    seconds = time.perf_counter() - start
+    times = []
+    for _ in range(REPEAT["runs"]):
+        start = time.perf_counter()
+        algo = SVD(random_state=0)
+        algo.fit(trainset)
+        predictions = algo.test(testset)
+        times.append(time.perf_counter() - start)
+    seconds, spread = median_and_range(times)
     for path in paths:
         os.remove(path)
     os.rmdir(folder)
     return {"rmse": accuracy.rmse(predictions, verbose=False), "mae": accuracy.mae(predictions, verbose=False),
-            "seconds": seconds}
+            "seconds": seconds, "range": spread}
 
 
 def run_mfcli(model: str, params: dict, train, test) -> dict:
@@ -124,17 +144,55 @@ def write_triplets(ratings, path: Path) -> None:
                                                                    ratings.values.tolist()))
 
 
+def compile_package() -> None:
+    """Byte-compile mfcli once, as ``pip install`` does: with PYTHONDONTWRITEBYTECODE set (or a
+    checkout whose .pyc files are stale), every timed process would compile the modules it
+    imports again (about 50 ms of `complete`'s imports, measured with cProfile)."""
+    import compileall
+
+    import mfcli
+
+    compileall.compile_dir(str(Path(mfcli.__file__).parent), quiet=1)
+
+
 def whole_process(args: list[str]) -> dict:
-    """Wall time of an mfcli command from start to exit, and its --json."""
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mfcli", "-q", *args, "--json"], capture_output=True, text=True,
-                          cwd=REPO)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"mfcli {' '.join(args)} failed: {done.stderr.strip()}")
+    """Wall time of an mfcli command from start to exit (the median of REPEAT runs, and their
+    range), and its --json."""
+    if not getattr(whole_process, "compiled", False):
+        compile_package()
+        whole_process.compiled = True
+    times = []
+    for _ in range(REPEAT["runs"]):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "mfcli", "-q", *args, "--json"], capture_output=True,
+                              text=True, cwd=REPO)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise RuntimeError(f"mfcli {' '.join(args)} failed: {done.stderr.strip()}")
     doc = json.loads(done.stdout)
+    seconds, spread = median_and_range(times)
     # the wall time, not the command's own count of its training and testing ("seconds" in its --json)
-    return {**doc, "command_seconds": doc.get("seconds"), "seconds": seconds}
+    return {**doc, "command_seconds": doc.get("seconds"), "seconds": seconds, "range": spread}
+
+
+def floor() -> str:
+    """What any whole process pays before it reads a rating: the fastest of 3 runs of Python with
+    NumPy alone, of `mfcli complete --help` (Python, mfcli's command line, click: no NumPy) and of
+    both imports together."""
+    if not getattr(whole_process, "compiled", False):
+        compile_package()
+        whole_process.compiled = True
+    figures = []
+    for label, command in (("python -c 'import numpy'", ["-c", "import numpy"]),
+                           ("mfcli complete --help", ["-m", "mfcli", "complete", "--help"]),
+                           ("import numpy, mfcli.cli.main", ["-c", "import numpy, mfcli.cli.main"])):
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, *command], capture_output=True, cwd=REPO, check=True)
+            times.append(time.perf_counter() - start)
+        figures.append(f"{label} {min(times):.3f} s")
+    return "floor of a whole process (fastest of 3): " + ", ".join(figures)
 
 
 # The phases of `mfcli complete TRAIN --test TEST -o OUT`, timed in a fresh child process (the
@@ -205,7 +263,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="100k,1m")
     parser.add_argument("--models", default="baseline,als,sgd,wals,svd")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each timed anchor and whole process "
+                        "(the median is the figure)")
     args = parser.parse_args(argv)
+    REPEAT["runs"] = max(1, args.repeat)
     from mfcli.completion.models import DEFAULTS
 
     if not DATA.is_dir():
@@ -229,7 +290,8 @@ def main(argv=None) -> int:
         print("-" * len(header))
         if anchor:
             print(f"{'surprise SVD (anchor, fit + test)':<40}{anchor['rmse']:>8.4f}{anchor['mae']:>8.4f}"
-                  f"{anchor['seconds']:>9.2f}{1:>12.3f}{1:>12.3f}")
+                  f"{anchor['seconds']:>9.2f}{1:>12.3f}{1:>12.3f}  median of {REPEAT['runs']} runs "
+                  f"{anchor['range'][0]:.2f}-{anchor['range'][1]:.2f} s")
         for label, r in rows:
             ratio_rmse = r["rmse"] / anchor["rmse"] if anchor else float("nan")
             ratio_time = r["seconds"] / anchor["seconds"] if anchor else float("nan")
@@ -261,8 +323,9 @@ def main(argv=None) -> int:
         for label, r in whole_rows:
             ratio = f"RMSE ratio {r['rmse'] / anchor['rmse']:.3f}, time ratio {r['seconds'] / anchor['seconds']:.3f}" \
                 if anchor else ""
-            print(f"  {label}: {r['seconds']:.2f} s, RMSE {r['rmse']:.4f}, {r['epochs']} epochs ({r['stop_reason']}); "
-                  f"{ratio}")
+            print(f"  {label}: {timing(r['seconds'], r['range'])}, RMSE {r['rmse']:.4f}, {r['epochs']} epochs "
+                  f"({r['stop_reason']}); {ratio}")
+        print(f"  {floor()}")
         total = sum(phases.values())
         print(f"  profile of `mfcli complete TRAIN --test TEST -o OUT` (als defaults, child process, {total:.2f} s in "
               "all): " + ", ".join(f"{key} {value:.3f} s" for key, value in phases.items())
@@ -277,7 +340,8 @@ def main(argv=None) -> int:
                 verdicts.append("PASS" if better and faster else "FAIL")
                 print(f"{verdicts[-1]}: {what} whole-process mfcli RMSE {row['rmse']:.4f} vs surprise "
                       f"{anchor['rmse']:.4f} (ratio {row['rmse'] / anchor['rmse']:.3f}), "
-                      f"{row['seconds']:.2f} s whole process vs {anchor['seconds']:.2f} s fit + test (ratio "
+                      f"{timing(row['seconds'], row['range'])} whole process vs "
+                      f"{timing(anchor['seconds'], anchor['range'])} fit + test (ratio of medians "
                       f"{row['seconds'] / anchor['seconds']:.3f})")
             if "FAIL" in verdicts:
                 failures.append(name)

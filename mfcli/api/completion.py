@@ -221,7 +221,7 @@ def complete(ratings, model: str = "als", *, reporter: Reporter | None = None, *
     if test is None:
         report = {"rmse": None, "mae": None, "n_test": 0, "unseen_users": 0, "unseen_items": 0, "n_test_unseen": 0}
     else:
-        report = evaluate_ratings(predictor, test)
+        report = evaluate_ratings(predictor, test, errors=not implicit)
     if test is not None and not implicit and not np.isfinite(report["rmse"]):
         raise DataError(f"{model} predicts non-finite ratings; check the scale of the ratings and the "
                         "regularization (--reg)")

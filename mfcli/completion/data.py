@@ -101,11 +101,13 @@ class IdMap:
             raise DataError("ids must be a one-dimensional list")
         if ids.dtype.kind not in "iuU":
             ids = ids.astype(str)
-        if len(np.unique(ids)) != len(ids):
-            raise DataError("ids of an id map must be unique")
-        self.ids = ids
         self._order = np.argsort(ids, kind="stable")
         self._sorted = ids[self._order]
+        # distinct ids: no two neighbours equal in sorted order (np.unique would sort again, and
+        # its first call imports numpy.ma: 25 ms of a `complete` process)
+        if len(ids) > 1 and np.any(self._sorted[1:] == self._sorted[:-1]):
+            raise DataError("ids of an id map must be unique")
+        self.ids = ids
 
     def __len__(self) -> int:
         return len(self.ids)

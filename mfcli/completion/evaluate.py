@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mfcli.completion import DEEP_MODELS, MODELS
-from mfcli.completion.data import IdMap, Ratings, align, areas
+from mfcli.completion.data import IdMap, Ratings, align, areas, sorted_unique
 from mfcli.completion.factors import FactorModel
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import mae, ranking_metrics, rmse
@@ -28,19 +28,21 @@ def make_estimator(name: str, **params):
     return ESTIMATORS[name](**params)
 
 
-def evaluate(predictor, test: Ratings) -> dict[str, Any]:
-    """RMSE and MAE on ``test`` (any id maps); unseen users/items are predicted by the baseline and counted."""
+def evaluate(predictor, test: Ratings, errors: bool = True) -> dict[str, Any]:
+    """RMSE and MAE on ``test`` (any id maps); unseen users/items are predicted by the baseline and
+    counted. ``errors=False``: the counts only, RMSE and MAE None (implicit feedback, which is
+    judged by its rankings: the predictions are not computed)."""
     if len(test) == 0:
         raise DataError("the test set is empty; give a larger --test-fraction or a test file with ratings")
     users, items = align(predictor, test)
-    predictions = predictor.scores(users, items)
+    predictions = predictor.scores(users, items) if errors else None
     unseen = (users < 0) | (items < 0)
     return {
-        "rmse": rmse(test.values, predictions),
-        "mae": mae(test.values, predictions),
+        "rmse": rmse(test.values, predictions) if errors else None,
+        "mae": mae(test.values, predictions) if errors else None,
         "n_test": int(len(test)),
-        "unseen_users": int(len(np.unique(test.users[users < 0]))),
-        "unseen_items": int(len(np.unique(test.items[items < 0]))),
+        "unseen_users": int(len(sorted_unique(test.users[users < 0]))),
+        "unseen_items": int(len(sorted_unique(test.items[items < 0]))),
         "n_test_unseen": int(unseen.sum()),
     }
 

@@ -36,7 +36,23 @@ from typing import Any
 
 import numpy as np
 
-from mfcli.completion.data import IdMap, Pattern
+from mfcli.completion.data import IdMap, Pattern, sorted_unique
+
+
+# Pairs per block of :func:`pair_dots`: two 4096 x k float64 gathers (1 MB at k = 32) stay in the
+# cache, where one gather of all the pairs (50K x 32: 13 MB) costs more in memory traffic and page
+# faults than in arithmetic (50K random pairs of a 943 x 1682 rank-32 model: 5 ms instead of 22 ms).
+PAIR_BLOCK = 4096
+
+
+def pair_dots(U: np.ndarray, V: np.ndarray, users: np.ndarray, items: np.ndarray, block: int = PAIR_BLOCK
+              ) -> np.ndarray:
+    """<u_i, v_j> for every index pair, ``block`` pairs at a time."""
+    out = np.empty(len(users))
+    for start in range(0, len(users), block):
+        stop = start + block
+        out[start:stop] = np.einsum("ij,ij->i", U[users[start:stop]], V[items[start:stop]])
+    return out
 
 
 class RowPlan:
@@ -52,7 +68,8 @@ class RowPlan:
     the number of threads).
     """
 
-    def __init__(self, matrix, weights: np.ndarray | None = None, w0: float = 0.0, max_cells: int = 1 << 18):
+    def __init__(self, matrix, weights: np.ndarray | None = None, w0: float = 0.0, max_cells: int = 1 << 18,
+                 merge_cells: int = 0):
         indptr, indices = matrix.indptr, matrix.indices
         self.n_rows, self.n_cols = matrix.shape
         n = len(indices)
@@ -64,7 +81,7 @@ class RowPlan:
         excess[-1] = 0.0
         excess = excess.astype(np.float32)
         self.blocks = [(rows, cols[positions], excess[positions], positions)
-                       for rows, positions in _row_blocks(indptr, max_cells)]
+                       for rows, positions in _row_blocks(indptr, max_cells, merge_cells=merge_cells)]
 
     def padded(self, features: np.ndarray) -> np.ndarray:
         """The features in float32 with a zero row appended (where padding points)."""
@@ -113,8 +130,8 @@ def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarra
     n_rows = matrix.shape[0]
     p = features.shape[1]
     n_factors = p if n_factors is None else n_factors
-    w = np.ones(len(matrix.indices)) if weights is None else np.asarray(weights, dtype=np.float64)
-    weighted_targets = np.append(w * targets, 0.0).astype(np.float32)  # padding: 0
+    weighted_targets = np.zeros(len(matrix.indices) + 1, dtype=np.float32)  # padding (the last): 0
+    weighted_targets[:-1] = targets if weights is None else np.asarray(weights, dtype=np.float64) * targets
     reg = np.broadcast_to(np.asarray(reg, dtype=np.float64), (n_rows, p))
     rhs = np.zeros((n_rows, p))
     x = np.zeros((n_rows, p))
@@ -126,7 +143,6 @@ def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarra
     padded = np.zeros((features.shape[0] + 1, p + 1), dtype=np.float32)
     padded[:-1, :p] = features
     gather = _Gatherer(padded)
-    diagonal = np.arange(p)
 
     # Per block of rows: one Gram product per row in float32 (half the memory traffic of float64),
     # sum_O (w_ij - w0) f_j f_j^T + w0 G over the factor block (the bias row and column beyond
@@ -149,7 +165,7 @@ def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarra
                 gram[:, n_factors:, :] += sums[:, None, :]
                 gram[:, :n_factors, n_factors:] += sums[:, :n_factors, None]
         # the ridge, and a tiny one for rows without any weight or regularization (else singular)
-        gram[:, diagonal, diagonal] += reg[rows] + 1e-10
+        gram.reshape(len(rows), p * p)[:, ::p + 1] += reg[rows] + 1e-10  # the diagonals, as a strided view
         rhs[rows] = b
         x[rows] = np.linalg.solve(gram, b[:, :, None])[:, :, 0]
 
@@ -159,23 +175,33 @@ def solve_rows(matrix, targets: np.ndarray, features: np.ndarray, reg: np.ndarra
 
 def _run_in_threads(work, tasks: list[tuple], threads: int) -> None:
     """``work(*task)`` for every task on ``threads`` threads (one: in this thread), BLAS on one
-    thread, each thread with the caller's floating-point error settings (np.errstate is per thread)."""
+    thread, each thread with the caller's floating-point error settings (np.errstate is per thread).
+    Inside :func:`~mfcli.models.threads.solver_threads` (a whole fit) one pool of threads serves
+    every call (:func:`~mfcli.models.threads.pass_pool`) instead of a pool started per half-step."""
+    from mfcli.models.threads import pass_pool, solver_threads
+
     settings = np.geterr()
 
     def run(task):
         with np.errstate(**settings):
             work(*task)
 
-    with single_threaded_blas():
+    with solver_threads():
         if threads <= 1:
             for task in tasks:
                 run(task)
             return
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
+        with pass_pool(threads) as pool:
             for future in [pool.submit(run, task) for task in tasks]:
                 future.result()
+
+
+# Conjugate-gradient blocks: at most this many padded entries (the block's features, 4 MB at
+# k = 32, are read 9 times), and small length classes merged while that pads at most
+# CG_MERGE_CELLS entries: a block costs about 80 NumPy calls (about 0.25 ms), as much as the 9
+# matrix-vector passes over some 2000 entries.
+CG_CELLS = 1 << 15
+CG_MERGE_CELLS = 2048
 
 
 def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
@@ -197,11 +223,12 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
     row's objective is sum_O w_ij t_ij^2 - q_i.
     """
     n_rows, k = matrix.shape[0], features.shape[1]
-    plan = plan or RowPlan(matrix, weights, w0, max_cells=1 << 15)
+    plan = plan or RowPlan(matrix, weights, w0, max_cells=CG_CELLS, merge_cells=CG_MERGE_CELLS)
     features32 = np.asarray(features, dtype=np.float32)
     gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
     gather = _Gatherer(plan.padded(features32))
-    rhs_weights = np.append(np.asarray(weights, dtype=np.float64) * targets, 0.0).astype(np.float32)
+    rhs_weights = np.zeros(len(targets) + 1, dtype=np.float32)  # padding (the last): 0
+    rhs_weights[:-1] = np.asarray(weights, dtype=np.float64) * targets
     out = np.asarray(x0, dtype=np.float64).copy()
     fitted = np.zeros(n_rows)
     tiny = np.float32(1e-30)
@@ -259,16 +286,19 @@ class HalfStep:
         if solver.get("implicit", False):
             confidence = 1.0 + float(solver.get("alpha", 1.0)) * values
             weights = confidence if weights is None else confidence * weights
-            self.targets = np.ones(len(values))
+            targets = np.ones(len(values))
         else:
-            self.targets = values
-        self.cols = cols
-        # by row, then column (as np.lexsort((cols, rows)), several times faster on one int64 key)
-        self.order = np.argsort(rows * max(int(n_cols), 1) + cols, kind="stable")
+            targets = values
+        # by row, then column (as np.lexsort((cols, rows)), several times faster on one int64 key);
+        # the ratings, their columns and weights are kept in that order (one gather here, not per sweep)
+        order = np.argsort(rows * max(int(n_cols), 1) + cols, kind="stable")
         self.counts = np.bincount(rows, minlength=n_rows)
+        self.empty = np.flatnonzero(self.counts == 0)
         indptr = np.concatenate([[0], np.cumsum(self.counts)])
-        self.pattern = Pattern(indptr, cols[self.order], (n_rows, n_cols))
-        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[self.order]
+        self.pattern = Pattern(indptr, cols[order], (n_rows, n_cols))
+        self.targets = targets[order]
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[order]
+        self._target_energy = None  # sum_O w t^2 of fixed targets (no biases and mu = 0), computed once
         reg = float(solver.get("reg", 0.0))
         reg_bias = float(solver.get("reg_bias", reg))
         scale = self.counts.astype(np.float64) if solver.get("reg_scaling", "count") == "count" else np.ones(n_rows)
@@ -288,13 +318,20 @@ class HalfStep:
         features = other_factors
         if self.biases:
             features = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
-        targets = self.targets - global_mean - (other_bias[self.cols] if self.biases else 0.0)
-        targets = targets[self.order]
-        weights = np.ones(len(self.cols)) if self.weights is None else self.weights
+        fixed_targets = not self.biases and not global_mean
+        if fixed_targets:
+            targets = self.targets  # read only below
+        else:
+            targets = self.targets - global_mean
+            if self.biases:
+                targets -= other_bias[self.pattern.indices]
+        weights = self.weights
         cg = start is not None and self.cg_steps and self.uniform_reg is not None
+        if cg and weights is None:
+            weights = np.ones(len(targets))
         if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
-            self._plan = (cg, RowPlan(self.pattern, weights if cg else self.weights, self.w0,
-                                      max_cells=1 << 15 if cg else 1 << 18))
+            self._plan = (cg, RowPlan(self.pattern, weights, self.w0, max_cells=CG_CELLS if cg else 1 << 18,
+                                      merge_cells=CG_MERGE_CELLS if cg else 0))
         if cg:
             x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
                                       self.cg_steps, plan=self._plan[1])
@@ -302,10 +339,15 @@ class HalfStep:
             x, rhs = solve_rows(self.pattern, targets, features, self.reg, self.weights, self.w0, self.rank,
                                 return_rhs=True, plan=self._plan[1])
             fitted = np.einsum("ij,ij->i", x, rhs)
-        x[self.counts == 0] = 0.0
-        fitted[self.counts == 0] = 0.0
+        x[self.empty] = 0.0
+        fitted[self.empty] = 0.0
         # The rows' part of the objective at the new x: sum_rows (sum_O w t^2 - q_i) (see cg_solve_rows).
-        self.objective = float(weights @ targets**2 - fitted.sum())
+        energy = self._target_energy if fixed_targets else None
+        if energy is None:
+            energy = float(np.dot(targets, targets) if self.weights is None else np.dot(self.weights, targets * targets))
+            if fixed_targets:
+                self._target_energy = energy
+        self.objective = energy - float(fitted.sum())
         bias = x[:, self.rank] if self.biases else np.zeros(len(x))
         return bias, x[:, :self.rank]
 
@@ -315,24 +357,6 @@ class HalfStep:
         if self.biases:
             value += float(self.reg[:, self.rank] @ bias**2)
         return value
-
-
-_BLAS = {}
-
-
-def single_threaded_blas():
-    """Limit BLAS to one thread (threadpoolctl) for many small matrix products.
-
-    Each product is a small k x k one, too small to share among threads: one thread spares the
-    start and synchronisation of BLAS threads on every call, and their spinning when other
-    processes compete for the cores (the rows are shared among threads by :class:`RowPlan`).
-    The controller (a scan of the loaded libraries) is made once.
-    """
-    if "controller" not in _BLAS:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS["controller"] = ThreadpoolController()
-    return _BLAS["controller"].limit(limits=1, user_api="blas")
 
 
 def n_threads() -> int:
@@ -349,7 +373,7 @@ def n_threads() -> int:
     return max(1, min(available, 8))
 
 
-def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 4096):
+def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 4096, merge_cells: int = 0):
     """Rows grouped by their number of entries rounded up to the next of 4 lengths per octave
     (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40...), in blocks of at most
     ``max_cells`` padded entries and ``max_rows`` rows (which bounds the per-row k x k work arrays
@@ -358,6 +382,9 @@ def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 40
 
     This turns the per-row Gram matrices into a few batched matrix products (no Python loop over
     rows) while padding adds at most a third to the work (a power of 2 could double it).
+    ``merge_cells``: a length class joins the block of the shorter classes before it (padded to
+    its length) when that adds at most this many padding entries, for work whose fixed cost per
+    block (Python calls) outweighs the padding of a few small classes.
     """
     counts = np.diff(indptr)
     nonempty = np.flatnonzero(counts)
@@ -366,13 +393,23 @@ def _row_blocks(indptr: np.ndarray, max_cells: int = 1 << 18, max_rows: int = 40
     n = counts[nonempty]
     step = np.maximum(1, 1 << np.maximum(np.floor(np.log2(n)).astype(np.int64) - 2, 0))
     padded_length = -(-n // step) * step
-    for length in np.unique(padded_length):
-        rows_of_class = nonempty[padded_length == length]
-        length = int(length)
+    groups: list[tuple[list[np.ndarray], int]] = []  # (rows of the merged classes, padded length)
+    for length in sorted_unique(padded_length):
+        rows_of_class, length = nonempty[padded_length == length], int(length)
+        if groups:
+            parts, current = groups[-1]
+            held = sum(len(part) for part in parts)
+            total = held + len(rows_of_class)
+            if held * (length - current) <= merge_cells and total * length <= max_cells and total <= max_rows:
+                groups[-1] = (parts + [rows_of_class], length)
+                continue
+        groups.append(([rows_of_class], length))
+    for parts, length in groups:
+        rows_of_group = np.concatenate(parts)
         per_block = max(1, min(max_cells // length, max_rows))
         offsets = np.arange(length)
-        for start in range(0, len(rows_of_class), per_block):
-            rows = rows_of_class[start:start + per_block]
+        for start in range(0, len(rows_of_group), per_block):
+            rows = rows_of_group[start:start + per_block]
             valid = offsets[None, :] < counts[rows][:, None]
             yield rows, np.where(valid, indptr[rows][:, None] + offsets[None, :], indptr[-1])
 
@@ -409,7 +446,7 @@ class FactorModel:
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         if users.size and users.min() >= 0 and items.min() >= 0:  # every pair known (training, most tests)
-            out = np.einsum("ij,ij->i", self.user_factors[users], self.item_factors[items]) if self.rank \
+            out = pair_dots(self.user_factors, self.item_factors, users, items) if self.rank \
                 else np.zeros(users.shape)
             out += self.global_mean
             if len(self.user_bias):
@@ -426,7 +463,7 @@ class FactorModel:
         out += np.where(known_i, self.item_bias[i] if len(self.item_bias) else 0.0, 0.0)
         if self.rank:
             both = known_u & known_i
-            out[both] += np.einsum("ij,ij->i", self.user_factors[u[both]], self.item_factors[i[both]])
+            out[both] += pair_dots(self.user_factors, self.item_factors, u[both], i[both])
         return self._clip(out)
 
     def _clip(self, values: np.ndarray) -> np.ndarray:
@@ -451,10 +488,17 @@ class FactorModel:
         """len(users) x n_items scores mu + b_i + c_j + <u_i, v_j> of user indices ``users``, not
         clipped (clipping would tie the best items at the top of the rating scale)."""
         users = np.asarray(users, dtype=np.int64)
-        scores = self.user_factors[users] @ self.item_factors.T
-        scores += self.item_bias[None, :]
-        scores += (self.global_mean + self.user_bias[users])[:, None]
-        return scores
+        # one product [u_i, 1, mu + b_i] . [v_j, c_j, 1] instead of a product and two more passes
+        # over the len(users) x n_items scores
+        left = np.empty((len(users), self.rank + 2))
+        left[:, :self.rank] = self.user_factors[users]
+        left[:, self.rank] = 1.0
+        left[:, self.rank + 1] = self.global_mean + self.user_bias[users]
+        right = np.empty((self.item_factors.shape[0], self.rank + 2))
+        right[:, :self.rank] = self.item_factors
+        right[:, self.rank] = self.item_bias
+        right[:, self.rank + 1] = 1.0
+        return left @ right.T
 
     def new_user_scores(self, items: np.ndarray, values: np.ndarray, clip: bool = True) -> np.ndarray:
         """Scores of every item for a new user given by ratings of known item indices (:meth:`fold_in`)."""

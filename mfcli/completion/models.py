@@ -42,9 +42,10 @@ from typing import Any
 import numpy as np
 
 from mfcli.completion.data import Ratings, sorted_unique
-from mfcli.completion.factors import FactorModel, HalfStep
+from mfcli.completion.factors import FactorModel, HalfStep, pair_dots
 from mfcli.errors import DataError, ParameterError
 from mfcli.metrics import rmse
+from mfcli.models.threads import solver_threads
 
 Callback = Callable[..., Any]
 
@@ -231,16 +232,6 @@ class _EpochMonitor:
                              "epochs": int(self.epochs), "tol": self.tol, "rule": self.rule,
                              "last_progress": self.last_progress()}
         return model, history
-
-
-def pair_dots(U: np.ndarray, V: np.ndarray, users: np.ndarray, items: np.ndarray, block: int = 1 << 17
-              ) -> np.ndarray:
-    """<u_i, v_j> for every index pair, in blocks (bounded memory)."""
-    out = np.empty(len(users))
-    for start in range(0, len(users), block):
-        stop = start + block
-        out[start:stop] = np.einsum("ij,ij->i", U[users[start:stop]], V[items[start:stop]])
-    return out
 
 
 def factor_objective(train: Ratings, model: FactorModel, reg: float, reg_bias: float, w0: float = 0.0,
@@ -433,7 +424,8 @@ def fit_wals(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float |
                             cause=f"a value is too large for float64 (--reg {reg:g}, --reg-bias {reg_bias:g}, "
                                   f"--w0 {w0:g}" + (f", --alpha {alpha:g}" if implicit else "")
                                   + "); use smaller ones or rescale the ratings")
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the monitor reports a divergence
+    # the monitor reports a divergence; BLAS on one thread and one pool of row threads for the run
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), solver_threads():
         model = _wals_loop(train, rank, reg, reg_bias, w0, weights, not implicit, implicit, alpha, epochs, seed,
                            monitor, init_scale, cg_steps if implicit else 0)
     model.solver["frequency_power"] = frequency_power
