@@ -173,22 +173,16 @@ def block_product(block: np.ndarray, H_block: np.ndarray, accurate: bool = False
     return total
 
 
-# The in-memory pass runs the solver's update on the calling thread and the two products of each
-# block on the pool (pipelined_update_pass); False: each pool thread does a whole block, update
-# included (blockwise_update_pass).
-PIPELINED_PASS = True
-
-
 def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accurate: bool = False) -> np.ndarray:
     """:func:`~mfcli.models.matrix.project_update` on X held in memory, one block of columns at a
     time: ``B = W^T X_J``, ``H_J = update(B, J)``, ``X_J H_J^T`` while X_J is still in the cache, so
     X is read from memory about once per iteration instead of twice.
 
     The blocks J are the grid of ``size`` columns. With several threads (:func:`solver_thread_count`)
-    the products of the blocks run on that many Python threads (BLAS, at one thread, and NumPy
-    release the GIL), a thread that the system deschedules only doing fewer blocks instead of
-    holding up the others (a multithreaded BLAS call waits for its slowest thread); the update
-    runs on the calling thread in column order (:func:`pipelined_update_pass`). With one block,
+    they are shared among that many Python threads, each taking the next block as it finishes one
+    (BLAS, at one thread, and NumPy release the GIL): the inner sweeps run in parallel too, and a
+    thread that the system deschedules only does fewer blocks instead of holding up the others
+    (a multithreaded BLAS call waits for its slowest thread). With one block,
     the products use all the threads instead, where they are large enough to gain from them
     (``THREADED_PRODUCT_MIN``). The sum of the X_J H_J^T is taken in block order, in float64, so
     the result does not depend on the number of threads. ``accurate``: float32 blocks converted to
@@ -211,8 +205,6 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
             H_block = update(B, columns)
             with pass_threads_for(multiply_adds):
                 parts.append(block_product(block, H_block, accurate))
-    elif PIPELINED_PASS:
-        parts = pipelined_update_pass(X, Wt, update, size, workers, accurate)
     else:
         def task(start: int) -> np.ndarray:
             columns = slice(start, min(start + size, n))
@@ -225,30 +217,3 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
     for part in parts[1:]:
         total += part
     return total if accurate else total.astype(dtype, copy=False)
-
-
-def pipelined_update_pass(X: np.ndarray, Wt: np.ndarray, update, size: int, workers: int,
-                          accurate: bool = False) -> list[np.ndarray]:
-    """The blocks' X_J H_J^T (float64, in column order) of :func:`blockwise_update_pass` on
-    ``workers`` pool threads: ``W^T X_J`` is computed on the pool ``workers`` blocks ahead, the
-    update runs here, block after block in column order, and ``X_J H_J^T`` goes to the pool as
-    soon as H_J is known. The updates (HALS sweeps: many short NumPy calls, holding the GIL between
-    them) then never compete with one another for the GIL, while the products, which release it,
-    run beside them."""
-    n = X.shape[1]
-    starts = list(range(0, n, size))
-
-    def left(start: int) -> np.ndarray:
-        return Wt @ X[:, start:start + size]
-
-    with pass_pool(workers) as pool:
-        lefts = [pool.submit(left, start) for start in starts[:workers]]
-        products = []
-        for index, start in enumerate(starts):
-            B = lefts[index].result()
-            if index + workers < len(starts):
-                lefts.append(pool.submit(left, starts[index + workers]))
-            columns = slice(start, min(start + size, n))
-            H_block = update(B, columns)
-            products.append(pool.submit(block_product, X[:, columns], H_block, accurate))
-        return [future.result() for future in products]

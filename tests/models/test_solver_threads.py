@@ -164,35 +164,3 @@ with threadpoolctl.threadpool_limits(2, user_api="blas"):
     if out.stdout.strip() == "SKIP":
         pytest.skip("BLAS runs one thread here")
     assert out.stdout.strip() == "[1]"
-
-
-@pytest.mark.parametrize("accurate", [False, True])
-def test_pipelined_pass_updates_here_in_column_order_and_matches_one_thread(small_blocks, two_threads, accurate):
-    """With two solver threads the in-memory pass computes the products on the pool and runs
-    the update on the calling thread, block after block in column order (an update never runs
-    beside another); X H^T is bit for bit the one-thread pass's."""
-    import threading
-
-    from mfcli.models.threads import blockwise_update_pass, solver_thread_count, solver_threads
-
-    rng = np.random.default_rng(2)
-    X = rng.random((40, 3001)).astype(np.float32)
-    W = rng.random((40, 3)).astype(np.float32)
-    size = matrix.update_block_size(InMemoryMatrix(X))
-    outputs, callers = [], []
-    for threads in (1, 2):
-        H = np.empty((3, X.shape[1]), dtype=np.float32)
-        calls = []
-
-        def update(B, cols):
-            calls.append((cols.start, cols.stop))
-            callers.append(threading.get_ident())
-            H[:, cols] = np.sqrt(B)
-            return H[:, cols]
-
-        with threadpoolctl.threadpool_limits(threads, user_api="blas"), solver_threads():
-            assert solver_thread_count() == threads
-            outputs.append(blockwise_update_pass(X, W, update, size, accurate))
-        assert calls == [(s, min(s + size, X.shape[1])) for s in range(0, X.shape[1], size)]
-    assert set(callers) == {threading.get_ident()}
-    assert np.array_equal(outputs[0], outputs[1])
