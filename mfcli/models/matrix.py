@@ -210,23 +210,13 @@ def update_block_size(data: DataMatrix) -> int:
     return grid_columns(data.shape[0], data.shape[1], data.dtype)
 
 
-# X of at least this many bytes is cut into at least GRID_MIN_BLOCKS blocks, so that the
-# threads of a pass (blockwise_update_pass) share it even when it fits in one block.
-GRID_SPLIT_BYTES = 1 << 20
-GRID_MIN_BLOCKS = 2
-
-
 def grid_columns(m: int, n: int, dtype) -> int:
     """Columns per block of the update grid of an m x n matrix: the fewest blocks of at most
-    :func:`block_columns` columns (about 8 MiB each), at least GRID_MIN_BLOCKS of them from
-    GRID_SPLIT_BYTES up (each at least 256 columns), all of the same width but the last, which
-    is at most one column narrower per block. Blocks of equal width keep the threads of a
-    pass equally busy: 8 MiB blocks of Urban (162 x 94249, float32) left one thread idle for
-    72% of a block at the end of each pass."""
-    widest = block_columns(m, dtype)
-    blocks = max(1, -(-n // widest))
-    if blocks < GRID_MIN_BLOCKS and m * n * np.dtype(dtype).itemsize >= GRID_SPLIT_BYTES:
-        blocks = max(1, min(GRID_MIN_BLOCKS, n // 256))
+    :func:`block_columns` columns (about 8 MiB each), all of the same width but the last, which
+    is at most one column narrower per block. Blocks of equal width keep the threads of a pass
+    equally busy: 8 MiB blocks and a remainder left one thread idle for 72% of a block at the
+    end of each pass on Urban (162 x 94249, float32)."""
+    blocks = max(1, -(-n // block_columns(m, dtype)))
     return max(1, -(-n // blocks))
 
 
