@@ -35,6 +35,7 @@ shared: the load average is printed with the timings.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -144,8 +145,9 @@ def write_triplets(ratings, path: Path) -> None:
                                                                    ratings.values.tolist()))
 
 
+@functools.cache  # once a run
 def compile_package() -> None:
-    """Byte-compile mfcli once, as ``pip install`` does: with PYTHONDONTWRITEBYTECODE set (or a
+    """Byte-compile mfcli, as ``pip install`` does: with PYTHONDONTWRITEBYTECODE set (or a
     checkout whose .pyc files are stale), every timed process would compile the modules it
     imports again (about 50 ms of `complete`'s imports, measured with cProfile)."""
     import compileall
@@ -158,9 +160,7 @@ def compile_package() -> None:
 def whole_process(args: list[str]) -> dict:
     """Wall time of an mfcli command from start to exit (the median of REPEAT runs, and their
     range), and its --json."""
-    if not getattr(whole_process, "compiled", False):
-        compile_package()
-        whole_process.compiled = True
+    compile_package()
     times = []
     for _ in range(REPEAT["runs"]):
         start = time.perf_counter()
@@ -179,9 +179,7 @@ def floor() -> str:
     """What any whole process pays before it reads a rating: the fastest of 3 runs of Python with
     NumPy alone, of `mfcli complete --help` (Python, mfcli's command line, click: no NumPy) and of
     both imports together."""
-    if not getattr(whole_process, "compiled", False):
-        compile_package()
-        whole_process.compiled = True
+    compile_package()
     figures = []
     for label, command in (("python -c 'import numpy'", ["-c", "import numpy"]),
                            ("mfcli complete --help", ["-m", "mfcli", "complete", "--help"]),

@@ -41,7 +41,8 @@ from mfcli.completion.data import IdMap, Pattern, sorted_unique
 
 # Pairs per block of :func:`pair_dots`: two 4096 x k float64 gathers (1 MB at k = 32) stay in the
 # cache, where one gather of all the pairs (50K x 32: 13 MB) costs more in memory traffic and page
-# faults than in arithmetic (50K random pairs of a 943 x 1682 rank-32 model: 5 ms instead of 22 ms).
+# faults than in arithmetic (50K random pairs of a 943 x 1682 rank-32 model: 5 ms instead of 22 ms,
+# timed outside benchmarks/).
 PAIR_BLOCK = 4096
 
 

@@ -44,8 +44,9 @@ from mfcli.result import RESULT_FORMAT, RESULT_FORMAT_VERSION, Layer, Result
 
 _COMPRESS_ABOVE = 1 << 16  # elements
 # gzip level of the large arrays: the arrays of an Urban unmix result (18.5 MB) were written in
-# 0.51 s at level 1 (9.9 MB) against 0.73 s at h5py's usual 4 (9.6 MB): factors compress little
-# more at higher levels, and the file is written at the end of every run.
+# 0.51 s at level 1 (9.9 MB) against 0.73 s at h5py's usual 4 (9.6 MB), timed once outside
+# benchmarks/ on a busy machine: factors compress little more at higher levels, and the file is
+# written at the end of every run.
 GZIP_LEVEL = 1
 
 _INPUT_ARRAYS = ("wavelengths", "band_indices", "valid_pixels")

@@ -83,8 +83,9 @@ DIRECT_ERROR_BELOW = 1e-4
 
 # The residual of direct_relative_error is formed this many bytes at a time, in one buffer
 # reused for every piece: two whole-block temporaries allocated and freed at each iteration cost
-# a page fault per 4 KiB page each time (glibc returns them to the system), which made the
-# direct error of a 300 x 500 fit take 2.3 ms instead of 0.3 ms in a fresh process.
+# a page fault per 4 KiB page each time (glibc returns them to the system): in a fresh process
+# the direct error of a 300 x 500 fit took 2.3 ms that way, 0.45 ms with the buffer (a
+# microbenchmark, not in benchmarks/).
 RESIDUAL_PIECE_BYTES = 256 << 10
 
 

@@ -115,12 +115,13 @@ def hals_sweeps(F: np.ndarray, D: np.ndarray, M: np.ndarray, max_sweeps: int, ep
 
 
 def hals_rows(F: np.ndarray, C: np.ndarray, gram: np.ndarray, max_sweeps: int, eps: float = EPSILON,
-              l1: float = 0.0, floor: float | None = None) -> np.ndarray:
+              l1: float = 0.0, floor: float | None = None, in_place: bool = False) -> np.ndarray:
     """HALS on all rows of F (r x p) for min ||Y - A F||^2 (+ l1 sum F), given C = A^T Y and
-    gram = A^T A. Returns the updated F (a new array)."""
+    gram = A^T A. Returns the updated F: a new array, or F itself with ``in_place`` (F then
+    C-contiguous)."""
     floor = floor_for(F.dtype) if floor is None else floor
     M, scale, shift = sweep_matrix(gram, l1, F.dtype)
-    out = np.array(F, order="C", copy=True)
+    out = F if in_place else np.array(F, order="C", copy=True)
     hals_sweeps(out, sweep_targets(C, scale, shift), M, max_sweeps, eps, floor)
     return out
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from mfcli.errors import ParameterError
 from mfcli.models.edaa import entropic_loop, principal_basis, start_runs
+from mfcli.models.hals import gram_of_rows
 from mfcli.models.matrix import as_data_matrix
 from mfcli.models.stopping import Monitor, Stopping
 
@@ -216,9 +217,8 @@ def refined_coefficients(X, layers, method: str = "nnls") -> None:
 def _cross_and_gram(WtX: np.ndarray, C: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:
     """<W^T X, C> and C C^T (r x n each, any float dtype) in float64, a chunk of columns at a time:
     no float64 copies of the r x n arrays (they would set unmix's peak memory)."""
-    cross, CCt = 0.0, np.zeros((C.shape[0], C.shape[0]))
+    cross = 0.0
     for start in range(0, C.shape[1], chunk):
-        part = np.asarray(C[:, start:start + chunk], dtype=np.float64)
-        cross += float(np.vdot(np.asarray(WtX[:, start:start + chunk], dtype=np.float64), part))
-        CCt += part @ part.T
-    return cross, CCt
+        cross += float(np.vdot(np.asarray(WtX[:, start:start + chunk], dtype=np.float64),
+                               np.asarray(C[:, start:start + chunk], dtype=np.float64)))
+    return cross, gram_of_rows(C, chunk)

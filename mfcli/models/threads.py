@@ -42,7 +42,7 @@ def _blas_libraries():
     import sys
 
     loaded = tuple(name in sys.modules for name in BLAS_MODULES)
-    if _state["libraries"] is None or _state.get("loaded") != loaded:
+    if _state["libraries"] is None or _state["loaded"] != loaded:
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:  # pragma: no cover - threadpoolctl is a dependency

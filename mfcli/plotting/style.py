@@ -150,7 +150,8 @@ def canvas_class():
 # zlib level: 6 (matplotlib's) makes maps' PNGs barely smaller and takes twice as long. The rows
 # are not filtered: on these pictures (flat areas, colour-mapped images, antialiased lines and
 # text) the unfiltered rows compressed smaller than Pillow's per-row choice of filter (1.65 MB
-# against 1.84 MB for the ten pictures of unmix sample:urban) in 40-45% of its time.
+# against 1.84 MB for the ten pictures of unmix sample:urban) in 40-45% of its CPU time (timed
+# outside benchmarks/; bench_unmix prints the compression time of each picture).
 PNG_COMPRESS_LEVEL = 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.hals import hals_sweeps, sweep_matrix, sweep_targets
+from mfcli.models.hals import hals_rows
 from mfcli.models.linalg import gram_solve
 from mfcli.result import Result
 
@@ -70,6 +70,4 @@ def _warm_start(G: np.ndarray, WtX: np.ndarray) -> np.ndarray:
     arrays of the abundances are unmix's peak memory: no copy of them is kept)."""
     start = gram_solve(G, WtX)
     np.maximum(start, 0.0, out=start)
-    M, scale, shift = sweep_matrix(G, 0.0, start.dtype)
-    hals_sweeps(start, sweep_targets(WtX, scale, shift), M, 5, 0.0, 0.0)
-    return start
+    return hals_rows(start, WtX, G, 5, 0.0, floor=0.0, in_place=True)
