@@ -1,6 +1,6 @@
 """Correct by default: mfcli with NO stopping flags against scikit-learn's default NMF, same run.
 
-    python benchmarks/bench_defaults.py [--only NAME,...] [--threads N] [--quick]
+    python benchmarks/bench_defaults.py [--only NAME,...] [--threads N] [--quick] [--fuzz N [--seed S]]
 
 For every matrix of a varied suite (tall, wide, square, dense, sparse-ish, noisy, near-exact low
 rank, pure noise, count data, the bundled image samples; ranks 3 to 20):
@@ -17,6 +17,11 @@ ratio, mfcli's iterations and stop reason; then the summed time ratio over the s
 
 Goal (issue 13): error ratio <= 1 on every matrix, summed time ratio <= 0.5. The machine may be
 shared: the load average is printed before and after.
+
+``--fuzz N``: instead of the suite, N random matrices (seed ``--seed``), as matrices no one tuned
+for: 20-3000 x 30-5000, rank 2-24, low rank (exact, 1% or 10% noise), uniform, |N(0,1)|,
+squared exponential (heavy tailed) or Poisson counts; the same table, then how many errors are
+above scikit-learn's, by kind of matrix.
 """
 
 from __future__ import annotations
@@ -48,6 +53,29 @@ def counts(m: int, n: int, rank: int, seed: int) -> np.ndarray:
     intensity = rng.gamma(0.3, 1.0, (m, rank)) @ rng.gamma(0.3, 1.0, (rank, n))
     intensity *= 0.1 / intensity.mean()
     return rng.poisson(intensity).astype(np.float64)
+
+
+def random_case(rng: np.random.Generator, index: int) -> tuple[str, str, np.ndarray, int]:
+    """One matrix of the --fuzz set: (name, kind, X, rank)."""
+    m = int(rng.choice([20, 50, 100, 200, 500, 1000, 3000]))
+    n = int(rng.choice([30, 80, 200, 600, 2000, 5000]))
+    rank = int(rng.integers(2, min(m, n, 25)))
+    kind = str(rng.choice(["lowrank", "uniform", "abs", "counts", "exp"]))
+    if kind == "lowrank":
+        noise = float(rng.choice([0.0, 0.01, 0.1]))
+        kind = f"lowrank+{noise:g}"
+        X = np.abs(rng.standard_normal((m, rank))) @ np.abs(rng.standard_normal((rank, n)))
+        X = np.maximum(X + noise * X.mean() * rng.standard_normal(X.shape), 0)
+    elif kind == "uniform":
+        X = rng.random((m, n))
+    elif kind == "abs":
+        X = np.abs(rng.standard_normal((m, n)))
+    elif kind == "counts":
+        X = rng.poisson(rng.gamma(0.5, 1, (m, rank)) @ rng.gamma(0.5, 1, (rank, n)) * 0.3).astype(np.float64)
+        X[0, 0] += 1.0  # never all zeros
+    else:
+        X = rng.exponential(1.0, (m, n)) ** 2
+    return f"fuzz{index}-{m}x{n}", kind, X, rank
 
 
 def sample(name: str) -> np.ndarray:
@@ -108,6 +136,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated names of the matrices to run")
     parser.add_argument("--quick", action="store_true", help="leave out the three largest matrices")
     parser.add_argument("--threads", type=int, help="BLAS threads for both (default: the libraries' own)")
+    parser.add_argument("--fuzz", type=int, metavar="N", help="N random matrices instead of the suite")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --fuzz matrices (default 0)")
     args = parser.parse_args()
     if args.threads:
         from threadpoolctl import threadpool_limits
@@ -122,7 +152,11 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     nmf(np.random.default_rng(0).random((50, 300)), 3)  # warm imports and code paths outside the timings
-    cases = suite(args.quick)
+    if args.fuzz:
+        rng = np.random.default_rng(args.seed)
+        cases = [random_case(rng, i) for i in range(args.fuzz)]
+    else:
+        cases = suite(args.quick)
     if args.only:
         wanted = set(args.only.split(","))
         cases = [case for case in cases if case[0] in wanted]
@@ -132,6 +166,7 @@ def main() -> None:
     print("-" * len(header))
     sk_total = mf_total = 0.0
     worst = 0.0
+    above: dict[str, list[int]] = {}  # description (--fuzz: kind) -> [matrices, errors above scikit-learn's]
     for name, description, make, rank in cases:
         X = make() if callable(make) else make
         W_sk, H_sk, sk_seconds, sk_iter = run_sklearn(X, rank)
@@ -141,15 +176,23 @@ def main() -> None:
         mf_error = relative_error(X64, np.asarray(W_mf, np.float64), np.asarray(H_mf, np.float64))
         ratio = mf_error / sk_error if sk_error > 0 else (1.0 if mf_error == 0 else np.inf)
         worst = max(worst, ratio)
+        counts_of = above.setdefault(description, [0, 0])
+        counts_of[0] += 1
+        counts_of[1] += ratio > 1
         sk_total += sk_seconds
         mf_total += mf_seconds
-        print(f"{name:<16} {rank:>4} {sk_error:>12.6g} {mf_error:>12.6g} {ratio:>9.4f} {sk_seconds:>9.3f} "
+        print(f"{name:<16.16} {rank:>4} {sk_error:>12.6g} {mf_error:>12.6g} {ratio:>9.4f} {sk_seconds:>9.3f} "
               f"{mf_seconds:>8.3f} {mf_seconds / sk_seconds:>10.3f} {sk_iter:>5} {result.n_iter:>5}  "
               f"{result.summary['stop_reason']}", flush=True)
     print("-" * len(header))
     print(f"summed time: scikit-learn {sk_total:.2f} s, mfcli {mf_total:.2f} s, ratio {mf_total / sk_total:.3f} "
-          f"(goal <= 0.5); largest error ratio {worst:.4f} (goal <= 1)")
-    print("matrices: " + "; ".join(f"{name}: {description}" for name, description, _, _ in cases))
+          f"(goal <= 0.5); largest error ratio {worst:.8f} (goal <= 1); errors above scikit-learn's: "
+          f"{sum(c[1] for c in above.values())} of {len(cases)}")
+    if args.fuzz:
+        print("errors above scikit-learn's by kind: " + ", ".join(f"{kind} {c[1]} of {c[0]}" for kind, c in
+                                                                  sorted(above.items())))
+    else:
+        print("matrices: " + "; ".join(f"{name}: {description}" for name, description, _, _ in cases))
     print(f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
