@@ -207,10 +207,16 @@ def _fill_file(f, result: Result) -> None:
     layers.attrs["count"] = len(result.layers)
     for index, layer in enumerate(result.layers, start=1):
         g = layers.create_group(str(index))
+        written: dict[int, str] = {}  # id of an array already stored in this layer -> its name
         for name in _LAYER_ARRAYS:
             value = getattr(layer, name)
-            if value is not None:
-                _write_array(g, name, value)
+            if value is None:
+                continue
+            if id(value) in written:  # the same array under two names (a refined layer's coefficients
+                g[name] = g[written[id(value)]]  # are its abundances): one dataset, two hard links
+                continue
+            _write_array(g, name, value)
+            written[id(value)] = name
         g.attrs["rank"] = layer.rank
         if layer.relative_error is not None:
             g.attrs["relative_error"] = float(layer.relative_error)

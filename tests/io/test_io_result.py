@@ -80,6 +80,22 @@ def test_result_layout_is_readable_with_plain_h5py(tmp_path):
         assert f["arrays/hierarchy/parent"].shape == (3,)
 
 
+def test_an_array_under_two_names_is_stored_once(tmp_path):
+    """A refined layer's coefficients are its abundances (the same array): one dataset with two
+    hard links, read back as two equal arrays."""
+    result = hand_made_result()
+    layer = result.layers[1]
+    layer.coefficients = layer.abundances = np.random.default_rng(1).random((2, 5000))
+    write_result(result, tmp_path / "r.h5")
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        group = f["layers/2"]
+        assert group["coefficients"].id == group["abundances"].id
+        assert h5py.h5o.get_info(group["abundances"].id).rc == 2  # two links, one object
+    back = read_result(tmp_path / "r.h5").layers[1]
+    np.testing.assert_array_equal(back.coefficients, layer.abundances)
+    np.testing.assert_array_equal(back.abundances, layer.abundances)
+
+
 def test_result_is_not_overwritten_without_force(tmp_path):
     write_result(hand_made_result(), tmp_path / "r.h5")
     before = (tmp_path / "r.h5").read_bytes()
