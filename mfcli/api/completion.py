@@ -22,7 +22,7 @@ COMPLETION_PARAMS = {
 }
 COMPLETION_APPLIES = {
     "baseline": {"reg", "epochs", "tol", "max_time"},
-    "als": {"rank", "reg", "reg_bias", "epochs", "tol", "max_time"},
+    "als": {"rank", "reg", "reg_bias", "epochs", "tol", "max_time", "cg_steps"},
     "wals": {"rank", "reg", "reg_bias", "w0", "frequency_power", "implicit", "alpha", "epochs", "tol", "max_time",
              "cg_steps"},
     "sgd": {"rank", "reg", "reg_bias", "lr", "batch_size", "epochs", "tol", "max_time"},

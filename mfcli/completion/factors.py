@@ -206,7 +206,8 @@ CG_MERGE_CELLS = 2048
 
 
 def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np.ndarray,
-                  reg: float, w0: float, x0: np.ndarray, steps: int = 3, plan: RowPlan | None = None):
+                  reg: float, w0: float, x0: np.ndarray, steps: int = 3, plan: RowPlan | None = None,
+                  row_reg: np.ndarray | None = None):
     """``steps`` conjugate-gradient iterations per row from ``x0`` on the normal equations of
     :func:`solve_rows` without biases, for every row at once:
 
@@ -227,6 +228,7 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
     plan = plan or RowPlan(matrix, weights, w0, max_cells=CG_CELLS, merge_cells=CG_MERGE_CELLS)
     features32 = np.asarray(features, dtype=np.float32)
     gram = w0 * (features32.T @ features32) + np.float32(reg) * np.eye(k, dtype=np.float32)
+    diagonal = None if row_reg is None else np.asarray(np.broadcast_to(row_reg, (n_rows, k)), dtype=np.float32)
     gather = _Gatherer(plan.padded(features32))
     rhs_weights = np.zeros(len(targets) + 1, dtype=np.float32)  # padding (the last): 0
     rhs_weights[:-1] = np.asarray(weights, dtype=np.float64) * targets
@@ -237,9 +239,14 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
     def work(rows, cols, excess, positions):
         F = gather(cols)                                          # rows x L x k
 
+        ridge = None if diagonal is None else diagonal[rows]
+
         def times_a(v):
             d = np.matmul(F, v[:, :, None])[:, :, 0]              # <f_j, v> for the row's entries
-            return v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
+            out = v @ gram + np.matmul((excess * d)[:, None, :], F)[:, 0, :]
+            if ridge is not None:
+                out += ridge * v
+            return out
 
         x = out[rows].astype(np.float32)
         b = np.matmul(rhs_weights[positions][:, None, :], F)[:, 0, :]
@@ -311,7 +318,8 @@ class HalfStep:
         self._plan = None
 
     def solve(self, other_factors: np.ndarray, global_mean: float, other_bias: np.ndarray,
-              start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              start: np.ndarray | None = None, start_bias: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """(biases, factors) of every row: features ``[v_j, 1]`` (``v_j`` without biases), targets
         ``r_ij - mu - c_j``. Rows without ratings get zeros. With ``start`` (the current factors)
         and ``cg_steps`` in the solver settings, the solve is that many conjugate-gradient steps
@@ -327,15 +335,19 @@ class HalfStep:
             if self.biases:
                 targets -= other_bias[self.pattern.indices]
         weights = self.weights
-        cg = start is not None and self.cg_steps and self.uniform_reg is not None
+        cg = start is not None and self.cg_steps and not (self.w0 and self.biases)
         if cg and weights is None:
             weights = np.ones(len(targets))
         if self._plan is None or self._plan[0] != cg:  # made once, reused every epoch
             self._plan = (cg, RowPlan(self.pattern, weights, self.w0, max_cells=CG_CELLS if cg else 1 << 18,
                                       merge_cells=CG_MERGE_CELLS if cg else 0))
         if cg:
-            x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg, self.w0, start,
-                                      self.cg_steps, plan=self._plan[1])
+            if self.biases:
+                start = np.hstack([start, (np.zeros(len(start)) if start_bias is None else start_bias)[:, None]])
+            uniform = self.uniform_reg is not None
+            x, fitted = cg_solve_rows(self.pattern, targets, weights, features, self.uniform_reg if uniform else 0.0,
+                                      self.w0, start, self.cg_steps, plan=self._plan[1],
+                                      row_reg=None if uniform else self.reg)
         else:
             x, rhs = solve_rows(self.pattern, targets, features, self.reg, self.weights, self.w0, self.rank,
                                 return_rhs=True, plan=self._plan[1])

@@ -55,11 +55,14 @@ Callback = Callable[..., Any]
 # ``epochs`` is a limit: the runs stop by their rule (``tol``) first. Explicit ALS/WALS: tol 1e-3
 # stops at the epoch where the test RMSE on both MovieLens sets is within 0.001 of its best (10 and
 # 8 epochs); the objective decreases geometrically, so 50 more epochs lower it by about 4 tol more.
+# ALS solves its rows by 3 conjugate-gradient steps from the current factors: the same epochs and
+# test RMSE as exact solves on both sets (0.9124 and 0.8611; 2 steps 0.9123 and 0.8610 after one
+# epoch more) in 0.18 s instead of 0.27 s (100K) and 0.83 s instead of 0.99 s (1M), in process.
 # SGD minimizes the ALS objective (same reg): with lr 0.02 decaying by 0.97 per epoch it reaches a
 # lower test RMSE than ALS on MovieLens 100K; tol 1e-3 (plateau of 3 epochs) stops it near its best.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "baseline": {"rank": 0, "reg": 10.0, "epochs": 100, "tol": 1e-4},
-    "als": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 50, "tol": 1e-3},
+    "als": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 50, "tol": 1e-3, "cg_steps": 3},
     "wals": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "w0": 0.001, "epochs": 50, "tol": 1e-3},
     "wals-implicit": {"rank": 32, "reg": 10.0, "alpha": 0.3, "epochs": 50, "tol": 1e-3, "cg_steps": 3},
     "sgd": {"rank": 32, "reg": 0.1, "reg_bias": 0.1, "epochs": 100, "lr": 0.02, "lr_decay": 0.97, "batch_size": 4096,
@@ -372,10 +375,11 @@ def _wals_loop(train: Ratings, rank: int, reg: float, reg_bias: float, w0: float
     for epoch in range(1, epochs + 1):
         # items fixed: features [v_j, 1], targets r_ij - mu - c_j (conjugate-gradient sweeps start
         # from the current factors)
-        user_bias, U[:] = users.solve(V, mu, c, U if cg_steps else None)
+        user_bias, U[:] = users.solve(V, mu, c, U if cg_steps else None, b if cg_steps and biases else None)
         if biases:
             b[:] = user_bias
-        item_bias, V[:] = items.solve(U, mu, b, V if cg_steps else None)  # users fixed: [u_i, 1], r_ij - mu - b_i
+        item_bias, V[:] = items.solve(U, mu, b, V if cg_steps else None,  # users fixed: [u_i, 1], r_ij - mu - b_i
+                                      c if cg_steps and biases else None)
         if biases:
             c[:] = item_bias
         # The objective at (U, V): the item rows' part left by their solve plus the users' penalty
@@ -427,18 +431,20 @@ def fit_wals(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float |
     # the monitor reports a divergence; BLAS on one thread and one pool of row threads for the run
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), solver_threads():
         model = _wals_loop(train, rank, reg, reg_bias, w0, weights, not implicit, implicit, alpha, epochs, seed,
-                           monitor, init_scale, cg_steps if implicit else 0)
+                           monitor, init_scale, cg_steps)
     model.solver["frequency_power"] = frequency_power
     return monitor.finish(model)
 
 
 def fit_als(train: Ratings, rank: int = 32, reg: float = 0.1, reg_bias: float | None = None, epochs: int = 50,
             seed: int = 0, validation: Ratings | None = None, patience: int = 0,
-            callback: Callback | None = None, tol: float = 1e-3, max_time: float | None = None
+            callback: Callback | None = None, tol: float = 1e-3, max_time: float | None = None, cg_steps: int = 0
             ) -> tuple[FactorModel, dict[str, np.ndarray]]:
-    """MF with biases on the observed entries by ALS: :func:`fit_wals` with w0 = 0 and unit weights."""
+    """MF with biases on the observed entries by ALS: :func:`fit_wals` with w0 = 0 and unit weights.
+    ``cg_steps``: conjugate-gradient steps per row and sweep, warm-started from the current factors
+    (:func:`~mfcli.completion.factors.cg_solve_rows`; 0: exact solves)."""
     return fit_wals(train, rank, reg, reg_bias, 0.0, None, 0.0, False, 1.0, epochs, seed, validation, patience,
-                    callback, tol=tol, max_time=max_time)
+                    callback, tol=tol, max_time=max_time, cg_steps=cg_steps)
 
 
 # ---------------------------------------------------------------- SGD
@@ -744,7 +750,7 @@ class BiasBaseline(_Estimator):
 
 class ALS(_Estimator):
     name = "als"
-    accepts = ("rank", "reg", "reg_bias", "epochs", "seed", "patience", "tol", "max_time")
+    accepts = ("rank", "reg", "reg_bias", "epochs", "seed", "patience", "tol", "max_time", "cg_steps")
 
     def _fit(self, train, validation=None, callback=None):
         return fit_als(train, validation=validation, callback=callback, **self._given())

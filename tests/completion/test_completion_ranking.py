@@ -215,9 +215,27 @@ def test_conjugate_gradient_reaches_the_exact_solve():
     np.testing.assert_allclose(got[nonempty], exact[nonempty], rtol=2e-3, atol=2e-4)
 
 
+def test_conjugate_gradient_with_a_ridge_per_row_reaches_the_exact_solve():
+    """Explicit ALS: features [v_j, 1] (the bias), unit weights, the ridge lambda n_i per row and
+    per feature (reg on the factors, reg_bias on the bias), as HalfStep sets it up."""
+    rng = np.random.default_rng(1)
+    n_rows, n_cols, k = 9, 20, 4
+    pattern = sp.csr_matrix(rng.random((n_rows, n_cols)) < 0.4)
+    pattern.sort_indices()
+    targets = rng.normal(size=pattern.nnz)
+    features = np.hstack([rng.normal(size=(n_cols, k - 1)), np.ones((n_cols, 1))])
+    counts = np.diff(pattern.indptr).astype(float)
+    ridge = np.array([0.3] * (k - 1) + [0.05])[None, :] * counts[:, None]
+    exact = solve_rows(pattern, targets, features, ridge)
+    got, _ = cg_solve_rows(pattern, targets, np.ones(pattern.nnz), features, 0.0, 0.0, np.zeros((n_rows, k)),
+                           steps=3 * k, row_reg=ridge)
+    nonempty = counts > 0
+    np.testing.assert_allclose(got[nonempty], exact[nonempty], rtol=2e-3, atol=2e-4)
+
+
 @pytest.mark.parametrize("settings", [
     {}, {"w0": 0.05}, {"w0": 0.05, "frequency_power": 0.5}, {"implicit": True, "alpha": 2.0, "reg": 0.5},
-    {"implicit": True, "alpha": 2.0, "reg": 0.5, "cg_steps": 3},
+    {"implicit": True, "alpha": 2.0, "reg": 0.5, "cg_steps": 3}, {"cg_steps": 3},
 ])
 def test_the_solvers_objective_equals_a_direct_computation(settings):
     """The objective the ALS/WALS loop reports from its last solve equals factor_objective's, and

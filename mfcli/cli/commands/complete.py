@@ -62,7 +62,8 @@ FREQUENCY_POWER_MAX = 8.0
               help="wals: implicit feedback (confidence 1 + alpha r, preference 1); judged by ranking metrics.")
 @click.option("--alpha", type=_Finite(min=0), default=None, help="wals --implicit: confidence slope.")
 @click.option("--cg-steps", type=click.IntRange(min=0), default=None,
-              help="wals --implicit: conjugate-gradient steps per sweep (0: exact solves; default 3).")
+              help="als, wals --implicit: conjugate-gradient steps per row and sweep, from the current "
+                   "factors (0: exact solves; default 3).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Maximum number of training epochs (sweeps); the stopping rule usually ends a run first.")
 @click.option("--tol", type=_Finite(min=0), default=None,
@@ -114,7 +115,7 @@ def command(ratings_path: str, model: str, seed: int, top_k: int, test_fraction:
     benchmarks/bench_implicit.py; --epochs is a limit, the stopping rule --tol ends a run first):
       baseline  global mean + user and item biases            reg 10, tol 1e-4, epochs 100
       als       MF with biases on observed ratings, ALS       rank 32, reg 0.1, reg-bias 0.1,
-                                                              tol 1e-3, epochs 50
+                (conjugate-gradient sweeps)                   cg-steps 3, tol 1e-3, epochs 50
       sgd       the same objective by minibatch SGD           rank 32, reg 0.1, lr 0.02 (x0.97
                                                               per epoch), tol 1e-3, epochs 100
       wals      weighted MF, w0 on unobserved entries, WALS   as als plus w0 0.001
