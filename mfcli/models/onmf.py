@@ -142,6 +142,12 @@ def start_kind(index: int) -> str:
     return "spa" if index == 0 else ("kmeans++" if index % 2 else "random")
 
 
+# Relative difference of two starts' errors below which they count as the same fit: starts that
+# reach one clustering (often with its clusters in another order) end with errors that differ in
+# the last bits, and which one won depended on how the engine had rounded the data.
+TIE = 1e-9
+
+
 def start_kinds(restarts: int) -> list[str]:
     return [start_kind(index) for index in range(max(1, restarts))]
 
@@ -180,7 +186,7 @@ def best_of_starts(data: DataMatrix, rank: int, *, restarts: int, stopping: Stop
         monitor = Monitor(start_stopping, callback, stage=f"onmf start {index + 1}/{restarts} ({kind})")
         W, _, _, error = _onmf_loop(target, W0, monitor)
         report.append((kind, error))
-        if error < best_error:
+        if error < best_error * (1.0 - TIE):  # starts that end equal to rounding: the first is kept
             best_W, best_error = W, error
     return best_W, report, screened
 

@@ -137,3 +137,27 @@ def test_aonmf_objective_never_increases():
     X, _ = clustered(n=200, seed=4)
     objective = aonmf(X, 4, penalty=1.0, max_iter=80, tol=0).layers[0].history["objective"]
     assert np.all(np.diff(objective) <= 1e-10 * objective[:-1])
+
+
+def test_starts_that_end_equal_to_rounding_keep_the_first(monkeypatch):
+    """Restarts that reach one clustering end with errors that differ in the last bits (on another
+    engine, the data rounded otherwise): the first such start is kept, so every engine returns the
+    clusters in the same order; a start better by more than the tie margin still wins."""
+    import mfcli.models.onmf as onmf_module
+    from mfcli.models.matrix import InMemoryMatrix
+    from mfcli.models.stopping import Stopping
+
+    errors = iter([0.25, 0.25 * (1 - 1e-14), 0.25 * (1 + 1e-14), 0.2, 0.2 * (1 - 1e-13)])
+    monkeypatch.setattr(onmf_module, "_start", lambda kind, target, rank, rng: np.full((4, 2), float(len(seen))))
+    seen = []
+
+    def loop(target, W0, monitor):
+        seen.append(W0[0, 0])
+        return W0, None, None, next(errors)
+
+    monkeypatch.setattr(onmf_module, "_onmf_loop", loop)
+    data = InMemoryMatrix(np.random.default_rng(0).random((4, 30)))
+    W, report, screened = onmf_module.best_of_starts(data, 2, restarts=5, stopping=Stopping(max_iter=5),
+                                                     seed=0, screen_size=100)
+    assert len(report) == 5 and not screened
+    assert W[0, 0] == 3.0  # the fourth start (0.2), not the fifth (equal to it but for rounding)
