@@ -6,7 +6,8 @@ H = V_r^T. They are computed by block subspace iteration with Rayleigh-Ritz (Hal
 Tropp, "Finding structure with randomness", SIAM Review 53(2), 2011, Algorithms 4.4/5.1):
 Q <- orth(X X^T Q) with k = r + oversampling columns. Each iteration is the two products Q^T X and
 X (Q^T X)^T (:func:`mfcli.models.matrix.project_update`, one pass on a streaming engine), so it
-runs on every engine. NumPy only.
+runs on every engine; in memory, a matrix of few rows has X X^T formed once and the iteration run
+on it (:data:`GRAM_MAX_ROWS`). NumPy only.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def subspace_svd(data: DataMatrix, rank: int, *, oversample: int = 10, stopping:
         return block
 
     monitor.restart_clock()
+    if _gram_pays(data, k, stopping.max_iter):
+        return _subspace_svd_from_gram(data, Q, rank, x_sq, monitor)
     while True:
         Y = np.asarray(project_update(data, Q, keep), dtype=np.float64)  # X X^T Q, B = Q^T X
         U, s, Ub = _ritz(Q, B, rank)
@@ -87,6 +90,44 @@ def subspace_svd(data: DataMatrix, rank: int, *, oversample: int = 10, stopping:
             return U, s, _right_vectors(B, Ub, s), error
         Q, _ = np.linalg.qr(Y)
         Q = Q.astype(data.dtype)
+
+
+# In memory, X X^T (m x m) is formed once instead of one pass per iteration where m is at most
+# this and the Gram matrix costs fewer multiply-adds than the passes (m^2 n / 2 against 2 m k n
+# each): Urban's 162 x 94249 at rank 7 (k = 17, 4 iterations, nndsvd's SVD) 37 ms for X X^T
+# against 164 ms for the four passes, in float64.
+GRAM_MAX_ROWS = 2048
+
+
+def _gram_pays(data: DataMatrix, k: int, iterations: int) -> bool:
+    m = data.shape[0]
+    return (getattr(data, "engine", None) == "memory" and isinstance(getattr(data, "X", None), np.ndarray)
+            and m <= GRAM_MAX_ROWS and m < 4 * k * iterations)
+
+
+def _subspace_svd_from_gram(data: DataMatrix, Q: np.ndarray, rank: int, x_sq: float, monitor: Monitor):
+    """The iteration of :func:`subspace_svd` on G = X X^T: Q <- orth(G Q), the Ritz values and
+    vectors from Q^T G Q (= B B^T with B = Q^T X), B formed once at the end for Vt. The same
+    iterates as the passes over X, up to rounding."""
+    from mfcli.models.threads import pass_threads_for
+
+    X = data.X
+    with pass_threads_for(X.shape[0] * X.size // 2):
+        G = np.asarray(X @ X.T, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    while True:
+        GQ = G @ Q
+        evals, evecs = np.linalg.eigh(Q.T @ GQ)
+        order = np.argsort(evals)[::-1][:rank]
+        s = np.sqrt(np.maximum(evals[order], 0.0))
+        Ub = evecs[:, order]
+        captured = float(np.sum(s * s))
+        error = relative_error_from_residual(x_sq, x_sq - captured)
+        if monitor(error, objective=error):
+            B = data.WtX(Q.astype(data.dtype))  # Q^T X, k x n
+            return Q @ Ub, s, _right_vectors(B, Ub, s), error
+        Q, _ = np.linalg.qr(GQ)
+        Q = Q.astype(data.dtype).astype(np.float64)  # rounded to X's type, as the passes do
 
 
 def svd(X, rank: int, *, max_iter: int = 100, tol: float = 1e-10, target_error: float | None = None,

@@ -121,6 +121,31 @@ def test_svd_agrees_with_numpy():
     np.testing.assert_allclose(model.transform(X.T), model.result_.layers[0].H.T, atol=1e-8)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_gram_iteration_gives_the_iterates_of_the_passes(dtype, monkeypatch):
+    """In memory with few rows, subspace_svd iterates on X X^T (formed once) instead of one pass
+    over X per iteration: the same singular triplets, to rounding."""
+    import mfcli.models.svd as svd_module
+    from mfcli.models.matrix import InMemoryMatrix
+    from mfcli.models.stopping import Stopping
+
+    rng = np.random.default_rng(1)
+    X = (rng.random((40, 6)) @ rng.random((6, 3000)) + 0.05 * rng.random((40, 3000))).astype(dtype)
+    data = InMemoryMatrix(X)
+    assert svd_module._gram_pays(data, 15, 4)
+    runs = []
+    for gram in (True, False):
+        monkeypatch.setattr(svd_module, "_gram_pays", lambda *args, gram=gram: gram)
+        runs.append(svd_module.subspace_svd(data, 5, stopping=Stopping(max_iter=4, tol=0.0), seed=3))
+    (U1, s1, V1, e1), (U2, s2, V2, e2) = runs
+    tight = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(s1, s2, rtol=tight)
+    np.testing.assert_allclose(np.abs(U1), np.abs(U2), atol=tight)
+    np.testing.assert_allclose(np.abs(V1), np.abs(V2), atol=tight)
+    assert e1 == pytest.approx(e2, rel=tight)
+    assert not svd_module._gram_pays(InMemoryMatrix(np.zeros((300, 50))), 15, 4)  # rows: the passes are cheaper
+
+
 def test_svd_float32():
     X, _, _ = mixtures()
     layer = svd(X.astype(np.float32), 3).layers[0]
