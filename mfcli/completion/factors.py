@@ -209,11 +209,14 @@ def cg_solve_rows(matrix, targets: np.ndarray, weights: np.ndarray, features: np
                   reg: float, w0: float, x0: np.ndarray, steps: int = 3, plan: RowPlan | None = None,
                   row_reg: np.ndarray | None = None):
     """``steps`` conjugate-gradient iterations per row from ``x0`` on the normal equations of
-    :func:`solve_rows` without biases, for every row at once:
+    :func:`solve_rows`, for every row at once:
 
-        (w0 G + sum_{j in O_i} (w_ij - w0) f_j f_j^T + lambda I) x = sum_{j in O_i} w_ij t_ij f_j,
+        (w0 G + sum_{j in O_i} (w_ij - w0) f_j f_j^T + lambda I + diag(row_reg_i)) x
+            = sum_{j in O_i} w_ij t_ij f_j,
 
-    G = F^T F. A product with the matrix costs O(|O_i| k + k^2) instead of the O(|O_i| k^2 + k^3)
+    G = F^T F; ``row_reg`` (n_rows x k, optional): a ridge per row and feature, e.g. explicit
+    ALS's lambda n_i on the factors and its bias feature (a column of ones in F, w0 = 0). A
+    product with the matrix costs O(|O_i| k + k^2) instead of the O(|O_i| k^2 + k^3)
     of forming and solving it (Takacs, Pilaszy & Tikk, "Applications of the conjugate gradient
     method for implicit feedback collaborative filtering", RecSys 2011; the ``implicit``
     package's ``use_cg``). Warm-started from the previous sweep's factors, a few steps per sweep
@@ -321,9 +324,10 @@ class HalfStep:
               start: np.ndarray | None = None, start_bias: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """(biases, factors) of every row: features ``[v_j, 1]`` (``v_j`` without biases), targets
-        ``r_ij - mu - c_j``. Rows without ratings get zeros. With ``start`` (the current factors)
-        and ``cg_steps`` in the solver settings, the solve is that many conjugate-gradient steps
-        from ``start`` (:func:`cg_solve_rows`) instead of exact."""
+        ``r_ij - mu - c_j``. Rows without ratings get zeros. With ``start`` (the current factors;
+        ``start_bias``: the current biases) and ``cg_steps`` in the solver settings (not with both
+        w0 and biases, whose bias row is not in the CG system), the solve is that many
+        conjugate-gradient steps from ``start`` (:func:`cg_solve_rows`) instead of exact."""
         features = other_factors
         if self.biases:
             features = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
