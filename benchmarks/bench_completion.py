@@ -283,6 +283,9 @@ def main(argv=None) -> int:
             rows.append((f"mfcli {model}", run_mfcli(model, settings, train, test)))
             if any(DEFAULTS[model].get(key) != value for key, value in settings.items()):
                 rows.append((f"mfcli {model} (library defaults)", run_mfcli(model, {}, train, test)))
+            if DEFAULTS[model].get("cg_steps"):  # what the conjugate-gradient sweeps save, at what RMSE
+                rows.append((f"mfcli {model} (defaults, exact solves)", run_mfcli(model, {"cg_steps": 0}, train,
+                                                                                  test)))
         header = f"{'model':<40}{'RMSE':>8}{'MAE':>8}{'seconds':>9}{'RMSE ratio':>12}{'time ratio':>12}  epochs"
         print(header)
         print("-" * len(header))

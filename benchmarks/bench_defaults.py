@@ -56,25 +56,25 @@ def counts(m: int, n: int, rank: int, seed: int) -> np.ndarray:
 
 
 def random_case(rng: np.random.Generator, index: int) -> tuple[str, str, np.ndarray, int]:
-    """One matrix of the --fuzz set: (name, kind, X, rank)."""
+    """One matrix of the --fuzz set: (name, kind, X, rank), made by the suite's own generators
+    where a kind has one."""
     m = int(rng.choice([20, 50, 100, 200, 500, 1000, 3000]))
     n = int(rng.choice([30, 80, 200, 600, 2000, 5000]))
     rank = int(rng.integers(2, min(m, n, 25)))
     kind = str(rng.choice(["lowrank", "uniform", "abs", "counts", "exp"]))
+    seed = int(rng.integers(2**31))
     if kind == "lowrank":
         noise = float(rng.choice([0.0, 0.01, 0.1]))
         kind = f"lowrank+{noise:g}"
-        X = np.abs(rng.standard_normal((m, rank))) @ np.abs(rng.standard_normal((rank, n)))
-        X = np.maximum(X + noise * X.mean() * rng.standard_normal(X.shape), 0)
-    elif kind == "uniform":
-        X = rng.random((m, n))
-    elif kind == "abs":
-        X = np.abs(rng.standard_normal((m, n)))
+        X = low_rank(m, n, rank, noise, seed)
     elif kind == "counts":
-        X = rng.poisson(rng.gamma(0.5, 1, (m, rank)) @ rng.gamma(0.5, 1, (rank, n)) * 0.3).astype(np.float64)
-        X[0, 0] += 1.0  # never all zeros
+        X = counts(m, n, rank, seed)
     else:
-        X = rng.exponential(1.0, (m, n)) ** 2
+        draw = np.random.default_rng(seed)
+        X = {"uniform": lambda: draw.random((m, n)), "abs": lambda: np.abs(draw.standard_normal((m, n))),
+             "exp": lambda: draw.exponential(1.0, (m, n)) ** 2}[kind]()
+    if not X.any():  # sparse counts of a small matrix can all be zero: NMF of nothing
+        X[0, 0] = 1.0
     return f"fuzz{index}-{m}x{n}", kind, X, rank
 
 

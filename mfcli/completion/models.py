@@ -56,8 +56,9 @@ Callback = Callable[..., Any]
 # stops at the epoch where the test RMSE on both MovieLens sets is within 0.001 of its best (10 and
 # 8 epochs); the objective decreases geometrically, so 50 more epochs lower it by about 4 tol more.
 # ALS solves its rows by 3 conjugate-gradient steps from the current factors: the same epochs and
-# test RMSE as exact solves on both sets (0.9124 and 0.8611; 2 steps 0.9123 and 0.8610 after one
-# epoch more) in 0.18 s instead of 0.27 s (100K) and 0.83 s instead of 0.99 s (1M), in process.
+# test RMSE as exact solves on both sets (0.9124 and 0.8611) in 0.19 s instead of 0.26 s (100K)
+# and 0.86 s instead of 1.01 s (1M), fit and test in process (bench_completion's "(defaults,
+# exact solves)" rows); 2 steps gave 0.9123 and 0.8610 after one epoch more (outside benchmarks/).
 # SGD minimizes the ALS objective (same reg): with lr 0.02 decaying by 0.97 per epoch it reaches a
 # lower test RMSE than ALS on MovieLens 100K; tol 1e-3 (plateau of 3 epochs) stops it near its best.
 DEFAULTS: dict[str, dict[str, Any]] = {

@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from mfcli.models.threads import blockwise_update_pass, pass_threads_for
+from mfcli.models.threads import block_product, blockwise_update_pass, pass_threads_for
 
 
 @runtime_checkable
@@ -94,23 +94,12 @@ class InMemoryMatrix:
     def columns(self, idx: np.ndarray) -> np.ndarray:
         return self.X[:, idx]
 
-    def XHt64(self, H: np.ndarray, block_size: int = 2048) -> np.ndarray:
-        """X H^T summed in float64 (m x k) for float32 X: blocks of columns converted to float64
-        one at a time. About 2.5 times the cost of the float32 product, whose float32 sums
-        over n columns limit how well a relative error can be measured (see
-        :func:`project_update`)."""
-        H = np.asarray(H)
-        if self.dtype == np.float64:
-            return self.X @ np.asarray(H, dtype=np.float64).T
-        m, n = self.shape
-        out = np.zeros((m, H.shape[0]))
-        buffer = np.empty((m, min(block_size, n)))
-        for start in range(0, n, block_size):
-            stop = min(start + block_size, n)
-            block = buffer[:, :stop - start]
-            np.copyto(block, self.X[:, start:stop])
-            out += block @ np.asarray(H[:, start:stop], dtype=np.float64).T
-        return out
+    def XHt64(self, H: np.ndarray) -> np.ndarray:
+        """X H^T summed in float64 (m x k): float32 X converted to float64 a piece of columns at a
+        time (:func:`~mfcli.models.threads.block_product`). About 2.5 times the cost of the float32
+        product, whose float32 sums over n columns limit how well a relative error can be
+        measured (see :func:`project_update`)."""
+        return block_product(self.X, H, accurate=True)
 
     def update_pass(self, W: np.ndarray, update, size: int, accurate: bool = False) -> np.ndarray:
         """:func:`project_update` in memory: block by block, X read about once, the blocks shared

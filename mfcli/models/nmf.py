@@ -49,10 +49,10 @@ MU_TOL = 1e-4
 # Below this many entries an iteration costs microseconds, so the default HALS tol is 10x finer
 # (SMALL_TOL): on bench_defaults' 60 x 40 matrix tol 1e-5 stopped after 21 iterations 1.3e-7
 # (relative) above the minimum scikit-learn's default reaches, 1e-6 passes it after 25, in the
-# same 3 ms. On the 44 matrices of fewer entries among 160 random ones of the kinds of
-# bench_defaults --fuzz, 1e-5 / 1e-6 / 1e-7 left 14 / 13 / 12 errors above scikit-learn's (other
-# local minima), 7 / 9 / 14 runs at max_iter, in 2.9 / 3.8 / 4.4 s: 1e-7 buys little for many
-# more unconverged runs.
+# same few ms (its "small" row). On the 44 matrices of fewer entries among 160 random ones of the
+# kinds of bench_defaults --fuzz, run at each tol by a script outside benchmarks/, 1e-5 / 1e-6 /
+# 1e-7 left 14 / 13 / 12 errors above scikit-learn's (other local minima), 7 / 9 / 14 runs at
+# max_iter, in 2.9 / 3.8 / 4.4 s: 1e-7 buys little for many more unconverged runs.
 SMALL_CELLS = 1 << 16
 SMALL_TOL = 1e-6
 DEFAULT_MAX_ITER = 500
