@@ -15,6 +15,8 @@ from functools import partial
 
 import numpy as np
 
+from mfcli.models.threads import wt_x, x_ht
+
 
 def column_sq_norms(block: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->j", block, block)
@@ -102,17 +104,17 @@ class ColumnNorms:
 
 def left_product(block: np.ndarray, Wt: np.ndarray) -> np.ndarray:
     """W^T X_c (a task where the chunk is)."""
-    return Wt @ block
+    return wt_x(Wt, block)
 
 
 def right_product(block: np.ndarray, H: np.ndarray) -> np.ndarray:
     """X_c H_c^T (a task where the chunk is)."""
-    return block @ H.T
+    return x_ht(block, H)
 
 
 def right_product64(block: np.ndarray, H: np.ndarray) -> np.ndarray:
     """X_c H_c^T in float64 whatever the chunk's dtype (``accurate`` sums, see project_update)."""
-    return np.asarray(block, dtype=np.float64) @ np.asarray(H, dtype=np.float64).T
+    return x_ht(np.asarray(block, dtype=np.float64), np.asarray(H, dtype=np.float64))
 
 
 class ThreadRunner:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfcli.engines.base import ColumnNorms, ThreadRunner, pipelined_project_update
+from mfcli.models.threads import x_ht
 
 
 
@@ -486,7 +487,7 @@ class StreamedMatrix(ColumnNorms):
         H = np.asarray(H, dtype=self.dtype)
         out = np.zeros((self.shape[0], H.shape[0]), dtype=np.float64)
         for start, stop, block in self.blocks():
-            out += block @ H[:, start:stop].T
+            out += x_ht(block, H[:, start:stop])
         return out.astype(self.dtype, copy=False)
 
     def columns(self, idx: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from mfcli.models.threads import block_product, blockwise_update_pass, pass_threads_for
+from mfcli.models.threads import block_product, blockwise_update_pass, pass_threads_for, wt_x, x_ht
 
 
 @runtime_checkable
@@ -73,11 +73,11 @@ class InMemoryMatrix:
 
     def WtX(self, W: np.ndarray) -> np.ndarray:
         with pass_threads_for(self.X.size * W.shape[1]):
-            return W.T.astype(self.dtype, copy=False) @ self.X
+            return wt_x(W.T.astype(self.dtype, copy=False), self.X)
 
     def XHt(self, H: np.ndarray) -> np.ndarray:
         with pass_threads_for(self.X.size * H.shape[0]):
-            return self.X @ H.T.astype(self.dtype, copy=False)
+            return x_ht(self.X, np.asarray(H, dtype=self.dtype))
 
     def sq_norm(self) -> float:
         if self._sq_norm is None:
@@ -302,7 +302,7 @@ def fused_pass(blocks, W: np.ndarray, update, size: int, shape: tuple[int, int],
             part_stop = min(stop, cell_stop)
             part = block[:, position - start:part_stop - start]
             if position == cell_start and part_stop == cell_stop:  # the whole grid block in one part
-                B = Wt @ part
+                B = wt_x(Wt, part)
             else:
                 if B is None:
                     B = np.empty((Wt.shape[0], cell_stop - cell_start), dtype=dtype)
@@ -313,7 +313,7 @@ def fused_pass(blocks, W: np.ndarray, update, size: int, shape: tuple[int, int],
                 if total is None:
                     total = np.zeros((m, H.shape[0]), dtype=np.float64)
                 for offset, end, piece in parts:
-                    total += (np.asarray(piece, dtype=np.float64) if wide else piece) @ H[:, offset:end].T
+                    total += x_ht(np.asarray(piece, dtype=np.float64) if wide else piece, H[:, offset:end])
                 parts, B = [], None
             position = part_stop
     if total is None:  # no columns

@@ -150,6 +150,25 @@ def solver_thread_count() -> int:
     return max(full) if full else 1
 
 
+def wt_x(Wt: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """W^T X (k x n) from ``Wt`` = W^T (k x m, X's dtype) for X of either layout, with X handed
+    to BLAS as a row-major operand: a float32 Fortran-ordered X (a MATLAB file's layout) goes
+    through (X^T W)^T, which OpenBLAS computed in 0.68x the time of W^T X on Urban (162 x 94249,
+    rank 7, blocks of 12k columns, one thread each; float64 and C-ordered X: no gain)."""
+    if X.dtype == np.float32 and X.flags.f_contiguous and not X.flags.c_contiguous:
+        return (X.T @ Wt.T).T
+    return Wt @ X
+
+
+def x_ht(X: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """X H^T (m x k) for X of either layout and H (k x n) in X's dtype: (H X^T)^T, except for a
+    float32 C-ordered X, for which X H^T itself was the faster call (OpenBLAS, Urban-sized data:
+    0.55-0.75x the time of X H^T for the other three layouts and dtypes, 1.2x for that one)."""
+    if X.dtype == np.float32 and X.flags.c_contiguous and not X.flags.f_contiguous:
+        return X @ H.T
+    return (H @ X.T).T
+
+
 # Float32 blocks of X are converted to float64 this many columns at a time for accurate sums:
 # a converted piece (m x 2048 doubles) stays in the cache for its product.
 ACCURATE_PIECE = 2048
@@ -160,7 +179,7 @@ def block_product(block: np.ndarray, H_block: np.ndarray, accurate: bool = False
     ``ACCURATE_PIECE`` columns at a time, so every product and sum is in float64."""
     dtype = block.dtype
     if not accurate or dtype == np.float64:
-        return np.asarray(block @ np.asarray(H_block, dtype=dtype).T, dtype=np.float64)
+        return np.asarray(x_ht(block, np.asarray(H_block, dtype=dtype)), dtype=np.float64)
     m = block.shape[0]
     H64 = np.asarray(H_block, dtype=np.float64)
     total = np.zeros((m, H64.shape[0]))
@@ -169,7 +188,7 @@ def block_product(block: np.ndarray, H_block: np.ndarray, accurate: bool = False
         stop = min(start + ACCURATE_PIECE, block.shape[1])
         converted = piece[:, :stop - start]
         np.copyto(converted, block[:, start:stop])
-        total += converted @ H64[:, start:stop].T
+        total += x_ht(converted, H64[:, start:stop])
     return total
 
 
@@ -201,7 +220,7 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
             columns = slice(start, min(start + size, n))
             block = X[:, columns]
             with pass_threads_for(multiply_adds):
-                B = Wt @ block
+                B = wt_x(Wt, block)
             H_block = update(B, columns)
             with pass_threads_for(multiply_adds):
                 parts.append(block_product(block, H_block, accurate))
@@ -209,7 +228,7 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
         def task(start: int) -> np.ndarray:
             columns = slice(start, min(start + size, n))
             block = X[:, columns]
-            return block_product(block, update(Wt @ block, columns), accurate)
+            return block_product(block, update(wt_x(Wt, block), columns), accurate)
 
         with pass_pool(workers) as pool:
             parts = list(pool.map(task, starts))

@@ -164,3 +164,24 @@ with threadpoolctl.threadpool_limits(2, user_api="blas"):
     if out.stdout.strip() == "SKIP":
         pytest.skip("BLAS runs one thread here")
     assert out.stdout.strip() == "[1]"
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_products_of_a_pass_are_w_t_x_and_x_h_t_whatever_the_layout(order, dtype):
+    """wt_x and x_ht pick the orientation of the BLAS call by X's layout (for speed): the same
+    products, to rounding, in X's dtype."""
+    from mfcli.models.threads import wt_x, x_ht
+
+    rng = np.random.default_rng(4)
+    X = np.asarray(rng.random((30, 500)), dtype=dtype, order=order)
+    W, H = rng.random((30, 4)).astype(dtype), rng.random((4, 500)).astype(dtype)
+    X64 = X.astype(np.float64)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    left, right = wt_x(np.ascontiguousarray(W.T), X), x_ht(X, H)
+    assert left.dtype == dtype and right.dtype == dtype
+    np.testing.assert_allclose(left, W.T.astype(np.float64) @ X64, rtol=tolerance)
+    np.testing.assert_allclose(right, X64 @ H.T.astype(np.float64), rtol=tolerance)
+    block = X[:, 100:300]  # a block of columns, as a pass takes them
+    np.testing.assert_allclose(wt_x(np.ascontiguousarray(W.T), block), W.T.astype(np.float64) @ X64[:, 100:300],
+                               rtol=tolerance)
