@@ -523,12 +523,19 @@ def _open_mat(path: str) -> Container:
         head = fh.read(512)
     if head.startswith(b"MATLAB 7.3") or HDF5_SIGNATURE in head:
         return HDF5Container(path, matlab=True)
-    import scipy.io
-
-    from mfcli.io.mat5 import check_mat5
+    from mfcli.io.mat5 import check_mat5, read_plain_mat5
 
     if head.startswith(b"MATLAB 5.0") or (len(head) >= 128 and head[126:128] in (b"IM", b"MI")):
-        check_mat5(path)  # a damaged file can crash scipy's reader (a segmentation fault)
+        with open(path, "rb") as fh:
+            data = bytearray(os.fstat(fh.fileno()).st_size)
+            fh.readinto(data)
+        arrays = read_plain_mat5(path, data)
+        if arrays is not None:
+            return DictContainer(path, arrays, "mat", matlab=True)
+        check_mat5(path, data)  # a damaged file can crash scipy's reader (a segmentation fault)
+        del data
+    import scipy.io
+
     try:
         arrays = scipy.io.loadmat(path, squeeze_me=False, mat_dtype=False)
     except NotImplementedError:  # v7.3 without the text header

@@ -1,17 +1,29 @@
-"""A structural check of MATLAB v5 MAT-files, run before scipy.io.loadmat reads one.
+"""MATLAB v5 MAT-files: a reader of the plain numeric ones, and a structural check run before
+scipy.io.loadmat reads any other.
+
+:func:`read_plain_mat5` reads a file whose variables are all real, non-logical numeric arrays
+(the data of a hyperspectral scene: ``Y``, ``nRow``, ``maxValue``, ...) with NumPy alone, as
+scipy.io.loadmat(path, mat_dtype=False) returns them: each in the data type it is stored in,
+with its dimensions, in column-major order. Importing scipy.io costs a whole process about
+0.25 s (it imports scipy.sparse, which imports numpy.testing and numpy.f2py), longer than
+reading the file. A file holding anything else (cells, structs, characters, sparse, complex or
+logical arrays, big-endian files) is left to scipy.
 
 scipy's reader trusts the sizes written in a file: a damaged element (a data tag zeroed, a
 dimension changed) can make it read past its buffer and crash the process with a
 segmentation fault, where no Python exception can be caught. :func:`check_mat5` walks the
 file's elements first (MathWorks, "MAT-File Format", R2023b, ch. 1) and raises an InputError
 where a size does not add up: an element running past its parent, an unknown data type, an
-array whose data hold another number of values than its dimensions say.
+array whose data hold another number of values than its dimensions say. The plain reader makes
+the same checks on what it reads.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+
+import numpy as np
 
 from mfcli.errors import InputError
 
@@ -26,18 +38,112 @@ MAX_DEPTH = 32  # cells within cells within ...
 MAX_INFLATED = 1 << 34  # bytes a compressed element may inflate to (16 GiB): beyond, a damaged size
 
 
+# The numeric data types and their NumPy types (little-endian files only).
+NUMERIC_TYPES = {1: "<i1", 2: "<u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4", 7: "<f4", 9: "<f8", 12: "<i8",
+                 13: "<u8"}
+LOGICAL_FLAG = 0x02
+
+
 class _Damaged(Exception):
     pass
 
 
-def check_mat5(path: str) -> None:
-    """Raise InputError if the MATLAB v5 file ``path`` is not structurally sound."""
-    with open(path, "rb") as fh:
-        data = fh.read()
+class _NotPlain(Exception):
+    """Something the plain reader leaves to scipy."""
+
+
+def check_mat5(path: str, data: bytes | None = None) -> None:
+    """Raise InputError if the MATLAB v5 file ``path`` (its bytes ``data``, read if not given)
+    is not structurally sound."""
+    if data is None:
+        with open(path, "rb") as fh:
+            data = fh.read()
     try:
         _check_file(data)
     except _Damaged as exc:
-        raise InputError(f"'{path}' is a damaged MATLAB file ({exc}); the file may be corrupt or truncated") from None
+        raise _damaged_error(path, exc) from None
+
+
+def _damaged_error(path: str, exc: Exception) -> InputError:
+    return InputError(f"'{path}' is a damaged MATLAB file ({exc}); the file may be corrupt or truncated")
+
+
+def read_plain_mat5(path: str, data: bytearray) -> dict[str, np.ndarray] | None:
+    """The variables of the v5 MAT-file ``path`` whose bytes are ``data``, if all of them are
+    plain numeric arrays (see the module docstring), else None. Arrays of uncompressed
+    elements are views of ``data`` (a bytearray: they are writable); those of compressed ones
+    own their memory. Raises InputError where the file is damaged."""
+    try:
+        if len(data) < 128 or data[124:128] != b"\x00\x01IM":
+            return None  # big-endian, or not v5 at all (scipy says what it is)
+        arrays: dict[str, np.ndarray] = {}
+        _read_elements(data, 128, len(data), arrays, copy=False)
+        return arrays
+    except _NotPlain:
+        return None
+    except _Damaged as exc:
+        raise _damaged_error(path, exc) from None
+
+
+def _read_elements(data, position: int, end: int, arrays: dict, copy: bool) -> None:
+    while position < end:
+        if end - position < 8 and not any(data[position:end]):
+            return  # zero padding at the end of the file
+        kind, size, start, position = _tag(data, position, end, "<")
+        if kind == MI_COMPRESSED and not copy:
+            try:
+                inflated = zlib.decompressobj().decompress(memoryview(data)[start:start + size], MAX_INFLATED)
+            except zlib.error as exc:
+                raise _Damaged(f"a compressed element does not inflate ({exc})") from None
+            _read_elements(inflated, 0, len(inflated), arrays, copy=True)
+        elif kind == MI_MATRIX:
+            name, array = _read_matrix(data, start, start + size, copy)
+            if not name or name in arrays:
+                raise _NotPlain  # unnamed (subsystem data) or repeated: scipy decides
+            arrays[name] = array
+        else:
+            raise _NotPlain
+
+
+def _read_matrix(data, position: int, end: int, copy: bool) -> tuple[str, np.ndarray]:
+    """(name, array) of a plain numeric miMATRIX between ``position`` and ``end``."""
+    if position == end:
+        raise _NotPlain
+    kind, size, start, position = _tag(data, position, end, "<")
+    flags = _values(data, start, size, kind, "<", "flags")
+    if len(flags) < 1:
+        raise _Damaged("an array without flags")
+    array_class, flag_bits = flags[0] & 0xFF, (flags[0] >> 8) & 0xFF
+    if array_class not in NUMERIC_CLASSES or flag_bits & (COMPLEX_FLAG | LOGICAL_FLAG):
+        raise _NotPlain
+    kind, size, start, position = _tag(data, position, end, "<")
+    dims = _values(data, start, size, kind, "<", "dimensions")
+    if len(dims) < 2 or min(dims) < 0:
+        raise _Damaged(f"an array of dimensions {dims}")
+    count = 1
+    for dim in dims:
+        count *= dim
+    kind, size, start, position = _tag(data, position, end, "<")
+    if kind not in (MI_INT8, 2):
+        raise _Damaged(f"an array name of type {kind}")
+    try:
+        name = bytes(data[start:start + size]).decode("ascii")
+    except UnicodeDecodeError:
+        raise _NotPlain from None
+    kind, size, start, position = _tag(data, position, end, "<")
+    if kind not in NUMERIC_TYPES:
+        if kind in TYPE_SIZES:
+            raise _NotPlain
+        raise _Damaged(f"unknown data type {kind}")
+    dtype = np.dtype(NUMERIC_TYPES[kind])
+    if size != count * dtype.itemsize:
+        raise _Damaged(f"the real part of a {'x'.join(map(str, dims))} array holds {size} bytes of type {kind}")
+    if position < end:
+        raise _NotPlain  # more parts than a real numeric array has
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=start).reshape(dims, order="F")
+    if copy or not array.flags.writeable:
+        array = array.copy(order="F")
+    return name, array
 
 
 def _check_file(data: bytes) -> None:
