@@ -59,7 +59,9 @@ def soft_abundances(basis: np.ndarray, X, method: str = "nnls") -> np.ndarray:
     W = np.asarray(basis, dtype=data.dtype)
     if method == "fcls":
         return np.asarray(fcls(W, data), dtype=data.dtype)
-    WtX = data.WtX(W)  # in X's dtype: used as it is (see nnls_from_grams)
+    # in X's dtype: used as it is (see nnls_from_grams), column-major: the pivoting works on its
+    # transpose (one row per pixel), which is then a view, not a copy (one r x n array less)
+    WtX = np.ascontiguousarray(data.WtX(W).T).T
     G = W.astype(np.float64).T @ W.astype(np.float64)
     passive = _warm_start(G, WtX) > 0
     return np.asarray(nnls_from_grams(G, WtX, init=passive), dtype=data.dtype)
