@@ -40,7 +40,8 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
     """Write the folder ``mfcli unmix`` writes, atomically (built beside it, renamed into place;
     an existing folder is replaced only with ``force``): result.h5, the hierarchy as
     hierarchy.json, .nwk and .dot, and unless ``pictures=False`` the pictures of
-    :func:`save_pictures` (or of ``pictures(result, folder)``, a function returning the names).
+    :func:`save_pictures`, a share of them drawn by a forked process while the result is written
+    (or those of ``pictures(result, folder)``, a function returning the names, called after).
     ``data``: the Dataset of a stream/dask run whose abundances are computed block by block
     into result.h5 as it is written (no pictures then: the maps are not held in memory).
     Returns the names of the files written."""
@@ -56,22 +57,47 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
     engine_data = data.X if data is not None and hasattr(getattr(data, "X", None), "scan") else None
     tree = tree_from_result(result)
     with atomic_directory(folder, force=force, marker="result.h5") as where:
-        with result_writer(result, where / "result.h5") as out:
-            pending = [layer.attrs.get("abundances") for layer in result.layers
-                       if layer.abundances is None and layer.attrs.get("abundances") not in (None, "none")]
-            if engine_data is not None and pending:
-                _write_abundances_by_blocks(out, result, engine_data, pending[0], reporter)
-        (where / "hierarchy.json").write_text(json.dumps(to_json_dict(tree)) + "\n")
-        (where / "hierarchy.nwk").write_text(to_newick(tree) + "\n")
-        (where / "hierarchy.dot").write_text(to_dot(tree))
+        job = None
+        if pictures is True and engine_data is None:
+            # the default pictures: a forked process starts on its share while this one writes the result
+            from mfcli.plotting.bundle import start_pictures
+
+            job = start_pictures(result, where, head_start=_writing_cost(result))
+        try:
+            with result_writer(result, where / "result.h5") as out:
+                pending = [layer.attrs.get("abundances") for layer in result.layers
+                           if layer.abundances is None and layer.attrs.get("abundances") not in (None, "none")]
+                if engine_data is not None and pending:
+                    _write_abundances_by_blocks(out, result, engine_data, pending[0], reporter)
+            (where / "hierarchy.json").write_text(json.dumps(to_json_dict(tree)) + "\n")
+            (where / "hierarchy.nwk").write_text(to_newick(tree) + "\n")
+            (where / "hierarchy.dot").write_text(to_dot(tree))
+        except BaseException:
+            if job is not None:
+                job.cancel()
+            raise
         if engine_data is not None and pictures:
             reporter.info(f"No pictures with --engine {engine_data.engine} (the abundance maps are not held in "
                           f"memory); draw them from {folder}/result.h5 with mfcli plot-abundances, "
                           "plot-endmembers, plot-tree, plot-convergence")
-        draw = pictures if callable(pictures) else (lambda result, where: save_pictures(result, where,
-                                                                                    reporter=reporter))
-        drawn = draw(result, where) if pictures and engine_data is None else []
+        if job is not None:
+            written, skipped = job.finish()
+            _report_skipped(skipped, reporter)
+            drawn = [path.name for path in written]
+        else:
+            drawn = pictures(result, where) if callable(pictures) and engine_data is None else []
     return [*UNMIX_FILES, *drawn]
+
+
+def _writing_cost(result) -> float:
+    """The time result.h5 and the hierarchy files take to write, in the units of the pictures'
+    drawing costs (:data:`mfcli.plotting.bundle.COSTS`, about 27 ms each): the arrays compressed
+    (about 2 MB a unit), plus one for the hierarchy files."""
+    arrays = 0
+    for layer in result.layers:
+        for value in (layer.H, layer.abundances, layer.coefficients, layer.assignments, layer.assignment_weights):
+            arrays += getattr(value, "nbytes", 0)
+    return 1.0 + arrays / 2e6
 
 
 def _write_abundances_by_blocks(out, result, data, method: str, reporter: Reporter) -> None:
@@ -104,11 +130,14 @@ def save_pictures(result, folder: str | os.PathLike, *, reporter: Reporter | Non
     shape: no maps) is skipped with a note. Returns the file names written."""
     from mfcli.plotting.bundle import write_pictures
 
-    reporter = reporter or SILENT
     written, skipped = write_pictures(result, Path(folder))
+    _report_skipped(skipped, reporter or SILENT)
+    return [path.name for path in written]
+
+
+def _report_skipped(skipped: list[str], reporter: Reporter) -> None:
     for note in skipped:
         reporter.detail(f"  no picture {note}")
-    return [path.name for path in written]
 
 
 # -- evaluate ----------------------------------------------------------------------------------

@@ -91,11 +91,12 @@ def _draw_and_write(plan, folder: Path, force: bool) -> tuple[list[str], list[st
     return written, skipped, timings
 
 
-def _halves(plan) -> tuple[list, list]:
-    """The plan split in two of about the same drawing cost (largest first, to the lighter half)."""
+def _halves(plan, head_start: float = 0.0) -> tuple[list, list]:
+    """The plan split in two of about the same drawing cost (largest first, to the lighter half),
+    the first half's process having ``head_start`` (in units of :data:`COSTS`) of other work."""
     weighted = sorted(plan, key=lambda item: -COSTS.get(item[0].split("_")[0].split(".")[0], 1.0))
     halves: tuple[list, list] = ([], [])
-    loads = [0.0, 0.0]
+    loads = [head_start, 0.0]
     for item in weighted:
         lighter = 0 if loads[0] <= loads[1] else 1
         halves[lighter].append(item)
@@ -142,6 +143,85 @@ def _run_child(plan, folder: Path, force: bool, pipe_write: int) -> None:
         os._exit(status)
 
 
+class PictureJob:
+    """The pictures of ``result`` being drawn into ``folder`` (:func:`start_pictures`): where the
+    system can fork, a forked copy of this process starts drawing its share at once, so this
+    process can do other work (write the result file) before :meth:`finish` draws the rest."""
+
+    def __init__(self, result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None,
+                 head_start: float = 0.0):
+        self.folder = Path(folder)
+        self.force = force
+        self.plan = picture_plan(result)
+        self.pid = None
+        if parallel is None:
+            parallel = can_fork() and len(self.plan) >= 4
+        self.mine = self.plan
+        if parallel:
+            self.mine, theirs = _halves(self.plan, head_start)
+            pipe_read, pipe_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover (the child exits inside)
+                os.close(pipe_read)
+                _run_child(theirs, self.folder, force, pipe_write)
+            os.close(pipe_write)
+            self.pid, self.pipe = pid, pipe_read
+
+    def finish(self, timings: dict[str, dict[str, float]] | None = None) -> tuple[list[Path], list[str]]:
+        """Draw this process's share, wait for the forked one; returns (written paths, one-line
+        notes for pictures that could not be drawn)."""
+        if self.pid is None:
+            written, skipped, times = _draw_and_write(self.mine, self.folder, self.force)
+        else:
+            try:
+                written, skipped, times = _draw_and_write(self.mine, self.folder, self.force)
+                chunks = []
+                while chunk := os.read(self.pipe, 1 << 16):
+                    chunks.append(chunk)
+            except BaseException:
+                self.cancel()
+                raise
+            self._close()
+            if not chunks:
+                raise OutputError("the process drawing half of the pictures ended without a word; rerun with "
+                                  "--no-plots and draw them with the plot-* commands")
+            kind, value = pickle.loads(b"".join(chunks))
+            if kind == "error":
+                raise value
+            their_written, their_skipped, their_times = value
+            order = {name: position for position, (name, _) in enumerate(self.plan)}
+            written = sorted(written + their_written, key=order.__getitem__)
+            skipped = skipped + their_skipped
+            times = {**times, **their_times}
+        if timings is not None:
+            timings.update(times)
+        return [self.folder / name for name in written], skipped
+
+    def cancel(self) -> None:
+        """Stop the forked process, if any (the caller is failing: its folder is discarded)."""
+        if self.pid is not None:
+            import signal
+
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:  # pragma: no cover - it had already ended
+                pass
+            self._close()
+
+    def _close(self) -> None:
+        os.close(self.pipe)
+        os.waitpid(self.pid, 0)
+        self.pid = None
+
+
+def start_pictures(result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None,
+                   head_start: float = 0.0) -> PictureJob:
+    """Start drawing every picture of ``result`` into ``folder`` (:class:`PictureJob`; call its
+    ``finish()``). ``head_start``: the other work this process will do before ``finish()``, in
+    units of :data:`COSTS`, which the forked process's share makes up for."""
+    return PictureJob(result, folder, force, parallel, head_start)
+
+
 def write_pictures(result, folder: str | os.PathLike, force: bool = False,
                    timings: dict[str, dict[str, float]] | None = None,
                    parallel: bool | None = None) -> tuple[list[Path], list[str]]:
@@ -150,44 +230,4 @@ def write_pictures(result, folder: str | os.PathLike, force: bool = False,
     ``timings``, if given, receives per file name the seconds spent drawing ("draw") and
     compressing and writing ("write", on a second thread). ``parallel``: draw half of the
     pictures in a forked process (default: where :func:`can_fork`)."""
-    folder = Path(folder)
-    plan = picture_plan(result)
-    if parallel is None:
-        parallel = can_fork() and len(plan) >= 4
-    if not parallel:
-        written, skipped, times = _draw_and_write(plan, folder, force)
-    else:
-        mine, theirs = _halves(plan)
-        pipe_read, pipe_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child exits inside)
-            os.close(pipe_read)
-            _run_child(theirs, folder, force, pipe_write)
-        os.close(pipe_write)
-        try:
-            written, skipped, times = _draw_and_write(mine, folder, force)
-            chunks = []
-            while chunk := os.read(pipe_read, 1 << 16):
-                chunks.append(chunk)
-        except BaseException:
-            import signal
-
-            os.kill(pid, signal.SIGTERM)
-            raise
-        finally:
-            os.close(pipe_read)
-            os.waitpid(pid, 0)
-        if not chunks:
-            raise OutputError("the process drawing half of the pictures ended without a word; rerun with --no-plots "
-                              "and draw them with the plot-* commands")
-        kind, value = pickle.loads(b"".join(chunks))
-        if kind == "error":
-            raise value
-        their_written, their_skipped, their_times = value
-        order = {name: position for position, (name, _) in enumerate(plan)}
-        written = sorted(written + their_written, key=order.__getitem__)
-        skipped = skipped + their_skipped
-        times = {**times, **their_times}
-    if timings is not None:
-        timings.update(times)
-    return [folder / name for name in written], skipped
+    return start_pictures(result, folder, force, parallel).finish(timings)

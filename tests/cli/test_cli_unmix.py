@@ -128,24 +128,52 @@ def test_existing_folder_needs_force(invoke, tmp_path):
     assert read_result(out / "result.h5").ranks == [4, 3]
 
 
-def test_plot_hook_is_called_unless_no_plots(invoke, tmp_path, monkeypatch):
-    from mfcli.cli.commands import unmix
+def test_pictures_are_drawn_unless_no_plots(invoke, tmp_path, monkeypatch):
+    from mfcli.plotting import bundle
 
     calls = []
 
-    def fake_plots(result, dataset, folder):
-        (folder / "picture.txt").write_text("x")
-        calls.append(folder)
-        return ["picture.txt"]
+    class FakeJob:
+        def __init__(self, result, folder, head_start):
+            (folder / "picture.txt").write_text("x")
+            calls.append((folder, head_start))
 
-    monkeypatch.setattr(unmix, "write_unmix_plots", fake_plots)
+        def finish(self):
+            return [calls[-1][0] / "picture.txt"], []
+
+    monkeypatch.setattr(bundle, "start_pictures", lambda result, folder, head_start: FakeJob(result, folder, head_start))
     out = tmp_path / "plots"
     result = invoke("unmix", "sample:survey-ratings", "--ranks", "3,2", "-o", str(out), "--json")
     assert result.exit_code == 0 and calls and (out / "picture.txt").exists()
     assert "picture.txt" in json.loads(result.stdout)["files"]
+    assert calls[0][1] >= 1.0  # the result file's writing, which the forked process makes up for
     out2 = tmp_path / "noplots"
     invoke("unmix", "sample:survey-ratings", "--ranks", "3,2", "-o", str(out2), "--no-plots")
     assert len(calls) == 1 and not (out2 / "picture.txt").exists()
+
+
+def test_a_failure_while_writing_the_result_stops_the_pictures(invoke, tmp_path, monkeypatch):
+    """The forked process drawing pictures beside the result file is stopped and waited for, and
+    no folder is left, when writing the result fails."""
+    from mfcli.io import result as result_io
+    from mfcli.plotting import bundle
+
+    jobs = []
+    real_start = bundle.start_pictures
+
+    def start(result, folder, head_start):
+        jobs.append(real_start(result, folder, head_start=head_start))
+        return jobs[-1]
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bundle, "start_pictures", start)
+    monkeypatch.setattr(result_io, "result_writer", broken)
+    out = tmp_path / "full"
+    result = invoke("unmix", "sample:urban", "--ranks", "3,2", "-o", str(out), "--max-iter", "2")
+    assert result.exit_code != 0 and not out.exists()
+    assert jobs and jobs[0].pid is None
 
 
 @pytest.mark.slow

@@ -134,9 +134,7 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
         dataset.X = None  # all that is written and drawn from here on is in the result: free the data first
     result.seconds = time.perf_counter() - started
     files = write_unmix_folder(result, output, force=force, data=dataset if out_of_core else None,
-                               pictures=False if no_plots else (lambda result, folder:
-                                                                 write_unmix_plots(result, dataset, folder)),
-                               reporter=console.REPORTER)
+                               pictures=not no_plots, reporter=console.REPORTER)
     seconds = time.perf_counter() - started
     ranks = result.ranks
     refinement = result.params.get("refine")
@@ -167,15 +165,6 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
             "index_base": JSON_INDEX_BASE,
             "layers": layers,
         })
-
-
-def write_unmix_plots(result, dataset, folder) -> list[str]:
-    """The hook where `mfcli unmix` writes its default pictures into ``folder`` (the output folder,
-    still temporary: it is renamed into place only after this returns): :func:`mfcli.api.save_pictures`.
-    Returns the file names written."""
-    from mfcli.api import save_pictures
-
-    return save_pictures(result, folder, reporter=console.REPORTER)
 
 
 def _print_summary(result, layers: list[dict], seconds: float, output: str) -> None:
