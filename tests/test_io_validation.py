@@ -110,3 +110,19 @@ def test_dataset_without_image_shape_says_how_to_give_one():
     with pytest.raises(DataError, match="--image-shape"):
         dataset.to_image(dataset.X)
     assert dataset.describe()["shape"] == [2, 6]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_count_nonfinite_counts_block_by_block_and_survives_an_overflowing_sum(monkeypatch, order):
+    import mfcli.validation as validation
+
+    rng = np.random.default_rng(3)
+    X = np.asarray(rng.random((30, 41)), order=order)
+    X.flat[::5] = np.nan
+    X.flat[2::11] = np.inf
+    X.flat[3::13] = -np.inf
+    expected = int(X.size - np.count_nonzero(np.isfinite(X)))
+    monkeypatch.setattr(validation, "COUNT_BLOCK", 37)  # many blocks
+    assert count_nonfinite(X) == expected
+    assert count_nonfinite(np.full((4, 5), 1e308)) == 0  # its sum overflows; no entry is Inf
+    assert count_nonfinite(np.zeros((0, 3))) == 0

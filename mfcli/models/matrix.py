@@ -73,7 +73,9 @@ class InMemoryMatrix:
 
     def WtX(self, W: np.ndarray) -> np.ndarray:
         with pass_threads_for(self.X.size * W.shape[1]):
-            return wt_x(W.T.astype(self.dtype, copy=False), self.X)
+            # W^T X itself, not wt_x's (X^T W)^T: OpenBLAS's threaded call for that one held 26 MB
+            # more memory (Urban, float32, 2 threads), which would set unmix's peak
+            return W.T.astype(self.dtype, copy=False) @ self.X
 
     def XHt(self, H: np.ndarray) -> np.ndarray:
         with pass_threads_for(self.X.size * H.shape[0]):
