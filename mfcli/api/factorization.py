@@ -180,19 +180,16 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
     if refine == "auto" and refinement == "none" and out_of_core and spec.name in HARD_CLUSTER_MODELS:
         reporter.info(f"Endmembers not refined into materials: --refine needs the data in memory (--engine "
                       f"{dataset.X.engine})")
+    if refinement != "none" or (abundances != "none" and not out_of_core):  # refinement is "none" out of core
+        from contextlib import nullcontext
+
+        from mfcli.models.deep.finish import finish_layers
+
+        refining = reporter.progress("refining endmembers", 25) if refinement != "none" else nullcontext()
+        with refining as progress:
+            finish_layers(dataset.X, result.layers, refine=refinement, abundances=abundances, seed=seed,
+                          callback=progress)
     if refinement != "none":
-        from mfcli.models.refine import refine_layers
-
-        with reporter.progress("refining endmembers", 25) as progress:
-            refine_layers(dataset.X, result.layers, method=refinement, seed=seed, callback=progress)
-    if abundances != "none" and not out_of_core:
-        from mfcli.models.deep import layer_abundances
-
-        layer_abundances(result, dataset.X, abundances)
-    if refinement != "none":
-        from mfcli.models.refine import refined_coefficients
-
-        refined_coefficients(dataset.X, result.layers)
         # The model's error is its last layer's (mfcli.summary), now that of the refined endmembers;
         # the deep factorization's own error, where the joint refinement's curve ends, is kept apart.
         result.summary["unrefined_relative_error"] = result.summary.get("relative_error")

@@ -113,61 +113,82 @@ def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size
         raise ParameterError(f"unknown refinement '{method}'; use one of {', '.join(REFINEMENTS)}")
     if method == "none":
         return []
-    if any(layer.assignments is None for layer in layers):
-        raise ParameterError("refining endmembers needs a hierarchy of clusters (layers with assignments)")
-    if min(sample_size, candidates, max_iter, inner) < 1:
-        raise ParameterError("sample_size, candidates, max_iter and inner must be positive")
-    data = as_data_matrix(X)
-    m, n = data.shape
-    norms = np.sqrt(np.maximum(np.asarray(data.col_sq_norms(), dtype=np.float64), 0.0))
-    alive = norms > 0
-    inverse_norms = np.where(alive, 1.0 / np.where(alive, norms, 1.0), 0.0)
-    clusters = [column_clusters(layers, index) for index in range(1, len(layers) + 1)]
-    ranks = [layer.rank for layer in layers]
-    # centroids of the normalized pixels of every cluster of every layer, by one pass X H^T
-    first = clusters[0]
-    onehot = np.zeros((ranks[0], n), dtype=data.dtype)
-    valid = (first >= 0) & alive
-    onehot[first[valid], np.flatnonzero(valid)] = inverse_norms[valid]
-    sums = np.asarray(data.XHt(onehot), dtype=np.float64)
-    counts = np.bincount(first[valid], minlength=ranks[0]).astype(np.float64)
-    del onehot, valid
-    centroids, sizes = [], []
-    layer_sums, layer_counts = sums, counts
-    for index, layer in enumerate(layers):
-        if index:
-            upper = np.asarray(layer.assignments, dtype=np.int64)
-            mapping = np.zeros((ranks[index], ranks[index - 1]))
-            mapping[upper[upper >= 0], np.flatnonzero(upper >= 0)] = 1.0
-            layer_sums, layer_counts = layer_sums @ mapping.T, mapping @ layer_counts
-        centroids.append(layer_sums / np.maximum(layer_counts, 1.0))
-        sizes.append(layer_counts)
-    rng = np.random.default_rng(seed)
-    sample = rng.choice(np.flatnonzero(alive), min(sample_size, int(alive.sum())), replace=False)
-    chosen_by_layer = []
-    for index in range(len(layers)):
-        r = ranks[index]
-        own = own_coordinates(data, centroids[index], clusters[index], inverse_norms)
-        chosen = [sample]
-        for k in range(r):
-            members = np.flatnonzero((clusters[index] == k) & alive)
-            if members.size:
-                chosen.append(members[np.argsort(-own[members], kind="stable")[:candidates]])
-        chosen_by_layer.append(np.unique(np.concatenate(chosen)))
-        del own
-    # the pixels of every layer's fit, normalized and projected once onto their principal directions
-    union = np.unique(np.concatenate(chosen_by_layer))
-    Y_union = np.array(data.columns(union), dtype=np.float64)
-    Y_union *= inverse_norms[union][None, :]
-    basis = principal_basis(Y_union, max(subspace, max(ranks)) if subspace else 0)
-    Z_union = Y_union if basis is None else basis.T @ Y_union
-    reports = []
-    for index, layer in enumerate(layers):
-        r = ranks[index]
-        pixels = chosen_by_layer[index]
-        positions = np.searchsorted(union, pixels)
-        label = clusters[index][pixels]
-        Z = np.ascontiguousarray(Z_union[:, positions])
+    refinement = Refinement(X, layers, seed=seed, sample_size=sample_size, candidates=candidates,
+                            subspace=subspace)
+    return [refinement.refine(index, max_iter=max_iter, inner=inner, step_factor=step_factor, tol=tol,
+                              callback=callback) for index in range(len(layers))]
+
+
+class Refinement:
+    """What the layers' refinements share (module docstring: one pass for the pixel norms and
+    the centroids, the pixels of every layer's fit projected once), then :meth:`refine` per
+    layer, each independent of the others (they may run in different processes)."""
+
+    def __init__(self, X, layers, *, seed: int = 0, sample_size: int = SAMPLE_SIZE, candidates: int = CANDIDATES,
+                 subspace: int = SUBSPACE):
+        if any(layer.assignments is None for layer in layers):
+            raise ParameterError("refining endmembers needs a hierarchy of clusters (layers with assignments)")
+        if min(sample_size, candidates) < 1:
+            raise ParameterError("sample_size, candidates, max_iter and inner must be positive")
+        data = as_data_matrix(X)
+        m, n = data.shape
+        norms = np.sqrt(np.maximum(np.asarray(data.col_sq_norms(), dtype=np.float64), 0.0))
+        alive = norms > 0
+        inverse_norms = np.where(alive, 1.0 / np.where(alive, norms, 1.0), 0.0)
+        clusters = [column_clusters(layers, index) for index in range(1, len(layers) + 1)]
+        ranks = [layer.rank for layer in layers]
+        # centroids of the normalized pixels of every cluster of every layer, by one pass X H^T
+        first = clusters[0]
+        onehot = np.zeros((ranks[0], n), dtype=data.dtype)
+        valid = (first >= 0) & alive
+        onehot[first[valid], np.flatnonzero(valid)] = inverse_norms[valid]
+        sums = np.asarray(data.XHt(onehot), dtype=np.float64)
+        counts = np.bincount(first[valid], minlength=ranks[0]).astype(np.float64)
+        del onehot, valid
+        centroids, sizes = [], []
+        layer_sums, layer_counts = sums, counts
+        for index, layer in enumerate(layers):
+            if index:
+                upper = np.asarray(layer.assignments, dtype=np.int64)
+                mapping = np.zeros((ranks[index], ranks[index - 1]))
+                mapping[upper[upper >= 0], np.flatnonzero(upper >= 0)] = 1.0
+                layer_sums, layer_counts = layer_sums @ mapping.T, mapping @ layer_counts
+            centroids.append(layer_sums / np.maximum(layer_counts, 1.0))
+            sizes.append(layer_counts)
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(np.flatnonzero(alive), min(sample_size, int(alive.sum())), replace=False)
+        chosen_by_layer = []
+        for index in range(len(layers)):
+            r = ranks[index]
+            own = own_coordinates(data, centroids[index], clusters[index], inverse_norms)
+            chosen = [sample]
+            for k in range(r):
+                members = np.flatnonzero((clusters[index] == k) & alive)
+                if members.size:
+                    chosen.append(members[np.argsort(-own[members], kind="stable")[:candidates]])
+            chosen_by_layer.append(np.unique(np.concatenate(chosen)))
+            del own
+        # the pixels of every layer's fit, normalized and projected once onto their principal directions
+        union = np.unique(np.concatenate(chosen_by_layer))
+        Y_union = np.array(data.columns(union), dtype=np.float64)
+        Y_union *= inverse_norms[union][None, :]
+        basis = principal_basis(Y_union, max(subspace, max(ranks)) if subspace else 0)
+        self.layers, self.dtype = layers, data.dtype
+        self.norms, self.alive, self.clusters, self.ranks, self.sizes = norms, alive, clusters, ranks, sizes
+        self.chosen_by_layer, self.union, self.Y_union = chosen_by_layer, union, Y_union
+        self.Z_union = Y_union if basis is None else basis.T @ Y_union
+
+    def refine(self, index: int, *, max_iter: int = MAX_ITER, inner: int = INNER, step_factor: float = STEP_FACTOR,
+               tol: float = 1e-4, callback=None) -> dict:
+        """Refine layer ``index`` (0-based) in place; returns {layer, relative_error, iterations}."""
+        if min(max_iter, inner) < 1:
+            raise ParameterError("sample_size, candidates, max_iter and inner must be positive")
+        layer, r = self.layers[index], self.ranks[index]
+        clusters, alive = self.clusters[index], self.alive
+        pixels = self.chosen_by_layer[index]
+        positions = np.searchsorted(self.union, pixels)
+        label = clusters[pixels]
+        Z = np.ascontiguousarray(self.Z_union[:, positions])
         support = (label[None, :] == np.arange(r)[:, None]).astype(np.float64)
         empty = support.sum(axis=1) == 0
         support[empty] = 1.0  # a cluster without pixels (cannot happen after ONMF) may use any
@@ -175,22 +196,21 @@ def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size
         A = np.full((r, pixels.size), 1.0 / r)
         runs = start_runs(Z, Bt[None], A[None], [step_factor])
         monitor = Monitor(Stopping(max_iter=max_iter, tol=tol), callback,
-                          stage=f"refining layer {index + 1}/{len(layers)} (rank {r})")
+                          stage=f"refining layer {index + 1}/{len(self.layers)} (rank {r})")
         entropic_loop(Z, runs, [monitor], inner, inner)
-        weights = np.zeros((r, union.size))  # B^T on all the chosen pixels: no copy of the layer's pixels
+        weights = np.zeros((r, self.union.size))  # B^T on all the chosen pixels: no copy of the layer's pixels
         weights[:, positions] = runs.Bt[0]
-        directions = Y_union @ weights.T
-        brightness = np.array([float(np.mean(norms[(clusters[index] == k) & alive])) if sizes[index][k] else 1.0
+        directions = self.Y_union @ weights.T
+        brightness = np.array([float(np.mean(self.norms[(clusters == k) & alive])) if self.sizes[index][k] else 1.0
                                for k in range(r)])
-        layer.basis = (directions * brightness[None, :]).astype(data.dtype)
+        layer.basis = (directions * brightness[None, :]).astype(self.dtype)
         history = monitor.history()
-        layer.attrs["refinement"] = {"method": method, "iterations": monitor.iteration,
+        layer.attrs["refinement"] = {"method": "edaa", "iterations": monitor.iteration,
                                      "relative_error": float(history["relative_error"][-1]),
                                      "pixels": int(pixels.size), "stop_reason": monitor.reason}
         layer.arrays["refinement_objective"] = history["objective"]
-        reports.append({"layer": index + 1, "relative_error": float(history["relative_error"][-1]),
-                        "iterations": monitor.iteration})
-    return reports
+        return {"layer": index + 1, "relative_error": float(history["relative_error"][-1]),
+                "iterations": monitor.iteration}
 
 
 def refined_coefficients(X, layers, method: str = "nnls") -> None:
@@ -198,20 +218,26 @@ def refined_coefficients(X, layers, method: str = "nnls") -> None:
     basis -- its ``abundances`` where they were computed (NNLS or FCLS), else NNLS -- and its
     ``relative_error`` that of basis @ coefficients (the clustering's error is kept in
     ``attrs['cluster_relative_error']``)."""
+    data = as_data_matrix(X)
+    for layer in layers:
+        refined_coefficients_of_layer(data, layer, method)
+
+
+def refined_coefficients_of_layer(X, layer, method: str = "nnls") -> None:
+    """:func:`refined_coefficients` of one layer (nothing for a layer that was not refined;
+    give the same DataMatrix for every layer: it keeps ||X||^2)."""
     from mfcli.metrics import relative_error_from_grams
     from mfcli.models.deep import soft_abundances
 
+    if not isinstance(layer.attrs.get("refinement"), dict):
+        return
     data = as_data_matrix(X)
-    x_sq = data.sq_norm()
-    for layer in layers:
-        if not isinstance(layer.attrs.get("refinement"), dict):
-            continue
-        coefficients = layer.abundances if layer.abundances is not None else soft_abundances(layer.basis, data, method)
-        layer.coefficients = coefficients
-        W = np.asarray(layer.basis, dtype=np.float64)
-        cross, CCt = _cross_and_gram(data.WtX(np.asarray(layer.basis, dtype=data.dtype)), coefficients)
-        layer.attrs["cluster_relative_error"] = layer.relative_error
-        layer.relative_error = relative_error_from_grams(x_sq, cross, W.T @ W, CCt)
+    coefficients = layer.abundances if layer.abundances is not None else soft_abundances(layer.basis, data, method)
+    layer.coefficients = coefficients
+    W = np.asarray(layer.basis, dtype=np.float64)
+    cross, CCt = _cross_and_gram(data.WtX(np.asarray(layer.basis, dtype=data.dtype)), coefficients)
+    layer.attrs["cluster_relative_error"] = layer.relative_error
+    layer.relative_error = relative_error_from_grams(data.sq_norm(), cross, W.T @ W, CCt)
 
 
 def _cross_and_gram(WtX: np.ndarray, C: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:

@@ -17,7 +17,6 @@ picture is drawn on the main thread and its PNG compressed and written on a seco
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from pathlib import Path
 
@@ -105,90 +104,40 @@ def _halves(plan, head_start: float = 0.0) -> tuple[list, list]:
     return tuple(sorted(half, key=lambda item: order[item[0]]) for half in halves)  # type: ignore[return-value]
 
 
-def can_fork() -> bool:
-    """True where a forked copy of this process can draw half of the pictures: a POSIX fork
-    (Linux; not macOS, where forking a process that used system frameworks is unsafe) and a
-    second core available to this process."""
-    import sys
-
-    if not hasattr(os, "fork") or sys.platform != "linux":
-        return False
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return cores >= 2
-
-
-def _run_child(plan, folder: Path, force: bool, pipe_write: int) -> None:
-    """In the forked process: draw and write ``plan``, send the outcome through the pipe, exit
-    without running the parent's exit handlers."""
-    import signal
-
-    status = 1
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # the parent's handlers (clean-ups) are not ours to run
-            signal.signal(sig, signal.SIG_DFL)
-        try:
-            outcome = ("ok", _draw_and_write(plan, folder, force))
-        except BaseException as exc:  # reported to the parent, which raises it there
-            outcome = ("error", exc if isinstance(exc, MfcliError) else OutputError(
-                f"a picture could not be drawn: {type(exc).__name__}: {exc}"))
-        payload = pickle.dumps(outcome)
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(pipe_write, view):]
-        status = 0
-    finally:
-        os._exit(status)
-
-
 class PictureJob:
     """The pictures of ``result`` being drawn into ``folder`` (:func:`start_pictures`): where the
-    system can fork, a forked copy of this process starts drawing its share at once, so this
-    process can do other work (write the result file) before :meth:`finish` draws the rest."""
+    system can fork, a forked copy of this process starts drawing its share at once
+    (:class:`mfcli.parallel.ForkedCall`), so this process can do other work (write the result
+    file) before :meth:`finish` draws the rest."""
 
     def __init__(self, result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None,
                  head_start: float = 0.0):
+        from mfcli.parallel import ForkedCall, can_fork
+
         self.folder = Path(folder)
         self.force = force
         self.plan = picture_plan(result)
-        self.pid = None
+        self.forked = None
         if parallel is None:
             parallel = can_fork() and len(self.plan) >= 4
         self.mine = self.plan
         if parallel:
             self.mine, theirs = _halves(self.plan, head_start)
-            pipe_read, pipe_write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover (the child exits inside)
-                os.close(pipe_read)
-                _run_child(theirs, self.folder, force, pipe_write)
-            os.close(pipe_write)
-            self.pid, self.pipe = pid, pipe_read
+            self.forked = ForkedCall(_draw_and_write, theirs, self.folder, force, wrap_error=_picture_error,
+                                     silent=lambda: OutputError(
+                                         "the process drawing half of the pictures ended without a word; rerun "
+                                         "with --no-plots and draw them with the plot-* commands"))
 
     def finish(self, timings: dict[str, dict[str, float]] | None = None) -> tuple[list[Path], list[str]]:
         """Draw this process's share, wait for the forked one; returns (written paths, one-line
         notes for pictures that could not be drawn)."""
-        if self.pid is None:
+        try:
             written, skipped, times = _draw_and_write(self.mine, self.folder, self.force)
-        else:
-            try:
-                written, skipped, times = _draw_and_write(self.mine, self.folder, self.force)
-                chunks = []
-                while chunk := os.read(self.pipe, 1 << 16):
-                    chunks.append(chunk)
-            except BaseException:
-                self.cancel()
-                raise
-            self._close()
-            if not chunks:
-                raise OutputError("the process drawing half of the pictures ended without a word; rerun with "
-                                  "--no-plots and draw them with the plot-* commands")
-            kind, value = pickle.loads(b"".join(chunks))
-            if kind == "error":
-                raise value
-            their_written, their_skipped, their_times = value
+        except BaseException:
+            self.cancel()
+            raise
+        if self.forked is not None:
+            their_written, their_skipped, their_times = self.forked.result()
             order = {name: position for position, (name, _) in enumerate(self.plan)}
             written = sorted(written + their_written, key=order.__getitem__)
             skipped = skipped + their_skipped
@@ -199,19 +148,12 @@ class PictureJob:
 
     def cancel(self) -> None:
         """Stop the forked process, if any (the caller is failing: its folder is discarded)."""
-        if self.pid is not None:
-            import signal
+        if self.forked is not None:
+            self.forked.cancel()
 
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:  # pragma: no cover - it had already ended
-                pass
-            self._close()
 
-    def _close(self) -> None:
-        os.close(self.pipe)
-        os.waitpid(self.pid, 0)
-        self.pid = None
+def _picture_error(exc: BaseException) -> OutputError:
+    return OutputError(f"a picture could not be drawn: {type(exc).__name__}: {exc}")
 
 
 def start_pictures(result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None,
@@ -229,5 +171,5 @@ def write_pictures(result, folder: str | os.PathLike, force: bool = False,
     pictures that could not be drawn). A picture that cannot be drawn never stops the others.
     ``timings``, if given, receives per file name the seconds spent drawing ("draw") and
     compressing and writing ("write", on a second thread). ``parallel``: draw half of the
-    pictures in a forked process (default: where :func:`can_fork`)."""
+    pictures in a forked process (default: where :func:`mfcli.parallel.can_fork`)."""
     return start_pictures(result, folder, force, parallel).finish(timings)

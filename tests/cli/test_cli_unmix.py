@@ -173,7 +173,7 @@ def test_a_failure_while_writing_the_result_stops_the_pictures(invoke, tmp_path,
     out = tmp_path / "full"
     result = invoke("unmix", "sample:urban", "--ranks", "3,2", "-o", str(out), "--max-iter", "2")
     assert result.exit_code != 0 and not out.exists()
-    assert jobs and jobs[0].pid is None
+    assert jobs and jobs[0].forked is not None and jobs[0].forked.pid is None  # stopped and waited for
 
 
 @pytest.mark.slow

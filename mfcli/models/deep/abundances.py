@@ -15,18 +15,23 @@ def layer_abundances(result: Result, X, method: str = "nnls") -> None:
     NNLS (H >= 0) or FCLS (also sum to one) by :mod:`mfcli.models.nnls`, stored in
     ``Layer.abundances`` in X's dtype. NNLS is warm-started from a few HALS sweeps (the passive
     sets are then nearly right, and block principal pivoting settles in fewer exchanges)."""
+    for layer in result.layers:
+        abundances_of_layer(layer, X, method)
+
+
+def abundances_of_layer(layer, X, method: str = "nnls") -> None:
+    """:func:`layer_abundances` of one layer (in place)."""
     from mfcli.models.matrix import as_data_matrix, column_blocks
 
     if method not in ("nnls", "fcls"):
         raise ParameterError(f"abundances are nnls or fcls, not '{method}'")
     data = as_data_matrix(X)
-    for layer in result.layers:
-        rank = layer.data_basis.shape[1]
-        abundances = np.empty((rank, data.shape[1]), dtype=data.dtype)
-        for start, stop, block in column_blocks(data, _abundance_block_size(data, rank)):
-            abundances[:, start:stop] = soft_abundances(layer.data_basis, block, method)
-        layer.abundances = abundances
-        layer.attrs["abundances"] = method
+    rank = layer.data_basis.shape[1]
+    abundances = np.empty((rank, data.shape[1]), dtype=data.dtype)
+    for start, stop, block in column_blocks(data, _abundance_block_size(data, rank)):
+        abundances[:, start:stop] = soft_abundances(layer.data_basis, block, method)
+    layer.abundances = abundances
+    layer.attrs["abundances"] = method
 
 
 # Each column is solved on its own, so the columns are taken in blocks that bound the solver's

@@ -1,0 +1,114 @@
+"""The layers of a hierarchy finished as `mfcli unmix` finishes them: every layer's endmembers
+refined into materials (:mod:`mfcli.models.refine`), then its soft abundances
+(:mod:`mfcli.models.deep.abundances`) and, where refined, its coefficients and error.
+
+Past the refinement's shared setup, each layer's work depends on no other layer's, and it is
+many small NumPy steps that hold Python's lock (entropic descent, block principal pivoting), so
+the layers are shared between this process and a forked copy of it where the system allows
+(:class:`mfcli.parallel.ForkedCall`): on Urban (ranks 7,6,4,2) the copy takes the layers of
+ranks 7 and 2, this process those of ranks 6 and 4. The results are those of the layers done
+one after the other (to rounding: each process then uses one BLAS thread).
+"""
+
+from __future__ import annotations
+
+from mfcli.errors import MfcliError
+
+# Past this many entries of the layers' coefficients (sum of ranks x pixels) a forked copy pays
+# for its start (a few milliseconds); below it the layers are done here.
+FORK_MIN_ENTRIES = 1_000_000
+
+# The fields of a layer that finishing sets: what comes back from the forked copy.
+FIELDS = ("basis", "abundances", "coefficients", "relative_error")
+
+
+def finish_layers(X, layers, *, refine: str = "edaa", abundances: str = "nnls", seed: int = 0, callback=None,
+                  parallel: bool | None = None) -> None:
+    """Refine (``refine``: edaa or none), then solve the abundances of (``abundances``: nnls,
+    fcls or none), every layer in place, as :func:`~mfcli.models.refine.refine_layers`,
+    :func:`~mfcli.models.deep.layer_abundances` and
+    :func:`~mfcli.models.refine.refined_coefficients` one after the other would.
+    ``parallel``: share the layers with a forked copy of this process (default: where
+    :func:`mfcli.parallel.can_fork` and the layers are large enough); ``callback`` follows the
+    refinement of the layers done in this process."""
+    from mfcli.models.matrix import as_data_matrix
+    from mfcli.models.refine import REFINEMENTS, Refinement
+    from mfcli.errors import ParameterError
+    from mfcli.parallel import ForkedCall, can_fork
+
+    if refine not in REFINEMENTS:
+        raise ParameterError(f"unknown refinement '{refine}'; use one of {', '.join(REFINEMENTS)}")
+    data = as_data_matrix(X)
+    data.sq_norm()  # once, before any fork: both processes use it
+    # held only by this list, which each process empties: the refinement's arrays (the chosen
+    # pixels, 6.5 MB on Urban) are let go before the abundances' work arrays are made
+    shared = [Refinement(data, layers, seed=seed)] if refine != "none" else []
+    work = lambda indices, report=None: _finish(data, layers, shared, abundances, indices, report)  # noqa: E731
+    entries = sum(layer.rank for layer in layers) * data.shape[1]
+    if parallel is None:
+        parallel = len(layers) >= 2 and entries >= FORK_MIN_ENTRIES and can_fork()
+    if not parallel:
+        work(range(len(layers)), callback)
+        return
+    from threadpoolctl import threadpool_limits
+
+    theirs, mine = _split([layer.rank for layer in layers])
+    # one BLAS thread in each process (the copy inherits the setting): two processes of two
+    # threads each on two cores spent their time waiting for each other (3 s instead of 2.2 s)
+    with threadpool_limits(limits=1, user_api="blas"):
+        forked = ForkedCall(work, theirs, wrap_error=_internal_error,
+                            silent=lambda: MfcliError("the process finishing half of the layers ended without a word"))
+        try:
+            work(mine, callback)
+        except BaseException:
+            forked.cancel()
+            raise
+    for index, fields in forked.result().items():
+        layer = layers[index]
+        for name in FIELDS:
+            setattr(layer, name, fields[name])
+        layer.attrs.update(fields["attrs"])
+        layer.arrays.update(fields["arrays"])
+
+
+def _finish(data, layers, shared: list, abundances: str, indices, callback) -> dict:
+    """Finish the layers ``indices`` (``shared``: [the Refinement] or []); returns their fields
+    (for the parent of a forked copy)."""
+    from mfcli.models.deep.abundances import abundances_of_layer
+    from mfcli.models.refine import refined_coefficients_of_layer
+
+    refined = bool(shared)
+    if refined:
+        refinement = shared.pop()
+        for index in indices:
+            refinement.refine(index, callback=callback)
+        del refinement
+    for index in indices:
+        layer = layers[index]
+        if abundances != "none":
+            abundances_of_layer(layer, data, abundances)
+        if refined:
+            refined_coefficients_of_layer(data, layer)
+    return {index: {**{name: getattr(layers[index], name) for name in FIELDS},
+                    "attrs": {key: layers[index].attrs[key] for key in ("refinement", "abundances",
+                                                                         "cluster_relative_error")
+                              if key in layers[index].attrs},
+                    "arrays": {key: value for key, value in layers[index].arrays.items()
+                               if key == "refinement_objective"}}
+            for index in indices}
+
+
+def _split(ranks: list[int]) -> tuple[list[int], list[int]]:
+    """The layers' indices in two shares of about the same cost (the refinement grows with the
+    rank, the abundances with its square: cost r + r^2 / 4), largest first to the lighter."""
+    shares: tuple[list[int], list[int]] = ([], [])
+    loads = [0.0, 0.0]
+    for index in sorted(range(len(ranks)), key=lambda i: -ranks[i]):
+        lighter = 0 if loads[0] <= loads[1] else 1
+        shares[lighter].append(index)
+        loads[lighter] += ranks[index] + ranks[index] ** 2 / 4
+    return sorted(shares[0]), sorted(shares[1])
+
+
+def _internal_error(exc: BaseException) -> MfcliError:
+    return MfcliError(f"finishing the layers failed: {type(exc).__name__}: {exc}")
