@@ -80,22 +80,29 @@ def _affine_solver(centroids: np.ndarray):
     return solve
 
 
-def own_coordinates(data, centroids: np.ndarray, clusters: np.ndarray, inverse_norms: np.ndarray) -> np.ndarray:
+def own_coordinates(data, centroids, clusters, inverse_norms: np.ndarray):
     """Every normalized pixel's affine coordinate (:func:`affine_coordinates`) on its own
     cluster's centroid (0 where it has no cluster), a block of columns at a time: the r x n
-    products and coordinates of a whole layer would set unmix's peak memory."""
+    products and coordinates of a whole layer would set unmix's peak memory. ``centroids`` and
+    ``clusters`` may be lists, one entry per layer: one pass over the data for all of them
+    (returns the list of the layers' coordinates)."""
     from mfcli.models.matrix import column_blocks
 
-    own = np.zeros(data.shape[1])
-    basis = centroids.astype(data.dtype)
-    solve = _affine_solver(centroids)
+    single = not isinstance(centroids, (list, tuple))
+    if single:
+        centroids, clusters = [centroids], [clusters]
+    owns = [np.zeros(data.shape[1]) for _ in centroids]
+    basis = np.hstack(centroids).astype(data.dtype)
+    solvers = [_affine_solver(layer_centroids) for layer_centroids in centroids]
+    bounds = np.cumsum([0] + [layer_centroids.shape[1] for layer_centroids in centroids])
     for start, stop, block in column_blocks(data):
         products = np.asarray(as_data_matrix(block).WtX(basis), dtype=np.float64)
         products *= inverse_norms[None, start:stop]
-        coordinates = solve(products)
-        inside = np.flatnonzero(clusters[start:stop] >= 0)
-        own[start + inside] = coordinates[clusters[start + inside], inside]
-    return own
+        for own, solve, layer_clusters, first, last in zip(owns, solvers, clusters, bounds[:-1], bounds[1:]):
+            coordinates = solve(products[first:last])
+            inside = np.flatnonzero(layer_clusters[start:stop] >= 0)
+            own[start + inside] = coordinates[layer_clusters[start + inside], inside]
+    return owns[0] if single else owns
 
 
 def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size: int = SAMPLE_SIZE,
@@ -158,16 +165,16 @@ class Refinement:
         rng = np.random.default_rng(seed)
         sample = rng.choice(np.flatnonzero(alive), min(sample_size, int(alive.sum())), replace=False)
         chosen_by_layer = []
+        owns = own_coordinates(data, centroids, clusters, inverse_norms)  # one pass for every layer
         for index in range(len(layers)):
-            r = ranks[index]
-            own = own_coordinates(data, centroids[index], clusters[index], inverse_norms)
+            r, own = ranks[index], owns[index]
             chosen = [sample]
             for k in range(r):
                 members = np.flatnonzero((clusters[index] == k) & alive)
                 if members.size:
                     chosen.append(members[np.argsort(-own[members], kind="stable")[:candidates]])
             chosen_by_layer.append(np.unique(np.concatenate(chosen)))
-            del own
+        del owns, own
         # the pixels of every layer's fit, normalized and projected once onto their principal directions
         union = np.unique(np.concatenate(chosen_by_layer))
         Y_union = np.array(data.columns(union), dtype=np.float64)

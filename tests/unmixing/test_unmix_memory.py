@@ -172,3 +172,10 @@ def test_own_coordinates_block_by_block_are_those_of_the_whole_products(monkeypa
     np.testing.assert_allclose(own[inside], whole[clusters[inside], np.flatnonzero(inside)], rtol=1e-12, atol=1e-12)
     assert np.all(own[~inside] == 0)
     np.testing.assert_allclose(whole.sum(axis=0), 1.0, atol=1e-10)  # affine: the coordinates sum to one
+    # several layers in one pass: each layer's coordinates as if computed alone
+    coarse = X[:, rng.choice(3000, 2, replace=False)]
+    coarse_clusters = rng.integers(-1, 2, 3000)
+    both = own_coordinates(as_data_matrix(X), [centroids, coarse], [clusters, coarse_clusters], inverse_norms)
+    np.testing.assert_allclose(both[0], own, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(both[1], own_coordinates(as_data_matrix(X), coarse, coarse_clusters, inverse_norms),
+                               rtol=1e-12, atol=1e-12)
