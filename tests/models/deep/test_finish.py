@@ -78,5 +78,6 @@ def test_a_failure_in_the_forked_copy_is_raised_here(monkeypatch):
 
 
 def test_the_layers_are_split_by_cost():
-    assert _split([7, 6, 4, 2]) == ([0, 3], [1, 2])
+    assert _split([7, 6, 4, 2]) == ([0], [1, 2, 3])
+    assert _split([5, 5, 2]) == ([0, 2], [1])
     assert _split([3]) == ([0], [])
