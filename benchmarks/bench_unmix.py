@@ -31,6 +31,9 @@ MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`
    --init auto (SPA on images), the rank-6 layer's mean spectral angle and the metal roofs' angle
    for each, the figures behind `mfcli unmix --help`'s claim that the restarts miss the metal roofs.
 
+mfcli's modules are byte-compiled before the timed runs, as an installed mfcli is
+(:func:`compile_mfcli`).
+
 Targets: mfcli / scikit-learn <= 0.5, aim 0.25 (issue 4), with the pictures <= 0.25 (issue 19);
 the pictures <= 0.5 s. The machine may be shared: the load average is printed with every figure.
 """
@@ -65,11 +68,12 @@ def write_urban_mat(path: Path):
 
 
 PEAK_WRAPPER = (
-    "import atexit, sys\n"
+    "import atexit, resource, sys\n"
     "def report():\n"
     "    status = open('/proc/self/status').read().split('\\n')\n"
     "    peak = [line for line in status if line.startswith('VmHWM')][0].split()[1]\n"
     "    sys.stderr.write('PEAK_KIB ' + peak + '\\n')\n"
+    "    sys.stderr.write('FORKED_PEAK_KIB %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     "atexit.register(report)\n"
     "from mfcli.cli.main import main\n"
     "sys.argv = ['mfcli', *sys.argv[1:]]\n"
@@ -81,7 +85,9 @@ def run_mfcli(arguments: list[str]):
     """Run mfcli in a fresh interpreter; returns (completed process, seconds, peak RSS in MiB).
 
     The peak is the child's own high-water mark (VmHWM), which starts afresh in the new process
-    (unlike getrusage's, which keeps the pages a forked child shares with this process).
+    (unlike getrusage's, which keeps the pages a forked child shares with this process). The
+    largest resident set of the copies mfcli forks (its pictures, its layers' refinement) is
+    left in ``completed.forked_peak`` (MiB; the pages they share with mfcli counted in it).
     """
     start = time.perf_counter()
     completed = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *arguments], check=False,
@@ -90,6 +96,8 @@ def run_mfcli(arguments: list[str]):
     if completed.returncode != 0:
         raise SystemExit(f"mfcli {' '.join(arguments)} failed:\n{completed.stderr}")
     peaks = [line.split()[1] for line in completed.stderr.splitlines() if line.startswith("PEAK_KIB ")]
+    forked = [line.split()[1] for line in completed.stderr.splitlines() if line.startswith("FORKED_PEAK_KIB ")]
+    completed.forked_peak = int(forked[-1]) / 1024.0 if forked else float("nan")
     return completed, seconds, int(peaks[-1]) / 1024.0 if peaks else float("nan")
 
 
@@ -124,6 +132,22 @@ def time_pictures(result_path: Path, parallel: bool) -> dict:
     return json.loads(completed.stdout)
 
 
+def compile_mfcli() -> bool:
+    """mfcli's modules byte-compiled before any timed run, as `pip install` compiles an installed
+    package; returns whether that was needed. A checkout imported with PYTHONDONTWRITEBYTECODE
+    set (some shells and containers set it) would otherwise compile every module in every fresh
+    process (0.1-0.2 s of each run here), which no installed mfcli does. The children run
+    without that variable, so the modules any of them imports are compiled once too."""
+    import compileall
+
+    import mfcli
+
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    needed = not any(Path(mfcli.__file__).parent.glob("__pycache__/*.pyc"))
+    compileall.compile_dir(str(Path(mfcli.__file__).parent), quiet=1)
+    return needed
+
+
 def load() -> str:
     return "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -141,6 +165,7 @@ def main() -> None:
 
         threadpool_limits(args.threads)
     ranks = [int(r) for r in args.ranks.split(",")]
+    compiled = compile_mfcli()
 
     from sklearn.decomposition import NMF as SklearnNMF
 
@@ -148,7 +173,8 @@ def main() -> None:
     from mfcli.io.result import read_result
     from mfcli.metrics import match_endmembers, spectral_angle_matrix
 
-    print(f"bench_unmix: {os.cpu_count()} cores, BLAS threads {args.threads or 'default'}, {load()}")
+    print(f"bench_unmix: {os.cpu_count()} cores, BLAS threads {args.threads or 'default'}, {load()}; mfcli's "
+          f"modules {'byte-compiled first (as pip installs them)' if compiled else 'already byte-compiled'}")
     work = Path(tempfile.mkdtemp(prefix="bench_unmix."))
     try:
         mat = work / "urban.mat"
@@ -194,7 +220,9 @@ def main() -> None:
         print(f"  the pictures' share of the process: {pictures_seconds - mfcli_seconds:+.3f} s")
         print(f"peak memory (max RSS): {peak_rss:.0f} MiB, {peak_rss - baseline_rss:.0f} MiB above the same "
               f"command on a 9 x 15 matrix ({baseline_rss:.0f} MiB: interpreter and libraries) = "
-              f"{(peak_rss - baseline_rss) / (X.nbytes / 2**20):.2f}x the input")
+              f"{(peak_rss - baseline_rss) / (X.nbytes / 2**20):.2f}x the input; the copies it forks (layers, "
+              f"pictures) peak at {max(completed.forked_peak, pictured.forked_peak):.0f} MiB resident, the pages they "
+              "share with it (the data, the result) counted in that")
         for parallel in (True, False):
             timing = time_pictures(out / "result.h5", parallel)
             how = "half in a forked process" if parallel else "one process"
