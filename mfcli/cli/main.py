@@ -22,7 +22,6 @@ import errno
 import importlib
 import io
 import os
-import pkgutil
 import signal
 import warnings
 
@@ -38,9 +37,11 @@ def _command_modules() -> dict[str, str]:
     """Command name -> module name, from the files of mfcli/cli/commands (underscores -> dashes)."""
     package = importlib.import_module(COMMANDS_PACKAGE)
     names = {}
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            names[module.name.replace("_", "-")] = f"{COMMANDS_PACKAGE}.{module.name}"
+    for folder in package.__path__:  # the module files themselves (pkgutil costs 10 ms to import)
+        for entry in sorted(os.listdir(folder)):
+            stem, extension = os.path.splitext(entry)
+            if extension == ".py" and not stem.startswith("_") and stem.isidentifier():
+                names[stem.replace("_", "-")] = f"{COMMANDS_PACKAGE}.{stem}"
     return names
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfcli.completion.data import sorted_unique  # np.unique's first call imports numpy.ma (15 ms)
 from mfcli.errors import ParameterError
 from mfcli.models.edaa import entropic_loop, principal_basis, start_runs
 from mfcli.models.hals import gram_of_rows
@@ -173,10 +174,10 @@ class Refinement:
                 members = np.flatnonzero((clusters[index] == k) & alive)
                 if members.size:
                     chosen.append(members[np.argsort(-own[members], kind="stable")[:candidates]])
-            chosen_by_layer.append(np.unique(np.concatenate(chosen)))
+            chosen_by_layer.append(sorted_unique(np.concatenate(chosen)))
         del owns, own
         # the pixels of every layer's fit, normalized and projected once onto their principal directions
-        union = np.unique(np.concatenate(chosen_by_layer))
+        union = sorted_unique(np.concatenate(chosen_by_layer))
         Y_union = np.array(data.columns(union), dtype=np.float64)
         Y_union *= inverse_norms[union][None, :]
         basis = principal_basis(Y_union, max(subspace, max(ranks)) if subspace else 0)
