@@ -185,3 +185,9 @@ def test_the_products_of_a_pass_are_w_t_x_and_x_h_t_whatever_the_layout(order, d
     block = X[:, 100:300]  # a block of columns, as a pass takes them
     np.testing.assert_allclose(wt_x(np.ascontiguousarray(W.T), block), W.T.astype(np.float64) @ X64[:, 100:300],
                                rtol=tolerance)
+    for k in (1, 7, 8, 14, 70):  # padded to a multiple of 8 rows (up to 64) for float32 column-major X
+        Wk, Hk = rng.random((30, k)).astype(dtype), rng.random((k, 500)).astype(dtype)
+        left, right = wt_x(np.ascontiguousarray(Wk.T), X), x_ht(X, Hk)
+        assert left.shape == (k, 500) and right.shape == (30, k)
+        np.testing.assert_allclose(left, Wk.T.astype(np.float64) @ X64, rtol=tolerance)
+        np.testing.assert_allclose(right, X64 @ Hk.T.astype(np.float64), rtol=tolerance)
