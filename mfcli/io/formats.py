@@ -526,8 +526,8 @@ def _open_mat(path: str) -> Container:
     from mfcli.io.mat5 import check_mat5, read_plain_mat5
 
     if head.startswith(b"MATLAB 5.0") or (len(head) >= 128 and head[126:128] in (b"IM", b"MI")):
-        with open(path, "rb") as fh:
-            data = bytearray(os.fstat(fh.fileno()).st_size)
+        with open(path, "rb", buffering=0) as fh:  # into memory NumPy allocates (a bytearray is zeroed first)
+            data = memoryview(np.empty(os.fstat(fh.fileno()).st_size, dtype=np.uint8))
             fh.readinto(data)
         arrays = read_plain_mat5(path, data)
         if arrays is not None:

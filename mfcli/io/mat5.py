@@ -68,11 +68,12 @@ def _damaged_error(path: str, exc: Exception) -> InputError:
     return InputError(f"'{path}' is a damaged MATLAB file ({exc}); the file may be corrupt or truncated")
 
 
-def read_plain_mat5(path: str, data: bytearray) -> dict[str, np.ndarray] | None:
-    """The variables of the v5 MAT-file ``path`` whose bytes are ``data``, if all of them are
-    plain numeric arrays (see the module docstring), else None. Arrays of uncompressed
-    elements are views of ``data`` (a bytearray: they are writable); those of compressed ones
-    own their memory. Raises InputError where the file is damaged."""
+def read_plain_mat5(path: str, data) -> dict[str, np.ndarray] | None:
+    """The variables of the v5 MAT-file ``path`` whose bytes are ``data`` (a writable buffer: a
+    bytearray, or a memoryview of a NumPy array), if all of them are plain numeric arrays (see the
+    module docstring), else None. Arrays of uncompressed elements are views of ``data`` (so they
+    are writable); those of compressed ones own their memory. Raises InputError where the file is
+    damaged."""
     try:
         if len(data) < 128 or data[124:128] != b"\x00\x01IM":
             return None  # big-endian, or not v5 at all (scipy says what it is)
