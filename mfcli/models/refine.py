@@ -231,9 +231,11 @@ def refined_coefficients(X, layers, method: str = "nnls") -> None:
         refined_coefficients_of_layer(data, layer, method)
 
 
-def refined_coefficients_of_layer(X, layer, method: str = "nnls") -> None:
+def refined_coefficients_of_layer(X, layer, method: str = "nnls", products=None) -> None:
     """:func:`refined_coefficients` of one layer (nothing for a layer that was not refined;
-    give the same DataMatrix for every layer: it keeps ||X||^2)."""
+    give the same DataMatrix for every layer: it keeps ||X||^2). ``products``: (<W^T X, C>,
+    C C^T) of the layer's abundances C, from :func:`~mfcli.models.deep.abundances.abundances_of_layer`
+    (else a pass over X forms them)."""
     from mfcli.metrics import relative_error_from_grams
     from mfcli.models.deep import soft_abundances
 
@@ -243,12 +245,14 @@ def refined_coefficients_of_layer(X, layer, method: str = "nnls") -> None:
     coefficients = layer.abundances if layer.abundances is not None else soft_abundances(layer.basis, data, method)
     layer.coefficients = coefficients
     W = np.asarray(layer.basis, dtype=np.float64)
-    cross, CCt = _cross_and_gram(data.WtX(np.asarray(layer.basis, dtype=data.dtype)), coefficients)
+    if products is None or layer.abundances is None:
+        products = cross_and_gram(data.WtX(np.asarray(layer.basis, dtype=data.dtype)), coefficients)
+    cross, CCt = products
     layer.attrs["cluster_relative_error"] = layer.relative_error
     layer.relative_error = relative_error_from_grams(data.sq_norm(), cross, W.T @ W, CCt)
 
 
-def _cross_and_gram(WtX: np.ndarray, C: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:
+def cross_and_gram(WtX: np.ndarray, C: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:
     """<W^T X, C> and C C^T (r x n each, any float dtype) in float64, a chunk of columns at a time:
     no float64 copies of the r x n arrays (they would set unmix's peak memory)."""
     cross = 0.0

@@ -19,19 +19,30 @@ def layer_abundances(result: Result, X, method: str = "nnls") -> None:
         abundances_of_layer(layer, X, method)
 
 
-def abundances_of_layer(layer, X, method: str = "nnls") -> None:
-    """:func:`layer_abundances` of one layer (in place)."""
+def abundances_of_layer(layer, X, method: str = "nnls", products: bool = False):
+    """:func:`layer_abundances` of one layer (in place). ``products``: also return
+    (<W^T X, A>, A A^T) in float64 for the layer's basis W and the abundances A, from the W^T X
+    the NNLS solves already formed (what the layer's relative error needs:
+    :func:`mfcli.models.refine.refined_coefficients_of_layer`); None for FCLS."""
     from mfcli.models.matrix import as_data_matrix, column_blocks
+    from mfcli.models.refine import cross_and_gram
 
     if method not in ("nnls", "fcls"):
         raise ParameterError(f"abundances are nnls or fcls, not '{method}'")
     data = as_data_matrix(X)
     rank = layer.data_basis.shape[1]
     abundances = np.empty((rank, data.shape[1]), dtype=data.dtype)
+    cross, gram = 0.0, np.zeros((rank, rank))
     for start, stop, block in column_blocks(data, _abundance_block_size(data, rank)):
-        abundances[:, start:stop] = soft_abundances(layer.data_basis, block, method)
+        block_abundances, WtX = _abundances_and_products(layer.data_basis, block, method)
+        abundances[:, start:stop] = block_abundances
+        if products and WtX is not None:
+            block_cross, block_gram = cross_and_gram(WtX, block_abundances)
+            cross += block_cross
+            gram += block_gram
     layer.abundances = abundances
     layer.attrs["abundances"] = method
+    return (cross, gram) if products and method == "nnls" else None
 
 
 # Each column is solved on its own, so the columns are taken in blocks that bound the solver's
@@ -59,19 +70,24 @@ def soft_abundances(basis: np.ndarray, X, method: str = "nnls") -> np.ndarray:
     """NNLS or FCLS abundances of the columns of X (an array or DataMatrix, e.g. one block of
     columns: each column is solved on its own) for ``basis``, in X's dtype (see
     :func:`layer_abundances`)."""
+    return _abundances_and_products(basis, X, method)[0]
+
+
+def _abundances_and_products(basis: np.ndarray, X, method: str):
+    """(:func:`soft_abundances`, the W^T X the NNLS solve formed; None for FCLS)."""
     from mfcli.models.matrix import as_data_matrix
     from mfcli.models.nnls import fcls, nnls_from_grams
 
     data = as_data_matrix(X)
     W = np.asarray(basis, dtype=data.dtype)
     if method == "fcls":
-        return np.asarray(fcls(W, data), dtype=data.dtype)
+        return np.asarray(fcls(W, data), dtype=data.dtype), None
     # in X's dtype: used as it is (see nnls_from_grams), column-major: the pivoting works on its
     # transpose (one row per pixel), which is then a view, not a copy (one r x n array less)
     WtX = np.ascontiguousarray(data.WtX(W).T).T
     G = W.astype(np.float64).T @ W.astype(np.float64)
     passive = _warm_start(G, WtX) > 0
-    return np.asarray(nnls_from_grams(G, WtX, init=passive), dtype=data.dtype)
+    return np.asarray(nnls_from_grams(G, WtX, init=passive), dtype=data.dtype), WtX
 
 
 def _warm_start(G: np.ndarray, WtX: np.ndarray) -> np.ndarray:

@@ -85,10 +85,9 @@ def _finish(data, layers, shared: list, abundances: str, indices, callback) -> d
         del refinement
     for index in indices:
         layer = layers[index]
-        if abundances != "none":
-            abundances_of_layer(layer, data, abundances)
+        products = abundances_of_layer(layer, data, abundances, products=refined) if abundances != "none" else None
         if refined:
-            refined_coefficients_of_layer(data, layer)
+            refined_coefficients_of_layer(data, layer, products=products)
     return {index: {**{name: getattr(layers[index], name) for name in FIELDS},
                     "attrs": {key: layers[index].attrs[key] for key in ("refinement", "abundances",
                                                                          "cluster_relative_error")

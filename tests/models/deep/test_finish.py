@@ -67,10 +67,10 @@ def test_a_failure_in_the_forked_copy_is_raised_here(monkeypatch):
     theirs, _ = _split([5, 2])
     real = abundances.abundances_of_layer
 
-    def fails_on_theirs(layer, data, method="nnls"):
+    def fails_on_theirs(layer, data, method="nnls", **options):
         if layer is result.layers[theirs[0]]:
             raise FloatingPointError("boom")
-        return real(layer, data, method)
+        return real(layer, data, method, **options)
 
     monkeypatch.setattr(abundances, "abundances_of_layer", fails_on_theirs)
     with pytest.raises(MfcliError, match="finishing the layers failed: FloatingPointError: boom"):
