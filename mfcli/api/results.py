@@ -93,11 +93,11 @@ def _writing_cost(result) -> float:
     """The time result.h5 and the hierarchy files take to write, in the units of the pictures'
     drawing costs (:data:`mfcli.plotting.bundle.COSTS`, about 27 ms each): the arrays compressed
     (about 2 MB a unit), plus one for the hierarchy files."""
-    arrays = 0
+    arrays = {}  # an array stored under two names (coefficients that are the abundances) is written once
     for layer in result.layers:
         for value in (layer.H, layer.abundances, layer.coefficients, layer.assignments, layer.assignment_weights):
-            arrays += getattr(value, "nbytes", 0)
-    return 1.0 + arrays / 2e6
+            arrays[id(value)] = getattr(value, "nbytes", 0)
+    return 1.0 + sum(arrays.values()) / 2e6
 
 
 def _write_abundances_by_blocks(out, result, data, method: str, reporter: Reporter) -> None:
