@@ -168,6 +168,8 @@ def command(input_spec: str, ranks: list[int], model: str, init: str | None, max
 
 
 def _print_summary(result, layers: list[dict], seconds: float, output: str) -> None:
+    if console.quiet():  # nothing of it is printed (and rich.table, 25 ms to import, is not needed)
+        return
     from rich.table import Table
 
     from mfcli.summary import cluster_name, format_error, format_share, merges_text
