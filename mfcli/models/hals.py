@@ -210,6 +210,16 @@ def gram_of_rows(F: np.ndarray, block: int = 65536) -> np.ndarray:
     return out
 
 
+def cross_and_gram(WtX: np.ndarray, C: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:
+    """<W^T X, C> and C C^T (r x n each, any float dtype) in float64, a chunk of columns at a time:
+    no float64 copies of the r x n arrays (they would set unmix's peak memory)."""
+    cross = 0.0
+    for start in range(0, C.shape[1], chunk):
+        cross += float(np.vdot(np.asarray(WtX[:, start:start + chunk], dtype=np.float64),
+                               np.asarray(C[:, start:start + chunk], dtype=np.float64)))
+    return cross, gram_of_rows(C, chunk)
+
+
 @dataclass
 class Extrapolation:
     """Safeguarded extrapolation of the HALS iterates (HER of Ang & Gillis, "Accelerating

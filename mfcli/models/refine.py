@@ -33,7 +33,7 @@ import numpy as np
 from mfcli.completion.data import sorted_unique  # np.unique's first call imports numpy.ma (15 ms)
 from mfcli.errors import ParameterError
 from mfcli.models.edaa import entropic_loop, principal_basis, start_runs
-from mfcli.models.hals import gram_of_rows
+from mfcli.models.hals import cross_and_gram
 from mfcli.models.matrix import as_data_matrix
 from mfcli.models.stopping import Monitor, Stopping
 
@@ -250,13 +250,3 @@ def refined_coefficients_of_layer(X, layer, method: str = "nnls", products=None)
     cross, CCt = products
     layer.attrs["cluster_relative_error"] = layer.relative_error
     layer.relative_error = relative_error_from_grams(data.sq_norm(), cross, W.T @ W, CCt)
-
-
-def cross_and_gram(WtX: np.ndarray, C: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:
-    """<W^T X, C> and C C^T (r x n each, any float dtype) in float64, a chunk of columns at a time:
-    no float64 copies of the r x n arrays (they would set unmix's peak memory)."""
-    cross = 0.0
-    for start in range(0, C.shape[1], chunk):
-        cross += float(np.vdot(np.asarray(WtX[:, start:start + chunk], dtype=np.float64),
-                               np.asarray(C[:, start:start + chunk], dtype=np.float64)))
-    return cross, gram_of_rows(C, chunk)

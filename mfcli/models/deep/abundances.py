@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcli.errors import ParameterError
-from mfcli.models.hals import hals_rows
+from mfcli.models.hals import cross_and_gram, hals_rows
 from mfcli.models.linalg import gram_solve
 from mfcli.result import Result
 
@@ -25,7 +25,6 @@ def abundances_of_layer(layer, X, method: str = "nnls", products: bool = False):
     the NNLS solves already formed (what the layer's relative error needs:
     :func:`mfcli.models.refine.refined_coefficients_of_layer`); None for FCLS."""
     from mfcli.models.matrix import as_data_matrix, column_blocks
-    from mfcli.models.refine import cross_and_gram
 
     if method not in ("nnls", "fcls"):
         raise ParameterError(f"abundances are nnls or fcls, not '{method}'")
