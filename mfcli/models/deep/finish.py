@@ -12,7 +12,7 @@ one after the other (to rounding: each process then uses one BLAS thread).
 
 from __future__ import annotations
 
-from mfcli.errors import MfcliError
+from mfcli.errors import MfcliError, ParameterError
 
 # Past this many entries of the layers' coefficients (sum of ranks x pixels) a forked copy pays
 # for its start (a few milliseconds); below it the layers are done here.
@@ -31,9 +31,8 @@ def finish_layers(X, layers, *, refine: str = "edaa", abundances: str = "nnls", 
     ``parallel``: share the layers with a forked copy of this process (default: where
     :func:`mfcli.parallel.can_fork` and the layers are large enough); ``callback`` follows the
     refinement of the layers done in this process."""
-    from mfcli.models.matrix import as_data_matrix
+    from mfcli.models.matrix import InMemoryMatrix, as_data_matrix
     from mfcli.models.refine import REFINEMENTS, Refinement
-    from mfcli.errors import ParameterError
     from mfcli.parallel import ForkedCall, can_fork
 
     if refine not in REFINEMENTS:
@@ -43,10 +42,14 @@ def finish_layers(X, layers, *, refine: str = "edaa", abundances: str = "nnls", 
     # held only by this list, which each process empties: the refinement's arrays (the chosen
     # pixels, 6.5 MB on Urban) are let go before the abundances' work arrays are made
     shared = [Refinement(data, layers, seed=seed)] if refine != "none" else []
-    work = lambda indices, report=None: _finish(data, layers, shared, abundances, indices, report)  # noqa: E731
+
+    def work(indices, report=None) -> dict:
+        return _finish(data, layers, shared, abundances, indices, report)
+
     entries = sum(layer.rank for layer in layers) * data.shape[1]
-    if parallel is None:
-        parallel = len(layers) >= 2 and entries >= FORK_MIN_ENTRIES and can_fork()
+    if parallel is None:  # NumPy data only: a GPU's context, for one, does not survive a fork
+        parallel = (isinstance(data, InMemoryMatrix) and len(layers) >= 2 and entries >= FORK_MIN_ENTRIES
+                    and can_fork())
     if not parallel:
         work(range(len(layers)), callback)
         return
