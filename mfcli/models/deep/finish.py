@@ -55,6 +55,13 @@ def finish_layers(X, layers, *, refine: str = "edaa", abundances: str = "nnls", 
         return
     from threadpoolctl import threadpool_limits
 
+    # every module the copy runs imported here first: an import in a forked child waits for
+    # Python's import lock, which another thread of this process (a notebook's) may have held
+    import importlib
+
+    for module in ("mfcli.models.deep.abundances", "mfcli.models.nnls", "mfcli.models.hals", "mfcli.metrics"):
+        importlib.import_module(module)
+
     theirs, mine = _split([layer.rank for layer in layers])
     # one BLAS thread in each process (the copy inherits the setting): two processes of two
     # threads each on two cores spent their time waiting for each other (3 s instead of 2.2 s)
