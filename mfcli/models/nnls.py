@@ -30,7 +30,6 @@ NumPy/SciPy only. X may be a NumPy array or a :class:`~mfcli.models.matrix.DataM
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from mfcli.errors import DataError, ParameterError
@@ -48,8 +47,8 @@ def _float_dtype(dtype) -> np.dtype:
 
 def _sorted_by_pattern(passive_rows: np.ndarray):
     """The rows of ``passive_rows`` (one column's passive set each, p x r) sorted by passive set:
-    (order, the start of each run of one set in it, the keys of the runs), keys that identify a
-    passive set (its bits for r <= 62, else its row among the distinct sets)."""
+    (order, the start of each run of one set in it, a key for each run) with keys that identify
+    a passive set in any call: its bits for r <= 62, else the bytes of its row."""
     p, r = passive_rows.shape
     if r <= 62:
         # bit k of a column's key: entry k is passive; keys of 8 or 16 bits sort by radix
@@ -58,12 +57,14 @@ def _sorted_by_pattern(passive_rows: np.ndarray):
         for k in range(r):
             keys |= passive_rows[:, k].astype(dtype) << dtype(k)
     else:
-        _, keys = np.unique(passive_rows, axis=0, return_inverse=True)
+        _, keys = np.unique(passive_rows, axis=0, return_inverse=True)  # its row among this call's sets
         keys = np.ravel(keys)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_keys)) + 1)) if p else np.zeros(0, int)
-    return order, starts, sorted_keys[starts]
+    if r <= 62:
+        return order, starts, sorted_keys[starts].tolist()
+    return order, starts, [passive_rows[order[start]].tobytes() for start in starts]
 
 
 def _spd_inverse(A: np.ndarray) -> np.ndarray:
@@ -94,9 +95,9 @@ COLUMN_CHUNK = 8192
 
 
 def _passive_operator(C, passive_set: np.ndarray, sum_to_one: bool) -> np.ndarray:
-    """The r x (r or r + 1) matrix M of one passive set F: h = M [b; 1] (NNLS: h = M b) is the
-    solution of the passive-set system, zero off F, and with ``sum_to_one`` its last row maps to
-    the multiplier mu (an (r + 1) x (r + 1) M then)."""
+    """The matrix M of one passive set F that solves its passive-set system: NNLS, h = M b (M is
+    r x r); with ``sum_to_one``, [h; mu] = M [b; 1] (M is (r + 1) x (r + 1)), mu the multiplier
+    of the sum-to-one constraint. h is zero off F."""
     r = C.shape[0]
     idx = np.flatnonzero(passive_set)
     k = idx.size

@@ -180,3 +180,24 @@ def test_float32_grams_give_the_float64_solution():
     C, B = W.T.astype(np.float64) @ W.astype(np.float64), W.T @ X
     assert B.dtype == np.float32
     np.testing.assert_array_equal(nnls_from_grams(C, B), nnls_from_grams(C, B.astype(np.float64)))
+
+
+@pytest.mark.parametrize("solver", ["nnls", "fcls"])
+def test_more_than_62_endmembers_solve_exactly(solver):
+    """Beyond 62 endmembers the passive sets are told apart by their bytes (not a 64-bit key):
+    the systems cached across pivoting sweeps must be those of the same sets."""
+    rng = np.random.default_rng(13)
+    W = np.abs(rng.standard_normal((90, 70)))
+    X = W @ (np.abs(rng.standard_normal((70, 60))) * (rng.random((70, 60)) > 0.6)) + 0.3 * rng.standard_normal((90, 60))
+    if solver == "nnls":
+        np.testing.assert_allclose(nnls(W, X), column_by_column(W, X), atol=1e-8)
+    else:
+        H = fcls(W, X)
+        np.testing.assert_allclose(H.sum(axis=0), 1.0, atol=1e-9)
+        assert H.min() >= 0
+        gradient = W.T @ (W @ H - X)  # KKT with the sum-to-one multiplier: equal on the support, larger off it
+        for j in range(X.shape[1]):
+            support = H[:, j] > 1e-12
+            mu = gradient[support, j].mean()
+            np.testing.assert_allclose(gradient[support, j], mu, atol=1e-6 * max(1.0, abs(mu)))
+            assert np.all(gradient[~support, j] >= mu - 1e-6 * max(1.0, abs(mu)))
