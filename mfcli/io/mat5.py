@@ -79,11 +79,25 @@ def read_plain_mat5(path: str, data) -> dict[str, np.ndarray] | None:
             return None  # big-endian, or not v5 at all (scipy says what it is)
         arrays: dict[str, np.ndarray] = {}
         _read_elements(data, 128, len(data), arrays, copy=False)
-        return arrays
+        return _own_memory_if_shared(arrays)
     except _NotPlain:
         return None
     except _Damaged as exc:
         raise _damaged_error(path, exc) from None
+
+
+# Views of the file's bytes keep all of them alive while any one is: where the arrays beside the
+# largest hold more than this, every array gets its own memory (as scipy's arrays have), so the
+# ones a command does not use can be let go.
+SHARED_BYTES_LIMIT = 8 << 20
+
+
+def _own_memory_if_shared(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    views = [array for array in arrays.values() if array.base is not None]
+    sizes = sorted((array.nbytes for array in views), reverse=True)
+    if sum(sizes[1:]) <= SHARED_BYTES_LIMIT:
+        return arrays
+    return {name: array.copy(order="F") if array.base is not None else array for name, array in arrays.items()}
 
 
 def _read_elements(data, position: int, end: int, arrays: dict, copy: bool) -> None:

@@ -104,3 +104,21 @@ def test_loading_a_plain_mat_file_does_not_import_scipy(tmp_path):
             "print(d.X.shape, 'scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["(20,", "30)", "False"]
+
+
+def test_arrays_beside_a_large_one_do_not_keep_the_whole_file_alive(tmp_path, monkeypatch):
+    """One large array and small ones: views of the file's bytes (no copy). Several large ones:
+    each array its own memory, so the ones a command does not use can be let go."""
+    import mfcli.io.mat5 as mat5
+
+    monkeypatch.setattr(mat5, "SHARED_BYTES_LIMIT", 1000)
+    rng = np.random.default_rng(2)
+    one = tmp_path / "one.mat"
+    scipy.io.savemat(one, {"Y": rng.random((30, 40)), "nRow": np.array([[5.0]])})
+    got = read_plain_mat5(str(one), _bytes(one))
+    assert got["Y"].base is not None and got["nRow"].base is not None  # views
+    two = tmp_path / "two.mat"
+    scipy.io.savemat(two, {"Y": rng.random((30, 40)), "A": rng.random((30, 40))})
+    got = read_plain_mat5(str(two), _bytes(two))
+    assert got["Y"].flags.owndata and got["A"].flags.owndata
+    np.testing.assert_array_equal(got["A"], _scipy(two)["A"])
