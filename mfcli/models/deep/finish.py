@@ -55,16 +55,10 @@ def finish_layers(X, layers, *, refine: str = "edaa", abundances: str = "nnls", 
         return
     from threadpoolctl import threadpool_limits
 
-    # every module the copy runs imported here first: an import in a forked child waits for
-    # Python's import lock, which another thread of this process (a notebook's) may have held
-    import importlib
-
-    for module in ("mfcli.models.deep.abundances", "mfcli.models.nnls", "mfcli.models.hals", "mfcli.metrics"):
-        importlib.import_module(module)
-
     theirs, mine = _split([layer.rank for layer in layers])
     # one BLAS thread in each process (the copy inherits the setting): two processes of two
-    # threads each on two cores spent their time waiting for each other (3 s instead of 2.2 s)
+    # threads each on two cores spent their time waiting for each other (the whole `unmix` of
+    # Urban took 2.8-2.9 s instead of 2.1-2.3 s, timed outside benchmarks/)
     with threadpool_limits(limits=1, user_api="blas"):
         forked = ForkedCall(work, theirs, wrap_error=_internal_error,
                             silent=lambda: MfcliError("the process finishing half of the layers ended without a word"))
@@ -109,9 +103,10 @@ def _finish(data, layers, shared: list, abundances: str, indices, callback) -> d
 
 def _split(ranks: list[int]) -> tuple[list[int], list[int]]:
     """The layers' indices in two shares of about the same cost, largest first to the lighter.
-    The cost is taken as r^3: the pivoting's passive sets multiply with the rank (Urban's layers
-    of ranks 7, 6, 4, 2 took 0.36, 0.20, 0.10 and 0.04 s), so the rank-7 layer alone is about
-    as long as the three others."""
+    The cost is taken as r^3: the pivoting's passive sets multiply with the rank. Urban's layers
+    of ranks 7, 6, 4, 2 took 0.24, 0.16, 0.105 and 0.076 s one after the other in one process
+    (timed outside benchmarks/); forked, the split {7} | {6, 4, 2} this gives and {7, 2} | {6, 4}
+    both finished in 0.46-0.49 s."""
     shares: tuple[list[int], list[int]] = ([], [])
     loads = [0.0, 0.0]
     for index in sorted(range(len(ranks)), key=lambda i: -ranks[i]):
