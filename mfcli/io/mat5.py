@@ -124,25 +124,11 @@ def _read_matrix(data, position: int, end: int, copy: bool) -> tuple[str, np.nda
     """(name, array) of a plain numeric miMATRIX between ``position`` and ``end``."""
     if position == end:
         raise _NotPlain
-    kind, size, start, position = _tag(data, position, end, "<")
-    flags = _values(data, start, size, kind, "<", "flags")
-    if len(flags) < 1:
-        raise _Damaged("an array without flags")
-    array_class, flag_bits = flags[0] & 0xFF, (flags[0] >> 8) & 0xFF
+    array_class, flag_bits, dims, count, name, position = _array_header(data, position, end, "<")
     if array_class not in NUMERIC_CLASSES or flag_bits & (COMPLEX_FLAG | LOGICAL_FLAG):
         raise _NotPlain
-    kind, size, start, position = _tag(data, position, end, "<")
-    dims = _values(data, start, size, kind, "<", "dimensions")
-    if len(dims) < 2 or min(dims) < 0:
-        raise _Damaged(f"an array of dimensions {dims}")
-    count = 1
-    for dim in dims:
-        count *= dim
-    kind, size, start, position = _tag(data, position, end, "<")
-    if kind not in (MI_INT8, 2):
-        raise _Damaged(f"an array name of type {kind}")
     try:
-        name = bytes(data[start:start + size]).decode("ascii")
+        name = bytes(name).decode("ascii")
     except UnicodeDecodeError:
         raise _NotPlain from None
     kind, size, start, position = _tag(data, position, end, "<")
@@ -218,16 +204,13 @@ def _values(data: bytes, start: int, size: int, kind: int, order: str, what: str
     return struct.unpack_from(f"{order}{size // TYPE_SIZES[kind]}{code}", data, start)
 
 
-def _check_matrix(data: bytes, position: int, end: int, order: str, depth: int) -> None:
-    if position == end:
-        return  # an empty miMATRIX (an empty cell element)
-    if depth > MAX_DEPTH:
-        raise _Damaged("arrays nested too deep")
+def _array_header(data, position: int, end: int, order: str):
+    """The three elements every miMATRIX starts with: (class, flag bits, dimensions, number of
+    values, the name's bytes, the start of what follows), checked for damage."""
     kind, size, start, position = _tag(data, position, end, order)
     flags = _values(data, start, size, kind, order, "flags")
     if len(flags) < 1:
         raise _Damaged("an array without flags")
-    array_class, is_complex = flags[0] & 0xFF, bool((flags[0] >> 8) & COMPLEX_FLAG)
     kind, size, start, position = _tag(data, position, end, order)
     dims = _values(data, start, size, kind, order, "dimensions")
     if len(dims) < 2 or min(dims) < 0:
@@ -238,6 +221,16 @@ def _check_matrix(data: bytes, position: int, end: int, order: str, depth: int) 
     kind, size, start, position = _tag(data, position, end, order)  # the array's name
     if kind not in (MI_INT8, 2):
         raise _Damaged(f"an array name of type {kind}")
+    return flags[0] & 0xFF, (flags[0] >> 8) & 0xFF, dims, count, data[start:start + size], position
+
+
+def _check_matrix(data: bytes, position: int, end: int, order: str, depth: int) -> None:
+    if position == end:
+        return  # an empty miMATRIX (an empty cell element)
+    if depth > MAX_DEPTH:
+        raise _Damaged("arrays nested too deep")
+    array_class, flag_bits, dims, count, _, position = _array_header(data, position, end, order)
+    is_complex = bool(flag_bits & COMPLEX_FLAG)
     if array_class in NUMERIC_CLASSES or array_class == MX_CHAR:
         for part in ("real", "imaginary")[: 2 if is_complex else 1]:
             kind, size, start, position = _tag(data, position, end, order)
