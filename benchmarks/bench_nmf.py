@@ -14,9 +14,11 @@ nearly pure pixels, as in a hyperspectral scene), Gaussian noise of 1% of the me
    (which finds the nearly pure pixels of such data).
    Time includes the initialization; the float32 copy of X is made before timing.
 3. Printed beside them: the time of one pass over X (W^T X), the floor of any method that reads
-   the data, and the peak memory mfcli allocated above what was allocated before its call
-   (tracemalloc, which NumPy reports its buffers to, in a second run: tracing slows the timed
-   run), in multiples of the input's size.
+   the data; the two products of a fused pass, block by block on one thread, as plain W^T X and
+   X H^T and as mfcli takes them (orientation for the layout, rank padded to 8), for float32 in
+   both layouts and float64; and the peak memory mfcli allocated above what was allocated before
+   its call (tracemalloc, which NumPy reports its buffers to, in a second run: tracing slows the
+   timed run), in multiples of the input's size.
 4. The inner-sweep factor ``alpha`` of accelerated HALS (at most 1 + alpha * rho inner sweeps,
    :mod:`mfcli.models.hals`): time to the same target in float64 with the default init for
    alpha = 0.1, 0.25 (the default), 0.5 and 1 (Gillis & Glineur's 0.5 among them).
@@ -86,6 +88,36 @@ def run_mfcli(X: np.ndarray, rank: int, target: float, init: str | None, memory:
     return result, seconds, peak
 
 
+def pass_products_ms(X: np.ndarray, rank: int, repeat: int = 7) -> tuple[float, float]:
+    """Median ms of the two products of one fused pass over X, block by block of the update grid
+    on one BLAS thread (as each of mfcli's pass threads computes them): plain W^T X_J and
+    X_J H_J^T, then mfcli's (mfcli.models.threads.wt_x, x_ht: the BLAS orientation chosen for
+    X's layout, the rank padded to a multiple of 8)."""
+    from threadpoolctl import threadpool_limits
+
+    from mfcli.models.matrix import InMemoryMatrix, update_block_size
+    from mfcli.models.threads import wt_x, x_ht
+
+    rng = np.random.default_rng(1)
+    Wt = np.ascontiguousarray(rng.random((rank, X.shape[0])).astype(X.dtype))
+    H = rng.random((rank, X.shape[1])).astype(X.dtype)
+    size = update_block_size(InMemoryMatrix(X))
+    blocks = [(X[:, start:start + size], H[:, start:start + size]) for start in range(0, X.shape[1], size)]
+
+    def median(products) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for block, H_block in blocks:
+                products(block, H_block)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times)) * 1e3
+
+    with threadpool_limits(1):
+        return (median(lambda block, H_block: (Wt @ block, block @ H_block.T)),
+                median(lambda block, H_block: (wt_x(Wt, block), x_ht(block, H_block))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="162x94249", help="m x n of the synthetic matrix")
@@ -113,6 +145,11 @@ def main() -> None:
     print(f"input: {X.nbytes / 2**20:.1f} MiB in float64, {X32.nbytes / 2**20:.1f} MiB in float32")
     pass64, pass32 = one_pass_seconds(X, rank), one_pass_seconds(X32, rank)
     print(f"one pass over X (W^T X): {pass64 * 1e3:.1f} ms float64, {pass32 * 1e3:.1f} ms float32")
+    for label, data in (("float32 C-ordered", X32), ("float32 column-major (a MATLAB file's layout)",
+                                                       np.asfortranarray(X32)), ("float64 C-ordered", X)):
+        plain, chosen = pass_products_ms(data, rank)
+        print(f"the products of a pass, {label}, one thread: W^T X and X H^T {plain:.1f} ms, as mfcli "
+              f"takes them {chosen:.1f} ms ({chosen / plain:.2f}x)")
 
     model = SklearnNMF(n_components=rank, solver="cd", init="nndsvda", max_iter=args.sklearn_iter, random_state=0)
     with warnings.catch_warnings():

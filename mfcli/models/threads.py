@@ -166,18 +166,20 @@ def x_ht(X: np.ndarray, H: np.ndarray) -> np.ndarray:
     """X H^T (m x k) for X of either layout and H (k x n) in X's dtype: (H X^T)^T, except for a
     float32 C-ordered X, for which X H^T itself was the faster call (OpenBLAS, Urban-sized data:
     0.55-0.75x the time of X H^T for the other three layouts and dtypes, 1.2x for that one); for
-    float32 X, H padded as in :func:`wt_x` (C-ordered X: 7 and 14 rows took 1.2x the time of 8
-    and 16; W^T X of C-ordered X gained nothing, and is not padded)."""
-    k = H.shape[0]
+    a float32 column-major X, H padded as in :func:`wt_x`. bench_nmf prints both products of a
+    pass in each layout, plain and as taken here."""
     if X.dtype == np.float32 and X.flags.c_contiguous and not X.flags.f_contiguous:
-        return (X @ _padded(H).T)[:, :k]
+        return X @ H.T
     if X.dtype == np.float32 and X.flags.f_contiguous:
+        k = H.shape[0]
         return (_padded(H) @ X.T)[:k].T
     return (H @ X.T).T
 
 
 # OpenBLAS's single-precision kernels take 8 rows at a time: for a float32 column-major block of
-# Urban (162 x 11782), 7 rows took 1.08-1.13x and 14 rows 1.15-1.2x the time of 8 and 16.
+# Urban (162 x 11782), 7 rows took 1.08-1.13x and 14 rows 1.15-1.2x the time of 8 and 16 (timed
+# outside benchmarks/; bench_nmf prints the products of a pass with the padding). For C-ordered X,
+# padding H gained nothing in bench_nmf's pass products (22.4-23.0 ms plain, 22.9-27.8 padded).
 PAD_ROWS = 8
 
 
