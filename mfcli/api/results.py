@@ -92,7 +92,8 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
 def _writing_cost(result) -> float:
     """The time result.h5 and the hierarchy files take to write, in the units of the pictures'
     drawing costs (:data:`mfcli.plotting.bundle.COSTS`, about 27 ms each): the arrays compressed
-    (about 2 MB a unit), plus one for the hierarchy files."""
+    (about 2 MB a unit: Urban's 11 MB took 0.14-0.15 s, timed outside benchmarks/), plus one for
+    the hierarchy files."""
     arrays = {}  # an array stored under two names (coefficients that are the abundances) is written once
     for layer in result.layers:
         for value in (layer.H, layer.abundances, layer.coefficients, layer.assignments, layer.assignment_weights):

@@ -5,7 +5,7 @@ scipy.io.loadmat reads any other.
 (the data of a hyperspectral scene: ``Y``, ``nRow``, ``maxValue``, ...) with NumPy alone, as
 scipy.io.loadmat(path, mat_dtype=False) returns them: each in the data type it is stored in,
 with its dimensions, in column-major order. Importing scipy.io costs a whole process about
-0.25 s (it imports scipy.sparse, which imports numpy.testing and numpy.f2py), longer than
+0.25 s (timed outside benchmarks/: it imports scipy.sparse, which imports numpy.testing and numpy.f2py), longer than
 reading the file. A file holding anything else (cells, structs, characters, sparse, complex or
 logical arrays, big-endian files) is left to scipy.
 

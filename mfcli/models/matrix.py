@@ -74,7 +74,8 @@ class InMemoryMatrix:
     def WtX(self, W: np.ndarray) -> np.ndarray:
         with pass_threads_for(self.X.size * W.shape[1]):
             # W^T X itself, not wt_x's (X^T W)^T: OpenBLAS's threaded call for that one held 26 MB
-            # more memory (Urban, float32, 2 threads), which would set unmix's peak
+            # more memory (Urban, float32, 2 threads; measured outside benchmarks/), which would set
+            # unmix's peak
             return W.T.astype(self.dtype, copy=False) @ self.X
 
     def XHt(self, H: np.ndarray) -> np.ndarray:

@@ -90,7 +90,7 @@ def _spd_inverse(A: np.ndarray) -> np.ndarray:
 
 # The columns are handled in slabs of at most this many, so the temporaries are a few r x slab
 # arrays, not r x n ones, and stay in the cache (slabs of 20000 columns took 1.2-1.3 times as long
-# on Urban at rank 7).
+# on Urban at rank 7, timed outside benchmarks/).
 COLUMN_CHUNK = 8192
 
 

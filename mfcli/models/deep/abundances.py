@@ -47,7 +47,8 @@ def abundances_of_layer(layer, X, method: str = "nnls", products: bool = False):
 # Each column is solved on its own, so the columns are taken in blocks that bound the solver's
 # float64 work arrays (a few k x block arrays) to about this many bytes each. With 16 MiB (Urban's
 # layers in one block each) they set the peak memory of `mfcli unmix` (a resident high-water mark
-# of 153 MiB against 145 MiB with 2 MiB, at the same speed: 3 blocks at rank 7).
+# of 153 MiB against 145 MiB with 2 MiB, at the same speed: 3 blocks at rank 7; measured outside
+# benchmarks/, where bench_unmix prints the peak of the setting in use).
 ABUNDANCE_WORK_BYTES = 2 << 20
 
 
