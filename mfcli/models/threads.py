@@ -156,7 +156,7 @@ def wt_x(Wt: np.ndarray, X: np.ndarray) -> np.ndarray:
     through (X^T W)^T, which OpenBLAS computed in 0.68x the time of W^T X on Urban (162 x 94249,
     rank 7, blocks of 12k columns, one thread each; float64 and C-ordered X: no gain), with k
     padded by zero rows to a multiple of 8 (:func:`_padded`)."""
-    if X.dtype == np.float32 and X.flags.f_contiguous and not X.flags.c_contiguous:
+    if X.dtype == np.float32 and _column_major(X) and not _row_major(X):
         k = Wt.shape[0]
         return (X.T @ _padded(Wt).T)[:, :k].T
     return Wt @ X
@@ -168,12 +168,23 @@ def x_ht(X: np.ndarray, H: np.ndarray) -> np.ndarray:
     0.55-0.75x the time of X H^T for the other three layouts and dtypes, 1.2x for that one); for
     a float32 column-major X, H padded as in :func:`wt_x`. bench_nmf prints both products of a
     pass in each layout, plain and as taken here."""
-    if X.dtype == np.float32 and X.flags.c_contiguous and not X.flags.f_contiguous:
+    if X.dtype == np.float32 and _row_major(X) and not _column_major(X):
         return X @ H.T
-    if X.dtype == np.float32 and X.flags.f_contiguous:
+    if X.dtype == np.float32 and _column_major(X):
         k = H.shape[0]
         return (_padded(H) @ X.T)[:k].T
     return (H @ X.T).T
+
+
+def _row_major(X: np.ndarray) -> bool:
+    """Each row of X contiguous (a C-ordered array or a block of its columns, which is not
+    C-contiguous itself)."""
+    return X.strides[1] == X.itemsize
+
+
+def _column_major(X: np.ndarray) -> bool:
+    """Each column of X contiguous (a Fortran-ordered array or a block of its columns)."""
+    return X.strides[0] == X.itemsize
 
 
 # OpenBLAS's single-precision kernels take 8 rows at a time: for a float32 column-major block of

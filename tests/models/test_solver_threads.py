@@ -191,3 +191,18 @@ def test_the_products_of_a_pass_are_w_t_x_and_x_h_t_whatever_the_layout(order, d
         assert left.shape == (k, 500) and right.shape == (30, k)
         np.testing.assert_allclose(left, Wk.T.astype(np.float64) @ X64, rtol=tolerance)
         np.testing.assert_allclose(right, X64 @ Hk.T.astype(np.float64), rtol=tolerance)
+
+
+def test_a_block_of_columns_is_taken_in_its_arrays_layout():
+    """A block of columns of a C-ordered X is not C-contiguous, but its rows are: x_ht takes it as
+    row-major (X H^T), as the whole array, not in the column-major orientation."""
+    import mfcli.models.threads as threads
+
+    X = np.random.default_rng(5).random((20, 300)).astype(np.float32)
+    H = np.random.default_rng(6).random((3, 100)).astype(np.float32)
+    block = X[:, 100:200]
+    assert not block.flags.c_contiguous and threads._row_major(block) and not threads._column_major(block)
+    product = threads.x_ht(block, H)
+    np.testing.assert_allclose(product, block.astype(np.float64) @ H.T.astype(np.float64), rtol=1e-5)
+    assert product.flags.c_contiguous  # X H^T itself; (H X^T)^T would come back column-major
+    assert threads._column_major(np.asfortranarray(X)[:, 100:200])
