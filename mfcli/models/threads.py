@@ -23,11 +23,13 @@ optional here) both are no-ops.
 from __future__ import annotations
 
 import functools
+import threading
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-_state = {"depth": 0, "full": None, "in_pass": False, "libraries": None, "loaded": None, "pool": None}
+_state = {"depth": 0, "full": None, "in_pass": False, "libraries": None, "loaded": None, "pool": None,
+          "avx512": None}
 
 
 # Modules that bring a BLAS library of their own (SciPy's wheels bundle another OpenBLAS than
@@ -150,30 +152,28 @@ def solver_thread_count() -> int:
     return max(full) if full else 1
 
 
-def wt_x(Wt: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """W^T X (k x n) from ``Wt`` = W^T (k x m, X's dtype) for X of either layout, with X handed
-    to BLAS as a row-major operand: a float32 Fortran-ordered X (a MATLAB file's layout) goes
-    through (X^T W)^T, which OpenBLAS computed in 0.68x the time of W^T X on Urban (162 x 94249,
-    rank 7, blocks of 12k columns, one thread each; float64 and C-ordered X: no gain), with k
-    padded by zero rows to a multiple of 8 (:func:`_padded`)."""
-    if X.dtype == np.float32 and _column_major(X) and not _row_major(X):
-        k = Wt.shape[0]
-        return (X.T @ _padded(Wt).T)[:, :k].T
-    return Wt @ X
+def wt_x(Wt: np.ndarray, X: np.ndarray, reuse: bool = False) -> np.ndarray:
+    """W^T X (k x n) from ``Wt`` = W^T (k x m, X's dtype) for X of either layout, k padded by
+    zero rows (:func:`padded_rows`): W^T X itself, except for a float32 column-major X (a MATLAB
+    file's layout) with OpenBLAS's AVX-512 kernels, which goes through (X^T W)^T. Figures above
+    ``AVX512_KERNELS``; bench_nmf prints both products of a pass in each layout, plain and as
+    taken here."""
+    k = Wt.shape[0]
+    padded = padded_rows(Wt)
+    if X.dtype == np.float32 and _column_major(X) and not _row_major(X) and _avx512_kernels():
+        out = scratch("wt_x", (X.shape[1], padded.shape[0]), X.dtype) if reuse else None
+        return np.matmul(X.T, padded.T, out=out)[:, :k].T
+    out = scratch("wt_x", (padded.shape[0], X.shape[1]), X.dtype) if reuse else None
+    return np.matmul(padded, X, out=out)[:k]
 
 
 def x_ht(X: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """X H^T (m x k) for X of either layout and H (k x n) in X's dtype: (H X^T)^T, except for a
-    float32 C-ordered X, for which X H^T itself was the faster call (OpenBLAS, Urban-sized data:
-    0.55-0.75x the time of X H^T for the other three layouts and dtypes, 1.2x for that one); for
-    a float32 column-major X, H padded as in :func:`wt_x`. bench_nmf prints both products of a
-    pass in each layout, plain and as taken here."""
+    """X H^T (m x k) for X of either layout and H (k x n) in X's dtype, with k padded as in
+    :func:`wt_x`: (H X^T)^T, except for a float32 C-ordered X, which takes X H^T itself."""
+    k = H.shape[0]
     if X.dtype == np.float32 and _row_major(X) and not _column_major(X):
-        return X @ H.T
-    if X.dtype == np.float32 and _column_major(X):
-        k = H.shape[0]
-        return (_padded(H) @ X.T)[:k].T
-    return (H @ X.T).T
+        return (X @ padded_rows(H).T)[:, :k]
+    return (padded_rows(H) @ X.T)[:k].T
 
 
 def _row_major(X: np.ndarray) -> bool:
@@ -187,23 +187,66 @@ def _column_major(X: np.ndarray) -> bool:
     return X.strides[0] == X.itemsize
 
 
-# OpenBLAS's single-precision kernels take 8 rows at a time: for a float32 column-major block of
-# Urban (162 x 11782), 7 rows took 1.08-1.13x and 14 rows 1.15-1.2x the time of 8 and 16 (timed
-# outside benchmarks/; bench_nmf prints the products of a pass with the padding). For C-ordered X,
-# padding H gained nothing in bench_nmf's pass products (22.4-23.0 ms plain, 22.9-27.8 padded).
+# OpenBLAS's kernels take the rows of the small operand 4 or 8 at a time. The orientations and
+# the padding were chosen from the products of a pass (Urban-sized data, rank 7, blocks of the
+# update grid, one thread; timed outside benchmarks/, ms, the plain W^T X and X H^T -> as taken
+# here) on an AMD Zen 5 with OpenBLAS's Haswell (AVX2) and SkylakeX (AVX-512) kernels, which
+# OPENBLAS_CORETYPE names:
+#   Haswell    W^T X  float64 C 15.1 -> 11.6, F 17.9 -> 13.7; float32 C 7.7 -> 5.8, F 7.0 -> 5.5
+#              X H^T  float64 C 14.6 -> 13.0, F 16.3 -> 12.9; float32 C 9.6 -> 6.7, F 10.5 -> 6.1
+#   SkylakeX   W^T X  float64 C 9.8 -> 9.3, F 12.7 -> 12.8; float32 C 6.4 -> 5.3, F 10.4 -> 6.9
+#              X H^T  float64 C 21.0 -> 9.2, F 22.3 -> 10.7; float32 C 8.7 -> 6.5, F 11.0 -> 6.0
+# The kernels differ on one product: W^T X of a float32 column-major X, taken as (X^T W)^T with
+# the AVX-512 kernels (6.9 ms; 8.9 with the Haswell ones, which take W^T X in 5.5).
+AVX512_KERNELS = ("SkylakeX", "Cooperlake", "SapphireRapids")
+
+
+def _avx512_kernels() -> bool:
+    """Whether NumPy's BLAS (the library in NumPy's folder, else the first found) is OpenBLAS
+    running its AVX-512 kernels (threadpoolctl's ``architecture``; found once)."""
+    if _state["avx512"] is None:
+        libraries = sorted(_blas_libraries(), key=lambda library: "numpy" not in str(library.filepath))
+        _state["avx512"] = bool(libraries) and getattr(libraries[0], "architecture", None) in AVX512_KERNELS
+    return _state["avx512"]
+
+
 PAD_ROWS = 8
+# W^T X of a float32 Urban (both layouts, one thread, timed outside benchmarks/, ms plain ->
+# padded): k = 1 1.8 -> 5.8, 2 5.1 -> 5.8, 4 4.6 -> 5.7, 5 6.1 -> 5.7, 7 7.7 -> 5.7, 9 7.3 -> 8.0,
+# 12 6.7 -> 8.1, 14 8.4 -> 8.0: padding pays where it adds few rows.
+MAX_PADDING = 3
 
 
-def _padded(A: np.ndarray) -> np.ndarray:
-    """A (k x p) with zero rows appended up to a multiple of PAD_ROWS (A itself if it is one, or
-    beyond 64 rows, where the share gained is small)."""
+def padded_rows(A: np.ndarray) -> np.ndarray:
+    """A (k x p) with zero rows appended up to a multiple of PAD_ROWS where at most
+    ``MAX_PADDING`` rows do it (k = 5, 6, 7, 13, ...; A itself otherwise, and beyond 64 rows,
+    where the share gained is small)."""
     k = A.shape[0]
     extra = -k % PAD_ROWS
-    if extra == 0 or k > 64:
+    if extra == 0 or extra > MAX_PADDING or k > 64:
         return A
     out = np.zeros((k + extra, A.shape[1]), dtype=A.dtype)
     out[:k] = A
     return out
+
+
+_scratch = threading.local()
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A work array of this thread for ``name``, reused from one block of a pass to the next
+    (its contents are left over: write before reading; nothing returned to a caller may be one).
+    A block's temporaries freshly allocated cost their pages' first touch, every block: glibc
+    hands freed memory back to the system and takes it again, and the per-block step of deep
+    ONMF (1.3 MB of temporaries, a block of Urban) took 2.5 ms that way instead of 0.7 ms (timed
+    outside benchmarks/). Kept for the life of the thread (the pass threads end with the solver)."""
+    arrays = _scratch.__dict__.setdefault("arrays", {})
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    array = arrays.get((name, dtype))
+    if array is None or array.size < size:
+        array = arrays[(name, dtype)] = np.empty(size, dtype=dtype)
+    return array[:size].reshape(shape)
 
 
 # Float32 blocks of X are converted to float64 this many columns at a time for accurate sums:
@@ -257,7 +300,7 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
             columns = slice(start, min(start + size, n))
             block = X[:, columns]
             with pass_threads_for(multiply_adds):
-                B = wt_x(Wt, block)
+                B = wt_x(Wt, block, reuse=True)
             H_block = update(B, columns)
             with pass_threads_for(multiply_adds):
                 parts.append(block_product(block, H_block, accurate))
@@ -265,7 +308,7 @@ def blockwise_update_pass(X: np.ndarray, W: np.ndarray, update, size: int, accur
         def task(start: int) -> np.ndarray:
             columns = slice(start, min(start + size, n))
             block = X[:, columns]
-            return block_product(block, update(wt_x(Wt, block), columns), accurate)
+            return block_product(block, update(wt_x(Wt, block, reuse=True), columns), accurate)
 
         with pass_pool(workers) as pool:
             parts = list(pool.map(task, starts))

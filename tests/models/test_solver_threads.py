@@ -185,12 +185,44 @@ def test_the_products_of_a_pass_are_w_t_x_and_x_h_t_whatever_the_layout(order, d
     block = X[:, 100:300]  # a block of columns, as a pass takes them
     np.testing.assert_allclose(wt_x(np.ascontiguousarray(W.T), block), W.T.astype(np.float64) @ X64[:, 100:300],
                                rtol=tolerance)
-    for k in (1, 7, 8, 14, 70):  # padded to a multiple of 8 rows (up to 64) for float32 column-major X
+    for k in (1, 4, 5, 7, 8, 14, 70):  # padded to a multiple of 8 rows where 1-3 rows do it (up to 64)
         Wk, Hk = rng.random((30, k)).astype(dtype), rng.random((k, 500)).astype(dtype)
         left, right = wt_x(np.ascontiguousarray(Wk.T), X), x_ht(X, Hk)
         assert left.shape == (k, 500) and right.shape == (30, k)
         np.testing.assert_allclose(left, Wk.T.astype(np.float64) @ X64, rtol=tolerance)
         np.testing.assert_allclose(right, X64 @ Hk.T.astype(np.float64), rtol=tolerance)
+        reused = wt_x(np.ascontiguousarray(Wk.T), X, reuse=True)  # into this thread's work array
+        np.testing.assert_array_equal(reused, left)
+
+
+def test_rows_are_padded_where_few_zero_rows_make_a_multiple_of_eight():
+    from mfcli.models.threads import padded_rows
+
+    rng = np.random.default_rng(8)
+    for k, rows in ((1, 1), (4, 4), (5, 8), (6, 8), (7, 8), (8, 8), (9, 9), (13, 16), (63, 64), (65, 65)):
+        A = rng.random((k, 6))
+        padded = padded_rows(A)
+        assert padded.shape == (rows, 6)
+        np.testing.assert_array_equal(padded[:k], A)
+        assert not padded[k:].any()
+
+
+def test_scratch_arrays_are_reused_by_a_thread_and_apart_between_threads():
+    import threading
+
+    from mfcli.models.threads import scratch
+
+    first = scratch("test", (3, 4), np.float64)
+    again = scratch("test", (2, 5), np.float64)  # fits: the same memory
+    assert np.shares_memory(first, again) and again.shape == (2, 5)
+    assert not np.shares_memory(scratch("test", (3, 4), np.float32), first)  # another dtype, another array
+    larger = scratch("test", (10, 10), np.float64)
+    assert larger.shape == (10, 10) and not np.shares_memory(larger, first)
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(scratch("test", (10, 10), np.float64)))
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(theirs[0], larger)
 
 
 def test_a_block_of_columns_is_taken_in_its_arrays_layout():
