@@ -39,3 +39,34 @@ def frobenius_relative_error(x_sq_norm: float, W: np.ndarray, XHt: np.ndarray, W
                              HHt: np.ndarray) -> float:
     """||X - WH||_F / ||X||_F from ``X H^T`` (m x r) and the two Gram matrices, in float64."""
     return relative_error_from_residual(x_sq_norm, frobenius_residual_sq(x_sq_norm, W, XHt, HHt, WtW))
+
+
+def argmax_of_columns(scores: np.ndarray, allowed=None) -> np.ndarray:
+    """np.argmax(scores, axis=0) for a few rows (r x n, r small, no NaN): the first row of the
+    largest score in every column, found row by row on whole rows, r - 1 vectorized steps, instead
+    of NumPy's reduction of n short columns (a 7 x 11782 block: 0.26 ms by NumPy). ``allowed``
+    (r x n booleans, or a function of the row giving them): only those entries compete (a column
+    with none gets row 0, as np.argmax of a column of -inf). Work arrays from
+    :func:`~mfcli.models.threads.scratch`; the result is new."""
+    from mfcli.models.threads import scratch
+
+    r, n = scores.shape
+    index = np.zeros(n, dtype=np.int64)
+    best = scratch("argmax_best", (n,), scores.dtype)
+    better = scratch("argmax_better", (n,), bool)
+    if allowed is None:
+        np.copyto(best, scores[0])
+        first = 1
+    else:
+        best.fill(-np.inf)
+        first = 0
+        permitted = scratch("argmax_allowed", (n,), bool)
+    for row in range(first, r):
+        np.greater(scores[row], best, out=better)
+        if allowed is not None:
+            mask = allowed(row, permitted) if callable(allowed) else allowed[row]
+            better &= mask
+        np.copyto(best, scores[row], where=better)
+        np.copyto(index, row, where=better)
+    return index
+

@@ -44,6 +44,7 @@ from mfcli.metrics import relative_error_from_residual
 from mfcli.models.base import begin_run, single_layer_result
 from mfcli.models.hals import ALPHA, EPSILON, UnitColumnsScheme, alternating_loop, inner_sweeps
 from mfcli.models.init import initialize, kmeanspp_init, spa_init
+from mfcli.models.linalg import argmax_of_columns
 from mfcli.models.matrix import DataMatrix, InMemoryMatrix, project_update
 from mfcli.models.registry import check_number
 from mfcli.models.stopping import TOL_WINDOW, Monitor, Stopping
@@ -84,9 +85,9 @@ def _onmf_loop(data: DataMatrix, W: np.ndarray, monitor: Monitor):
     W = normalize_columns(np.asarray(W, dtype=dtype))
 
     def assign(B: np.ndarray, cols: slice) -> np.ndarray:
-        best = np.argmax(B, axis=0)
+        best = argmax_of_columns(B)
         width = B.shape[1]
-        h = np.maximum(B[best, np.arange(width)], 0)
+        h = np.maximum(np.take_along_axis(B, best[None, :], axis=0)[0], 0)
         assignments[cols] = best
         weights[cols] = h
         H_block = np.zeros((r, width), dtype=dtype)

@@ -11,8 +11,9 @@ import numpy as np
 
 from mfcli.metrics import relative_error_from_residual
 from mfcli.models.deep.common import DeepState, DeepVariant
-from mfcli.models.linalg import frobenius_residual_sq
+from mfcli.models.linalg import argmax_of_columns, frobenius_residual_sq
 from mfcli.models.matrix import project_update
+from mfcli.models.threads import scratch
 from mfcli.result import Layer
 
 
@@ -164,19 +165,23 @@ class DeepONMF(DeepVariant):
         else:
             basis = Z
 
+        dead = np.flatnonzero(~alive)
+
         def move(B, cols):
-            B = np.asarray(B, dtype=np.float64)
             width = B.shape[1]
-            scores = B[:r1] * inv_sqrt_D[:, None]
-            scores[~alive] = -np.inf
-            cluster = np.argmax(scores, axis=0)
+            scores = scratch("deep_onmf_scores", (r1, width), np.float64)
+            np.multiply(B[:r1], inv_sqrt_D[:, None], out=scores)
+            scores[dead] = -np.inf
+            cluster = argmax_of_columns(scores)
             if self.loss == "global":
                 group = top[cluster]
-                fine = B[r1:] * tie_scale[:, None]
-                fine[top[:, None] != group[None, :]] = -np.inf
-                fine[~alive] = -np.inf
-                cluster = np.argmax(fine, axis=0)
-            h = np.maximum(B[:r1][cluster, np.arange(width)], 0.0) / np.where(alive[cluster], D[cluster], 1.0)
+                fine = scores  # the scores are spent: the tie-break's cosines take their place
+                np.multiply(B[r1:], tie_scale[:, None], out=fine)
+                fine[dead] = -np.inf
+                cluster = argmax_of_columns(fine, lambda row, out: np.equal(group, top[row], out=out))
+            h = np.take_along_axis(B[:r1], cluster[None, :], axis=0)[0].astype(np.float64)
+            np.maximum(h, 0.0, out=h)
+            h /= np.where(alive, D, 1.0)[cluster]
             assign[cols] = cluster
             weight[cols] = h
             H_block = np.zeros((r1, width), dtype=state.dtype)
