@@ -207,6 +207,20 @@ def check_input(dataset, model: str, nonnegative: bool = True, clip_negative: bo
     return dataset
 
 
+def checked_matrix(dataset, spec):
+    """After :func:`check_input`: the data as the model's solver takes them. A NumPy array goes
+    to a model that reads X through :class:`~mfcli.models.matrix.DataMatrix` already wrapped
+    (the solver trusts a DataMatrix as checked, instead of checking X again, two more passes
+    over it), and the wrapper keeps the column norms for what follows (unmix's finishing)."""
+    import numpy as np
+
+    from mfcli.models.matrix import as_data_matrix
+
+    if spec.any_engine and isinstance(dataset.X, np.ndarray):
+        return as_data_matrix(dataset.X)
+    return dataset.X
+
+
 def check_engine(spec, data, rules: dict) -> None:
     """Refuse a model that needs X in memory as a NumPy array on another engine (before reading)."""
     from mfcli.dataset import Dataset

@@ -9,8 +9,8 @@ from typing import Any
 
 from mfcli.api.common import READING_RULES, SILENT, STOPPING, Reporter, as_specs, check_rank, check_seed, \
     refuse_unknown
-from mfcli.api.data import (DENSE_MODELS, as_dataset, as_working_dtype, check_engine, check_input, densify,
-                            finish_result, model_params, read_matrix)
+from mfcli.api.data import (DENSE_MODELS, as_dataset, as_working_dtype, check_engine, check_input, checked_matrix,
+                            densify, finish_result, model_params, read_matrix)
 
 
 FACTORIZE_PARAMS = ("loss", "init", "init_w", "init_h", *STOPPING, "seed", "dtype", "clip_negative")
@@ -68,7 +68,7 @@ def factorize(data, rank: int, model: str = "nmf", *, reporter: Reporter | None 
     reporter.info(f"Factorizing with {spec.name}, rank {rank}"
                   + (f", loss {loss}" if loss != "fro" else "") + (f", init {start}" if start else ""))
     with reporter.progress(f"{spec.name} r={rank}", kwargs.get("max_iter", 200)) as progress:
-        result = spec.run(dataset.X, rank, callback=progress, **kwargs)
+        result = spec.run(checked_matrix(dataset, spec), rank, callback=progress, **kwargs)
     finish_result(result, dataset, spec.name, {"model": spec.name, "loss": loss, **extra},
                   ["python", "mfcli.factorize"])
     return result
@@ -174,8 +174,9 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
     kwargs = {**{key: rest[key] for key in STOPPING if rest.get(key) is not None}, "seed": seed, **extra}
     kwargs["init"] = automatic_init(spec, dataset) if init == "auto" else init
     reporter.info(f"Unmixing with {spec.name}, ranks {','.join(map(str, ranks))}, init {kwargs['init']}")
+    matrix = checked_matrix(dataset, spec)
     with reporter.progress(spec.name, kwargs.get("max_iter", 100)) as progress:
-        result = spec.run(dataset.X, ranks, callback=progress, **kwargs)
+        result = spec.run(matrix, ranks, callback=progress, **kwargs)
     refinement = refinement_method(refine, spec.name, out_of_core, dataset.is_image)
     if refine == "auto" and refinement == "none" and out_of_core and spec.name in HARD_CLUSTER_MODELS:
         reporter.info(f"Endmembers not refined into materials: --refine needs the data in memory (--engine "
@@ -187,7 +188,7 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
 
         refining = reporter.progress("refining endmembers", 25) if refinement != "none" else nullcontext()
         with refining as progress:
-            finish_layers(dataset.X, result.layers, refine=refinement, abundances=abundances, seed=seed,
+            finish_layers(matrix, result.layers, refine=refinement, abundances=abundances, seed=seed,
                           callback=progress)
     if refinement != "none":
         # The model's error is its last layer's (mfcli.summary), now that of the refined endmembers;
