@@ -106,6 +106,23 @@ def own_coordinates(data, centroids, clusters, inverse_norms: np.ndarray):
     return owns[0] if single else owns
 
 
+def largest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` largest ``values``, ties to the earlier index: the set of
+    ``np.argsort(-values, kind="stable")[:count]``, in index order, by a partition instead of a
+    sort (the candidates of Urban's 19 clusters: 22 ms sorted, the refinement's setup being done
+    before the layers are shared out; timed outside benchmarks/)."""
+    values = np.asarray(values)
+    if count >= values.size:
+        return np.arange(values.size)
+    if count <= 0:
+        return np.arange(0)
+    threshold = np.partition(values, values.size - count)[values.size - count]  # the count-th largest
+    above = values > threshold
+    ties = np.flatnonzero(values == threshold)[:count - int(np.count_nonzero(above))]
+    above[ties] = True
+    return np.flatnonzero(above)
+
+
 def refine_layers(X, layers, *, method: str = "edaa", seed: int = 0, sample_size: int = SAMPLE_SIZE,
                   candidates: int = CANDIDATES, subspace: int = SUBSPACE, max_iter: int = MAX_ITER,
                   inner: int = INNER, step_factor: float = STEP_FACTOR, tol: float = 1e-4, callback=None) -> list[dict]:
@@ -173,7 +190,7 @@ class Refinement:
             for k in range(r):
                 members = np.flatnonzero((clusters[index] == k) & alive)
                 if members.size:
-                    chosen.append(members[np.argsort(-own[members], kind="stable")[:candidates]])
+                    chosen.append(members[largest(own[members], candidates)])
             chosen_by_layer.append(sorted_unique(np.concatenate(chosen)))
         del owns, own
         # the pixels of every layer's fit, normalized and projected once onto their principal directions

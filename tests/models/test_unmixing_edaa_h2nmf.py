@@ -14,7 +14,7 @@ from mfcli.hierarchy import to_json_dict, tree_from_result
 from mfcli.metrics import match_endmembers, spectral_angles
 from mfcli.models.edaa import edaa, entropic_iteration, entropic_step, max_correlation, select_run, start_runs
 from mfcli.models.h2nmf import h2nmf, split_threshold
-from mfcli.models.refine import column_clusters, refine_layers, refined_coefficients
+from mfcli.models.refine import column_clusters, largest, refine_layers, refined_coefficients
 from mfcli.models.registry import get_model
 
 
@@ -250,3 +250,12 @@ def test_refinement_choice_and_errors():
         refine_layers(X, [Layer(W=X[:, :3], H=np.zeros((3, X.shape[1])))], method="minvol")
     with pytest.raises(ParameterError, match="hierarchy of clusters"):
         refine_layers(X, [Layer(W=X[:, :3], H=np.zeros((3, X.shape[1])))])
+
+
+def test_the_refinements_candidates_are_the_largest_coordinates_ties_to_the_earlier_pixel():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n, count = int(rng.integers(0, 40)), int(rng.integers(0, 45))
+        values = rng.integers(0, 5, n).astype(float) if rng.random() < 0.7 else rng.random(n)  # ties, or none
+        expected = np.sort(np.argsort(-values, kind="stable")[:count])
+        np.testing.assert_array_equal(largest(values, count), expected)
