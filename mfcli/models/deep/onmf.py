@@ -26,6 +26,7 @@ class ONMFState(DeepState):
     assign: list[np.ndarray] = field(default_factory=list)
     weight: list[np.ndarray] = field(default_factory=list)
     XH1t: np.ndarray | None = None
+    first_sizes: np.ndarray | None = None  # diag(H_1 H_1^T), kept until the pixels move
 
 
 class DeepONMF(DeepVariant):
@@ -72,6 +73,7 @@ class DeepONMF(DeepVariant):
     def prepare(self, state):
         state.assign = [np.asarray(layer.assignments, dtype=np.int64) for layer in state.init_layers]
         state.weight = []
+        state.first_sizes = None
         for index, layer in enumerate(state.init_layers):  # the weights of the hard H_l
             H = np.asarray(layer.H, dtype=np.float64)
             assign = state.assign[index]
@@ -103,7 +105,9 @@ class DeepONMF(DeepVariant):
         """Y_l = X C_l^T (m x r_l) and d_l = diag(C_l C_l^T) for every layer."""
         assign, weight = state.assign, state.weight
         Y = [state.XH1t]
-        d = [np.bincount(assign[0], weights=weight[0] ** 2, minlength=state.ranks[0])]
+        if state.first_sizes is None:  # a pass over the pixels' weights: once per sweep, not once per use
+            state.first_sizes = np.bincount(assign[0], weights=weight[0] ** 2, minlength=state.ranks[0])
+        d = [state.first_sizes]
         for index in range(1, state.L):
             H = np.zeros((state.ranks[index], state.ranks[index - 1]))
             H[assign[index], np.arange(state.ranks[index - 1])] = weight[index]
@@ -190,6 +194,7 @@ class DeepONMF(DeepVariant):
 
         state.XH1t = np.asarray(project_update(state.data, basis.astype(state.dtype), move),
                                          dtype=np.float64)
+        state.first_sizes = None
 
     def _move_clusters(self, state, index) -> None:
         """Each cluster k of layer l-1, as a block, to its best layer-l cluster with the optimal weight."""
