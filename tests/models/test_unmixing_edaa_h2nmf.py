@@ -85,6 +85,36 @@ def test_edaa_iterates_stay_on_the_simplex_and_the_objective_never_increases(fac
         assert runs.rejected[0] >= 0  # the safeguard may have halved steps; monotone either way
 
 
+@pytest.mark.parametrize("factor", [1.0, 64.0])  # 64: steps rejected and halved
+def test_b_steps_on_the_supports_are_the_dense_steps(factor):
+    """Runs whose B^T rows live on segments of the pixels (the refinement's) step on those entries
+    only: the same iterates, objectives, steps and rejections as the steps on all r x N entries."""
+    X, _, _ = planted_mixture(2, alpha=0.5, noise=0.01)
+    Z = X / np.linalg.norm(X, axis=0)
+    rng = np.random.default_rng(3)
+    r, n = 4, Z.shape[1]
+    label = np.sort(rng.integers(0, r, n))
+    segments = np.concatenate([[0], np.cumsum(np.bincount(label, minlength=r))])
+    support = (label[None, :] == np.arange(r)[:, None]) * np.exp(0.1 * rng.random((r, n)))
+    Bt = support / support.sum(axis=1, keepdims=True)
+    dense = start_runs(Z, Bt[None].copy(), np.full((1, r, n), 1.0 / r), [factor])
+    restricted = start_runs(Z, Bt[None].copy(), np.full((1, r, n), 1.0 / r), [factor], segments=segments)
+    x_sq = float(np.vdot(Z, Z))
+    for _ in range(15):
+        entropic_iteration(Z, x_sq, dense, 5, 5)
+        entropic_iteration(Z, x_sq, restricted, 5, 5)
+        np.testing.assert_allclose(restricted.Bt, dense.Bt, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(restricted.A, dense.A, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(restricted.E, dense.E, rtol=1e-9)
+        np.testing.assert_allclose(restricted.objective, dense.objective, rtol=1e-12)
+        assert restricted.rejected[0] == dense.rejected[0] and restricted.step_b[0] == dense.step_b[0]
+    assert not np.any(restricted.Bt[0][label[None, :] != np.arange(r)[:, None]])  # zero off the supports
+    if factor == 64.0:
+        assert dense.rejected[0] > 0
+    with pytest.raises(ParameterError, match="segments"):
+        start_runs(Z, Bt[None], np.full((1, r, n), 1.0 / r), [factor], segments=[0, n])
+
+
 def test_edaa_recovers_planted_endmembers_and_reports_its_selection():
     # l1: pixels divided by their sums are exact convex combinations of the endmembers divided by
     # theirs (l2 normalization bends mixtures off the simplex, so exact recovery needs l1)
