@@ -91,14 +91,14 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
 
 def _writing_cost(result) -> float:
     """The time result.h5 and the hierarchy files take to write, in the units of the pictures'
-    drawing costs (:data:`mfcli.plotting.bundle.COSTS`, about 27 ms each): the arrays compressed
-    (about 2 MB a unit: Urban's 11 MB took 0.14-0.15 s, timed outside benchmarks/), plus one for
-    the hierarchy files."""
+    drawing costs (:data:`mfcli.plotting.bundle.COSTS`, about 13 ms each): the arrays compressed
+    (about 1.5 MB a unit), plus 1.5 for the hierarchy files (Urban's 11.3 MB of arrays and its
+    files: 0.10-0.12 s, the ten pictures 11-89 ms each; timed outside benchmarks/)."""
     arrays = {}  # an array stored under two names (coefficients that are the abundances) is written once
     for layer in result.layers:
         for value in (layer.H, layer.abundances, layer.coefficients, layer.assignments, layer.assignment_weights):
             arrays[id(value)] = getattr(value, "nbytes", 0)
-    return 1.0 + sum(arrays.values()) / 2e6
+    return 1.5 + sum(arrays.values()) / 1.5e6
 
 
 def _write_abundances_by_blocks(out, result, data, method: str, reporter: Reporter) -> None:

@@ -23,10 +23,23 @@ from pathlib import Path
 from mfcli.errors import MfcliError, OutputError
 
 BUNDLE_DPI = 110
-# Relative cost of drawing and writing each kind of picture with Pillow (CPU time on the Urban
-# stand-in's four layers, drawing plus writing: hierarchy 0.19 s, abundance maps 0.03-0.075 s,
-# convergence 0.035 s, endmembers 0.02-0.03 s), to split the set in two halves of about the same time.
-COSTS = {"hierarchy": 7.0, "convergence": 1.5, "abundances": 2.0, "endmembers": 1.0}
+# Relative cost of drawing and writing each kind of picture with Pillow, to split the set in two
+# halves of about the same time; an abundance picture costs "abundances" plus MAP_COST a map.
+# From the CPU time of each picture of the Urban stand-in's four layers, drawing plus writing,
+# median of 7 (timed outside benchmarks/; bench_unmix prints each): endmembers 11-14 ms (the
+# unit), hierarchy 89 ms, convergence 15 ms, abundance maps 18, 24, 33 and 41 ms at ranks 2, 4, 6, 7.
+COSTS = {"hierarchy": 7.0, "convergence": 1.2, "abundances": 1.0, "endmembers": 1.0}
+MAP_COST = 0.3
+
+
+def picture_cost(name: str, result) -> float:
+    """The drawing cost of the picture ``name`` of ``result``, in units of :data:`COSTS`."""
+    kind = name.split("_")[0].split(".")[0]
+    cost = COSTS.get(kind, 1.0)
+    if kind == "abundances":
+        layer = result.layers[int(name.split("layer")[1].split(".")[0]) - 1]
+        cost += MAP_COST * layer.rank
+    return cost
 
 
 def picture_plan(result, dpi: float = BUNDLE_DPI) -> list[tuple[str, object]]:
@@ -90,16 +103,17 @@ def _draw_and_write(plan, folder: Path, force: bool) -> tuple[list[str], list[st
     return written, skipped, timings
 
 
-def _halves(plan, head_start: float = 0.0) -> tuple[list, list]:
-    """The plan split in two of about the same drawing cost (largest first, to the lighter half),
-    the first half's process having ``head_start`` (in units of :data:`COSTS`) of other work."""
-    weighted = sorted(plan, key=lambda item: -COSTS.get(item[0].split("_")[0].split(".")[0], 1.0))
+def _halves(plan, costs: dict[str, float], head_start: float = 0.0) -> tuple[list, list]:
+    """The plan split in two of about the same drawing cost (``costs`` by name: largest first, to
+    the lighter half), the first half's process having ``head_start`` (in units of
+    :data:`COSTS`) of other work."""
+    weighted = sorted(plan, key=lambda item: -costs[item[0]])
     halves: tuple[list, list] = ([], [])
     loads = [head_start, 0.0]
     for item in weighted:
         lighter = 0 if loads[0] <= loads[1] else 1
         halves[lighter].append(item)
-        loads[lighter] += COSTS.get(item[0].split("_")[0].split(".")[0], 1.0)
+        loads[lighter] += costs[item[0]]
     order = {name: position for position, (name, _) in enumerate(plan)}
     return tuple(sorted(half, key=lambda item: order[item[0]]) for half in halves)  # type: ignore[return-value]
 
@@ -122,7 +136,8 @@ class PictureJob:
             parallel = can_fork() and len(self.plan) >= 4
         self.mine = self.plan
         if parallel:
-            self.mine, theirs = _halves(self.plan, head_start)
+            costs = {name: picture_cost(name, result) for name, _ in self.plan}
+            self.mine, theirs = _halves(self.plan, costs, head_start)
             self.forked = ForkedCall(_draw_and_write, theirs, self.folder, force, wrap_error=_picture_error,
                                      silent=lambda: OutputError(
                                          "the process drawing half of the pictures ended without a word; rerun "

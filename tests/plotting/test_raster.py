@@ -154,3 +154,24 @@ def test_png_encoder_writes_what_pillow_reads_back(tmp_path):
     np.testing.assert_array_equal((matplotlib.image.imread(path)[..., :3] * 255).round().astype(np.uint8), flat)
     with pytest.raises(ValueError, match="rows x cols x 3 uint8"):
         encode_png(flat.astype(np.float32), io.BytesIO(), 72)
+
+
+def test_the_pictures_are_split_in_two_shares_of_about_the_same_cost(samson_deep):
+    """A forked process draws one share while this one writes the result file (its head start)
+    and then draws the other: every picture once, the costs of the two sides within the largest
+    picture's, an abundance picture costing more with more maps."""
+    from mfcli.plotting.bundle import _halves, picture_cost
+
+    result = samson_deep
+    plan = picture_plan(result)
+    costs = {name: picture_cost(name, result) for name, _ in plan}
+    ranks = {index: layer.rank for index, layer in enumerate(result.layers, 1)}
+    maps = sorted((ranks[int(name[len("abundances_layer"):-4])], costs[name]) for name in costs
+                  if name.startswith("abundances"))
+    assert all(low[1] < high[1] for low, high in zip(maps, maps[1:]) if low[0] < high[0])
+    for head_start in (0.0, 3.0, 8.0):
+        mine, theirs = _halves(plan, costs, head_start)
+        assert sorted(name for name, _ in mine + theirs) == sorted(costs)
+        load_mine = head_start + sum(costs[name] for name, _ in mine)
+        load_theirs = sum(costs[name] for name, _ in theirs)
+        assert abs(load_mine - load_theirs) <= max(costs.values())
