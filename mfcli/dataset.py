@@ -110,7 +110,9 @@ class Dataset:
     scale : the data were divided by this number when loaded (1.0 if untouched).
     source : path of the file (or "sample:NAME", or "-" for stdin).
     variable : the variable or dataset path inside the file.
-    sha256 : hex digest of the source file's bytes.
+    sha256 : hex digest of the source file's bytes. It may be given as a function returning it
+        (a second thread hashing the file while it is read and factorized): the first read of
+        ``sha256`` calls it and keeps the digest.
     layout : how the array was interpreted: "matrix", "cube" or "bands-x-pixels".
     notes : human-readable remarks made while loading (which variable was chosen, scale...).
     extras : other arrays found beside the data that later steps may use (e.g. ground truth
@@ -207,3 +209,18 @@ class Dataset:
             **({"nodata": self.nodata} if self.nodata is not None else {}),
             **({"nodata_pixels": self.n_nodata_pixels} if self.valid_pixels is not None else {}),
         }
+
+
+def _sha256(dataset: Dataset) -> str | None:
+    value = dataset.__dict__.get("_sha256")
+    if callable(value):  # the digest being computed on a second thread: wait for it, once
+        value = dataset.__dict__["_sha256"] = value()
+    return value
+
+
+def _set_sha256(dataset: Dataset, value) -> None:
+    dataset.__dict__["_sha256"] = value
+
+
+# after the class is made: its __init__ assigns the field through the property
+Dataset.sha256 = property(_sha256, _set_sha256, doc="Hex digest of the source file's bytes (see the class docstring).")

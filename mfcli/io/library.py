@@ -56,7 +56,7 @@ def read_library(spec: str) -> SpectralLibrary:
     """Read a spectral library (USGS ``datalib``/``names`` layout, or wavelengths/spectra/names)."""
     from mfcli.io.load import open_spec
 
-    container, source, _, _ = open_spec(spec)
+    container, source, _, _ = open_spec(spec, digest=False)
     with container:
         infos = container.variables()
         if "datalib" in infos:

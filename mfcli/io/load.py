@@ -80,11 +80,14 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
     return spec, None, None
 
 
-def open_spec(spec: str, fmt: str | None = None) -> tuple[Container, str, str | None, str | None]:
+def open_spec(spec: str, fmt: str | None = None, digest: bool = True) -> tuple[Container, str, str | None, Any]:
     """Open what ``spec`` names. Returns (container, source, variable from the spec, sha256).
 
     ``source`` is the path (``sample:NAME`` for samples, ``-`` for stdin); the sha256 is of the
-    file's bytes (of the bundled file for samples, of the bytes read for stdin).
+    file's bytes (of the bundled file for samples, of the bytes read for stdin). For a file it is
+    a function giving the digest, which a second thread computes meanwhile (hand it to
+    :attr:`Dataset.sha256 <mfcli.dataset.Dataset>`, which calls it when the digest is first
+    needed); None without ``digest``.
     """
     if spec.startswith("sample:"):
         from mfcli.io.samples import open_sample
@@ -96,11 +99,11 @@ def open_spec(spec: str, fmt: str | None = None) -> tuple[Container, str, str | 
     if path == "-":
         container = open_container(path, fmt or spec_fmt)
         return container, path, spec_var, container.metadata.get("sha256")
-    # the file's sha256 on a second thread while the format's reader opens it (hashlib releases the
-    # GIL on large blocks): Urban as a 61 MB .mat, 0.05 s that no longer add to the load
-    hashing = _background(sha256_of, path)
+    # the file's sha256 on a second thread while the data are read and factorized (hashlib releases
+    # the GIL on large blocks): Urban as a 61 MB .mat took 0.04 s to hash, 0.01 s to read
+    hashing = _background(sha256_of, path) if digest else None
     container = open_container(path, fmt or spec_fmt)
-    return container, path, spec_var, hashing()
+    return container, path, spec_var, hashing
 
 
 def _background(function, *args):
@@ -690,6 +693,6 @@ def sparse_counts(matrix) -> dict[str, Any]:
 
 def describe_file(spec: str, fmt: str | None = None) -> dict[str, Any]:
     """Every array of a file with shape, dtype, range and NaN/Inf counts (for ``mfcli info``)."""
-    container, source, _, _ = open_spec(spec, fmt)
+    container, source, _, _ = open_spec(spec, fmt, digest=False)
     with container:
         return describe_container(container, source)

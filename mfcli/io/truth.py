@@ -204,7 +204,7 @@ def load_truth(specs: str | Sequence[str], *, n_bands: int | None = None, n_pixe
     truth = GroundTruth()
     for spec in specs:
         before = (truth.endmembers is None, truth.abundances is None)
-        container, source, spec_var, _ = open_spec(spec)
+        container, source, spec_var, _ = open_spec(spec, digest=False)
         with container:
             infos = {n: i for n, i in container.variables().items()}
             numeric = {n: i for n, i in infos.items() if i.numeric and i.size > 1}

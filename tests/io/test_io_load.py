@@ -347,3 +347,26 @@ def test_bundled_samples_are_rebuilt_byte_for_byte_from_the_shared_data(shared_d
 def test_a_dat_file_without_envi_header_is_a_text_table(tmp_path):
     (tmp_path / "ratings.dat").write_text("1 2 3\n4 5 6\n")
     assert load_dataset(str(tmp_path / "ratings.dat")).shape == (2, 3)
+
+
+def test_the_digest_hashed_on_a_second_thread_is_waited_for_once(tmp_path):
+    """open_spec hands back the digest as a function (a thread hashes the file meanwhile); the
+    Dataset calls it on the first read of sha256 and keeps the digest."""
+    from mfcli.dataset import Dataset
+    from mfcli.io.load import open_spec
+
+    path = tmp_path / "x.npy"
+    np.save(path, np.arange(12.0).reshape(3, 4))
+    container, _, _, digest = open_spec(str(path))
+    container.close()
+    assert callable(digest)
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return digest()
+
+    dataset = Dataset(X=np.zeros((3, 4)), sha256=counted)
+    assert dataset.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() == dataset.sha256
+    assert len(calls) == 1
+    assert open_spec(str(path), digest=False)[3] is None
