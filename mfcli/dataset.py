@@ -190,6 +190,10 @@ class Dataset:
         fill = self.nodata if self.nodata is not None else np.nan
         return fill_pixels(self.X, self.valid_pixels, fill).astype(self.X.dtype, copy=False), float(fill)
 
+    def __getstate__(self) -> dict[str, Any]:
+        self.sha256  # a digest still being computed is waited for: its function cannot be pickled
+        return self.__dict__
+
     def describe(self) -> dict[str, Any]:
         """Metadata as plain JSON-able values (no arrays of data)."""
         return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import pickle
 import sys
 
 import h5py
@@ -370,3 +371,5 @@ def test_the_digest_hashed_on_a_second_thread_is_waited_for_once(tmp_path):
     assert dataset.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() == dataset.sha256
     assert len(calls) == 1
     assert open_spec(str(path), digest=False)[3] is None
+    loaded = load_dataset(str(path))  # pickled (a process pool, a cache) with its digest, not the function
+    assert pickle.loads(pickle.dumps(loaded)).sha256 == dataset.sha256
