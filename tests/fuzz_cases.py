@@ -486,7 +486,7 @@ def _bad_result(case: Case, run: Run, folder: Path, after: dict[str, bytes | Non
             return f"{name} is empty"
         if path.suffix == ".h5":
             with h5py.File(path, "r") as f:
-                is_result = f.attrs.get("format") == "mfcli-result"
+                is_result = f.attrs.get("format") in (b"mfcli-result", "mfcli-result")
             if is_result:
                 result = read_result(path)
                 for number, layer in enumerate(result.layers, start=1):

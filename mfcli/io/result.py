@@ -22,7 +22,8 @@ Layout (all names are stable; scripts and other tools may read them with h5py)::
     /history/<name>        global histories (e.g. global_loss of a deep refinement)
     /arrays/<name...>      model-specific arrays, nested by "/"
 
-Large factors are stored chunked and compressed with HDF5's shuffle and deflate filters. Layer arrays too large to hold (the
+Large factors are stored chunked and compressed with HDF5's shuffle and deflate filters; texts
+(attributes, JSON) as fixed-length UTF-8 strings (:func:`set_text`; h5py reads them as bytes). Layer arrays too large to hold (the
 abundance maps of streamed data) can be written block by block of columns into the same file
 before it is renamed into place (:func:`result_writer`); the layout is the same.
 """
@@ -71,12 +72,32 @@ def to_json(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
 
+def set_text(attrs, key: str, value: str) -> None:
+    """``attrs[key] = value`` for a text, stored as a fixed-length UTF-8 string in the object's
+    header. h5py stores a Python str as a variable-length string, which lives in HDF5's global
+    heap: that heap has no checksum, and one damaged record (a free-space size of 0) sent HDF5
+    into an endless loop when any such attribute of the file was read (found by
+    tests/cli/test_faults_fuzz.py on a damaged result file), where a damaged header is refused."""
+    import h5py
+
+    data = value.encode("utf-8")
+    attrs.create(key, data, dtype=h5py.string_dtype("utf-8", max(1, len(data))))
+
+
+def text_of(value) -> str | None:
+    """An attribute read back as text: a fixed-length string comes back as bytes from h5py (a
+    variable-length one, in files of earlier versions, as str)."""
+    if value is None:
+        return None
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def _write_array(group, name: str, array: np.ndarray) -> None:
     array = np.asarray(array)
     if array.dtype == object or array.dtype.kind == "U":  # text (ids, names), stored as UTF-8 bytes
         encoded = [str(value).encode("utf-8") for value in np.ravel(np.asarray(array, dtype=object))]
         group.create_dataset(name, data=np.array(encoded, dtype=bytes if encoded else "S1").reshape(array.shape))
-        group[name].attrs["mfcli_kind"] = "str"
+        set_text(group[name].attrs, "mfcli_kind", "str")
         return
     if array.size > _COMPRESS_ABOVE and array.ndim in (1, 2) and array.shape[0] <= CHUNK_ELEMENTS:
         _write_compressed(group, name, array)
@@ -120,7 +141,7 @@ def _chunk_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _read_array(dataset) -> np.ndarray:
     data = dataset[()]
-    if dataset.attrs.get("mfcli_kind") == "str":
+    if text_of(dataset.attrs.get("mfcli_kind")) == "str":
         return np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in np.ravel(data)]).reshape(
             np.shape(data)
         )
@@ -205,15 +226,15 @@ def result_writer(result: Result, path: str | os.PathLike, force: bool = False) 
 
 def _fill_file(f, result: Result) -> None:
     attrs = f.attrs
-    attrs["format"] = RESULT_FORMAT
+    set_text(attrs, "format", RESULT_FORMAT)
     attrs["format_version"] = RESULT_FORMAT_VERSION
-    attrs["model"] = result.model
-    attrs["params"] = to_json(result.params)
-    attrs["summary"] = to_json(result.summary)
-    attrs["provenance"] = to_json(result.provenance)
+    set_text(attrs, "model", result.model)
+    set_text(attrs, "params", to_json(result.params))
+    set_text(attrs, "summary", to_json(result.summary))
+    set_text(attrs, "provenance", to_json(result.provenance))
     for key in ("mfcli_version", "created", "command_line"):
         if key in result.provenance:
-            attrs[key] = str(result.provenance[key])
+            set_text(attrs, key, str(result.provenance[key]))
     for key in ("seconds", "converged", "n_iter"):
         value = getattr(result, key)
         if value is not None:
@@ -221,12 +242,14 @@ def _fill_file(f, result: Result) -> None:
 
     inp = f.create_group("input")
     scalars = {k: v for k, v in result.input.items() if k not in _INPUT_ARRAYS and k != _INPUT_GEOREFERENCE}
-    inp.attrs["meta"] = to_json(scalars)
+    set_text(inp.attrs, "meta", to_json(scalars))
     for key, value in scalars.items():
         if value is None:
             continue
         if isinstance(value, (list, dict)):
-            inp.attrs[key] = to_json(value)
+            set_text(inp.attrs, key, to_json(value))
+        elif isinstance(value, str):
+            set_text(inp.attrs, key, value)
         else:
             inp.attrs[key] = value
     for key in _INPUT_ARRAYS:
@@ -236,7 +259,7 @@ def _fill_file(f, result: Result) -> None:
     if georeference is not None:
         inp.attrs["transform"] = np.asarray(georeference["transform"], dtype=np.float64)
         if georeference.get("crs"):
-            inp.attrs["crs"] = str(georeference["crs"])
+            set_text(inp.attrs, "crs", str(georeference["crs"]))
 
     layers = f.create_group("layers")
     layers.attrs["count"] = len(result.layers)
@@ -255,8 +278,8 @@ def _fill_file(f, result: Result) -> None:
         g.attrs["rank"] = layer.rank
         if layer.relative_error is not None:
             g.attrs["relative_error"] = float(layer.relative_error)
-        g.attrs["labels"] = to_json(layer.labels)
-        g.attrs["attrs"] = to_json(layer.attrs)
+        set_text(g.attrs, "labels", to_json(layer.labels))
+        set_text(g.attrs, "attrs", to_json(layer.attrs))
         if layer.history:
             _write_tree(g.create_group("history"), layer.history)
         if layer.arrays:
@@ -274,7 +297,7 @@ def is_result_file(path: str | os.PathLike) -> bool:
         import h5py
 
         with h5py.File(path, "r") as f:
-            return f.attrs.get("format") == RESULT_FORMAT
+            return text_of(f.attrs.get("format")) == RESULT_FORMAT
     except Exception:  # not HDF5, or damaged (h5py raises OSError, KeyError, RuntimeError...): not a result
         return False
 
@@ -311,7 +334,7 @@ def read_result(path: str | os.PathLike) -> Result:
 
 
 def _read_file(f, path: Path) -> Result:
-    if f.attrs.get("format") != RESULT_FORMAT:
+    if text_of(f.attrs.get("format")) != RESULT_FORMAT:
         raise InputError(f"'{path}' is an HDF5 file but not an mfcli result; "
                          "give a file written by mfcli factorize/unmix/complete")
     version = int(f.attrs.get("format_version", 0))
@@ -325,9 +348,8 @@ def _read_file(f, path: Path) -> Result:
             if key in f["input"]:
                 input_meta[key] = f["input"][key][()]
         if "transform" in f["input"].attrs:
-            crs = f["input"].attrs.get("crs")
             input_meta[_INPUT_GEOREFERENCE] = {
-                "crs": crs.decode() if isinstance(crs, bytes) else (str(crs) if crs is not None else None),
+                "crs": text_of(f["input"].attrs.get("crs")),
                 "transform": [float(v) for v in np.ravel(f["input"].attrs["transform"])]}
     layers = []
     count = int(f["layers"].attrs.get("count", len(f["layers"])))
@@ -348,7 +370,7 @@ def _read_file(f, path: Path) -> Result:
         )
         layers.append(layer)
     return Result(
-        model=str(attrs["model"]),
+        model=text_of(attrs["model"]),
         layers=layers,
         params=json.loads(attrs.get("params", "{}")),
         summary=json.loads(attrs.get("summary", "{}")),

@@ -100,13 +100,18 @@ def _write_container(path: Path, fmt: str, arrays: dict[str, np.ndarray], attrs:
     elif fmt == "h5":
         import h5py
 
+        from mfcli.io.result import set_text
+
         with h5py.File(path, "w") as f:
             for name, value in arrays.items():
                 value = np.asarray(value)
                 kwargs = {"compression": "gzip", "shuffle": True, "chunks": True} if value.size > 4096 else {}
                 ds = f.create_dataset(name, data=value, **kwargs)
                 for key, attr in attrs.get(name, {}).items():
-                    ds.attrs[key] = attr
+                    if isinstance(attr, str):  # in the header, not the unchecked global heap
+                        set_text(ds.attrs, key, attr)
+                    else:
+                        ds.attrs[key] = attr
     elif fmt == "npz":
         with open(path, "wb") as fh:
             np.savez_compressed(fh, **arrays)

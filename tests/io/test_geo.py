@@ -528,7 +528,7 @@ def test_the_result_file_stores_the_georeference_once(tmp_path):
                            "georeference": georeference.to_dict(), "valid_pixels": valid, "nodata": NODATA})
     write_result(result, tmp_path / "r.h5")
     with h5py.File(tmp_path / "r.h5") as f:
-        assert f["input"].attrs["crs"] == georeference.crs
+        assert f["input"].attrs["crs"].decode() == georeference.crs  # a fixed-length UTF-8 string
         np.testing.assert_array_equal(f["input"].attrs["transform"], TRANSFORM)
         assert "georeference" not in json.loads(f["input"].attrs["meta"]) and "georeference" not in f["input"].attrs
     back = read_result(tmp_path / "r.h5")

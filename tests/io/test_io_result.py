@@ -70,14 +70,43 @@ def test_result_round_trip(tmp_path):
 def test_result_layout_is_readable_with_plain_h5py(tmp_path):
     write_result(hand_made_result(), tmp_path / "r.h5")
     with h5py.File(tmp_path / "r.h5", "r") as f:
-        assert f.attrs["format"] == "mfcli-result" and f.attrs["model"] == "deep-onmf"
+        assert f.attrs["format"] == b"mfcli-result" and f.attrs["model"].decode() == "deep-onmf"
         assert json.loads(f.attrs["params"])["ranks"] == [3, 2]
         assert f["layers"].attrs["count"] == 2
         assert f["layers/1/W"].shape == (6, 3) and f["layers/2/basis"].shape == (6, 2)
         assert "basis" not in f["layers/1"]  # stored only where it differs from W
         assert f["layers/1/history/relative_error"].shape == (3,)
-        assert f["input"].attrs["pixel_order"] == "F" and f["input/wavelengths"].shape == (6,)
+        assert f["input"].attrs["pixel_order"] == b"F" and f["input/wavelengths"].shape == (6,)
         assert f["arrays/hierarchy/parent"].shape == (3,)
+
+
+def test_texts_are_stored_in_the_headers_not_in_hdf5s_global_heap(tmp_path):
+    """Every text attribute is a fixed-length UTF-8 string: no variable-length string, whose
+    global heap, unchecked, made HDF5 loop forever on a damaged file; files written with
+    variable-length texts (earlier mfcli) still read."""
+    result = hand_made_result()
+    result.provenance["command_line"] = "mfcli unmix données.h5 --ranks 3,2"  # not ASCII
+    write_result(result, tmp_path / "r.h5")
+    texts = []
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        def visit(name, item):
+            for key in item.attrs:
+                kind = h5py.h5a.open(item.id, key.encode()).get_type()
+                if kind.get_class() == h5py.h5t.STRING:
+                    assert not kind.is_variable_str(), f"{name}: {key}"
+                    texts.append(key)
+        visit("/", f)
+        f.visititems(visit)
+    assert {"format", "model", "params", "command_line", "labels", "meta"} <= set(texts)
+    assert b"GCOL" not in (tmp_path / "r.h5").read_bytes()  # no global heap collection
+    assert read_result(tmp_path / "r.h5").provenance["command_line"] == result.provenance["command_line"]
+    with h5py.File(tmp_path / "r.h5", "a") as f:  # as earlier versions wrote them
+        for key in ("format", "model", "params", "summary", "provenance"):
+            value = f.attrs[key].decode()
+            del f.attrs[key]
+            f.attrs[key] = value
+    back = read_result(tmp_path / "r.h5")
+    assert back.model == result.model and back.params == read_result(tmp_path / "r.h5").params
 
 
 def test_an_array_under_two_names_is_stored_once(tmp_path):
