@@ -33,8 +33,10 @@ subprocess's VmHWM; for dask-processes the workers' peaks added, the scheduler a
 being in the subprocess), its part above the baseline (VmRSS after importing mfcli, NumPy,
 h5py and, for dask, Dask, before the command runs), whether X was held, the tasks (or thread
 pool jobs) submitted per solver step, and the load average when the row ended. After the
-table: the mean time of a pipelined solver step and its part in the solver's update (on the
-calling thread; the rest is waiting for the pool or the cluster). For
+table: the mean time of a pipelined solver step and the time spent in the solver's update,
+summed over the threads that ran it: the pool's, for the stream engine and the dask engine on
+threads (each grid block's update is a task, as in the memory engine's pass threads); this
+thread's with a cluster, the rest of such a step being the wait for the cluster. For
 dask-processes, Dask's task stream of the whole command is summed by kind of task after the
 table: tasks, seconds computing, seconds moving data between workers, against the command's
 wall time (what the scheduling and the messages cost is the difference).
@@ -104,7 +106,7 @@ def vm(key: str) -> int:
 
 def count_steps():
     """Count the solver steps run through the pipelined engines, the tasks they submit, their
-    time and the part of it spent in the solver's update (on the calling thread)."""
+    time and the time spent in the solver's update (summed over the threads running it)."""
     from mfcli.engines import base
 
     counts = {"steps": 0, "tasks": 0, "step_s": 0.0, "update_s": 0.0}
@@ -286,12 +288,11 @@ def main() -> None:
                 print(f"{engine:<15} {n:>8} {row['s_per_iter']:>7.3f} {ratio} {row['total']:>8.1f} {peak:>11.0f} "
                       f"{peak - row['baseline'] / 1e6:>10.0f} {held:>6} {tasks} {row['error']:>10.6f} "
                       f"{row['load']:>5.1f}", flush=True)
-        print("\nwhere a pipelined step's time goes (mean per step: the solver's update on the calling thread, "
-              "the rest waiting for the pool or cluster):")
+        print("\na pipelined step (mean per step): its time, and the solver's update in it, summed over the "
+              "threads that ran it (the pool's threads, or this one with a cluster):")
         for (engine, n), row in rows.items():
             if row["step_s"]:
-                print(f"  {engine:<15} {n:>8}  step {row['step_s']:6.3f} s  update {row['update_s']:6.3f} s  "
-                      f"waiting {row['step_s'] - row['update_s']:6.3f} s")
+                print(f"  {engine:<15} {n:>8}  step {row['step_s']:6.3f} s  update {row['update_s']:6.3f} s")
         for (engine, n), row in rows.items():
             if row["task_stream"]:
                 print(f"\nDask task stream, {engine} at {n} pixels (whole command, {row['total']:.1f} s wall):")

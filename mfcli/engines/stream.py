@@ -3,8 +3,8 @@ array mapped from disk), read block by block of columns.
 
 Memory stays bounded by a few blocks of ``m x chunk_size`` values plus the solver's own factors
 (r x n and m x r), whatever the size of X. A solver's step (:meth:`StreamedMatrix.project_update`)
-is one pass in which a pool of threads, one per core, reads the blocks and multiplies them
-while the update runs on the calling thread (NumPy's BLAS and ``preadv`` release the GIL, so
+is one pass in which a pool of threads, one per core, reads the blocks, multiplies them and
+runs the solver's update of each grid block (NumPy's BLAS and ``preadv`` release the GIL, so
 reading, multiplying and updating overlap); other passes (norms, the input checks, ``blocks()``)
 read the next block in a background thread while the current one is used. HDF5 datasets stored
 without filters are read straight from the file (:class:`DirectReader`), others through h5py.

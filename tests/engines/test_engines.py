@@ -464,3 +464,43 @@ def test_a_step_over_the_mapped_file_lets_its_pages_go(tmp_path):
     assert mapped_file_kib() - before < X.nbytes / 1024 / 4, "the file's pages stayed mapped after the step"
     engine._direct.release(0, 2048)  # letting go twice is harmless
     np.testing.assert_array_equal(engine._direct.view(0, 2048), X[:, :2048])
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 130])
+def test_updates_run_by_the_pool_give_the_step_of_updates_run_here(chunk):
+    """With a pool of several threads the grid blocks' updates are tasks of the pool: every block
+    updated once, the same X H^T as with one thread (updates on the calling thread), to the bit;
+    an update that fails fails the step."""
+    from mfcli.engines.base import ThreadRunner, pipelined_project_update
+
+    rng = np.random.default_rng(7)
+    X, W = rng.random((9, 300)), rng.random((9, 3))
+    bounds = np.array([*range(0, 300, chunk), 300])
+
+    def step(threads: int, update):
+        runner = ThreadRunner(threads)
+        try:
+            return pipelined_project_update(runner, bounds, lambda i: X[:, bounds[i]:bounds[i + 1]], W, update,
+                                            50, X.dtype, ahead=2, window=2)
+        finally:
+            runner.close()
+
+    seen = {1: [], 2: []}
+
+    def recorder(threads):
+        def update(B, cols):
+            seen[threads].append((cols.start, cols.stop))
+            return np.maximum(B, 0.5) * (cols.start + 1)
+        return update
+
+    one, two = step(1, recorder(1)), step(2, recorder(2))
+    np.testing.assert_array_equal(two, one)
+    assert sorted(seen[2]) == seen[1] == [(start, min(start + 50, 300)) for start in range(0, 300, 50)]
+
+    def failing(B, cols):
+        if cols.start == 100:
+            raise FloatingPointError("boom")
+        return B
+
+    with pytest.raises(FloatingPointError, match="boom"):
+        step(2, failing)
