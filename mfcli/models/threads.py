@@ -157,7 +157,8 @@ def wt_x(Wt: np.ndarray, X: np.ndarray, reuse: bool = False) -> np.ndarray:
     zero rows (:func:`padded_rows`): W^T X itself, except for a float32 column-major X (a MATLAB
     file's layout) with OpenBLAS's AVX-512 kernels, which goes through (X^T W)^T. Figures above
     ``AVX512_KERNELS``; bench_nmf prints both products of a pass in each layout, plain and as
-    taken here."""
+    taken here. ``reuse``: the product is written into this thread's :func:`scratch` array, which
+    the thread's next ``wt_x(..., reuse=True)`` overwrites (a pass's blocks, one after the other)."""
     k = Wt.shape[0]
     padded = padded_rows(Wt)
     if X.dtype == np.float32 and _column_major(X) and not _row_major(X) and _avx512_kernels():
@@ -235,7 +236,8 @@ _scratch = threading.local()
 
 def scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     """A work array of this thread for ``name``, reused from one block of a pass to the next
-    (its contents are left over: write before reading; nothing returned to a caller may be one).
+    (its contents are left over: write before reading, and be done with it before the thread
+    asks for ``name`` again).
     A block's temporaries freshly allocated cost their pages' first touch, every block: glibc
     hands freed memory back to the system and takes it again, and the per-block step of deep
     ONMF (1.3 MB of temporaries, a block of Urban) took 2.5 ms that way instead of 0.7 ms (timed
