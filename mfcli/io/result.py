@@ -50,6 +50,11 @@ _COMPRESS_ABOVE = 1 << 16  # elements
 # written at the end of every run.
 GZIP_LEVEL = 1
 CHUNK_ELEMENTS = 1 << 18
+# HDF5's 1.10 file format: its object headers, heaps and chunk indexes carry checksums, so a
+# damaged file is refused where the 1.8 format's unchecked structures could be read wrong or
+# loop (tests/cli/test_faults_fuzz.py damages result files); read by HDF5 1.10 and later
+# (h5py 2.8+, MATLAB R2018a+).
+LIBVER = ("v110", "v110")
 
 _INPUT_ARRAYS = ("wavelengths", "band_indices", "valid_pixels")
 _INPUT_GEOREFERENCE = "georeference"  # stored once, as the /input attributes crs and transform
@@ -219,7 +224,7 @@ def result_writer(result: Result, path: str | os.PathLike, force: bool = False) 
     import h5py
 
     with atomic_file(path, force=force) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", libver=LIBVER) as f:
             _fill_file(f, result)
             yield ResultFile(f)
 
