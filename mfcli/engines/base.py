@@ -222,38 +222,58 @@ def in_order(runner, order: list[int], launch: Callable, ahead: int, window: int
 
 
 def _updated_block(update, B: np.ndarray, start: int, stop: int, h_dtype) -> np.ndarray:
-    """``update`` on one grid block (a task of the pool)."""
+    """``update`` on one grid block (a task of the pool, or run here)."""
     return np.asarray(update(B, slice(start, stop)), dtype=h_dtype)
 
 
-def _chunk_product(product, chunk: np.ndarray, width: int, spans: list[tuple[int, int, int]], *H_blocks):
-    """X_c H_c^T (a task of the pool), H_c put together from the grid blocks that cover the chunk:
-    ``spans[i]`` = (first, last, offset): columns first..last of H_c are those from ``offset`` on
-    of ``H_blocks[i]``."""
+def _chunk_h(width: int, spans: list[tuple[int, int, int]], H_blocks) -> np.ndarray:
+    """H_c of a chunk put together from the grid blocks that cover it: ``spans[i]`` = (first,
+    last, offset): columns first..last of H_c are those from ``offset`` on of ``H_blocks[i]``."""
     H = np.empty((H_blocks[0].shape[0], width), dtype=H_blocks[0].dtype)
     for (first, last, offset), block in zip(spans, H_blocks):
         H[:, first:last] = block[:, offset:offset + last - first]
-    return product(chunk, H)
+    return H
 
 
-def _pooled_project_update(runner: ThreadRunner, bounds: np.ndarray, load: Callable, Wt: np.ndarray, update,
-                           size: int, h_dtype, product, ahead: int, window: int, accurate: bool,
-                           release: Callable | None) -> np.ndarray:
-    """:func:`pipelined_project_update` with the solver's ``update`` of each grid block run on the
-    pool as well, as the memory engine's pass threads run it (an update is the per-block step of
-    every solver, made to run on several threads at once): this thread only hands the work out.
-    The same products, summed in the same order: the same result. With the updates on this
-    thread, the stream engine's steps waited on them (bench_scale: 0.067 of a 0.164 s step at 10^6
-    pixels, the pool's two threads mapping and multiplying meanwhile)."""
+def _chunk_product(product, chunk: np.ndarray, width: int, spans: list[tuple[int, int, int]], *H_blocks):
+    """X_c H_c^T with H_c from its grid blocks (:func:`_chunk_h`): a task of the pool, which
+    starts once the blocks' updates are done."""
+    return product(chunk, _chunk_h(width, spans, H_blocks))
+
+
+def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.ndarray, update, size: int,
+                             dtype, ahead: int, window: int, accurate: bool = False,
+                             release: Callable | None = None) -> np.ndarray:
+    """:func:`mfcli.models.matrix.project_update` in one pass over chunks of columns
+    ``[bounds[i], bounds[i+1])`` that ``runner`` computes in parallel (``load(i)``: chunk i, a
+    future or a held chunk).
+
+    Each chunk's ``W^T X_c`` is submitted (``ahead`` at a time); as they come back, in column
+    order, ``update`` runs on the grid blocks of ``size`` columns they complete (so it is called
+    exactly as on every other engine), and ``X_c H_c^T`` is submitted to a chunk as soon as its
+    columns of H are known, while the other chunks are being computed. With a :class:`ThreadRunner`
+    of several threads each update is a task of the pool too, as the memory engine's pass threads
+    run them: with the updates on this thread, the stream engine's steps waited on them
+    (bench_scale: 0.067 of a 0.164 s step at 10^6 pixels, the pool's two threads mapping and
+    multiplying meanwhile); with a cluster they run here. The partial products are summed in
+    float64 in column order: the same result whatever the timing and wherever the updates ran
+    (``accurate``: each product in float64 too, and the float64 sum returned). ``release(i)``, if
+    given, is called once chunk i's last product is done (e.g. to unmap its pages).
+    """
+    dtype = np.dtype(dtype)
+    h_dtype = np.float64 if accurate else dtype
+    product = right_product64 if accurate and dtype != np.float64 else right_product
     n = int(bounds[-1])
+    Wt = np.ascontiguousarray(W.T, dtype=dtype)
+    pooled = isinstance(runner, ThreadRunner) and runner.threads > 1
 
     def launch(i: int):
         chunk = load(i)
         return chunk, runner.submit(left_product, chunk, Wt)
 
     partials = []
-    waiting: dict[int, list] = {}  # chunk -> [its handle, [(first, last, offset)], [H futures], columns missing]
-    parts: list[np.ndarray] = []
+    waiting: dict[int, list] = {}  # chunk -> [its handle, [(first, last, offset)], [H blocks], columns missing]
+    parts: list[np.ndarray] = []  # W^T X of the grid block in progress, from one chunk or more
     for i, chunk, B_chunk in in_order(runner, list(range(len(bounds) - 1)), launch, ahead, window):
         start, stop = int(bounds[i]), int(bounds[i + 1])
         waiting[i] = [chunk, [], [], stop - start]
@@ -268,90 +288,22 @@ def _pooled_project_update(runner: ThreadRunner, bounds: np.ndarray, load: Calla
                 continue
             B = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
             parts = []
-            H_future = runner.submit(_updated_block, update, B, cell_start, cell_stop, h_dtype)
+            arguments = (update, B, cell_start, cell_stop, h_dtype)
+            H = runner.submit(_updated_block, *arguments) if pooled else _updated_block(*arguments)
             for j in sorted(waiting):  # the chunks this grid block covers
                 left, right = max(cell_start, int(bounds[j])), min(cell_stop, int(bounds[j + 1]))
                 if left >= right:
                     continue
                 entry = waiting[j]
                 entry[1].append((left - int(bounds[j]), right - int(bounds[j]), left - cell_start))
-                entry[2].append(H_future)
+                entry[2].append(H)
                 entry[3] -= right - left
                 if entry[3] == 0:
                     width = int(bounds[j + 1] - bounds[j])
-                    partials.append(runner.submit(_chunk_product, product, entry[0], width, entry[1], *entry[2]))
-                    if release is not None:
-                        partials[-1].add_done_callback(lambda _, j=j: release(j))
-                    del waiting[j]
-    total = None
-    for value in runner.gather(partials):  # in column order
-        if total is None:
-            total = np.zeros(value.shape, dtype=np.float64)
-        total += value
-    if total is None:  # no columns
-        raise ValueError("no columns to update")
-    return total if accurate else total.astype(Wt.dtype, copy=False)
-
-
-def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.ndarray, update, size: int,
-                             dtype, ahead: int, window: int, accurate: bool = False,
-                             release: Callable | None = None) -> np.ndarray:
-    """:func:`mfcli.models.matrix.project_update` in one pass over chunks of columns
-    ``[bounds[i], bounds[i+1])`` that ``runner`` computes in parallel (``load(i)``: chunk i, a
-    future or a held chunk).
-
-    Each chunk's ``W^T X_c`` is submitted (``ahead`` at a time); as they come back, in column
-    order, ``update`` runs on the grid blocks of ``size`` columns they complete (so it is
-    called exactly as on every other engine: here with a cluster, as a task of the pool with a
-    :class:`ThreadRunner` of several threads, :func:`_pooled_project_update`), and ``X_c H_c^T``
-    is submitted to a chunk as soon as its columns of H are known, while the other chunks are
-    being computed. The partial
-    products are summed in float64 in column order: the same result whatever the timing
-    (``accurate``: each product in float64 too, and the float64 sum returned). ``release(i)``, if
-    given, is called once chunk i's last product is done (e.g. to unmap its pages).
-    """
-    dtype = np.dtype(dtype)
-    h_dtype = np.float64 if accurate else dtype
-    product = right_product64 if accurate and dtype != np.float64 else right_product
-    n = int(bounds[-1])
-    Wt = np.ascontiguousarray(W.T, dtype=dtype)
-    if isinstance(runner, ThreadRunner) and runner.threads > 1:
-        return _pooled_project_update(runner, bounds, load, Wt, update, size, h_dtype, product, ahead, window,
-                                      accurate, release)
-
-    def launch(i: int):
-        chunk = load(i)
-        return chunk, runner.submit(left_product, chunk, Wt)
-
-    partials = []
-    waiting: dict[int, list] = {}  # chunk -> [its handle, its columns of H, columns still missing]
-    parts: list[np.ndarray] = []  # W^T X of the grid block in progress, from one chunk or more
-    for i, chunk, B_chunk in in_order(runner, list(range(len(bounds) - 1)), launch, ahead, window):
-        start, stop = int(bounds[i]), int(bounds[i + 1])
-        waiting[i] = [chunk, None, stop - start]
-        position = start
-        while position < stop:
-            cell_start = (position // size) * size
-            cell_stop = min(cell_start + size, n)
-            part_stop = min(stop, cell_stop)
-            parts.append(B_chunk[:, position - start:part_stop - start])
-            position = part_stop
-            if part_stop < cell_stop:
-                continue
-            B = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            parts = []
-            H = np.asarray(update(B, slice(cell_start, cell_stop)), dtype=h_dtype)
-            for j in sorted(waiting):  # the chunks this grid block covers
-                left, right = max(cell_start, int(bounds[j])), min(cell_stop, int(bounds[j + 1]))
-                if left >= right:
-                    continue
-                entry = waiting[j]
-                if entry[1] is None:
-                    entry[1] = np.empty((H.shape[0], int(bounds[j + 1] - bounds[j])), dtype=h_dtype)
-                entry[1][:, left - int(bounds[j]):right - int(bounds[j])] = H[:, left - cell_start:right - cell_start]
-                entry[2] -= right - left
-                if entry[2] == 0:
-                    partials.append(runner.submit(product, entry[0], entry[1]))
+                    if pooled:
+                        partials.append(runner.submit(_chunk_product, product, entry[0], width, entry[1], *entry[2]))
+                    else:  # a cluster's worker gets the chunk's H_c only
+                        partials.append(runner.submit(product, entry[0], _chunk_h(width, entry[1], entry[2])))
                     if release is not None:
                         partials[-1].add_done_callback(lambda _, j=j: release(j))
                     del waiting[j]
