@@ -53,7 +53,7 @@ CHUNK_ELEMENTS = 1 << 18
 # HDF5's 1.10 file format: its object headers, heaps and chunk indexes carry checksums, so a
 # damaged file is refused where the 1.8 format's unchecked structures could be read wrong or
 # loop (tests/cli/test_faults_fuzz.py damages result files); read by HDF5 1.10 and later
-# (h5py 2.8+, MATLAB R2018a+).
+# (h5py 2.8 and later; MATLAB where its HDF5 library is 1.10 or later).
 LIBVER = ("v110", "v110")
 
 _INPUT_ARRAYS = ("wavelengths", "band_indices", "valid_pixels")
