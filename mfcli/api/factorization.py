@@ -181,7 +181,6 @@ def unmix(data, ranks: Sequence[int], model: str = "deep-onmf", *, reporter: Rep
     if refine == "auto" and refinement == "none" and out_of_core and spec.name in HARD_CLUSTER_MODELS:
         reporter.info(f"Endmembers not refined into materials: --refine needs the data in memory (--engine "
                       f"{dataset.X.engine})")
-    dataset.sha256  # the digest hashed meanwhile on a thread (mfcli.io.load.open_spec): had before any fork
     if refinement != "none" or (abundances != "none" and not out_of_core):  # refinement is "none" out of core
         from contextlib import nullcontext
 

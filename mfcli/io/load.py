@@ -108,7 +108,8 @@ def open_spec(spec: str, fmt: str | None = None, digest: bool = True) -> tuple[C
 
 def _background(function, *args):
     """Run ``function(*args)`` on a daemon thread; returns a function that waits for its result
-    (or raises its exception)."""
+    (or raises its exception). In a process forked before the thread was done (the thread does
+    not exist there), the waiting function runs ``function(*args)`` itself."""
     import threading
 
     outcome: dict[str, Any] = {}
@@ -123,7 +124,9 @@ def _background(function, *args):
     thread.start()
 
     def wait():
-        thread.join()
+        thread.join()  # returns at once in a forked copy
+        if not outcome:
+            run()
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]

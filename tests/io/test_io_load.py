@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import sys
 
@@ -373,3 +374,21 @@ def test_the_digest_hashed_on_a_second_thread_is_waited_for_once(tmp_path):
     assert open_spec(str(path), digest=False)[3] is None
     loaded = load_dataset(str(path))  # pickled (a process pool, a cache) with its digest, not the function
     assert pickle.loads(pickle.dumps(loaded)).sha256 == dataset.sha256
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="this system cannot fork")
+def test_a_digest_read_in_a_process_forked_before_the_hash_was_done_is_computed_there():
+    """The hashing thread does not exist in a forked copy: the copy hashes the file itself."""
+    import time
+
+    from mfcli.io.load import _background
+
+    wait = _background(lambda: (time.sleep(0.3), "digest")[1])
+    child = os.fork()
+    if child == 0:
+        try:
+            os._exit(0 if wait() == "digest" else 1)
+        except BaseException:
+            os._exit(2)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    assert wait() == "digest"
