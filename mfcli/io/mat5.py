@@ -5,9 +5,9 @@ scipy.io.loadmat reads any other.
 (the data of a hyperspectral scene: ``Y``, ``nRow``, ``maxValue``, ...) with NumPy alone, as
 scipy.io.loadmat(path, mat_dtype=False) returns them: each in the data type it is stored in,
 with its dimensions, in column-major order. Importing scipy.io costs a whole process about
-0.25 s (timed outside benchmarks/: it imports scipy.sparse, which imports numpy.testing and numpy.f2py), longer than
-reading the file. A file holding anything else (cells, structs, characters, sparse, complex or
-logical arrays, big-endian files) is left to scipy.
+0.25 s (timed outside benchmarks/: it imports scipy.sparse, which imports numpy.testing and
+numpy.f2py), longer than reading the file. A file holding anything else (cells, structs,
+characters, sparse, complex or logical arrays, big-endian files) is left to scipy.
 
 scipy's reader trusts the sizes written in a file: a damaged element (a data tag zeroed, a
 dimension changed) can make it read past its buffer and crash the process with a

@@ -23,9 +23,10 @@ Layout (all names are stable; scripts and other tools may read them with h5py)::
     /arrays/<name...>      model-specific arrays, nested by "/"
 
 Large factors are stored chunked and compressed with HDF5's shuffle and deflate filters; texts
-(attributes, JSON) as fixed-length UTF-8 strings (:func:`set_text`; h5py reads them as bytes). Layer arrays too large to hold (the
-abundance maps of streamed data) can be written block by block of columns into the same file
-before it is renamed into place (:func:`result_writer`); the layout is the same.
+(attributes, JSON) as fixed-length UTF-8 strings (:func:`set_text`; h5py reads them as bytes).
+Layer arrays too large to hold (the abundance maps of streamed data) can be written block by
+block of columns into the same file before it is renamed into place (:func:`result_writer`);
+the layout is the same.
 """
 
 from __future__ import annotations
@@ -128,8 +129,11 @@ def _write_compressed(group, name: str, array: np.ndarray) -> None:
     width = chunks[-1]
     for start in range(0, array.shape[-1], width):
         part = array[..., start:start + width]
-        chunk = np.zeros(chunks, dtype=array.dtype)  # an edge chunk is stored whole, padded
-        chunk[..., :part.shape[-1]] = part
+        if part.shape[-1] == width:
+            chunk = np.ascontiguousarray(part)
+        else:  # an edge chunk is stored whole, padded
+            chunk = np.zeros(chunks, dtype=array.dtype)
+            chunk[..., :part.shape[-1]] = part
         shuffled = chunk.view(np.uint8).reshape(-1, array.itemsize).T.tobytes()  # HDF5's shuffle filter
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
         offsets = (0, start) if array.ndim == 2 else (start,)

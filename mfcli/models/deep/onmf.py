@@ -170,6 +170,7 @@ class DeepONMF(DeepVariant):
             basis = Z
 
         dead = np.flatnonzero(~alive)
+        divisor = np.where(alive, D, 1.0)
 
         def move(B, cols):
             width = B.shape[1]
@@ -185,7 +186,7 @@ class DeepONMF(DeepVariant):
                 cluster = argmax_of_columns(fine, lambda row, out: np.equal(group, top[row], out=out))
             h = np.take_along_axis(B[:r1], cluster[None, :], axis=0)[0].astype(np.float64)
             np.maximum(h, 0.0, out=h)
-            h /= np.where(alive, D, 1.0)[cluster]
+            h /= divisor[cluster]
             assign[cols] = cluster
             weight[cols] = h
             H_block = np.zeros((r1, width), dtype=state.dtype)
