@@ -144,7 +144,6 @@ class DeepONMF(DeepVariant):
         lam = self.weights(state)
         anc, gain = self._paths(state)
         r1 = ranks[0]
-        assign, weight = state.assign[0], state.weight[0]
         # the loss of pixel j in layer-1 cluster k with weight h is sum_l lam_l ||x_j - h a_lk v_lk||^2,
         # a_lk = weights above k up to layer l, v_lk = k's ancestor in W_l: minimized by
         # h = z_k^T x_j / D_k with z_k = sum_l lam_l a_lk v_lk, D_k = sum_l lam_l a_lk^2 ||v_lk||^2.
@@ -157,45 +156,131 @@ class DeepONMF(DeepVariant):
             Z += lam[level] * V * gain[0][level]
             D += lam[level] * gain[0][level] ** 2 * np.sum(V * V, axis=0)
         alive = D > 0
-        inv_sqrt_D = np.where(alive, 1.0 / np.sqrt(np.where(alive, D, 1.0)), 0.0)
+        divisor = np.where(alive, D, 1.0)
         if self.loss == "global":
-            # siblings under one top-level cluster fit equally (their z_k are parallel): the tie is
-            # broken by the cosine with the layer-1 basis, which leaves the loss unchanged
-            tie_basis = state.W[0]
-            tie_norm = np.linalg.norm(tie_basis, axis=0)
-            tie_scale = 1.0 / np.where(tie_norm > 0, tie_norm, 1.0)
-            top = anc[0][L - 1]
-            basis = np.hstack([Z, tie_basis])
+            groups = self._top_scores(state, anc, gain, alive)
+            if groups is not None:
+                move, basis = self._global_move(state, groups, alive, gain[0][L - 1]), state.W[0]
+            else:
+                move, basis = self._global_move_direct(state, alive, divisor, anc), np.hstack([Z, state.W[0]])
         else:
+            dead = np.flatnonzero(~alive)
+            inv_sqrt_D = np.where(alive, 1.0 / np.sqrt(divisor), 0.0)
             basis = Z
 
+            def move(B, cols):
+                width = B.shape[1]
+                scores = scratch("deep_onmf_scores", (r1, width), np.float64)
+                np.multiply(B, inv_sqrt_D[:, None], out=scores)
+                scores[dead] = -np.inf
+                cluster = argmax_of_columns(scores)
+                h = np.take_along_axis(B, cluster[None, :], axis=0)[0].astype(np.float64)
+                return self._place(state, cols, cluster, h, divisor)
+
+        state.XH1t = np.asarray(project_update(state.data, basis.astype(state.dtype), move), dtype=np.float64)
+        state.first_sizes = None
+
+    @staticmethod
+    def _place(state, cols, cluster, h, divisor=None):
+        """Record the pixels ``cols`` in ``cluster`` with weights max(h, 0) (/ ``divisor`` of the
+        cluster); returns their block of H_1."""
+        np.maximum(h, 0.0, out=h)
+        if divisor is not None:
+            h /= divisor[cluster]
+        state.assign[0][cols] = cluster
+        state.weight[0][cols] = h
+        width = cluster.size
+        H_block = np.zeros((state.ranks[0], width), dtype=state.dtype)
+        H_block[cluster, np.arange(width)] = h
+        return H_block
+
+    @staticmethod
+    def _tie_scale(state) -> np.ndarray:
+        """1 / ||w_1k||: the tie-break's cosines with the layer-1 basis, to a factor ||x|| per pixel."""
+        norms = np.linalg.norm(state.W[0], axis=0)
+        return 1.0 / np.where(norms > 0, norms, 1.0)
+
+    def _top_scores(self, state, anc, gain, alive):
+        """For the global loss: (candidates, C, 1 / ||v_q||, top). The candidates are the top-layer
+        clusters q with a live layer-1 cluster below them; v_q is q's basis vector; top is the
+        top-layer ancestor of each layer-1 cluster. C (r_1 x candidates) gives v_q = W_1 C[:, q],
+        so v_q^T x follows from the layer-1 scores W_1^T x. That holds where the bases are those of
+        the current tree, W_l = X C_l^T / diag(C_l C_l^T), as every sweep leaves them:
+        v_q = sum_k [top(k) = q] a_k ||c_1k||^2 w_1k / ||c_Lq||^2, a_k the weights above k.
+        None where it does not hold to rounding (the scores are then taken directly)."""
+        L = state.L
+        top = anc[0][L - 1]
+        candidates = np.unique(top[alive])
+        if candidates.size == 0:
+            return None
+        _, d = self._layer_products(state)
+        first, last = d[0], d[L - 1]
+        if np.any(last[candidates] <= 0):
+            return None
+        C = np.zeros((state.ranks[0], candidates.size))
+        for column, q in enumerate(candidates):
+            members = top == q
+            C[members, column] = gain[0][L - 1][members] * first[members] / last[q]
+        V = state.W[L - 1][:, candidates]
+        scale = np.linalg.norm(V, axis=0)
+        if np.any(scale <= 0) or np.max(np.abs(state.W[0] @ C - V)) > 1e-9 * float(np.max(scale)):
+            return None
+        return candidates, C, 1.0 / scale, top
+
+    def _global_move(self, state, groups, alive, gains):
+        """The global loss's move from the layer-1 scores B = W_1^T x alone (r_1 rows): the best
+        candidate top-level cluster q by v_q^T x / ||v_q|| = (C^T B)_q / ||v_q|| (:meth:`_top_scores`;
+        every live layer-1 cluster k under q scores that, z_k being parallel to v_q), then among
+        q's live layer-1 clusters the best cosine with w_1k, which leaves the loss unchanged, with
+        weight h = z_k^T x / D_k = v_q^T x / (a_k ||v_q||^2)."""
+        candidates, C, inv_norm, top = groups
         dead = np.flatnonzero(~alive)
-        divisor = np.where(alive, D, 1.0)
+        tie_scale = self._tie_scale(state)
+        combine = (C * inv_norm).T.astype(state.dtype)
+        position = np.full(state.ranks[state.L - 1], -1)
+        position[candidates] = np.arange(candidates.size)
+        factor = np.zeros(state.ranks[0])  # h = (v_q^T x / ||v_q||) / (a_k ||v_q||)
+        live = np.flatnonzero(alive)
+        factor[live] = inv_norm[position[top[live]]] / gains[live]
+
+        def move(B, cols):
+            width = B.shape[1]
+            fits = np.matmul(combine, B)
+            group = candidates[argmax_of_columns(fits)]
+            fine = scratch("deep_onmf_scores", (state.ranks[0], width), np.float64)
+            np.multiply(B, tie_scale[:, None], out=fine)
+            fine[dead] = -np.inf
+            cluster = argmax_of_columns(fine, lambda row, out: np.equal(group, top[row], out=out))
+            h = np.take_along_axis(fits, position[top[cluster]][None, :], axis=0)[0].astype(np.float64)
+            h *= factor[cluster]
+            return self._place(state, cols, cluster, h)
+
+        return move
+
+    def _global_move_direct(self, state, alive, divisor, anc):
+        """The global loss's move from both sets of products taken directly: z_k^T x / sqrt(D_k)
+        (r_1 rows) for the top-level cluster and the cosines with w_1k (r_1 more) for the tie;
+        where :meth:`_top_scores` cannot derive the first from the second."""
+        r1 = state.ranks[0]
+        top = anc[0][state.L - 1]
+        dead = np.flatnonzero(~alive)
+        inv_sqrt_D = np.where(alive, 1.0 / np.sqrt(divisor), 0.0)
+        tie_scale = self._tie_scale(state)
 
         def move(B, cols):
             width = B.shape[1]
             scores = scratch("deep_onmf_scores", (r1, width), np.float64)
             np.multiply(B[:r1], inv_sqrt_D[:, None], out=scores)
             scores[dead] = -np.inf
-            cluster = argmax_of_columns(scores)
-            if self.loss == "global":
-                group = top[cluster]
-                fine = scores  # the scores are spent: the tie-break's cosines take their place
-                np.multiply(B[r1:], tie_scale[:, None], out=fine)
-                fine[dead] = -np.inf
-                cluster = argmax_of_columns(fine, lambda row, out: np.equal(group, top[row], out=out))
+            group = top[argmax_of_columns(scores)]
+            fine = scores  # the scores are spent: the tie-break's cosines take their place
+            np.multiply(B[r1:], tie_scale[:, None], out=fine)
+            fine[dead] = -np.inf
+            cluster = argmax_of_columns(fine, lambda row, out: np.equal(group, top[row], out=out))
             h = np.take_along_axis(B[:r1], cluster[None, :], axis=0)[0].astype(np.float64)
-            np.maximum(h, 0.0, out=h)
-            h /= divisor[cluster]
-            assign[cols] = cluster
-            weight[cols] = h
-            H_block = np.zeros((r1, width), dtype=state.dtype)
-            H_block[cluster, np.arange(width)] = h
-            return H_block
+            return self._place(state, cols, cluster, h, divisor)
 
-        state.XH1t = np.asarray(project_update(state.data, basis.astype(state.dtype), move),
-                                         dtype=np.float64)
-        state.first_sizes = None
+        return move
 
     def _move_clusters(self, state, index) -> None:
         """Each cluster k of layer l-1, as a block, to its best layer-l cluster with the optimal weight."""

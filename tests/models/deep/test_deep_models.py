@@ -56,6 +56,60 @@ def test_deep_onmf_refinement_never_increases_the_global_loss():
     assert result.relative_error == pytest.approx(np.linalg.norm(X - product) / np.linalg.norm(X), rel=1e-8)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pixel_moves_from_the_layer1_scores_equal_the_direct_scores(monkeypatch, dtype):
+    """Deep ONMF's global-loss sweep scores the top-level clusters from W_1^T X (r_1 rows) instead
+    of taking z_k^T X as well (2 r_1 rows): the same moves, weights and X H_1^T to rounding."""
+    from mfcli.models.deep.onmf import DeepONMF
+
+    X, _ = scene(m=40, n=900, seed=4)
+    X = X.astype(dtype)
+    derived_calls = []
+    original = DeepONMF._top_scores
+
+    def spy(self, *args):
+        groups = original(self, *args)
+        derived_calls.append(groups is not None)
+        return groups
+
+    monkeypatch.setattr(DeepONMF, "_top_scores", spy)
+    fast = deep_factorize(X, [6, 4, 3, 2], "deep-onmf", tol=0, max_iter=8, seed=2)
+    assert derived_calls and all(derived_calls)  # the derived scores were taken at every sweep
+    monkeypatch.setattr(DeepONMF, "_top_scores", lambda self, *args: None)
+    direct = deep_factorize(X, [6, 4, 3, 2], "deep-onmf", tol=0, max_iter=8, seed=2)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(fast.layers, direct.layers):
+        np.testing.assert_array_equal(a.assignments, b.assignments)
+        np.testing.assert_allclose(a.H, b.H, rtol=tolerance, atol=tolerance * float(np.max(b.H)))
+        np.testing.assert_allclose(a.W, b.W, rtol=tolerance, atol=tolerance * float(np.max(b.W)))
+    np.testing.assert_allclose(fast.history["global_loss"], direct.history["global_loss"], rtol=tolerance)
+
+
+def test_pixel_moves_take_the_direct_scores_where_the_bases_are_not_those_of_the_tree(monkeypatch):
+    """The derived scores hold only where each W_l is X C_l^T / diag(C_l C_l^T), as every sweep
+    leaves them: with the top layer's basis changed, the layer-1 scores are not used."""
+    from mfcli.models.deep.onmf import DeepONMF
+
+    X, _ = scene(m=20, n=300, seed=5)
+    seen = []
+    original = DeepONMF._top_scores
+
+    def spy(self, state, anc, gain, alive):
+        groups = original(self, state, anc, gain, alive)
+        if not seen:
+            top = state.W[state.L - 1]
+            saved = top.copy()
+            top[0, :] *= 1.001
+            seen.append((groups is not None, original(self, state, anc, gain, alive)))
+            top[:] = saved
+        return groups
+
+    monkeypatch.setattr(DeepONMF, "_top_scores", spy)
+    deep_factorize(X, [4, 2], "deep-onmf", tol=0, max_iter=2, seed=0)
+    consistent, changed = seen[0]
+    assert consistent and changed is None
+
+
 def test_every_H_is_a_hard_assignment_and_views_are_consistent():
     X, _ = scene(seed=2)
     result = deep_factorize(X, [5, 4, 2], "deep-onmf", seed=3)
