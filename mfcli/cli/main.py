@@ -279,6 +279,13 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     from mfcli import interrupts
 
+    # OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after each threaded product
+    # before they sleep, on the cores the solvers' own threads and forked processes need: 2^16
+    # (tens of microseconds) took 0.1 s (4%) off the default `mfcli unmix` of Urban, medians of
+    # 10 randomized pairs (timed outside benchmarks/). Read when NumPy loads OpenBLAS, which
+    # nothing has imported yet; a value the user set is kept.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+
     interrupts.install()
     try:
         interrupts.release()  # a signal received while starting is raised here
