@@ -29,6 +29,18 @@ class ONMFState(DeepState):
     first_sizes: np.ndarray | None = None  # diag(H_1 H_1^T), kept until the pixels move
 
 
+def best_within(scores: np.ndarray, group: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """For every column j, the first row of the largest ``scores[:, j]`` among the rows
+    ``members[group[j]]`` (row 0 where that group has none): the argmax of each group's rows,
+    then each column's from its group's, without masking the rows of the other groups."""
+    n = scores.shape[1]
+    choices = np.zeros((max(len(members), 1), n), dtype=np.int64)
+    for position, rows in enumerate(members):
+        if rows.size:
+            choices[position] = rows[argmax_of_columns(scores[rows])]
+    return np.take_along_axis(choices, group[None, :], axis=0)[0]
+
+
 class DeepONMF(DeepVariant):
     """Deep orthogonal NMF (hard assignments at every layer); see the module docstring.
 
@@ -234,7 +246,6 @@ class DeepONMF(DeepVariant):
         q's live layer-1 clusters the best cosine with w_1k, which leaves the loss unchanged, with
         weight h = z_k^T x / D_k = v_q^T x / (a_k ||v_q||^2)."""
         candidates, C, inv_norm, top = groups
-        dead = np.flatnonzero(~alive)
         tie_scale = self._tie_scale(state)
         combine = (C * inv_norm).T.astype(state.dtype)
         position = np.full(state.ranks[state.L - 1], -1)
@@ -242,16 +253,16 @@ class DeepONMF(DeepVariant):
         factor = np.zeros(state.ranks[0])  # h = (v_q^T x / ||v_q||) / (a_k ||v_q||)
         live = np.flatnonzero(alive)
         factor[live] = inv_norm[position[top[live]]] / gains[live]
+        members = [live[top[live] == q] for q in candidates]
 
         def move(B, cols):
             width = B.shape[1]
             fits = np.matmul(combine, B)
-            group = candidates[argmax_of_columns(fits)]
+            group = argmax_of_columns(fits)  # position among the candidates
             fine = scratch("deep_onmf_scores", (state.ranks[0], width), np.float64)
             np.multiply(B, tie_scale[:, None], out=fine)
-            fine[dead] = -np.inf
-            cluster = argmax_of_columns(fine, lambda row, out: np.equal(group, top[row], out=out))
-            h = np.take_along_axis(fits, position[top[cluster]][None, :], axis=0)[0].astype(np.float64)
+            cluster = best_within(fine, group, members)
+            h = np.take_along_axis(fits, group[None, :], axis=0)[0].astype(np.float64)
             h *= factor[cluster]
             return self._place(state, cols, cluster, h)
 
@@ -266,6 +277,8 @@ class DeepONMF(DeepVariant):
         dead = np.flatnonzero(~alive)
         inv_sqrt_D = np.where(alive, 1.0 / np.sqrt(divisor), 0.0)
         tie_scale = self._tie_scale(state)
+        live = np.flatnonzero(alive)
+        members = [live[top[live] == q] for q in range(state.ranks[state.L - 1])]
 
         def move(B, cols):
             width = B.shape[1]
@@ -275,8 +288,7 @@ class DeepONMF(DeepVariant):
             group = top[argmax_of_columns(scores)]
             fine = scores  # the scores are spent: the tie-break's cosines take their place
             np.multiply(B[r1:], tie_scale[:, None], out=fine)
-            fine[dead] = -np.inf
-            cluster = argmax_of_columns(fine, lambda row, out: np.equal(group, top[row], out=out))
+            cluster = best_within(fine, group, members)
             h = np.take_along_axis(B[:r1], cluster[None, :], axis=0)[0].astype(np.float64)
             return self._place(state, cols, cluster, h, divisor)
 
