@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfcli.completion.data import sorted_unique  # np.unique imports numpy.ma on first use (25 ms)
 from mfcli.errors import DataError
 from mfcli.plotting.canvas import Canvas, Plot, integer_ticks, round_ticks, tick_labels
 from mfcli.plotting.style import DEFAULT_DPI, component_color, plot_style
@@ -59,7 +60,7 @@ def log_ticks(low: float, high: float) -> tuple[np.ndarray, list[str]]:
             ticks = ticks[(ticks >= low) & (ticks <= high) & (ticks > 0)]
             if ticks.size >= 3:
                 break
-    ticks = np.unique(ticks[(ticks >= low) & (ticks <= high) & (ticks > 0)])
+    ticks = sorted_unique(ticks[(ticks >= low) & (ticks <= high) & (ticks > 0)])
     if ticks.size < 2:
         ticks = np.array([low, high])
     labels = tick_labels(ticks)

@@ -222,7 +222,7 @@ class DeepONMF(DeepVariant):
         None where it does not hold to rounding (the scores are then taken directly)."""
         L = state.L
         top = anc[0][L - 1]
-        candidates = np.unique(top[alive])
+        candidates = np.flatnonzero(np.bincount(top[alive], minlength=state.ranks[L - 1]))
         if candidates.size == 0:
             return None
         _, d = self._layer_products(state)
