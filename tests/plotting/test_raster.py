@@ -123,6 +123,28 @@ def test_writing_the_standard_pictures_imports_no_matplotlib(tmp_path, samson_de
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(name for name, _ in picture_plan(samson_deep))
 
 
+def test_drawing_an_unmix_result_imports_no_numpy_ma(tmp_path):
+    """np.median, np.percentile and np.unique import numpy.ma on their first call (25 ms in each
+    process that draws): the pictures of a real unmix result (convergence curves, maps, spectra
+    with gaps) are drawn without them."""
+    from mfcli.api import save_result, unmix
+
+    save_result(unmix("sample:samson", [3, 2], max_iter=3), tmp_path / "deep.h5")
+    script = (
+        "import sys\n"
+        "from mfcli.api import load_result\n"
+        "from mfcli.plotting.bundle import picture_plan, write_pictures\n"
+        f"result = load_result({str(tmp_path / 'deep.h5')!r})\n"
+        "before = 'numpy.ma' in sys.modules\n"
+        f"paths, notes = write_pictures(result, {str(tmp_path)!r}, parallel=False)\n"
+        "assert not notes and 'convergence.png' in [path.name for path in paths], (paths, notes)\n"
+        "print(before, 'numpy.ma' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
 def test_png_encoder_writes_what_pillow_reads_back(tmp_path):
     """mfcli's own PNG writer (unfiltered rows, zlib): Pillow and matplotlib decode the same
     pixels, the resolution and the Software text; a picture of flat areas compresses well."""
