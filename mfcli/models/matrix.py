@@ -54,6 +54,13 @@ class DataMatrix(Protocol):
     def columns(self, idx: np.ndarray) -> np.ndarray: ...
 
 
+# A product of X with a few vectors costs about what reading X costs, whatever their number:
+# it counts as READ_ROWS vectors when choosing its threads (pass_threads_for). One vector, W^T X
+# of Urban in float32 (each step of SPA): 8.4 ms on one thread, 4.1 ms on two (timed outside
+# benchmarks/).
+READ_ROWS = 8
+
+
 class InMemoryMatrix:
     """X held in memory as a NumPy array (float32 or float64; C- or Fortran-contiguous, as MATLAB
     files load, so a column-major array is used as it is rather than copied)."""
@@ -72,14 +79,14 @@ class InMemoryMatrix:
         self._col_sq_norms: np.ndarray | None = None
 
     def WtX(self, W: np.ndarray) -> np.ndarray:
-        with pass_threads_for(self.X.size * W.shape[1]):
+        with pass_threads_for(self.X.size * max(W.shape[1], READ_ROWS)):
             # W^T X itself, not wt_x's (X^T W)^T: OpenBLAS's threaded call for that one held 26 MB
             # more memory (Urban, float32, 2 threads; measured outside benchmarks/), which would set
             # unmix's peak
             return W.T.astype(self.dtype, copy=False) @ self.X
 
     def XHt(self, H: np.ndarray) -> np.ndarray:
-        with pass_threads_for(self.X.size * H.shape[0]):
+        with pass_threads_for(self.X.size * max(H.shape[0], READ_ROWS)):
             return x_ht(self.X, np.asarray(H, dtype=self.dtype))
 
     def sq_norm(self) -> float:
