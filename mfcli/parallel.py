@@ -7,14 +7,20 @@ a forked copy runs on the second core and shares this process's memory (the data
 copy-on-write, without copying or pickling it. Only its return value comes back, pickled,
 through a pipe. Where the system cannot fork (not Linux: macOS forbids forking a process that
 used system frameworks) or has one core, the callers do the work here instead.
+
+The two processes share the work through a :class:`WorkQueue`: each takes the next item when it
+is free, largest first, so they end together whatever each item costs on this machine (a split
+made in advance from estimated costs left one process idle for a tenth of a second or more
+where the estimates were off).
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from mfcli.errors import MfcliError
 
@@ -29,6 +35,54 @@ def can_fork() -> bool:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return cores >= 2
+
+
+class WorkQueue:
+    """Items taken one at a time, in the order given, by this process and its forked copies,
+    whichever is free first. Made before forking: a pipe holds the items' positions (2 bytes
+    each) and its writing end is closed at once; each take is one read of a position, which the
+    system gives to one reader only, and a read past the last returns nothing. Iterate over it
+    to take items until none is left."""
+
+    MAX_ITEMS = 16384  # their positions fit in a pipe's buffer (64 KiB on Linux) with room to spare
+
+    def __init__(self, items: Iterable):
+        self.items = list(items)
+        if len(self.items) > self.MAX_ITEMS:
+            raise ValueError(f"a WorkQueue holds at most {self.MAX_ITEMS} items, not {len(self.items)}")
+        read, write = os.pipe()
+        try:
+            payload = memoryview(b"".join(struct.pack("<H", position) for position in range(len(self.items))))
+            while payload:
+                payload = payload[os.write(write, payload):]
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        self._read: int | None = read
+
+    def take(self) -> tuple[bool, object]:
+        """(True, the next item), or (False, None) when every item has been taken."""
+        if self._read is None:
+            return False, None
+        data = os.read(self._read, 2)
+        if len(data) < 2:
+            return False, None
+        return True, self.items[struct.unpack("<H", data)[0]]
+
+    def __iter__(self) -> Iterator:
+        while True:
+            taken, item = self.take()
+            if not taken:
+                return
+            yield item
+
+    def close(self) -> None:
+        """Let go of this process's reading end (nothing more can be taken here)."""
+        if self._read is not None:
+            os.close(self._read)
+            self._read = None
 
 
 class ForkedCall:
@@ -51,17 +105,21 @@ class ForkedCall:
         self.pid, self.pipe = pid, pipe_read
 
     def result(self):
+        # unpickled as it is read: the arrays sent back (protocol 5, each in one bytearray the
+        # array then wraps) are the only copy held here, not also the payload's pieces and their join
         try:
-            chunks = []
-            while chunk := os.read(self.pipe, 1 << 16):
-                chunks.append(chunk)
+            with os.fdopen(self.pipe, "rb", closefd=False) as stream:
+                try:
+                    outcome = pickle.load(stream)
+                except (EOFError, pickle.UnpicklingError):  # nothing, or not all of it: the copy was killed
+                    outcome = None
         except BaseException:
             self.cancel()
             raise
         self._close()
-        if not chunks:
+        if outcome is None:
             raise self.silent()
-        kind, value = pickle.loads(b"".join(chunks))
+        kind, value = outcome
         if kind == "error":
             raise value
         return value
@@ -97,7 +155,7 @@ def _run_child(function: Callable, args: tuple, wrap_error, pipe_write: int) -> 
             outcome = ("ok", function(*args))
         except BaseException as exc:  # reported to the parent, which raises it there
             outcome = ("error", exc if isinstance(exc, MfcliError) else wrap_error(exc))
-        payload = pickle.dumps(outcome)
+        payload = pickle.dumps(outcome, protocol=5)
         view = memoryview(payload)
         while view:
             view = view[os.write(pipe_write, view):]

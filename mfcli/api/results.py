@@ -59,10 +59,10 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
     with atomic_directory(folder, force=force, marker="result.h5") as where:
         job = None
         if pictures is True and engine_data is None:
-            # the default pictures: a forked process starts on its share while this one writes the result
+            # the default pictures: a forked process starts drawing them while this one writes the result
             from mfcli.plotting.bundle import start_pictures
 
-            job = start_pictures(result, where, head_start=_writing_cost(result))
+            job = start_pictures(result, where)
         try:
             with result_writer(result, where / "result.h5") as out:
                 pending = [layer.attrs.get("abundances") for layer in result.layers
@@ -87,18 +87,6 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
         else:
             drawn = pictures(result, where) if callable(pictures) and engine_data is None else []
     return [*UNMIX_FILES, *drawn]
-
-
-def _writing_cost(result) -> float:
-    """The time result.h5 and the hierarchy files take to write, in the units of the pictures'
-    drawing costs (:data:`mfcli.plotting.bundle.COSTS`, about 13 ms each): the arrays compressed
-    (about 1.5 MB a unit), plus 1.5 for the hierarchy files (Urban's 11.3 MB of arrays and its
-    files: 0.10-0.12 s, the ten pictures 11-89 ms each; timed outside benchmarks/)."""
-    arrays = {}  # an array stored under two names (coefficients that are the abundances) is written once
-    for layer in result.layers:
-        for value in (layer.H, layer.abundances, layer.coefficients, layer.assignments, layer.assignment_weights):
-            arrays[id(value)] = getattr(value, "nbytes", 0)
-    return 1.5 + sum(arrays.values()) / 1.5e6
 
 
 def _write_abundances_by_blocks(out, result, data, method: str, reporter: Reporter) -> None:

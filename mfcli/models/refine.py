@@ -41,6 +41,8 @@ REFINEMENTS = ("edaa", "none")
 SAMPLE_SIZE = 3000
 CANDIDATES = 200
 SUBSPACE = 20
+# The chosen pixels are taken from X this many at a time (their float64 copy is the setup's peak)
+GATHER_COLUMNS = 1024
 MAX_ITER = 25
 INNER = 10
 STEP_FACTOR = 4.0  # the authors' random factor is 2^-3..2^3; 4 measured (bench_unmixing), steps that raise f are halved
@@ -195,13 +197,20 @@ class Refinement:
         del owns, own
         # the pixels of every layer's fit, normalized and projected once onto their principal directions
         union = sorted_unique(np.concatenate(chosen_by_layer))
-        Y_union = np.array(data.columns(union), dtype=np.float64)
+        Y_union = np.empty((m, union.size))
+        for start in range(0, union.size, GATHER_COLUMNS):  # no whole copy of the pixels in X's dtype beside it
+            part = union[start:start + GATHER_COLUMNS]
+            Y_union[:, start:start + part.size] = data.columns(part)
         Y_union *= inverse_norms[union][None, :]
         basis = principal_basis(Y_union, max(subspace, max(ranks)) if subspace else 0)
         self.layers, self.dtype = layers, data.dtype
         self.norms, self.alive, self.clusters, self.ranks, self.sizes = norms, alive, clusters, ranks, sizes
-        self.chosen_by_layer, self.union, self.Y_union = chosen_by_layer, union, Y_union
+        self.chosen_by_layer, self.union = chosen_by_layer, union
         self.Z_union = Y_union if basis is None else basis.T @ Y_union
+        # the chosen pixels themselves (8.8 MB on Urban) are not kept beside their projections:
+        # refine() takes a layer's again from X, and the layers' abundances (done by the same
+        # process, layer after layer) then have that memory
+        self.data, self.inverse_norms = data, inverse_norms
 
     def refine(self, index: int, *, max_iter: int = MAX_ITER, inner: int = INNER, step_factor: float = STEP_FACTOR,
                tol: float = 1e-4, callback=None) -> dict:
@@ -229,9 +238,10 @@ class Refinement:
         monitor = Monitor(Stopping(max_iter=max_iter, tol=tol), callback,
                           stage=f"refining layer {index + 1}/{len(self.layers)} (rank {r})")
         entropic_loop(Z, runs, [monitor], inner, inner)
-        weights = np.zeros((r, self.union.size))  # B^T on all the chosen pixels: no copy of the layer's pixels
-        weights[:, positions] = runs.Bt[0]
-        directions = self.Y_union @ weights.T
+        chosen = np.array(self.data.columns(pixels), dtype=np.float64)  # the layer's pixels, normalized
+        chosen *= self.inverse_norms[pixels][None, :]
+        directions = chosen @ runs.Bt[0].T
+        del chosen
         brightness = np.array([float(np.mean(self.norms[(clusters == k) & alive])) if self.sizes[index][k] else 1.0
                                for k in range(r)])
         layer.basis = (directions * brightness[None, :]).astype(self.dtype)

@@ -7,10 +7,12 @@ Files: ``abundances_layer{L}.png`` (images only), ``endmembers_layer{L}.png`` fo
 Speed: the pictures are drawn with Pillow (:mod:`mfcli.plotting.raster`: the same layout as the
 matplotlib figures of the plot-* commands, without importing matplotlib). They are independent,
 and drawing holds Python's lock, so where the system can fork (Linux) and has a second core they are
-split in two halves drawn at once: one by this process, one by a forked copy of it, which
-shares the result without copying or pickling it and writes its own files. In each process a
-picture is drawn on the main thread and its PNG compressed and written on a second one
-(zlib releases the lock while compressing), overlapping the next drawing.
+shared between this process and a forked copy of it, which shares the result without copying
+or pickling it and writes its own files: each takes the next picture, costliest first, when it
+is free (:class:`mfcli.parallel.WorkQueue`), the copy from the start and this process once it
+has written the result file. In each process a picture is drawn on the main thread and its PNG
+compressed and written on a second one (zlib releases the lock while compressing), overlapping
+the next drawing.
 ``benchmarks/bench_unmix.py`` prints the time of each picture and of the whole set.
 """
 
@@ -23,8 +25,9 @@ from pathlib import Path
 from mfcli.errors import MfcliError, OutputError
 
 BUNDLE_DPI = 110
-# Relative cost of drawing and writing each kind of picture with Pillow, to split the set in two
-# halves of about the same time; an abundance picture costs "abundances" plus MAP_COST a map.
+# Relative cost of drawing and writing each kind of picture with Pillow, to draw the costliest
+# first (the last ones taken are then short); an abundance picture costs "abundances" plus
+# MAP_COST a map.
 # From the CPU time of each picture of the Urban stand-in's four layers, drawing plus writing,
 # median of 7 (timed outside benchmarks/; bench_unmix prints each): endmembers 11-14 ms (the
 # unit), hierarchy 89 ms, convergence 15 ms, abundance maps 18, 24, 33 and 41 ms at ranks 2, 4, 6, 7.
@@ -103,30 +106,14 @@ def _draw_and_write(plan, folder: Path, force: bool) -> tuple[list[str], list[st
     return written, skipped, timings
 
 
-def _halves(plan, costs: dict[str, float], head_start: float = 0.0) -> tuple[list, list]:
-    """The plan split in two of about the same drawing cost (``costs`` by name: largest first, to
-    the lighter half), the first half's process having ``head_start`` (in units of
-    :data:`COSTS`) of other work."""
-    weighted = sorted(plan, key=lambda item: -costs[item[0]])
-    halves: tuple[list, list] = ([], [])
-    loads = [head_start, 0.0]
-    for item in weighted:
-        lighter = 0 if loads[0] <= loads[1] else 1
-        halves[lighter].append(item)
-        loads[lighter] += costs[item[0]]
-    order = {name: position for position, (name, _) in enumerate(plan)}
-    return tuple(sorted(half, key=lambda item: order[item[0]]) for half in halves)  # type: ignore[return-value]
-
-
 class PictureJob:
     """The pictures of ``result`` being drawn into ``folder`` (:func:`start_pictures`): where the
-    system can fork, a forked copy of this process starts drawing its share at once
+    system can fork, a forked copy of this process starts drawing at once
     (:class:`mfcli.parallel.ForkedCall`), so this process can do other work (write the result
-    file) before :meth:`finish` draws the rest."""
+    file) before :meth:`finish` draws what is left, taking turns with the copy."""
 
-    def __init__(self, result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None,
-                 head_start: float = 0.0):
-        from mfcli.parallel import ForkedCall, can_fork
+    def __init__(self, result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None):
+        from mfcli.parallel import ForkedCall, WorkQueue, can_fork
 
         self.folder = Path(folder)
         self.force = force
@@ -134,23 +121,28 @@ class PictureJob:
         self.forked = None
         if parallel is None:
             parallel = can_fork() and len(self.plan) >= 4
+        self.queue = None
         self.mine = self.plan
         if parallel:
             costs = {name: picture_cost(name, result) for name, _ in self.plan}
-            self.mine, theirs = _halves(self.plan, costs, head_start)
-            self.forked = ForkedCall(_draw_and_write, theirs, self.folder, force, wrap_error=_picture_error,
+            self.queue = WorkQueue(sorted(self.plan, key=lambda item: -costs[item[0]]))
+            self.mine = self.queue
+            self.forked = ForkedCall(_draw_and_write, self.queue, self.folder, force, wrap_error=_picture_error,
                                      silent=lambda: OutputError(
                                          "the process drawing half of the pictures ended without a word; rerun "
                                          "with --no-plots and draw them with the plot-* commands"))
 
     def finish(self, timings: dict[str, dict[str, float]] | None = None) -> tuple[list[Path], list[str]]:
-        """Draw this process's share, wait for the forked one; returns (written paths, one-line
-        notes for pictures that could not be drawn)."""
+        """Draw the pictures left (taking turns with the forked copy), wait for the copy; returns
+        (written paths, one-line notes for pictures that could not be drawn)."""
         try:
             written, skipped, times = _draw_and_write(self.mine, self.folder, self.force)
         except BaseException:
             self.cancel()
             raise
+        finally:
+            if self.queue is not None:
+                self.queue.close()
         if self.forked is not None:
             their_written, their_skipped, their_times = self.forked.result()
             order = {name: position for position, (name, _) in enumerate(self.plan)}
@@ -165,18 +157,18 @@ class PictureJob:
         """Stop the forked process, if any (the caller is failing: its folder is discarded)."""
         if self.forked is not None:
             self.forked.cancel()
+        if self.queue is not None:
+            self.queue.close()
 
 
 def _picture_error(exc: BaseException) -> OutputError:
     return OutputError(f"a picture could not be drawn: {type(exc).__name__}: {exc}")
 
 
-def start_pictures(result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None,
-                   head_start: float = 0.0) -> PictureJob:
+def start_pictures(result, folder: str | os.PathLike, force: bool = False, parallel: bool | None = None) -> PictureJob:
     """Start drawing every picture of ``result`` into ``folder`` (:class:`PictureJob`; call its
-    ``finish()``). ``head_start``: the other work this process will do before ``finish()``, in
-    units of :data:`COSTS`, which the forked process's share makes up for."""
-    return PictureJob(result, folder, force, parallel, head_start)
+    ``finish()``)."""
+    return PictureJob(result, folder, force, parallel)
 
 
 def write_pictures(result, folder: str | os.PathLike, force: bool = False,
@@ -185,6 +177,6 @@ def write_pictures(result, folder: str | os.PathLike, force: bool = False,
     """Write every picture of ``result`` into ``folder``; returns (written paths, one-line notes for
     pictures that could not be drawn). A picture that cannot be drawn never stops the others.
     ``timings``, if given, receives per file name the seconds spent drawing ("draw") and
-    compressing and writing ("write", on a second thread). ``parallel``: draw half of the
-    pictures in a forked process (default: where :func:`mfcli.parallel.can_fork`)."""
+    compressing and writing ("write", on a second thread). ``parallel``: share the pictures
+    with a forked process (default: where :func:`mfcli.parallel.can_fork`)."""
     return start_pictures(result, folder, force, parallel).finish(timings)

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from mfcli.parallel import can_fork
 from mfcli.plotting.bundle import picture_plan
 from mfcli.plotting.canvas import Canvas, colormap_lut, integer_ticks, nice_ticks, round_ticks
 from mfcli.plotting.raster import RasterPicture, dashed, raster_pictures
@@ -178,11 +179,11 @@ def test_png_encoder_writes_what_pillow_reads_back(tmp_path):
         encode_png(flat.astype(np.float32), io.BytesIO(), 72)
 
 
-def test_the_pictures_are_split_in_two_shares_of_about_the_same_cost(samson_deep):
-    """A forked process draws one share while this one writes the result file (its head start)
-    and then draws the other: every picture once, the costs of the two sides within the largest
-    picture's, an abundance picture costing more with more maps."""
-    from mfcli.plotting.bundle import _halves, picture_cost
+@pytest.mark.skipif(not can_fork(), reason="this system cannot fork a copy of the process (Linux with 2 cores)")
+def test_the_pictures_are_shared_with_a_forked_copy_costliest_first(samson_deep, tmp_path):
+    """This process and a forked copy take the pictures one at a time, the costliest first (an
+    abundance picture costs more with more maps): every picture is written once, by one of them."""
+    from mfcli.plotting.bundle import PictureJob, picture_cost
 
     result = samson_deep
     plan = picture_plan(result)
@@ -191,9 +192,9 @@ def test_the_pictures_are_split_in_two_shares_of_about_the_same_cost(samson_deep
     maps = sorted((ranks[int(name[len("abundances_layer"):-4])], costs[name]) for name in costs
                   if name.startswith("abundances"))
     assert all(low[1] < high[1] for low, high in zip(maps, maps[1:]) if low[0] < high[0])
-    for head_start in (0.0, 3.0, 8.0):
-        mine, theirs = _halves(plan, costs, head_start)
-        assert sorted(name for name, _ in mine + theirs) == sorted(costs)
-        load_mine = head_start + sum(costs[name] for name, _ in mine)
-        load_theirs = sum(costs[name] for name, _ in theirs)
-        assert abs(load_mine - load_theirs) <= max(costs.values())
+    job = PictureJob(result, tmp_path, parallel=True)
+    assert [name for name, _ in job.queue.items] == sorted(costs, key=lambda name: -costs[name])
+    timings = {}
+    written, notes = job.finish(timings)
+    assert not notes and [path.name for path in written] == [name for name, _ in plan]
+    assert sorted(timings) == sorted(costs) and sorted(p.name for p in tmp_path.glob("*.png")) == sorted(costs)

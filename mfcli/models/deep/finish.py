@@ -5,9 +5,9 @@ refined into materials (:mod:`mfcli.models.refine`), then its soft abundances
 Past the refinement's shared setup, each layer's work depends on no other layer's, and it is
 many small NumPy steps that hold Python's lock (entropic descent, block principal pivoting), so
 the layers are shared between this process and a forked copy of it where the system allows
-(:class:`mfcli.parallel.ForkedCall`): on Urban (ranks 7,6,4,2) the copy takes the layer of
-rank 7, this process the three others. The results are those of the layers done
-one after the other (to rounding: each process then uses one BLAS thread).
+(:class:`mfcli.parallel.ForkedCall`): each takes the next layer, largest rank first, when it is
+free (:class:`mfcli.parallel.WorkQueue`). The results are those of the layers done one after the
+other (to rounding: each process then uses one BLAS thread).
 """
 
 from __future__ import annotations
@@ -33,40 +33,44 @@ def finish_layers(X, layers, *, refine: str = "edaa", abundances: str = "nnls", 
     refinement of the layers done in this process."""
     from mfcli.models.matrix import InMemoryMatrix, as_data_matrix
     from mfcli.models.refine import REFINEMENTS, Refinement
-    from mfcli.parallel import ForkedCall, can_fork
+    from mfcli.parallel import ForkedCall, WorkQueue, can_fork
 
     if refine not in REFINEMENTS:
         raise ParameterError(f"unknown refinement '{refine}'; use one of {', '.join(REFINEMENTS)}")
     data = as_data_matrix(X)
     data.sq_norm()  # once, before any fork: both processes use it
-    # held only by this list, which each process empties: the refinement's arrays (the chosen
-    # pixels, 6.5 MB on Urban) are let go before the abundances' work arrays are made
+    # held only by this list, which each process empties: its arrays are let go when the process
+    # has no layer left (it keeps only the chosen pixels' projections, not the pixels themselves)
     shared = [Refinement(data, layers, seed=seed)] if refine != "none" else []
 
     def work(indices, report=None) -> dict:
         return _finish(data, layers, shared, abundances, indices, report)
 
     entries = sum(layer.rank for layer in layers) * data.shape[1]
+    order = sorted(range(len(layers)), key=lambda index: -layers[index].rank)  # the costliest first
     if parallel is None:  # NumPy data only: a GPU's context, for one, does not survive a fork
         parallel = (isinstance(data, InMemoryMatrix) and len(layers) >= 2 and entries >= FORK_MIN_ENTRIES
                     and can_fork())
     if not parallel:
-        work(range(len(layers)), callback)
+        work(order, callback)
         return
     from threadpoolctl import threadpool_limits
 
-    theirs, mine = _split([layer.rank for layer in layers])
+    queue = WorkQueue(order)
     # one BLAS thread in each process (the copy inherits the setting): two processes of two
     # threads each on two cores spent their time waiting for each other (the whole `unmix` of
     # Urban took 2.8-2.9 s instead of 2.1-2.3 s, timed outside benchmarks/)
-    with threadpool_limits(limits=1, user_api="blas"):
-        forked = ForkedCall(work, theirs, wrap_error=_internal_error,
-                            silent=lambda: MfcliError("the process finishing half of the layers ended without a word"))
-        try:
-            work(mine, callback)
-        except BaseException:
-            forked.cancel()
-            raise
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            forked = ForkedCall(work, queue, wrap_error=_internal_error,
+                                silent=lambda: MfcliError("the process finishing half of the layers ended without a word"))
+            try:
+                work(queue, callback)
+            except BaseException:
+                forked.cancel()
+                raise
+    finally:
+        queue.close()
     for index, fields in forked.result().items():
         layer = layers[index]
         for name in FIELDS:
@@ -76,44 +80,31 @@ def finish_layers(X, layers, *, refine: str = "edaa", abundances: str = "nnls", 
 
 
 def _finish(data, layers, shared: list, abundances: str, indices, callback) -> dict:
-    """Finish the layers ``indices`` (``shared``: [the Refinement] or []); returns their fields
-    (for the parent of a forked copy)."""
+    """Finish the layers ``indices`` (any iterable, a :class:`~mfcli.parallel.WorkQueue` among
+    them), each refined (``shared``: [the Refinement] or []) and then given its abundances;
+    returns their fields (for the parent of a forked copy)."""
     from mfcli.models.deep.abundances import abundances_of_layer
     from mfcli.models.refine import refined_coefficients_of_layer
 
-    refined = bool(shared)
-    if refined:
-        refinement = shared.pop()
-        for index in indices:
-            refinement.refine(index, callback=callback)
-        del refinement
+    refinement = shared.pop() if shared else None
+    done = []
     for index in indices:
+        if refinement is not None:
+            refinement.refine(index, callback=callback)
         layer = layers[index]
-        products = abundances_of_layer(layer, data, abundances, products=refined) if abundances != "none" else None
-        if refined:
+        products = (abundances_of_layer(layer, data, abundances, products=refinement is not None)
+                    if abundances != "none" else None)
+        if refinement is not None:
             refined_coefficients_of_layer(data, layer, products=products)
+        done.append(index)
+    del refinement
     return {index: {**{name: getattr(layers[index], name) for name in FIELDS},
                     "attrs": {key: layers[index].attrs[key] for key in ("refinement", "abundances",
                                                                          "cluster_relative_error")
                               if key in layers[index].attrs},
                     "arrays": {key: value for key, value in layers[index].arrays.items()
                                if key == "refinement_objective"}}
-            for index in indices}
-
-
-def _split(ranks: list[int]) -> tuple[list[int], list[int]]:
-    """The layers' indices in two shares of about the same cost, largest first to the lighter.
-    The cost is taken as r^3: the pivoting's passive sets multiply with the rank. Urban's layers
-    of ranks 7, 6, 4, 2 took 0.24, 0.16, 0.105 and 0.076 s one after the other in one process
-    (timed outside benchmarks/); forked, the split {7} | {6, 4, 2} this gives and {7, 2} | {6, 4}
-    both finished in 0.46-0.49 s."""
-    shares: tuple[list[int], list[int]] = ([], [])
-    loads = [0.0, 0.0]
-    for index in sorted(range(len(ranks)), key=lambda i: -ranks[i]):
-        lighter = 0 if loads[0] <= loads[1] else 1
-        shares[lighter].append(index)
-        loads[lighter] += float(ranks[index]) ** 3
-    return sorted(shares[0]), sorted(shares[1])
+            for index in done}
 
 
 def _internal_error(exc: BaseException) -> MfcliError:

@@ -11,7 +11,7 @@ import pytest
 
 from mfcli.errors import MfcliError
 from mfcli.models.deep import deep_factorize, layer_abundances
-from mfcli.models.deep.finish import _split, finish_layers
+from mfcli.models.deep.finish import finish_layers
 from mfcli.models.refine import refine_layers, refined_coefficients
 from mfcli.parallel import can_fork
 
@@ -65,24 +65,22 @@ def test_finishing_the_layers_is_the_steps_one_after_the_other(refine, parallel)
 
 @pytest.mark.skipif(not can_fork(), reason="this system cannot fork a copy of the process (Linux with 2 cores)")
 def test_a_failure_in_the_forked_copy_is_raised_here(monkeypatch):
+    import os
+    import time
+
     import mfcli.models.deep.abundances as abundances
 
     X = _scene(1)
     result = deep_factorize(X, [5, 2], model="deep-onmf", init="spa", seed=0)
-    theirs, _ = _split([5, 2])
     real = abundances.abundances_of_layer
+    here = os.getpid()
 
-    def fails_on_theirs(layer, data, method="nnls", **options):
-        if layer is result.layers[theirs[0]]:
+    def fails_in_the_copy(layer, data, method="nnls", **options):
+        if os.getpid() != here:
             raise FloatingPointError("boom")
+        time.sleep(0.5)  # the copy takes the other layer meanwhile
         return real(layer, data, method, **options)
 
-    monkeypatch.setattr(abundances, "abundances_of_layer", fails_on_theirs)
+    monkeypatch.setattr(abundances, "abundances_of_layer", fails_in_the_copy)
     with pytest.raises(MfcliError, match="finishing the layers failed: FloatingPointError: boom"):
         finish_layers(X, result.layers, refine="none", parallel=True)
-
-
-def test_the_layers_are_split_by_cost():
-    assert _split([7, 6, 4, 2]) == ([0], [1, 2, 3])
-    assert _split([5, 5, 2]) == ([0, 2], [1])
-    assert _split([3]) == ([0], [])
