@@ -116,12 +116,13 @@ def _write_array(group, name: str, array: np.ndarray) -> None:
 
 def _write_compressed(group, name: str, array: np.ndarray) -> None:
     """A large 1-D or 2-D array stored with HDF5's shuffle and deflate filters, as h5py would
-    store it, but each chunk shuffled and compressed here and written as it is (H5Dwrite_chunk):
-    zlib's run-length strategy (Z_RLE) at level 1, still a standard deflate stream that any HDF5
-    reader inflates, made an unmix result's abundance maps 2.18x smaller instead of 1.93x, in
-    19 ms a map instead of 36 (Urban, layer 1; timed outside benchmarks/). Chunks: every row and
-    ``CHUNK_ELEMENTS`` elements, as :meth:`ResultFile.layer_array`'s."""
-    import zlib
+    store it, but each chunk shuffled and compressed here and written as it is (H5Dwrite_chunk),
+    a standard deflate stream that any HDF5 reader inflates (:mod:`mfcli.io.deflate`: ISA-L's
+    level 1, else zlib's run-length strategy at level 1, which made an unmix result's abundance
+    maps 2.18x smaller instead of h5py's 1.93x, in 19 ms a map instead of 36; Urban, layer 1, timed
+    outside benchmarks/). Chunks: every row and ``CHUNK_ELEMENTS`` elements, as
+    :meth:`ResultFile.layer_array`'s."""
+    from mfcli.io.deflate import deflate
 
     chunks = _chunk_shape(array.shape)
     dataset = group.create_dataset(name, shape=array.shape, dtype=array.dtype, chunks=chunks, compression="gzip",
@@ -135,9 +136,8 @@ def _write_compressed(group, name: str, array: np.ndarray) -> None:
             chunk = np.zeros(chunks, dtype=array.dtype)
             chunk[..., :part.shape[-1]] = part
         shuffled = chunk.view(np.uint8).reshape(-1, array.itemsize).T.tobytes()  # HDF5's shuffle filter
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
         offsets = (0, start) if array.ndim == 2 else (start,)
-        dataset.id.write_direct_chunk(offsets, compressor.compress(shuffled) + compressor.flush())
+        dataset.id.write_direct_chunk(offsets, deflate(shuffled, run_length=True))
 
 
 def _chunk_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -147,12 +147,6 @@ def canvas_class():
     return LineCanvasAgg
 
 
-# zlib level: 6 (matplotlib's) makes maps' PNGs barely smaller and takes twice as long. The rows
-# are not filtered: on these pictures (flat areas, colour-mapped images, antialiased lines and
-# text) the unfiltered rows compressed smaller than Pillow's per-row choice of filter (1.65 MB
-# against 1.84 MB for the ten pictures of unmix sample:urban) in 40-45% of its CPU time (timed
-# outside benchmarks/; bench_unmix prints the compression time of each picture).
-PNG_COMPRESS_LEVEL = 1
 
 
 def save_figure(figure, path: str | os.PathLike, force: bool = False, dpi: float | None = None) -> Path:
@@ -208,12 +202,20 @@ def render_rgb(figure, dpi: float | None = None) -> tuple[np.ndarray, float]:
 
 def encode_png(pixels: np.ndarray, handle, dpi: float) -> None:
     """Write RGB ``pixels`` (rows x cols x 3 uint8) as a PNG into the binary file ``handle``: 8-bit
-    truecolour, rows unfiltered (filter type 0) and deflated by zlib at
-    :data:`PNG_COMPRESS_LEVEL` (zlib releases Python's lock while compressing, so pictures can be
-    encoded in a thread), the resolution in a pHYs chunk and "Software" in a tEXt chunk (PNG
-    specification, 2nd edition, W3C 2003, sections 11.2.2, 11.3.5.3, 11.3.4.3)."""
+    truecolour, rows unfiltered (filter type 0) and deflated at level 1 (:mod:`mfcli.io.deflate`,
+    which releases Python's lock while compressing, so pictures can be encoded in a thread), the
+    resolution in a pHYs chunk and "Software" in a tEXt chunk (PNG specification, 2nd edition,
+    W3C 2003, sections 11.2.2, 11.3.5.3, 11.3.4.3).
+
+    Level 1: zlib's level 6 (matplotlib's) made maps' PNGs barely smaller and took twice as long.
+    The rows are not filtered: on these pictures (flat areas, colour-mapped images, antialiased
+    lines and text) the unfiltered rows compressed smaller than Pillow's per-row choice of filter
+    (1.65 MB against 1.84 MB for the ten pictures of unmix sample:urban) in 40-45% of its CPU time
+    (timed outside benchmarks/; bench_unmix prints the compression time of each picture)."""
     import struct
     import zlib
+
+    from mfcli.io.deflate import deflate
 
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
@@ -231,7 +233,7 @@ def encode_png(pixels: np.ndarray, handle, dpi: float) -> None:
                  + chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
                  + b"".join(chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
                             for key, value in _metadata("png").items())
-                 + chunk(b"IDAT", zlib.compress(scanlines.data, PNG_COMPRESS_LEVEL))
+                 + chunk(b"IDAT", deflate(scanlines.data))
                  + chunk(b"IEND", b""))
 
 
