@@ -1,6 +1,6 @@
 """Deep unmixing speed and quality: the whole `mfcli unmix --ranks 7,6,4,2` run beside scikit-learn NMF.
 
-    python benchmarks/bench_unmix.py [--ranks 7,6,4,2] [--keep DIR] [--threads N]
+    python benchmarks/bench_unmix.py [--ranks 7,6,4,2] [--keep DIR] [--threads N] [--repeat 3]
 
 Data: the bundled Urban stand-in (sample:urban: 162 bands x 94249 pixels, the published
 6-material ground truth M, A times 1000 plus seeded noise) written to an Urban_R162-style
@@ -33,6 +33,12 @@ MATLAB file, as a user would bring it (float32 `Y`, `nRow`, `nCol`, `SlectBands`
 
 mfcli's modules are byte-compiled before the timed runs, as an installed mfcli is
 (:func:`compile_mfcli`).
+
+Repeats (``--repeat``, default 3): scikit-learn's fit and each timed mfcli command are run that
+many times (the three commands in turn, round after round, so that a slow spell of a shared
+machine falls on all of them), and each time printed is the median, with every run's time
+after it; the ratios are those of the medians. A single run of each moved the default command's
+ratio between 0.24 and 0.28 on one machine within the hour.
 
 Targets: mfcli / scikit-learn <= 0.5, aim 0.25 (issue 4), with the pictures <= 0.25 (issue 19);
 the pictures <= 0.5 s. The machine may be shared: the load average is printed with every figure.
@@ -101,6 +107,13 @@ def run_mfcli(arguments: list[str]):
     return completed, seconds, int(peaks[-1]) / 1024.0 if peaks else float("nan")
 
 
+def runs_text(seconds: list[float]) -> str:
+    """`` (median of 3: 2.1, 2.3, 2.2 s)`` for several runs, nothing for one."""
+    if len(seconds) < 2:
+        return ""
+    return f" (median of {len(seconds)}: {', '.join(f'{value:.3f}' for value in seconds)} s)"
+
+
 PICTURE_TIMER = (
     "import json, sys, tempfile, time\n"
     "started = time.perf_counter()\n"
@@ -156,6 +169,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ranks", default="7,6,4,2")
     parser.add_argument("--keep", metavar="DIR", help="keep the output folder here")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each timed command and of scikit-learn's "
+                        "fit; the medians are printed (default 3)")
     parser.add_argument("--threads", type=int, help="BLAS threads for both (default: the libraries' own); "
                                                     "1 gives steadier figures on a shared machine")
     args = parser.parse_args()
@@ -182,40 +197,53 @@ def main() -> None:
         print(f"data: {mat.name}, {X.shape[0]} x {X.shape[1]} float32 ({X.nbytes / 2**20:.1f} MiB), "
               f"ground truth: {', '.join(names)}")
 
-        model = SklearnNMF(n_components=ranks[0], solver="cd", init="nndsvda", max_iter=200, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            start = time.perf_counter()
-            coefficients = model.fit_transform(X.T)
-            sk_seconds = time.perf_counter() - start
+        repeat = max(1, args.repeat)
+        sk_runs = []
+        for _ in range(repeat):
+            model = SklearnNMF(n_components=ranks[0], solver="cd", init="nndsvda", max_iter=200, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                coefficients = model.fit_transform(X.T)
+                sk_runs.append(time.perf_counter() - start)
+        sk_seconds = float(np.median(sk_runs))
         from mfcli.metrics import relative_error
 
         sk_error = relative_error(X.astype(np.float64), model.components_.T.astype(np.float64),
                                   coefficients.T.astype(np.float64))
-        print(f"scikit-learn NMF rank {ranks[0]} (cd, nndsvda, {model.n_iter_} iterations): {sk_seconds:.3f} s, "
-              f"relative error {sk_error:.5f}")
+        print(f"scikit-learn NMF rank {ranks[0]} (cd, nndsvda, {model.n_iter_} iterations): {sk_seconds:.3f} s"
+              f"{runs_text(sk_runs)}, relative error {sk_error:.5f}")
         del coefficients
 
         _, _, baseline_rss = run_mfcli(["-q", "unmix", "sample:survey-ratings", "--ranks", "2,1", "-o",
                                         str(work / "tiny"), "--no-plots"])
         out = work / "out"
-        completed, mfcli_seconds, peak_rss = run_mfcli(
-            ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(out), "--json", "--no-plots"])
+        commands = {
+            "no plots": ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(out), "--json", "--no-plots"],
+            "clusters": ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(work / "out_plain"), "--no-plots",
+                         "--refine", "none"],
+            "default": ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(work / "out_pictures"), "--json"],
+        }
+        runs: dict[str, list] = {name: [] for name in commands}
+        for _ in range(repeat):  # the commands in turn, round after round
+            for name, arguments in commands.items():
+                shutil.rmtree(arguments[arguments.index("-o") + 1], ignore_errors=True)  # the last round's stays
+                runs[name].append(run_mfcli(arguments))
+        completed, pictured = runs["no plots"][-1][0], runs["default"][-1][0]
+        mfcli_seconds, plain_seconds, pictures_seconds = (float(np.median([run[1] for run in runs[name]]))
+                                                          for name in ("no plots", "clusters", "default"))
+        peak_rss = max(run[2] for run in runs["no plots"] + runs["default"])
         document = json.loads(completed.stdout)
         print(f"mfcli unmix --ranks {args.ranks} --no-plots (whole process, load to written folder): "
-              f"{mfcli_seconds:.3f} s (its own count {document['seconds']:.3f} s), {document['n_iter']} refinement "
-              f"sweeps; {load()}")
+              f"{mfcli_seconds:.3f} s{runs_text([run[1] for run in runs['no plots']])} (its own count "
+              f"{document['seconds']:.3f} s), {document['n_iter']} refinement sweeps; {load()}")
         print(f"  ratio mfcli / scikit-learn: {mfcli_seconds / sk_seconds:.3f}  (target <= 0.5, aim 0.25)")
-        plain_out = work / "out_plain"
-        _, plain_seconds, _ = run_mfcli(["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(plain_out),
-                                         "--no-plots", "--refine", "none"])
-        print(f"mfcli unmix --no-plots --refine none (clusters only, issue 17's anchor): {plain_seconds:.3f} s; "
-              f"refined / clusters only: {mfcli_seconds / plain_seconds:.3f}  (target <= 1.5)")
-        pictured, pictures_seconds, _ = run_mfcli(
-            ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(work / "out_pictures"), "--json"])
+        print(f"mfcli unmix --no-plots --refine none (clusters only, issue 17's anchor): {plain_seconds:.3f} s"
+              f"{runs_text([run[1] for run in runs['clusters']])}; refined / clusters only: "
+              f"{mfcli_seconds / plain_seconds:.3f}  (target <= 1.5)")
         n_pictures = len([f for f in json.loads(pictured.stdout)["files"] if f.endswith(".png")])
         print(f"mfcli unmix --ranks {args.ranks} (the default command, {n_pictures} pictures; whole process): "
-              f"{pictures_seconds:.3f} s; {load()}")
+              f"{pictures_seconds:.3f} s{runs_text([run[1] for run in runs['default']])}; {load()}")
         print(f"  ratio mfcli / scikit-learn: {pictures_seconds / sk_seconds:.3f}  (target <= 0.25)")
         print(f"  the pictures' share of the process: {pictures_seconds - mfcli_seconds:+.3f} s")
         print(f"peak memory (max RSS): {peak_rss:.0f} MiB, {peak_rss - baseline_rss:.0f} MiB above the same "
