@@ -106,21 +106,32 @@ def test_dashes_follow_the_pattern():
     assert np.allclose(pieces[1][0], [5.0, 0.0]) and np.allclose(pieces[2][-1], [10.0, 3.0])  # the corner is followed
 
 
-def test_writing_the_standard_pictures_imports_no_matplotlib(tmp_path, samson_deep):
-    from mfcli.io.result import write_result
-
-    write_result(samson_deep, tmp_path / "deep.h5")
+def _draw_in_a_fresh_process(result_path, folder, parallel=None, report: str = "") -> str:
+    """Draw the pictures of the result file ``result_path`` into ``folder`` in a new interpreter
+    (``paths``, ``notes`` and ``before``, whether numpy.ma was imported before the drawing, are
+    then set); returns what the Python lines ``report`` print after."""
     script = (
         "import sys\n"
         "from mfcli.api import load_result\n"
         "from mfcli.plotting.bundle import write_pictures\n"
-        f"paths, notes = write_pictures(load_result({str(tmp_path / 'deep.h5')!r}), {str(tmp_path)!r})\n"
-        "assert len(paths) == 6 and not notes, (paths, notes)\n"
-        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'matplotlib'))\n"
+        f"result = load_result({str(result_path)!r})\n"
+        "before = 'numpy.ma' in sys.modules\n"
+        f"paths, notes = write_pictures(result, {str(folder)!r}, parallel={parallel!r})\n"
+        + report
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return done.stdout
+
+
+def test_writing_the_standard_pictures_imports_no_matplotlib(tmp_path, samson_deep):
+    from mfcli.io.result import write_result
+
+    write_result(samson_deep, tmp_path / "deep.h5")
+    printed = _draw_in_a_fresh_process(tmp_path / "deep.h5", tmp_path, report=(
+        "assert len(paths) == 6 and not notes, (paths, notes)\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'matplotlib'))\n"))
+    assert printed.strip() == "[]"
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(name for name, _ in picture_plan(samson_deep))
 
 
@@ -131,19 +142,10 @@ def test_drawing_an_unmix_result_imports_no_numpy_ma(tmp_path):
     from mfcli.api import save_result, unmix
 
     save_result(unmix("sample:samson", [3, 2], max_iter=3), tmp_path / "deep.h5")
-    script = (
-        "import sys\n"
-        "from mfcli.api import load_result\n"
-        "from mfcli.plotting.bundle import picture_plan, write_pictures\n"
-        f"result = load_result({str(tmp_path / 'deep.h5')!r})\n"
-        "before = 'numpy.ma' in sys.modules\n"
-        f"paths, notes = write_pictures(result, {str(tmp_path)!r}, parallel=False)\n"
+    printed = _draw_in_a_fresh_process(tmp_path / "deep.h5", tmp_path, parallel=False, report=(
         "assert not notes and 'convergence.png' in [path.name for path in paths], (paths, notes)\n"
-        "print(before, 'numpy.ma' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "False"]
+        "print(before, 'numpy.ma' in sys.modules)\n"))
+    assert printed.split() == ["False", "False"]
 
 
 def test_png_encoder_writes_what_pillow_reads_back(tmp_path):
