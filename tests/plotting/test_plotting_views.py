@@ -8,7 +8,7 @@ import pytest
 
 from mfcli.errors import DataError, InputError, ParameterError
 from mfcli.plotting.views import (as_images, break_at_gaps, find_gaps, hard_assignments, layer_indices, layer_maps,
-                                  read_wavelengths, robust_vmax, spectral_axis)
+                                  percentile_of, read_wavelengths, robust_vmax, spectral_axis)
 from plotting_results import deep_result, pattern_result
 
 
@@ -185,3 +185,18 @@ def test_a_merged_cluster_keeps_the_colour_of_its_largest_child():
     for index in (1, 2, 3):
         colors = cluster_colors(result, index)
         assert len(set(colors)) == len(colors)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 1000, 65536, 200_000])
+def test_percentile_of_is_numpys_and_leaves_the_values_alone(size):
+    """The colour scale's percentile, by a partition of the values above a sampled threshold for
+    large arrays, is np.percentile's to the bit, on spread values, on ties and zeros (the sample
+    may land on a tie), and in either order."""
+    rng = np.random.default_rng(size)
+    cases = [rng.random(size) ** 3, np.where(rng.random(size) < 0.9, 0.0, rng.random(size)),
+             rng.integers(0, 4, size).astype(float), np.sort(rng.random(size))[::-1].copy()]
+    for values in cases:
+        kept = values.copy()
+        for percentile in (0, 50, 99.5, 99.99, 100):
+            assert percentile_of(values, percentile) == float(np.percentile(values, percentile))
+        np.testing.assert_array_equal(values, kept)
