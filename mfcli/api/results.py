@@ -40,7 +40,7 @@ def write_unmix_folder(result, folder: str | os.PathLike, *, pictures=True, forc
     """Write the folder ``mfcli unmix`` writes, atomically (built beside it, renamed into place;
     an existing folder is replaced only with ``force``): result.h5, the hierarchy as
     hierarchy.json, .nwk and .dot, and unless ``pictures=False`` the pictures of
-    :func:`save_pictures`, a share of them drawn by a forked process while the result is written
+    :func:`save_pictures`, shared with a forked process that starts on them while the result is written
     (or those of ``pictures(result, folder)``, a function returning the names, called after).
     ``data``: the Dataset of a stream/dask run whose abundances are computed block by block
     into result.h5 as it is written (no pictures then: the maps are not held in memory).

@@ -32,7 +32,3 @@ def deflate(data, run_length: bool = False) -> bytes:
     compressor = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
     return compressor.compress(data) + compressor.flush()
 
-
-def accelerated() -> bool:
-    """Whether ISA-L does the deflating (the ``isal`` package is installed)."""
-    return _isal is not None

@@ -41,21 +41,17 @@ def frobenius_relative_error(x_sq_norm: float, W: np.ndarray, XHt: np.ndarray, W
     return relative_error_from_residual(x_sq_norm, frobenius_residual_sq(x_sq_norm, W, XHt, HHt, WtW))
 
 
-def argmax_of_columns(scores: np.ndarray, allowed=None) -> np.ndarray:
+def argmax_of_columns(scores: np.ndarray) -> np.ndarray:
     """np.argmax(scores, axis=0) for a few rows (r x n, r small, no NaN): the first row of the
     largest score in every column, from whole-row steps without a branch on the data: the
     columns' maxima, then for each row whether the largest was found at or before it, counted.
     NumPy's reduction of n short columns, and masked copies (np.copyto with ``where``) of random
     masks, which mispredict a branch per element, took 0.65 and 1.15 ms for a 7 x 11782 block of
     deep ONMF against 0.12 ms this way (an Intel Xeon with AVX-512; timed outside benchmarks/).
-    ``allowed`` (r x n booleans, or a function of the row giving them): only those entries compete
-    (the others count as -inf; a column with none gets row 0, as np.argmax of a column of -inf).
     Work arrays from :func:`~mfcli.models.threads.scratch`; the result is new."""
     from mfcli.models.threads import scratch
 
     r, n = scores.shape
-    if allowed is not None:
-        scores = _allowed_only(scores, allowed)
     if r <= 2:
         return np.zeros(n, dtype=np.int64) if r == 1 else np.greater(scores[1], scores[0]).astype(np.int64)
     best = scratch("argmax_best", (n,), scores.dtype)
@@ -72,30 +68,4 @@ def argmax_of_columns(scores: np.ndarray, allowed=None) -> np.ndarray:
         rows_found += found.view(np.uint8)
     np.subtract(r - 1, rows_found, out=rows_found)
     return rows_found
-
-
-def _allowed_only(scores: np.ndarray, allowed) -> np.ndarray:
-    """``scores`` with -inf where not ``allowed`` (see :func:`argmax_of_columns`), in a work array:
-    selected bit by bit (a float's bits and all-ones or all-zeros), not by a masked copy."""
-    from mfcli.models.threads import scratch
-
-    r, n = scores.shape
-    if scores.dtype not in (np.float32, np.float64):
-        rows = [allowed(row, np.empty(n, dtype=bool)) if callable(allowed) else allowed[row] for row in range(r)]
-        return np.where(np.array(rows), scores, -np.inf)
-    bits = np.dtype(f"int{8 * scores.itemsize}")
-    out = scratch("argmax_allowed_scores", (r, n), scores.dtype)
-    keep = scratch("argmax_keep", (n,), bits)
-    permitted = scratch("argmax_allowed", (n,), bool)
-    minus_infinity = np.array(-np.inf, dtype=scores.dtype).view(bits)
-    for row in range(r):
-        mask = allowed(row, permitted) if callable(allowed) else allowed[row]
-        target = out[row].view(bits)
-        np.copyto(keep, mask, casting="unsafe")
-        np.negative(keep, out=keep)  # all ones where allowed, else 0
-        np.bitwise_and(np.ascontiguousarray(scores[row]).view(bits), keep, out=target)
-        np.invert(keep, out=keep)
-        np.bitwise_and(keep, minus_infinity, out=keep)
-        np.bitwise_or(target, keep, out=target)
-    return out
 

@@ -11,8 +11,8 @@ shared between this process and a forked copy of it, which shares the result wit
 or pickling it and writes its own files: each takes the next picture, costliest first, when it
 is free (:class:`mfcli.parallel.WorkQueue`), the copy from the start and this process once it
 has written the result file. In each process a picture is drawn on the main thread and its PNG
-compressed and written on a second one (zlib releases the lock while compressing), overlapping
-the next drawing.
+compressed and written on a second one (:mod:`mfcli.io.deflate` releases the lock while
+compressing), overlapping the next drawing.
 ``benchmarks/bench_unmix.py`` prints the time of each picture and of the whole set.
 """
 

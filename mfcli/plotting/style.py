@@ -147,8 +147,6 @@ def canvas_class():
     return LineCanvasAgg
 
 
-
-
 def save_figure(figure, path: str | os.PathLike, force: bool = False, dpi: float | None = None) -> Path:
     """Write ``figure`` to ``path`` (format from the extension) atomically."""
     from mfcli.io.atomic import atomic_file

@@ -17,21 +17,3 @@ def test_argmax_of_columns_is_numpys_argmax_down_the_columns(seed):
         scores[rng.random((r, n)) < 0.2] = -np.inf
         np.testing.assert_array_equal(argmax_of_columns(scores), np.argmax(scores, axis=0))
         np.testing.assert_array_equal(argmax_of_columns(scores.astype(np.float32)), np.argmax(scores, axis=0))
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_argmax_of_columns_among_allowed_entries_is_argmax_with_the_others_at_minus_infinity(seed):
-    rng = np.random.default_rng(seed)
-    for _ in range(40):
-        r, n = int(rng.integers(1, 10)), int(rng.integers(1, 60))
-        scores = rng.integers(0, 4, (r, n)).astype(float)
-        scores[rng.random((r, n)) < 0.2] = -np.inf
-        allowed = rng.random((r, n)) < 0.5  # some columns allow nothing: row 0, as np.argmax
-        expected = np.argmax(np.where(allowed, scores, -np.inf), axis=0)
-        np.testing.assert_array_equal(argmax_of_columns(scores, allowed), expected)
-
-        def rows(row, out):
-            np.copyto(out, allowed[row])
-            return out
-
-        np.testing.assert_array_equal(argmax_of_columns(scores, rows), expected)

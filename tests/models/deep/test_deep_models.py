@@ -56,6 +56,24 @@ def test_deep_onmf_refinement_never_increases_the_global_loss():
     assert result.relative_error == pytest.approx(np.linalg.norm(X - product) / np.linalg.norm(X), rel=1e-8)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_best_within_a_group_is_argmax_with_the_other_groups_rows_at_minus_infinity(seed):
+    """Deep ONMF's tie-break: each column's best row among its group's rows (row 0 for a group
+    without rows), as np.argmax with every other row at -inf; many ties (the first row wins)."""
+    from mfcli.models.deep.onmf import best_within
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        r, n, groups = int(rng.integers(1, 10)), int(rng.integers(1, 60)), int(rng.integers(1, 4))
+        scores = rng.integers(0, 4, (r, n)).astype(float)
+        row_group = rng.integers(0, groups + 1, r)  # group `groups` is no group: some groups have no rows
+        members = [np.flatnonzero(row_group == g) for g in range(groups)]
+        group = rng.integers(0, groups, n)
+        allowed = row_group[:, None] == group[None, :]
+        expected = np.argmax(np.where(allowed, scores, -np.inf), axis=0)
+        np.testing.assert_array_equal(best_within(scores, group, members), expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pixel_moves_from_the_layer1_scores_equal_the_direct_scores(monkeypatch, dtype):
     """Deep ONMF's global-loss sweep scores the top-level clusters from W_1^T X (r_1 rows) instead
