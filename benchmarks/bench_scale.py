@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scale.py [--path FILE.h5] [--keep] [--pixels 100000,1000000]
                                      [--engines memory,stream,dask,dask-file,dask-processes]
-                                     [--iters 10] [--threads N]
+                                     [--iters 10] [--threads N] [--repeat 3]
 
 The data (never committed): X = W H + noise, 162 bands x n pixels, rank 7, W ~ U(0, 1), the
 columns of H Dirichlet(0.5) abundances, Gaussian noise of 1% of the mean, clipped at 0; written
@@ -40,6 +40,12 @@ thread's with a cluster, the rest of such a step being the wait for the cluster.
 dask-processes, Dask's task stream of the whole command is summed by kind of task after the
 table: tasks, seconds computing, seconds moving data between workers, against the command's
 wall time (what the scheduling and the messages cost is the difference).
+
+Repeats (``--repeat``, default 3): the whole table is run that many times, round after round (every
+engine and size in turn in each round, so a slow spell of a shared machine touches all of them),
+each run's row printed as it ends; the figures after the table are medians over the runs (the
+step times and the task stream of the median run of each engine and size), and the ratios are
+of those medians.
 
 Printed after: time per iteration at 10^6 over 10^5 pixels (linear scaling gives 10), and
 whether stream and dask-file stayed under 400 MB of peak RSS on the large file (issue 9; the
@@ -105,41 +111,47 @@ def vm(key: str) -> int:
 
 
 def count_steps():
-    """Count the solver steps run through the pipelined engines, the tasks they submit, their
-    time and the time spent in the solver's update (summed over the threads running it)."""
+    """Count the solver steps run through the engines' own passes (the pipelined one, and the
+    stream engine's pass over mapped blocks), the tasks they submit, their time and the time
+    spent in the solver's update (summed over the threads running it)."""
     from mfcli.engines import base
 
     counts = {"steps": 0, "tasks": 0, "step_s": 0.0, "update_s": 0.0}
-    pipelined = base.pipelined_project_update
 
-    def counting(runner, bounds, load, W, update, *args, **kwargs):
-        submit = runner.submit
+    def counting(original):
+        def counted_pass(runner, bounds, load, W, update, *args, **kwargs):
+            submit = runner.submit
 
-        def counted(*task):
-            counts["tasks"] += 1
-            return submit(*task)
+            def counted(*task):
+                counts["tasks"] += 1
+                return submit(*task)
 
-        def timed(B, cols):
+            def timed(B, cols):
+                started = time.perf_counter()
+                try:
+                    return update(B, cols)
+                finally:
+                    counts["update_s"] += time.perf_counter() - started
+
+            runner.submit = counted
             started = time.perf_counter()
             try:
-                return update(B, cols)
+                return original(runner, bounds, load, W, timed, *args, **kwargs)
             finally:
-                counts["update_s"] += time.perf_counter() - started
+                counts["step_s"] += time.perf_counter() - started
+                del runner.submit  # the class's method again
+                counts["steps"] += 1
 
-        runner.submit = counted
-        started = time.perf_counter()
-        try:
-            return pipelined(runner, bounds, load, W, timed, *args, **kwargs)
-        finally:
-            counts["step_s"] += time.perf_counter() - started
-            del runner.submit  # the class's method again
-            counts["steps"] += 1
+        return counted_pass
 
-    base.pipelined_project_update = counting
     import mfcli.engines.dask
     import mfcli.engines.stream
 
-    mfcli.engines.dask.pipelined_project_update = mfcli.engines.stream.pipelined_project_update = counting
+    for name in ("pipelined_project_update", "blockwise_view_pass"):
+        wrapped = counting(getattr(base, name))
+        for module in (base, mfcli.engines.dask, mfcli.engines.stream):
+            if hasattr(module, name):
+                setattr(module, name, wrapped)
     return counts
 
 
@@ -226,6 +238,12 @@ def child(engine: str, path: str, iters: int, out: str) -> None:
                       "task_stream": tasks, "load": os.getloadavg()[0]}))
 
 
+def median_run(found: list[dict]) -> dict:
+    """The run with the median time per iteration (the lower middle one of an even count)."""
+    ordered = sorted(found, key=lambda row: row["s_per_iter"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def measure(engine: str, path: Path, iters: int, env: dict) -> dict:
     out = Path(tempfile.mkdtemp(prefix="bench_scale_")) / "result.h5"
     try:
@@ -247,6 +265,8 @@ def main() -> None:
     parser.add_argument("--engines", default="memory,stream,dask,dask-file,dask-processes")
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--threads", type=int, help="BLAS threads in the subprocesses (default: the libraries' own)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of every engine and size, round after round "
+                        "(the figures after the table are medians)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -272,22 +292,33 @@ def main() -> None:
             make_matrix(path, n)
             print(f"wrote {path}: {BANDS} x {n} float32, {path.stat().st_size / 1e6:.0f} MB, "
                   f"in {time.perf_counter() - started:.1f} s (block by block)")
-        rows = {}
-        print(f"\nmfcli factorize -r {RANK} (nmf, HALS), {args.iters} iterations, float32")
-        print(f"{'engine':<15} {'pixels':>8} {'s/iter':>7} {'/memory':>7} {'total s':>8} {'peak RSS MB':>11} "
+        runs: dict[tuple[str, int], list[dict]] = {}
+        repeat = max(1, args.repeat)
+        print(f"\nmfcli factorize -r {RANK} (nmf, HALS), {args.iters} iterations, float32, {repeat} run(s) of each")
+        print(f"{'engine':<15} {'pixels':>8} {'run':>3} {'s/iter':>7} {'/memory':>7} {'total s':>8} {'peak RSS MB':>11} "
               f"{'above base':>10} {'held X':>6} {'tasks/step':>10} {'rel. error':>10} {'load':>5}")
-        for engine in engines:
-            for n, path in files.items():
-                row = measure(engine, path, args.iters, env)
-                rows[engine, n] = row
+        for round_ in range(repeat):
+            for engine in engines:
+                for n, path in files.items():
+                    row = measure(engine, path, args.iters, env)
+                    runs.setdefault((engine, n), []).append(row)
+                    anchor = runs.get(("memory", n))
+                    ratio = (f"{row['s_per_iter'] / anchor[round_]['s_per_iter']:7.2f}"
+                             if anchor and len(anchor) > round_ else f"{'':>7}")
+                    peak = (row["peak"] + row["workers"]) / 1e6
+                    held = {None: "", True: "yes", False: "no"}[row["held"]]
+                    tasks = f"{row['tasks_per_step']:10.0f}" if row["tasks_per_step"] else f"{'':>10}"
+                    print(f"{engine:<15} {n:>8} {round_ + 1:>3} {row['s_per_iter']:>7.3f} {ratio} {row['total']:>8.1f} "
+                          f"{peak:>11.0f} {peak - row['baseline'] / 1e6:>10.0f} {held:>6} {tasks} "
+                          f"{row['error']:>10.6f} {row['load']:>5.1f}", flush=True)
+        rows = {key: median_run(found) for key, found in runs.items()}
+        if repeat > 1:
+            print(f"\nmedian of {repeat} runs: s/iter (each run's), its ratio to memory's median at the same size")
+            for (engine, n), found in runs.items():
+                each = ", ".join(f"{row['s_per_iter']:.3f}" for row in found)
                 anchor = rows.get(("memory", n))
-                ratio = f"{row['s_per_iter'] / anchor['s_per_iter']:7.2f}" if anchor else f"{'':>7}"
-                peak = (row["peak"] + row["workers"]) / 1e6
-                held = {None: "", True: "yes", False: "no"}[row["held"]]
-                tasks = f"{row['tasks_per_step']:10.0f}" if row["tasks_per_step"] else f"{'':>10}"
-                print(f"{engine:<15} {n:>8} {row['s_per_iter']:>7.3f} {ratio} {row['total']:>8.1f} {peak:>11.0f} "
-                      f"{peak - row['baseline'] / 1e6:>10.0f} {held:>6} {tasks} {row['error']:>10.6f} "
-                      f"{row['load']:>5.1f}", flush=True)
+                ratio = f"{rows[engine, n]['s_per_iter'] / anchor['s_per_iter']:5.2f}" if anchor else ""
+                print(f"  {engine:<15} {n:>8} {rows[engine, n]['s_per_iter']:7.3f} s  ({each})  {ratio}")
         print("\na pipelined step (mean per step): its time, and the solver's update in it, summed over the "
               "threads that ran it (the pool's threads, or this one with a cluster):")
         for (engine, n), row in rows.items():
@@ -310,10 +341,10 @@ def main() -> None:
             for engine in engines:
                 if engine != "memory":
                     print(f"  {engine:<15} {rows[engine, big]['s_per_iter'] / rows['memory', big]['s_per_iter']:6.2f}")
-        print(f"\npeak RSS on {BANDS} x {big} ({files[big].stat().st_size / 1e6:.0f} MB), limit "
+        print(f"\npeak RSS on {BANDS} x {big} ({files[big].stat().st_size / 1e6:.0f} MB, the largest of the runs), limit "
               f"{PEAK_LIMIT_MB} MB where X is not held (stream, dask-file):")
         for engine in engines:
-            peak = (rows[engine, big]["peak"] + rows[engine, big]["workers"]) / 1e6
+            peak = max(row["peak"] + row["workers"] for row in runs[engine, big]) / 1e6
             verdict = ("  ok" if peak < PEAK_LIMIT_MB else "  OVER") if engine in ("stream", "dask-file") else ""
             print(f"  {engine:<15} {peak:6.0f} MB{verdict}")
         print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
