@@ -1,7 +1,8 @@
 """What the out-of-core engines share: column norms made in one pass and kept (and forgotten
 when ``clip_negative`` changes), the scan of the input checks (NaN, Inf and negative values
 counted where the data are), and the pipelined step of an alternating solver over chunks of
-columns computed by a pool of threads or a Dask cluster (:func:`pipelined_project_update`)."""
+columns computed by a pool of threads or a Dask cluster (:func:`pipelined_project_update`), or
+over chunks mapped from a file, a grid block per task (:func:`blockwise_view_pass`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from functools import partial
 
 import numpy as np
 
-from mfcli.models.threads import wt_x, x_ht
+from mfcli.models.threads import block_product, wt_x, x_ht
 
 
 def column_sq_norms(block: np.ndarray) -> np.ndarray:
@@ -312,6 +313,77 @@ def pipelined_project_update(runner, bounds: np.ndarray, load: Callable, W: np.n
         if total is None:
             total = np.zeros(value.shape, dtype=np.float64)
         total += value
+    if total is None:  # no columns
+        raise ValueError("no columns to update")
+    return total if accurate else total.astype(dtype, copy=False)
+
+
+def blockwise_view_pass(runner: ThreadRunner, bounds: np.ndarray, view: Callable, W: np.ndarray, update,
+                        size: int, dtype, accurate: bool = False, release: Callable | None = None) -> np.ndarray:
+    """:func:`mfcli.models.matrix.project_update` over chunks ``[bounds[i], bounds[i+1])`` of X
+    that cost nothing to look at (``view(start, stop)``: X[:, start:stop] within one chunk, e.g.
+    a view of a file mapped into memory), as the memory engine makes its pass
+    (:func:`mfcli.models.threads.blockwise_update_pass`): each grid block J of ``size``
+    columns is one task of the pool, which takes W^T of its parts, ``H_J = update(W^T X_J, J)``
+    and X_J H_J^T from the same parts while they are still in the cache.
+
+    Compared with :func:`pipelined_project_update` (a task per chunk and product, and the chunks
+    joined up into grid blocks on this thread): a third of the tasks, no work on this thread but
+    the sum, and each part read from memory once instead of twice (between a chunk's two
+    products the pool had moved on to others). At most twice as many grid blocks as threads are
+    in flight; ``release(i)`` is called once every grid block over chunk i is done, in column
+    order (e.g. to unmap its pages). The X_J H_J^T are summed in float64 in column order, so the
+    result does not depend on the timing (``accurate``: each product in float64 too, and the
+    float64 sum returned)."""
+    dtype = np.dtype(dtype)
+    n = int(bounds[-1])
+    Wt = np.ascontiguousarray(W.T, dtype=dtype)
+    k = Wt.shape[0]
+
+    def task(start: int, stop: int) -> np.ndarray:
+        first = int(np.searchsorted(bounds, start, side="right")) - 1
+        parts = []
+        for j in range(first, len(bounds) - 1):
+            low, high = max(start, int(bounds[j])), min(stop, int(bounds[j + 1]))
+            if low >= high:
+                break
+            parts.append((low - start, high - start, view(low, high)))
+        if len(parts) == 1:
+            B = wt_x(Wt, parts[0][2], reuse=True)
+        else:
+            B = np.empty((k, stop - start), dtype=dtype)
+            for low, high, part in parts:
+                B[:, low:high] = wt_x(Wt, part)
+        H = update(B, slice(start, stop))
+        total = block_product(parts[0][2], H[:, :parts[0][1]], accurate)
+        for low, high, part in parts[1:]:
+            total += block_product(part, H[:, low:high], accurate)
+        return total
+
+    starts = list(range(0, n, size))
+    ahead = 2 * runner.threads
+    pending: deque = deque()
+    total, released = None, 0
+
+    def collect(stop: int) -> None:
+        nonlocal total, released
+        value = pending.popleft().result()
+        if total is None:
+            total = np.zeros(value.shape, dtype=np.float64)
+        total += value
+        while release is not None and released < len(bounds) - 1 and int(bounds[released + 1]) <= stop:
+            release(released)
+            released += 1
+
+    ends = []
+    for start in starts:
+        stop = min(start + size, n)
+        pending.append(runner.submit(task, start, stop) if runner.threads > 1 else runner.done(task(start, stop)))
+        ends.append(stop)
+        if len(pending) >= ahead:
+            collect(ends[-len(pending)])
+    while pending:
+        collect(ends[-len(pending)])
     if total is None:  # no columns
         raise ValueError("no columns to update")
     return total if accurate else total.astype(dtype, copy=False)

@@ -247,7 +247,9 @@ def project_update(data: DataMatrix, W: np.ndarray, update, accurate: bool = Fal
     ``H[:, J]`` (k x |J|; k need not be W's number of columns), which may depend only on that
     block (true of HALS, MU and ONMF coefficient updates: the problem in H separates over
     columns). The result is ``X H^T`` (m x k) in X's dtype. On every engine the blocks J are the
-    grid of :func:`update_block_size`, visited in column order, one at a time.
+    grid of :func:`update_block_size`, each visited once; engines with a pool of threads (the
+    memory engine inside :func:`~mfcli.models.threads.solver_threads`, the stream engine)
+    update several blocks at once, in no set order, so ``update`` writes only its own columns.
 
     - An engine with its own ``project_update(W, update, size, accurate)`` (the stream and Dask
       engines) does the whole step its way, with this contract: it reads X once, computing W^T X

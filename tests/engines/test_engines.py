@@ -279,8 +279,9 @@ def step_engines(path, chunk):
 @pytest.mark.slow
 def test_project_update_hands_every_engine_the_same_grid_blocks(stored, monkeypatch, chunk):
     """Whatever an engine's chunks (smaller, equal to, larger than or across the update grid of
-    256 columns), the update sees the grid blocks in column order with B = W^T X_J, and the
-    step returns X H^T of the blocks it returned."""
+    256 columns), the update sees each grid block once with B = W^T X_J (in any order: the
+    stream engine's pool threads update blocks at once, as the memory engine's pass threads
+    do), and the step returns X H^T of the blocks it returned."""
     from mfcli.models import matrix
 
     monkeypatch.setattr(matrix, "UPDATE_BLOCK_BYTES", 1)  # the grid: blocks of at most 256 columns
@@ -300,7 +301,7 @@ def test_project_update_hands_every_engine_the_same_grid_blocks(stored, monkeypa
             return H[:, cols]
 
         out = matrix.project_update(engine, W, update)
-        assert seen == grid, type(engine).__name__
+        assert sorted(seen) == grid, type(engine).__name__
         np.testing.assert_allclose(out, X @ H.T, rtol=1e-12)
 
 
@@ -438,6 +439,8 @@ def test_a_step_over_the_mapped_file_is_the_step_over_read_blocks(tmp_path, layo
     (mapped, mapped_seen), (read, read_seen) = results
     np.testing.assert_allclose(mapped, read, rtol=1e-6)
     np.testing.assert_allclose(mapped, X @ (0.5 * (W.T @ X)).T, rtol=1e-5)
+    mapped_seen.sort(key=lambda entry: entry[0])
+    read_seen.sort(key=lambda entry: entry[0])
     assert [start for start, _ in mapped_seen] == [start for start, _ in read_seen]
     for (_, a), (_, b) in zip(mapped_seen, read_seen):
         np.testing.assert_array_equal(a, b)
@@ -504,3 +507,64 @@ def test_updates_run_by_the_pool_give_the_step_of_updates_run_here(chunk):
 
     with pytest.raises(FloatingPointError, match="boom"):
         step(2, failing)
+
+
+@pytest.mark.parametrize("chunk", [7, 50, 64, 130, 300])
+def test_the_blockwise_pass_over_views_is_the_step_of_every_engine(chunk):
+    """The stream engine's pass over mapped chunks (a task per grid block, its parts taken from
+    the chunks it spans): each grid block updated once with B = W^T X_J, the same X H^T with one
+    thread or two, to the bit, and as the memory engine's pass; each chunk let go once, in order,
+    only after every grid block over it was done; an update that fails fails the step."""
+    from mfcli.engines.base import ThreadRunner, blockwise_view_pass
+    from mfcli.models.threads import blockwise_update_pass
+
+    rng = np.random.default_rng(8)
+    X, W = rng.random((9, 300)), rng.random((9, 3))
+    bounds = np.array([*range(0, 300, chunk), 300])
+    grid = [(start, min(start + 50, 300)) for start in range(0, 300, 50)]
+
+    def view(start, stop):
+        j = int(np.searchsorted(bounds, start, side="right")) - 1
+        assert stop <= bounds[j + 1], "a view across two chunks"
+        return X[:, start:stop]
+
+    def step(threads: int):
+        seen, done, released = [], set(), []
+
+        def update(B, cols):
+            np.testing.assert_allclose(B, W.T @ X[:, cols], rtol=1e-12)
+            seen.append((cols.start, cols.stop))
+            H = np.maximum(B, 0.5) * (cols.start + 1)
+            done.add(cols.start)
+            return H
+
+        def release(i):
+            covering = {start for start, stop in grid if start < bounds[i + 1] and stop > bounds[i]}
+            assert covering <= done, f"chunk {i} let go before its grid blocks were done"
+            released.append(i)
+
+        runner = ThreadRunner(threads)
+        try:
+            out = blockwise_view_pass(runner, bounds, view, W, update, 50, X.dtype, release=release)
+        finally:
+            runner.close()
+        assert sorted(seen) == grid
+        assert released == list(range(len(bounds) - 1))
+        return out
+
+    one, two = step(1), step(2)
+    np.testing.assert_array_equal(two, one)
+    reference = blockwise_update_pass(X, W, lambda B, cols: np.maximum(B, 0.5) * (cols.start + 1), 50)
+    np.testing.assert_allclose(one, reference, rtol=1e-12)
+
+    def failing(B, cols):
+        if cols.start == 100:
+            raise RuntimeError("update failed")
+        return B
+
+    runner = ThreadRunner(2)
+    try:
+        with pytest.raises(RuntimeError, match="update failed"):
+            blockwise_view_pass(runner, bounds, view, W, failing, 50, X.dtype)
+    finally:
+        runner.close()
