@@ -1,13 +1,16 @@
-"""MATLAB v5 MAT-files: a reader of the plain numeric ones, and a structural check run before
+"""MATLAB v5 MAT-files: a reader of the plain ones, and a structural check run before
 scipy.io.loadmat reads any other.
 
 :func:`read_plain_mat5` reads a file whose variables are all real, non-logical numeric arrays
-(the data of a hyperspectral scene: ``Y``, ``nRow``, ``maxValue``, ...) with NumPy alone, as
-scipy.io.loadmat(path, mat_dtype=False) returns them: each in the data type it is stored in,
-with its dimensions, in column-major order. Importing scipy.io costs a whole process about
-0.25 s (timed outside benchmarks/: it imports scipy.sparse, which imports numpy.testing and
-numpy.f2py), longer than reading the file. A file holding anything else (cells, structs,
-characters, sparse, complex or logical arrays, big-endian files) is left to scipy.
+(the data of a hyperspectral scene: ``Y``, ``nRow``, ``maxValue``, ...), rows of characters, or
+cell arrays of those (a ground truth's material names) with NumPy alone, as
+scipy.io.loadmat(path, mat_dtype=False) returns them: each numeric array in the data type it is
+stored in, with its dimensions, in column-major order; a row of characters as a one-element
+array of its string; a cell as an object array. Importing scipy.io costs a whole process
+0.2-0.3 s (timed outside benchmarks/: it imports scipy.sparse, which imports numpy.testing and
+numpy.f2py), longer than reading the file. A file holding anything else (structs, cells within
+cells, character arrays of several rows, sparse, complex or logical arrays, big-endian files)
+is left to scipy.
 
 scipy's reader trusts the sizes written in a file: a damaged element (a data tag zeroed, a
 dimension changed) can make it read past its buffer and crash the process with a
@@ -29,7 +32,7 @@ from mfcli.errors import InputError
 
 # Data types (Table 1-1) and their sizes in bytes; miMATRIX and miCOMPRESSED hold elements.
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8, 16: 1, 17: 2, 18: 4}
-MI_INT8, MI_INT32, MI_UINT32, MI_MATRIX, MI_COMPRESSED = 1, 5, 6, 14, 15
+MI_INT8, MI_UINT16, MI_INT32, MI_UINT32, MI_MATRIX, MI_COMPRESSED, MI_UTF8 = 1, 4, 5, 6, 14, 15, 16
 # Array classes (Table 1-3).
 MX_CELL, MX_STRUCT, MX_OBJECT, MX_CHAR, MX_SPARSE = 1, 2, 3, 4, 5
 NUMERIC_CLASSES = range(6, 16)
@@ -120,18 +123,26 @@ def _read_elements(data, position: int, end: int, arrays: dict, copy: bool) -> N
             raise _NotPlain
 
 
-def _read_matrix(data, position: int, end: int, copy: bool) -> tuple[str, np.ndarray]:
-    """(name, array) of a plain numeric miMATRIX between ``position`` and ``end``."""
+def _read_matrix(data, position: int, end: int, copy: bool, in_cell: bool = False) -> tuple[str, np.ndarray]:
+    """(name, array) of a plain miMATRIX between ``position`` and ``end``: a real numeric array,
+    a row of characters, or (not within a cell) a cell array of those."""
     if position == end:
-        raise _NotPlain
+        raise _NotPlain  # an empty cell element
     array_class, flag_bits, dims, count, name, position = _array_header(data, position, end, "<")
-    if array_class not in NUMERIC_CLASSES or flag_bits & (COMPLEX_FLAG | LOGICAL_FLAG):
+    if flag_bits & (COMPLEX_FLAG | LOGICAL_FLAG) or not (array_class in NUMERIC_CLASSES or array_class == MX_CHAR
+                                                         or array_class == MX_CELL and not in_cell):
         raise _NotPlain
     try:
         name = bytes(name).decode("ascii")
     except UnicodeDecodeError:
         raise _NotPlain from None
+    if array_class == MX_CELL:
+        return name, _read_cell(data, position, end, dims, count)
     kind, size, start, position = _tag(data, position, end, "<")
+    if array_class == MX_CHAR:
+        if position < end:
+            raise _NotPlain
+        return name, _read_characters(data, start, size, kind, dims)
     if kind not in NUMERIC_TYPES:
         if kind in TYPE_SIZES:
             raise _NotPlain
@@ -145,6 +156,46 @@ def _read_matrix(data, position: int, end: int, copy: bool) -> tuple[str, np.nda
     if copy or not array.flags.writeable:
         array = array.copy(order="F")
     return name, array
+
+
+def _read_characters(data, start: int, size: int, kind: int, dims: tuple) -> np.ndarray:
+    """A 1 x N character array as scipy.io.loadmat returns it (``chars_as_strings``): a
+    one-element array of the string. Other shapes (several rows, empty) are left to scipy, and so
+    are characters outside the Basic Multilingual Plane."""
+    if len(dims) != 2 or dims[0] != 1 or dims[1] < 1:
+        raise _NotPlain
+    if kind == MI_UINT16:
+        if size != 2 * dims[1]:
+            raise _Damaged(f"a 1x{dims[1]} character array holds {size} bytes of type {kind}")
+        codes = np.frombuffer(data, dtype="<u2", count=dims[1], offset=start)
+        if ((codes >= 0xD800) & (codes < 0xE000)).any():
+            raise _NotPlain  # surrogates: scipy decides
+        text = codes.astype("<u4").tobytes().decode("utf-32-le")
+    elif kind == MI_UTF8:
+        try:
+            text = bytes(data[start:start + size]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _NotPlain from None
+        if len(text) != dims[1]:
+            raise _NotPlain
+    else:
+        raise _NotPlain
+    return np.array([text])
+
+
+def _read_cell(data, position: int, end: int, dims: tuple, count: int) -> np.ndarray:
+    """A cell array of numeric arrays and character rows, as scipy.io.loadmat returns it: an
+    object array of ``dims`` (column-major), each element an array of its own memory."""
+    elements = np.empty(count, dtype=object)
+    for index in range(count):
+        kind, size, start, position = _tag(data, position, end, "<")
+        if kind != MI_MATRIX:
+            raise _Damaged(f"a cell holding type {kind}")
+        name, element = _read_matrix(data, start, start + size, copy=True, in_cell=True)
+        elements[index] = element
+    if position < end:
+        raise _NotPlain
+    return elements.reshape(dims, order="F")
 
 
 def _check_file(data: bytes) -> None:
