@@ -214,17 +214,19 @@ def _infeasible_columns(C, BT, HT, muT, passive, todo, b_scale, scale_C: float) 
     return infeasible
 
 
-def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = False):
+def _block_principal_pivoting(C, B, passive, max_iter: int, sum_to_one: bool = False,
+                              operators: dict | None = None):
     """Kim & Park's BPP over all columns. Returns (H, passive, unconverged column indices).
 
     The work is on the transposes (n x r: each column's r numbers contiguous), so gathering and
-    scattering the columns still to settle moves whole rows."""
+    scattering the columns still to settle moves whole rows. ``operators``: the passive sets'
+    operators of this C found so far (:func:`_passive_operator`), filled in as the solve goes."""
     r, n = B.shape
     BT = np.ascontiguousarray(B.T)  # no copy where B is column-major (see soft_abundances)
     passive = np.ascontiguousarray(passive.T)
     HT = np.zeros((n, r))
     muT = np.zeros(n) if sum_to_one else None
-    operators: dict = {}
+    operators = {} if operators is None else operators
     _solve_passive(C, BT, passive, np.arange(n), HT, muT, sum_to_one, operators)
     alpha = np.full(n, 3, dtype=np.int8)  # patience left: 3, 2, 1, 0
     beta = np.full(n, r + 1, dtype=np.int32)  # fewest infeasible entries so far
@@ -325,13 +327,15 @@ def _polish_unconverged(C, B, H, cols, sum_to_one: bool) -> None:
 
 
 def nnls_from_grams(WtW: np.ndarray, WtX: np.ndarray, *, init: np.ndarray | None = None,
-                    max_iter: int | None = None) -> np.ndarray:
+                    max_iter: int | None = None, operators: dict | None = None) -> np.ndarray:
     """min_{H >= 0} ||X - W H||_F given only C = W^T W (r x r) and B = W^T X (r x n).
 
     ``init``: an earlier H (r x n) whose positive entries seed the passive sets (warm start,
     e.g. inside alternating NMF). A float32 W^T X is used as it is: every value of it is exact
-    in float64, and it enters only products and sums in float64 (half the memory). Returns H in
-    float64.
+    in float64, and it enters only products and sums in float64 (half the memory).
+    ``operators``: a dict shared by the calls for blocks of columns of one W^T W (the solution
+    operator of each passive set is then formed once for all of them, not once per block; it
+    must not be shared across different W^T W). Returns H in float64.
     """
     C = np.asarray(WtW, dtype=np.float64)
     B = np.asarray(WtX)
@@ -343,7 +347,8 @@ def nnls_from_grams(WtW: np.ndarray, WtX: np.ndarray, *, init: np.ndarray | None
     passive = np.zeros(B.shape, dtype=bool) if init is None else np.asarray(init) > 0
     if passive.shape != B.shape:
         raise ParameterError(f"init has shape {passive.shape}, expected {B.shape}")
-    H, _, left = _block_principal_pivoting(C, B, passive, max_iter or _default_max_iter(r))  # passive: a new array
+    H, _, left = _block_principal_pivoting(C, B, passive, max_iter or _default_max_iter(r),  # passive: a new array
+                                           operators=operators)
     _polish_unconverged(C, B, H, left, sum_to_one=False)
     return H
 

@@ -172,6 +172,36 @@ def test_columns_in_small_chunks_give_the_same_solution(monkeypatch, solver):
     np.testing.assert_allclose(whole, expected, atol=1e-9)
 
 
+def test_operators_shared_by_blocks_give_the_same_solution():
+    """Blocks of columns of one basis solved with one cache of passive-set operators (as a
+    layer's abundances are): each block's solution exactly as solved alone, and fewer operators
+    formed than one set per block."""
+    import mfcli.models.nnls as nnls_module
+
+    rng = np.random.default_rng(13)
+    W = np.abs(rng.standard_normal((30, 6)))
+    X = np.abs(rng.standard_normal((30, 900))) * (rng.random((1, 900)) > 0.3)
+    C, B = W.T @ W, W.T @ X
+    blocks = [slice(0, 300), slice(300, 600), slice(600, 900)]
+    alone = [nnls_from_grams(C, B[:, block]) for block in blocks]
+    formed = []
+    original = nnls_module._passive_operator
+
+    def counting(*args):
+        formed.append(args[1].tobytes())
+        return original(*args)
+
+    nnls_module._passive_operator = counting
+    try:
+        operators: dict = {}
+        shared = [nnls_from_grams(C, B[:, block], operators=operators) for block in blocks]
+    finally:
+        nnls_module._passive_operator = original
+    for ours, theirs in zip(shared, alone):
+        np.testing.assert_array_equal(ours, theirs)
+    assert len(formed) == len(set(formed)) == len(operators)  # each passive set's operator formed once
+
+
 def test_float32_grams_give_the_float64_solution():
     """nnls_from_grams takes a float32 W^T X as it is (its values are exact in float64)."""
     rng = np.random.default_rng(12)

@@ -32,8 +32,9 @@ def abundances_of_layer(layer, X, method: str = "nnls", products: bool = False):
     rank = layer.data_basis.shape[1]
     abundances = np.empty((rank, data.shape[1]), dtype=data.dtype)
     cross, gram = 0.0, np.zeros((rank, rank))
+    operators: dict = {}  # the NNLS solution operators of the basis's passive sets, shared by its blocks
     for start, stop, block in column_blocks(data, _abundance_block_size(data, rank)):
-        block_abundances, WtX = _abundances_and_products(layer.data_basis, block, method)
+        block_abundances, WtX = _abundances_and_products(layer.data_basis, block, method, operators)
         abundances[:, start:stop] = block_abundances
         if products and WtX is not None:
             block_cross, block_gram = cross_and_gram(WtX, block_abundances)
@@ -73,8 +74,9 @@ def soft_abundances(basis: np.ndarray, X, method: str = "nnls") -> np.ndarray:
     return _abundances_and_products(basis, X, method)[0]
 
 
-def _abundances_and_products(basis: np.ndarray, X, method: str):
-    """(:func:`soft_abundances`, the W^T X the NNLS solve formed; None for FCLS)."""
+def _abundances_and_products(basis: np.ndarray, X, method: str, operators: dict | None = None):
+    """(:func:`soft_abundances`, the W^T X the NNLS solve formed; None for FCLS). ``operators``:
+    see :func:`mfcli.models.nnls.nnls_from_grams` (one dict per basis)."""
     from mfcli.models.matrix import as_data_matrix
     from mfcli.models.nnls import fcls, nnls_from_grams
 
@@ -87,7 +89,7 @@ def _abundances_and_products(basis: np.ndarray, X, method: str):
     WtX = np.ascontiguousarray(data.WtX(W).T).T
     G = W.astype(np.float64).T @ W.astype(np.float64)
     passive = _warm_start(G, WtX) > 0
-    return np.asarray(nnls_from_grams(G, WtX, init=passive), dtype=data.dtype), WtX
+    return np.asarray(nnls_from_grams(G, WtX, init=passive, operators=operators), dtype=data.dtype), WtX
 
 
 def _warm_start(G: np.ndarray, WtX: np.ndarray) -> np.ndarray:
