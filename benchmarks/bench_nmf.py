@@ -1,6 +1,6 @@
 """NMF speed: mfcli's accelerated HALS against scikit-learn's coordinate descent, same data, same run.
 
-    python benchmarks/bench_nmf.py [--size 162x94249] [--rank 7] [--sklearn-iter 200]
+    python benchmarks/bench_nmf.py [--size 162x94249] [--rank 7] [--sklearn-iter 200] [--repeat 3]
 
 A seeded synthetic nonnegative matrix of Urban's size (162 bands x 94249 pixels), rank 7:
 X = W H + noise with W ~ U(0, 1), the columns of H Dirichlet(0.5) abundances (sum to one, many
@@ -28,6 +28,12 @@ nearly pure pixels, as in a hyperspectral scene), Gaussian noise of 1% of the me
    as the float64 ``.npy`` it was made as, byte-compiled first (as an installed mfcli is); its
    error against scikit-learn's and the ratio of the times, the import, reading and writing
    included in mfcli's.
+
+Repeats (``--repeat``, default 3): scikit-learn's fit, the four mfcli runs of 2 (in turn, round
+after round, so a slow spell of a shared machine touches all of them) and the command of 5 are
+run that many times; the seconds and ratios printed are medians, each run's time beside them
+(single runs of the float32 fit moved 0.045-0.067x between two runs of this benchmark). The
+alpha sweep of 4 runs once.
 
 Target (issue 3): mfcli / scikit-learn <= 0.15 in float64, about half that in float32; peak
 memory at most 2x the input. The machine may be shared: the load average is printed.
@@ -129,6 +135,8 @@ def main() -> None:
     parser.add_argument("--size", default="162x94249", help="m x n of the synthetic matrix")
     parser.add_argument("--rank", type=int, default=7)
     parser.add_argument("--sklearn-iter", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of scikit-learn's fit and of each timed mfcli "
+                        "run (medians printed)")
     parser.add_argument("--threads", type=int, help="BLAS threads for both (default: the libraries' own); "
                                                     "1 gives steadier figures on a shared machine")
     args = parser.parse_args()
@@ -157,14 +165,20 @@ def main() -> None:
         print(f"the products of a pass, {label}, one thread: W^T X and X H^T {plain:.1f} ms, as mfcli "
               f"takes them {chosen:.1f} ms ({chosen / plain:.2f}x)")
 
-    model = SklearnNMF(n_components=rank, solver="cd", init="nndsvda", max_iter=args.sklearn_iter, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        coefficients = model.fit_transform(X.T)  # n x r: our H^T
-        sk_seconds = time.perf_counter() - start
+    repeat = max(1, args.repeat)
+    sk_runs = []
+    for _ in range(repeat):  # seeded: every fit is the same
+        model = SklearnNMF(n_components=rank, solver="cd", init="nndsvda", max_iter=args.sklearn_iter,
+                           random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            coefficients = model.fit_transform(X.T)  # n x r: our H^T
+            sk_runs.append(time.perf_counter() - start)
+    sk_seconds = float(np.median(sk_runs))
     target = relative_error(X, model.components_.T, coefficients.T)
-    print(f"scikit-learn cd, nndsvda, {model.n_iter_} iterations: {sk_seconds:.3f} s, relative error {target:.6f}")
+    print(f"scikit-learn cd, nndsvda, {model.n_iter_} iterations: {sk_seconds:.3f} s{runs_text(sk_runs)}, "
+          f"relative error {target:.6f}")
     print()
     with warnings.catch_warnings():  # two iterations: its ConvergenceWarning says nothing about the runs
         warnings.simplefilter("ignore")
@@ -174,23 +188,37 @@ def main() -> None:
              f"{'peak mem':>13}"
     print(header)
     print("-" * len(header))
-    for label, data, init in (("float64, default init", X, None), ("float32, default init", X32, None),
-                              ("float64, init spa", X, "spa"), ("float32, init spa", X32, "spa")):
-        result, seconds, peak = run_mfcli(data, rank, target, init, memory=True)
+    configurations = (("float64, default init", X, None), ("float32, default init", X32, None),
+                      ("float64, init spa", X, "spa"), ("float32, init spa", X32, "spa"))
+    runs: dict[str, list] = {label: [] for label, _, _ in configurations}
+    for round_ in range(repeat):  # the configurations in turn, round after round
+        for label, data, init in configurations:
+            runs[label].append(run_mfcli(data, rank, target, init, memory=round_ == repeat - 1))
+    for label, data, init in configurations:
+        result, _, peak = runs[label][-1]
+        times = [seconds for _, seconds, _ in runs[label]]
+        seconds = float(np.median(times))
         layer = result.layers[0]
         error = relative_error(X, layer.W.astype(np.float64), layer.H.astype(np.float64))
         floor = pass64 if data.dtype == np.float64 else pass32
         print(f"{label:<30} {seconds:>8.3f} {seconds / sk_seconds:>7.3f} "
               f"{result.n_iter:>6d} {seconds / floor:>7.0f} {error:>11.6f} "
               f"{peak / 2**20:>7.1f} MiB {peak / data.nbytes:>4.2f}x"
-              + ("" if error <= target * (1 + 1e-6) else "  (target not reached)"))
+              + ("" if error <= target * (1 + 1e-6) else "  (target not reached)") + runs_text(times))
     print()
     print("ratio = mfcli seconds / scikit-learn seconds (target <= 0.15 float64, ~0.075 float32);")
     print("passes = mfcli seconds / one pass over X; peak mem = allocated during the run, x input size (<= 2x).")
     print()
     print_alpha_sweep(X, rank, target, sk_seconds)
     print()
-    print_command_with_no_flags(X, rank, target, sk_seconds)
+    print_command_with_no_flags(X, rank, target, sk_seconds, repeat)
+
+
+def runs_text(times: list[float]) -> str:
+    """Each run's seconds, where there were several (the figure printed is their median)."""
+    if len(times) < 2:
+        return ""
+    return f" (median of {len(times)}: {', '.join(f'{t:.3f}' for t in times)})"
 
 
 def print_alpha_sweep(X: np.ndarray, rank: int, target: float, sk_seconds: float) -> None:
@@ -209,7 +237,7 @@ def print_alpha_sweep(X: np.ndarray, rank: int, target: float, sk_seconds: float
 
 
 
-def print_command_with_no_flags(X: np.ndarray, rank: int, target: float, sk_seconds: float) -> None:
+def print_command_with_no_flags(X: np.ndarray, rank: int, target: float, sk_seconds: float, repeat: int = 1) -> None:
     """``mfcli factorize X.npy -r RANK`` with no other flag, as a whole process (item 5 above)."""
     import compileall
     import json
@@ -224,12 +252,16 @@ def print_command_with_no_flags(X: np.ndarray, rank: int, target: float, sk_seco
     with tempfile.TemporaryDirectory(prefix="bench-nmf-") as folder:
         path = Path(folder) / "X.npy"
         np.save(path, X)
-        started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "mfcli", "-q", "factorize", str(path), "-r", str(rank), "-o",
-                              str(Path(folder) / "out.h5"), "--json"], capture_output=True, text=True, check=True)
-        seconds = time.perf_counter() - started
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            run = subprocess.run([sys.executable, "-m", "mfcli", "-q", "factorize", str(path), "-r", str(rank), "-o",
+                                  str(Path(folder) / "out.h5"), "--force", "--json"], capture_output=True, text=True,
+                                 check=True)
+            times.append(time.perf_counter() - started)
+    seconds = float(np.median(times))
     summary = json.loads(run.stdout)
-    print(f"mfcli factorize X.npy -r {rank}, no other flag (whole process): {seconds:.3f} s, ratio "
+    print(f"mfcli factorize X.npy -r {rank}, no other flag (whole process): {seconds:.3f} s{runs_text(times)}, ratio "
           f"{seconds / sk_seconds:.3f}, {summary['n_iter']} iterations ({summary['stop_reason']}), relative error "
           f"{summary['relative_error']:.6f} ({summary['relative_error'] / target:.4f}x scikit-learn's)")
 
