@@ -35,9 +35,12 @@ mfcli's modules are byte-compiled before the timed runs, as an installed mfcli i
 (:func:`compile_mfcli`).
 
 Repeats (``--repeat``, default 3): scikit-learn's fit and each timed mfcli command are run that
-many times (the three commands in turn, round after round, so that a slow spell of a shared
-machine falls on all of them), and each time printed is the median, with every run's time
-after it; the ratios are those of the medians. A single run of each moved the default command's
+many times (the fit and the three commands in turn, round after round, so that a slow spell of a
+shared machine falls on all of them), and each time printed is the median, with every run's time
+after it; the ratios are those of the medians, and for the default command the ratio within each
+round is printed too. Between invocations on one machine in one session, the median of
+scikit-learn's fit moved from 7.3 to 11.8 s (it is bound by computation, mfcli's passes by
+memory, and the two slow down in different spells). A single run of each moved the default command's
 ratio between 0.24 and 0.28 on one machine within the hour.
 
 Targets: mfcli / scikit-learn <= 0.5, aim 0.25 (issue 4), with the pictures <= 0.25 (issue 19);
@@ -198,22 +201,14 @@ def main() -> None:
               f"ground truth: {', '.join(names)}")
 
         repeat = max(1, args.repeat)
-        sk_runs = []
-        for _ in range(repeat):
+
+        def fit_scikit_learn():
             model = SklearnNMF(n_components=ranks[0], solver="cd", init="nndsvda", max_iter=200, random_state=0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 start = time.perf_counter()
                 coefficients = model.fit_transform(X.T)
-                sk_runs.append(time.perf_counter() - start)
-        sk_seconds = float(np.median(sk_runs))
-        from mfcli.metrics import relative_error
-
-        sk_error = relative_error(X.astype(np.float64), model.components_.T.astype(np.float64),
-                                  coefficients.T.astype(np.float64))
-        print(f"scikit-learn NMF rank {ranks[0]} (cd, nndsvda, {model.n_iter_} iterations): {sk_seconds:.3f} s"
-              f"{runs_text(sk_runs)}, relative error {sk_error:.5f}")
-        del coefficients
+                return model, coefficients, time.perf_counter() - start
 
         _, _, baseline_rss = run_mfcli(["-q", "unmix", "sample:survey-ratings", "--ranks", "2,1", "-o",
                                         str(work / "tiny"), "--no-plots"])
@@ -225,10 +220,21 @@ def main() -> None:
             "default": ["-q", "unmix", str(mat), "--ranks", args.ranks, "-o", str(work / "out_pictures"), "--json"],
         }
         runs: dict[str, list] = {name: [] for name in commands}
-        for _ in range(repeat):  # the commands in turn, round after round
+        sk_runs = []
+        for _ in range(repeat):  # scikit-learn's fit and the commands in turn, round after round
+            model, coefficients, seconds = fit_scikit_learn()  # seeded: every fit is the same
+            sk_runs.append(seconds)
             for name, arguments in commands.items():
                 shutil.rmtree(arguments[arguments.index("-o") + 1], ignore_errors=True)  # the last round's stays
                 runs[name].append(run_mfcli(arguments))
+        sk_seconds = float(np.median(sk_runs))
+        from mfcli.metrics import relative_error
+
+        sk_error = relative_error(X.astype(np.float64), model.components_.T.astype(np.float64),
+                                  coefficients.T.astype(np.float64))
+        print(f"scikit-learn NMF rank {ranks[0]} (cd, nndsvda, {model.n_iter_} iterations): {sk_seconds:.3f} s"
+              f"{runs_text(sk_runs)}, relative error {sk_error:.5f}")
+        del coefficients
         completed, pictured = runs["no plots"][-1][0], runs["default"][-1][0]
         mfcli_seconds, plain_seconds, pictures_seconds = (float(np.median([run[1] for run in runs[name]]))
                                                           for name in ("no plots", "clusters", "default"))
@@ -245,6 +251,10 @@ def main() -> None:
         print(f"mfcli unmix --ranks {args.ranks} (the default command, {n_pictures} pictures; whole process): "
               f"{pictures_seconds:.3f} s{runs_text([run[1] for run in runs['default']])}; {load()}")
         print(f"  ratio mfcli / scikit-learn: {pictures_seconds / sk_seconds:.3f}  (target <= 0.25)")
+        if repeat > 1:
+            paired = [run[1] / seconds for run, seconds in zip(runs["default"], sk_runs)]
+            print(f"  ratio within each round (the command / that round's scikit-learn fit): "
+                  f"{', '.join(f'{ratio:.3f}' for ratio in paired)}; median {float(np.median(paired)):.3f}")
         print(f"  the pictures' share of the process: {pictures_seconds - mfcli_seconds:+.3f} s")
         print(f"peak memory (max RSS): {peak_rss:.0f} MiB, {peak_rss - baseline_rss:.0f} MiB above the same "
               f"command on a 9 x 15 matrix ({baseline_rss:.0f} MiB: interpreter and libraries) = "
