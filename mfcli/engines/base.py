@@ -360,14 +360,14 @@ def blockwise_view_pass(runner: ThreadRunner, bounds: np.ndarray, view: Callable
             total += block_product(part, H[:, low:high], accurate)
         return total
 
-    starts = list(range(0, n, size))
     ahead = 2 * runner.threads
-    pending: deque = deque()
+    pending: deque = deque()  # (future of a grid block's X_J H_J^T, the block's end), in column order
     total, released = None, 0
 
-    def collect(stop: int) -> None:
+    def collect() -> None:
         nonlocal total, released
-        value = pending.popleft().result()
+        future, stop = pending.popleft()
+        value = future.result()
         if total is None:
             total = np.zeros(value.shape, dtype=np.float64)
         total += value
@@ -375,15 +375,14 @@ def blockwise_view_pass(runner: ThreadRunner, bounds: np.ndarray, view: Callable
             release(released)
             released += 1
 
-    ends = []
-    for start in starts:
+    for start in range(0, n, size):
         stop = min(start + size, n)
-        pending.append(runner.submit(task, start, stop) if runner.threads > 1 else runner.done(task(start, stop)))
-        ends.append(stop)
+        future = runner.submit(task, start, stop) if runner.threads > 1 else runner.done(task(start, stop))
+        pending.append((future, stop))
         if len(pending) >= ahead:
-            collect(ends[-len(pending)])
+            collect()
     while pending:
-        collect(ends[-len(pending)])
+        collect()
     if total is None:  # no columns
         raise ValueError("no columns to update")
     return total if accurate else total.astype(dtype, copy=False)

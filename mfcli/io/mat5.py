@@ -191,8 +191,7 @@ def _read_cell(data, position: int, end: int, dims: tuple, count: int) -> np.nda
         kind, size, start, position = _tag(data, position, end, "<")
         if kind != MI_MATRIX:
             raise _Damaged(f"a cell holding type {kind}")
-        name, element = _read_matrix(data, start, start + size, copy=True, in_cell=True)
-        elements[index] = element
+        elements[index] = _read_matrix(data, start, start + size, copy=True, in_cell=True)[1]
     if position < end:
         raise _NotPlain
     return elements.reshape(dims, order="F")
