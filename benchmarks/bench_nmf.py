@@ -44,11 +44,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_unmix import runs_text  # noqa: E402  (" (median of 3: ... s)" after a median)
 
 
 def synthetic(m: int, n: int, rank: int, seed: int = 0) -> np.ndarray:
@@ -214,13 +219,6 @@ def main() -> None:
     print_command_with_no_flags(X, rank, target, sk_seconds, repeat)
 
 
-def runs_text(times: list[float]) -> str:
-    """Each run's seconds, where there were several (the figure printed is their median)."""
-    if len(times) < 2:
-        return ""
-    return f" (median of {len(times)}: {', '.join(f'{t:.3f}' for t in times)})"
-
-
 def print_alpha_sweep(X: np.ndarray, rank: int, target: float, sk_seconds: float) -> None:
     """Time to the target for several inner-sweep factors alpha (float64, default init)."""
     from mfcli.models.hals import ALPHA, inner_sweeps
@@ -242,9 +240,7 @@ def print_command_with_no_flags(X: np.ndarray, rank: int, target: float, sk_seco
     import compileall
     import json
     import subprocess
-    import sys
     import tempfile
-    from pathlib import Path
 
     import mfcli
 

@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py [--path FILE.h5] [--keep] [--pixels 100000,1000000]
                                      [--engines memory,stream,dask,dask-file,dask-processes]
                                      [--iters 10] [--threads N] [--repeat 3]
+                                     [--no-flags memory,stream]
 
 The data (never committed): X = W H + noise, 162 bands x n pixels, rank 7, W ~ U(0, 1), the
 columns of H Dirichlet(0.5) abundances, Gaussian noise of 1% of the mean, clipped at 0; written
@@ -52,6 +53,11 @@ whether stream and dask-file stayed under 400 MB of peak RSS on the large file (
 dask engine holds X when memory allows, by design). The machine may be shared: the load
 average is printed; ``--threads 1`` (one BLAS thread everywhere) makes the figures steadier on
 a busy machine.
+
+Last, what a user gets with no flags on the large file: ``mfcli factorize FILE -r 7 -o OUT.h5``
+(the memory engine) and the same with ``--engine stream`` (``--no-flags``: the engines, each run
+once), whole processes from start to written file, byte-compiled first: seconds, iterations and
+why they stopped (the default stopping rule), relative error, and the ratio to memory's seconds.
 """
 
 from __future__ import annotations
@@ -238,6 +244,26 @@ def child(engine: str, path: str, iters: int, out: str) -> None:
                       "task_stream": tasks, "load": os.getloadavg()[0]}))
 
 
+def whole_command(path: Path, engine: str, env: dict) -> tuple[float, dict]:
+    """(seconds, the --json summary) of ``mfcli factorize PATH -r RANK`` with no other flag but
+    ``--engine`` (none for memory, the default), a whole process, mfcli byte-compiled first."""
+    import compileall
+
+    import mfcli
+
+    compileall.compile_dir(str(Path(mfcli.__file__).parent), quiet=1)
+    engine_flag = [] if engine == "memory" else ["--engine", engine]
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as folder:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "mfcli", "-q", "factorize", str(path), "-r", str(RANK),
+                               *engine_flag, "-o", str(Path(folder) / "out.h5"), "--json"],
+                              capture_output=True, text=True, env=env)
+        seconds = time.perf_counter() - started
+    if done.returncode:
+        raise RuntimeError(f"{engine} with no flags failed:\n{done.stderr[-3000:]}")
+    return seconds, json.loads(done.stdout)
+
+
 def median_run(found: list[dict]) -> dict:
     """The run with the median time per iteration (the lower middle one of an even count)."""
     ordered = sorted(found, key=lambda row: row["s_per_iter"])
@@ -267,6 +293,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="BLAS threads in the subprocesses (default: the libraries' own)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every engine and size, round after round "
                         "(the figures after the table are medians)")
+    parser.add_argument("--no-flags", default="memory,stream",
+                        help="engines timed with no other flag on the large file, whole processes ('' for none)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -347,6 +375,16 @@ def main() -> None:
             peak = max(row["peak"] + row["workers"] for row in runs[engine, big]) / 1e6
             verdict = ("  ok" if peak < PEAK_LIMIT_MB else "  OVER") if engine in ("stream", "dask-file") else ""
             print(f"  {engine:<15} {peak:6.0f} MB{verdict}")
+        no_flags = [engine for engine in args.no_flags.split(",") if engine]
+        if no_flags:
+            print(f"\nmfcli factorize FILE -r {RANK} with no other flag but the engine, on {BANDS} x {big} "
+                  "(whole process, one run each):")
+            anchor = None
+            for engine in no_flags:
+                seconds, summary = whole_command(files[big], engine, env)
+                anchor = anchor or seconds
+                print(f"  {engine:<15} {seconds:7.1f} s  {seconds / anchor:5.2f}x  {summary['n_iter']:>4} iterations "
+                      f"({summary['stop_reason']})  relative error {summary['relative_error']:.6f}", flush=True)
         print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     finally:
         if not args.keep:
